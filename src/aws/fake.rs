@@ -1,0 +1,70 @@
+//! An in-memory AWS for unit tests of the engine: one fake backend that
+//! implements every service seam and records each write it receives.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{Aws, Error, Tagging};
+use crate::kinds::Tags;
+
+/// The fake's whole state. A std `Mutex`: no lock is held across an `.await`.
+#[derive(Default)]
+pub struct FakeState {
+    /// ARN -> tags, as the tagging API would report them.
+    pub tags: HashMap<String, Tags>,
+    /// Every write call received, as "Service.Operation name".
+    pub writes: Vec<String>,
+    pub cloudwatch: super::cloudwatch::FakeState,
+    pub sns: super::sns::FakeState,
+    pub secretsmanager: super::secretsmanager::FakeState,
+    pub ecs: super::ecs::FakeState,
+    pub autoscaling: super::autoscaling::FakeState,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeAws {
+    pub state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeAws {
+    pub fn new() -> FakeAws {
+        FakeAws::default()
+    }
+
+    /// The AWS clients, all served by this fake.
+    pub fn aws(&self) -> Aws {
+        Aws {
+            cloudwatch: Arc::new(self.clone()),
+            sns: Arc::new(self.clone()),
+            tagging: Arc::new(self.clone()),
+            secretsmanager: Arc::new(self.clone()),
+            ecs: Arc::new(self.clone()),
+            autoscaling: Arc::new(self.clone()),
+        }
+    }
+
+    /// The write calls made so far.
+    pub fn writes(&self) -> Vec<String> {
+        self.state.lock().unwrap().writes.clone()
+    }
+}
+
+#[async_trait]
+impl Tagging for FakeAws {
+    async fn tags_of(&self, arns: &[String]) -> Result<HashMap<String, Tags>, Error> {
+        let state = self.state.lock().unwrap();
+        Ok(arns
+            .iter()
+            .filter_map(|a| state.tags.get(a).map(|t| (a.clone(), t.clone())))
+            .collect())
+    }
+}
+
+impl FakeAws {
+    /// Records a write call, as "Service.Operation name".
+    pub fn record_write(&self, call: impl Into<String>) {
+        self.state.lock().unwrap().writes.push(call.into());
+    }
+}

@@ -1,0 +1,271 @@
+//! The AWS layer: one file per service, the only place that calls the SDK.
+//!
+//! Each service is a trait (the seam the engine is tested through) with an
+//! SDK implementation and an in-memory fake ([`fake`]). Errors are classified
+//! here, once, so that retry decisions never parse messages elsewhere.
+
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub mod autoscaling;
+pub mod cloudwatch;
+pub mod ecs;
+pub mod fake;
+pub mod secretsmanager;
+pub mod sns;
+pub mod tagging;
+
+pub use autoscaling::AutoScaling;
+pub use cloudwatch::CloudWatch;
+pub use ecs::Ecs;
+pub use secretsmanager::SecretsManager;
+pub use sns::Sns;
+pub use tagging::Tagging;
+
+/// What kind of failure an AWS call ended in; decides whether to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The service asked us to slow down.
+    Throttling,
+    /// A 5xx, a timeout or a connection failure: worth retrying.
+    Transient,
+    /// The resource does not exist.
+    NotFound,
+    /// Credentials or IAM policy do not allow the call.
+    AccessDenied,
+    /// The request was rejected as invalid: retrying the same thing is pointless.
+    Validation,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorClass {
+    /// The `reason` label used in metrics and status.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ErrorClass::Throttling => "throttled",
+            ErrorClass::Transient => "transient",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::AccessDenied => "access_denied",
+            ErrorClass::Validation => "validation",
+            ErrorClass::Other => "aws_error",
+        }
+    }
+
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorClass::Throttling | ErrorClass::Transient)
+    }
+}
+
+/// A failed AWS call: which operation, how it failed, and AWS's own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service}.{operation}: {message}")]
+pub struct Error {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub class: ErrorClass,
+    /// The error code AWS returned, when it returned one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl Error {
+    /// An error raised by driftd itself about an AWS answer (e.g. a missing field).
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        class: ErrorClass,
+        message: impl Into<String>,
+    ) -> Error {
+        Error {
+            service,
+            operation,
+            class,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies an SDK error by its error code and transport failure kind.
+    pub fn from_sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (class, code, message) = match &err {
+            SdkError::TimeoutError(_) => (ErrorClass::Transient, None, "timed out".to_string()),
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                (ErrorClass::Transient, None, source_chain(&err))
+            }
+            SdkError::ConstructionFailure(_) => (ErrorClass::Other, None, source_chain(&err)),
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().map(str::to_string);
+                let message = e
+                    .err()
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code.clone().unwrap_or_else(|| "unknown error".into()));
+                let status = Some(e.raw().status().as_u16());
+                (classify(code.as_deref(), status), code, message)
+            }
+            _ => (ErrorClass::Other, None, source_chain(&err)),
+        };
+        Error {
+            service,
+            operation,
+            class,
+            code,
+            message,
+        }
+    }
+}
+
+/// Extension to turn SDK results into [`Error`]s naming the operation.
+pub trait SdkResultExt<T> {
+    fn op(self, service: &'static str, operation: &'static str) -> Result<T, Error>;
+}
+
+impl<T, E> SdkResultExt<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn op(self, service: &'static str, operation: &'static str) -> Result<T, Error> {
+        self.map_err(|e| Error::from_sdk(service, operation, e))
+    }
+}
+
+/// Error codes AWS services use, by class. Codes differ by protocol and service.
+fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
+    match code.unwrap_or_default() {
+        "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "SlowDown"
+        | "LimitExceededException"
+        | "Rate exceeded" => ErrorClass::Throttling,
+        "ResourceNotFound"
+        | "ResourceNotFoundException"
+        | "NotFound"
+        | "NotFoundException"
+        | "ResourceNotFoundFault"
+        | "ServiceNotFoundException"
+        | "ClusterNotFoundException"
+        | "ObjectNotFoundException" => ErrorClass::NotFound,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "AuthorizationError"
+        | "UnauthorizedOperation"
+        | "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "SignatureDoesNotMatch" => ErrorClass::AccessDenied,
+        "ValidationError"
+        | "ValidationException"
+        | "InvalidParameterValue"
+        | "InvalidParameterValueException"
+        | "InvalidParameterException"
+        | "InvalidParameter"
+        | "InvalidParameterCombination"
+        | "InvalidRequestException"
+        | "MissingParameter"
+        | "InvalidParameters"
+        | "InvalidFormat"
+        | "MalformedPolicyDocumentException"
+        | "ResourceExistsException"
+        | "LimitExceeded"
+        | "InvalidDashboardBody" => ErrorClass::Validation,
+        "InternalFailure"
+        | "InternalError"
+        | "InternalErrorException"
+        | "InternalServiceError"
+        | "InternalServiceFault"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "ServerException"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => ErrorClass::Transient,
+        _ => match status {
+            Some(429) => ErrorClass::Throttling,
+            Some(s) if s >= 500 => ErrorClass::Transient,
+            Some(403) => ErrorClass::AccessDenied,
+            Some(404) => ErrorClass::NotFound,
+            _ => ErrorClass::Other,
+        },
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
+/// The AWS clients of one driftd process, behind their seams.
+#[derive(Clone)]
+pub struct Aws {
+    pub cloudwatch: Arc<dyn CloudWatch>,
+    pub sns: Arc<dyn Sns>,
+    pub tagging: Arc<dyn Tagging>,
+    pub secretsmanager: Arc<dyn SecretsManager>,
+    pub ecs: Arc<dyn Ecs>,
+    pub autoscaling: Arc<dyn AutoScaling>,
+}
+
+impl Aws {
+    /// Clients for real AWS (or an emulator at `--endpoint-url`), all sharing one SDK config.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Aws {
+        Aws {
+            cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::new(config)),
+            sns: Arc::new(sns::SdkSns::new(config)),
+            tagging: Arc::new(tagging::SdkTagging::new(config)),
+            secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config)),
+            ecs: Arc::new(ecs::SdkEcs::new(config)),
+            autoscaling: Arc::new(autoscaling::SdkAutoScaling::new(config)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_codes_of_every_protocol_are_throttling() {
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+        ] {
+            assert_eq!(
+                classify(Some(code), Some(400)),
+                ErrorClass::Throttling,
+                "{code}"
+            );
+        }
+        assert_eq!(classify(None, Some(429)), ErrorClass::Throttling);
+    }
+
+    #[test]
+    fn validation_and_access_denied_are_not_retryable() {
+        assert!(!classify(Some("ValidationError"), Some(400)).is_retryable());
+        assert!(!classify(Some("AccessDenied"), Some(403)).is_retryable());
+        assert!(classify(Some("InternalFailure"), Some(500)).is_retryable());
+        assert!(classify(Some("Whatever"), Some(503)).is_retryable());
+    }
+}

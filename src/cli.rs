@@ -1,0 +1,1 @@
+//! The command line: clap derive, every flag also readable from `DRIFTD_*`.

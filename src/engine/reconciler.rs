@@ -1,0 +1,146 @@
+//! The seam between the engine and a kind: observe in batches, diff purely,
+//! apply what the diff decided. One implementation per kind, in `kinds/`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::aws::{self, Aws};
+use crate::kinds::{Change, Kind, Resource, Spec, Tags};
+
+/// What a pass knows about other resources, for references between kinds.
+#[derive(Debug, Clone, Default)]
+pub struct Refs {
+    /// Topic name -> ARN, for `topic:<name>` references; filled by the Topic
+    /// kind from what it observed or created.
+    pub topic_arns: HashMap<String, String>,
+}
+
+impl Refs {
+    /// Resolves an action reference: a full ARN stays as it is, `topic:<name>`
+    /// becomes that topic's ARN, or `None` while the topic does not exist yet.
+    pub fn resolve(&self, reference: &str) -> Option<String> {
+        match reference.strip_prefix("topic:") {
+            Some(name) => self.topic_arns.get(name).cloned(),
+            None => Some(reference.to_string()),
+        }
+    }
+
+    /// How a reference is shown in a plan: its ARN, or a note that it will be
+    /// known once the topic is created.
+    pub fn display(&self, reference: &str) -> String {
+        self.resolve(reference)
+            .unwrap_or_else(|| format!("{reference} (known after apply)"))
+    }
+}
+
+/// Settings every diff and apply sees.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The value of the `driftd:owner` tag this process writes and honours.
+    pub owner: String,
+}
+
+/// What a resource needs, as the pure diff decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Live equals desired.
+    InSync,
+    /// It does not exist and will be created.
+    Create,
+    /// It exists and these fields differ (the diff's `changes`).
+    Update,
+    /// It cannot be reconciled (e.g. a secret scheduled for deletion, an
+    /// INACTIVE service); `reason` is a short metric label.
+    Error {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The result of diffing one resource: what to show and what to do.
+#[derive(Debug, Clone)]
+pub struct Diff<P> {
+    pub action: Action,
+    /// Field by field, for the plan. For a create: the fields being set.
+    pub changes: Vec<Change>,
+    /// Facts worth showing that are not changes (e.g. "autoscaled: range 1..4").
+    pub notes: Vec<String>,
+    /// The kind's own description of the writes to make; [`Reconciler::apply`] executes it.
+    pub ops: P,
+}
+
+impl<P: Default> Diff<P> {
+    pub fn in_sync() -> Diff<P> {
+        Diff {
+            action: Action::InSync,
+            changes: Vec::new(),
+            notes: Vec::new(),
+            ops: P::default(),
+        }
+    }
+
+    pub fn error(reason: &'static str, message: impl Into<String>) -> Diff<P> {
+        Diff {
+            action: Action::Error {
+                reason,
+                message: message.into(),
+            },
+            changes: Vec::new(),
+            notes: Vec::new(),
+            ops: P::default(),
+        }
+    }
+}
+
+/// The live state of each observed resource, by name: `Ok(None)` when it does
+/// not exist, `Err` when reading it failed (for that resource only).
+pub type Observed<L> = HashMap<String, Result<Option<L>, aws::Error>>;
+
+/// One kind of resource, as the engine drives it.
+#[async_trait]
+pub trait Reconciler: Send + Sync + 'static {
+    const KIND: Kind;
+    type Spec: Send + Sync;
+    type Live: Send + Sync;
+    type Ops: Send + Sync + Default;
+
+    /// This kind's spec, if the resource is of this kind.
+    fn spec(spec: &Spec) -> Option<&Self::Spec>;
+
+    /// Reads the live state of all these resources in as few calls as the
+    /// AWS APIs allow. A failure that concerns every resource (the batch call
+    /// failed) is returned as `Err`; a failure of one resource goes in its entry.
+    async fn observe(
+        aws: &Aws,
+        resources: &[(&Resource, &Self::Spec)],
+    ) -> Result<Observed<Self::Live>, aws::Error>;
+
+    /// The tags the live resource carries, for the ownership check; `None`
+    /// where the service cannot tag this kind (then ownership is the kind's
+    /// own business).
+    fn live_tags(live: &Self::Live) -> Option<&Tags>;
+
+    /// Records what other kinds may reference (e.g. a topic's ARN).
+    fn record_refs(_name: &str, _live: &Self::Live, _refs: &mut Refs) {}
+
+    /// The pure diff: what differs and what to write. Never calls AWS.
+    fn diff(
+        resource: &Resource,
+        spec: &Self::Spec,
+        live: Option<&Self::Live>,
+        refs: &Refs,
+        ctx: &Ctx,
+    ) -> Diff<Self::Ops>;
+
+    /// Makes the writes the diff decided. Records new references (a created
+    /// topic's ARN) in `refs`.
+    async fn apply(
+        aws: &Aws,
+        resource: &Resource,
+        spec: &Self::Spec,
+        ops: &Self::Ops,
+        refs: &mut Refs,
+        ctx: &Ctx,
+    ) -> Result<(), aws::Error>;
+}

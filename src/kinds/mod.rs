@@ -1,0 +1,220 @@
+//! The resource kinds driftd manages: one file per kind with its spec, its live
+//! view, the pure diff between them, and how to observe and correct it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub mod alarm;
+pub mod dashboard;
+pub mod ecs_service;
+pub mod secret;
+pub mod topic;
+
+/// A kind of resource, in the order a pass applies them: a Topic comes before
+/// the Alarms that notify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    Topic,
+    Secret,
+    Dashboard,
+    Alarm,
+    EcsService,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Topic,
+        Kind::Secret,
+        Kind::Dashboard,
+        Kind::Alarm,
+        Kind::EcsService,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Topic => "Topic",
+            Kind::Secret => "Secret",
+            Kind::Dashboard => "Dashboard",
+            Kind::Alarm => "Alarm",
+            Kind::EcsService => "EcsService",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether driftd may change a resource, or only report its drift.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Observe,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Observe => "observe",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a resource was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// The spec of one resource, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Alarm(alarm::Spec),
+    Dashboard(dashboard::Spec),
+    Topic(topic::Spec),
+    Secret(secret::Spec),
+    EcsService(ecs_service::Spec),
+}
+
+impl Spec {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Spec::Alarm(_) => Kind::Alarm,
+            Spec::Dashboard(_) => Kind::Dashboard,
+            Spec::Topic(_) => Kind::Topic,
+            Spec::Secret(_) => Kind::Secret,
+            Spec::EcsService(_) => Kind::EcsService,
+        }
+    }
+}
+
+/// One validated resource of the desired state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub name: String,
+    /// `metadata.mode`, when the file sets one.
+    pub mode: Option<Mode>,
+    pub origin: Origin,
+    pub spec: Spec,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.spec.kind()
+    }
+
+    /// The mode in force for this resource: the global `--mode observe` wins,
+    /// otherwise the resource's own `metadata.mode`, otherwise enforce.
+    pub fn effective_mode(&self, global: Mode) -> Mode {
+        match (global, self.mode) {
+            (Mode::Observe, _) => Mode::Observe,
+            (Mode::Enforce, Some(m)) => m,
+            (Mode::Enforce, None) => Mode::Enforce,
+        }
+    }
+}
+
+/// Resource tags, ordered so that output is stable.
+pub type Tags = BTreeMap<String, String>;
+
+/// The tag key that marks what driftd created or adopted.
+pub const OWNER_TAG: &str = "driftd:owner";
+
+/// One field that differs between desired and live, as shown in a plan.
+///
+/// `from`/`to` are display strings; a sensitive field never carries values,
+/// only the fact that it differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+}
+
+impl Change {
+    /// A field whose old and new values can be shown.
+    pub fn new(field: impl Into<String>, from: Option<String>, to: Option<String>) -> Change {
+        Change {
+            field: field.into(),
+            from,
+            to,
+            sensitive: false,
+        }
+    }
+
+    /// A field whose values must never be shown (secret values).
+    pub fn sensitive(field: impl Into<String>) -> Change {
+        Change {
+            field: field.into(),
+            from: None,
+            to: None,
+            sensitive: true,
+        }
+    }
+
+    /// A change when the two sides differ, `None` when they are equal.
+    pub fn if_differs<T: PartialEq + fmt::Debug>(
+        field: &str,
+        live: &T,
+        desired: &T,
+        show: impl Fn(&T) -> Option<String>,
+    ) -> Option<Change> {
+        (live != desired).then(|| Change::new(field, show(live), show(desired)))
+    }
+}
+
+/// The changes to tags: keys to set (added or changed) and nothing else, since
+/// tags that the spec does not name are left alone.
+pub fn tag_changes(live: &Tags, desired: &Tags, changes: &mut Vec<Change>) -> Tags {
+    let mut set = Tags::new();
+    for (k, v) in desired {
+        if live.get(k) != Some(v) {
+            changes.push(Change::new(
+                format!("tags.{k}"),
+                live.get(k).cloned(),
+                Some(v.clone()),
+            ));
+            set.insert(k.clone(), v.clone());
+        }
+    }
+    set
+}
+
+/// The tags a resource must carry: those of its spec plus the owner tag.
+pub fn desired_tags(spec_tags: &Tags, owner: &str) -> Tags {
+    let mut tags = spec_tags.clone();
+    tags.insert(OWNER_TAG.to_string(), owner.to_string());
+    tags
+}

@@ -1,0 +1,12 @@
+//! driftd: a reconciliation daemon that keeps AWS resources as declared in YAML.
+//!
+//! Data flows one way: files -> [`desired::DesiredState`] -> for each resource:
+//! observe live -> pure diff ([`kinds`]) -> plan (printable) -> apply ([`engine`]).
+
+pub mod aws;
+pub mod cli;
+pub mod desired;
+pub mod engine;
+pub mod kinds;
+pub mod output;
+pub mod telemetry;

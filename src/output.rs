@@ -1,0 +1,1 @@
+//! Printing plans and apply results, as text for people and JSON for scripts.

@@ -1,0 +1,1 @@
+//! Logging setup: text or JSON, filtered by `RUST_LOG`.
