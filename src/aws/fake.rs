@@ -17,6 +17,7 @@ pub struct FakeState {
     /// Every write call received, as "Service.Operation name".
     pub writes: Vec<String>,
     pub cloudwatch: super::cloudwatch::FakeState,
+    pub dashboards: super::dashboards::FakeState,
     pub sns: super::sns::FakeState,
     pub secretsmanager: super::secretsmanager::FakeState,
     pub ecs: super::ecs::FakeState,
@@ -37,6 +38,7 @@ impl FakeAws {
     pub fn aws(&self) -> Aws {
         Aws {
             cloudwatch: Arc::new(self.clone()),
+            dashboards: Arc::new(self.clone()),
             sns: Arc::new(self.clone()),
             tagging: Arc::new(self.clone()),
             secretsmanager: Arc::new(self.clone()),

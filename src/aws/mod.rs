@@ -12,6 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub mod autoscaling;
 pub mod cloudwatch;
+pub mod dashboards;
 pub mod ecs;
 pub mod fake;
 pub mod secretsmanager;
@@ -20,6 +21,7 @@ pub mod tagging;
 
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
+pub use dashboards::Dashboards;
 pub use ecs::Ecs;
 pub use secretsmanager::SecretsManager;
 pub use sns::Sns;
@@ -220,6 +222,7 @@ fn source_chain(err: &dyn std::error::Error) -> String {
 #[derive(Clone)]
 pub struct Aws {
     pub cloudwatch: Arc<dyn CloudWatch>,
+    pub dashboards: Arc<dyn Dashboards>,
     pub sns: Arc<dyn Sns>,
     pub tagging: Arc<dyn Tagging>,
     pub secretsmanager: Arc<dyn SecretsManager>,
@@ -232,6 +235,7 @@ impl Aws {
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Aws {
         Aws {
             cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::new(config)),
+            dashboards: Arc::new(dashboards::SdkDashboards::new(config)),
             sns: Arc::new(sns::SdkSns::new(config)),
             tagging: Arc::new(tagging::SdkTagging::new(config)),
             secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config)),
