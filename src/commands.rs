@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: false,
                 mode: args.mode,
                 owner: global.owner,
+                stop: Default::default(),
             };
             let report = pass(&aws, &state, &opts).await;
             let mut out = std::io::stdout().lock();
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: true,
                 mode: args.change.mode,
                 owner: global.owner,
+                stop: Default::default(),
             };
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod engine;
+pub mod http;
 pub mod kinds;
+pub mod metrics;
 pub mod output;
 pub mod telemetry;

@@ -2,6 +2,8 @@
 //! diff, and — when applying — correct, in dependency order.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -20,6 +22,23 @@ pub struct PassOptions {
     pub mode: Mode,
     /// The `driftd:owner` value of this process.
     pub owner: String,
+    /// Raised when the daemon stops: no write starts after that.
+    pub stop: StopFlag,
+}
+
+/// Raised once when the process is stopping; from then on no new AWS write
+/// starts (writes in flight finish), and drifted resources stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// What the plan says about a resource.
@@ -366,6 +385,13 @@ async fn reconcile_one<R: Reconciler>(
     let fields: Vec<&str> = report.changes.iter().map(|c| c.field.as_str()).collect();
     info!(action = ?planned, fields = ?fields, %mode, "drift detected");
     if !opts.apply || mode == Mode::Observe {
+        return report;
+    }
+    if opts.stop.is_raised() {
+        info!(action = ?planned, fields = ?fields, "not corrected: driftd is stopping");
+        report
+            .notes
+            .push("not corrected: driftd is stopping".to_string());
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
