@@ -76,14 +76,22 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
         writeln!(out, "{} {} {}{observe}", r.action.marker(), r.kind, r.name)?;
         write_details(out, r)?;
     }
-    if report.resources.iter().any(|r| verbose || r.action != Planned::InSync) {
+    if report
+        .resources
+        .iter()
+        .any(|r| verbose || r.action != Planned::InSync)
+    {
         writeln!(out)?;
     }
     writeln!(out, "{}", plan_summary_line(&report.summary()))
 }
 
 /// What `apply` did, resource by resource, then a summary.
-pub fn write_apply_text(out: &mut impl Write, report: &PassReport, verbose: bool) -> io::Result<()> {
+pub fn write_apply_text(
+    out: &mut impl Write,
+    report: &PassReport,
+    verbose: bool,
+) -> io::Result<()> {
     let mut created = 0;
     let mut corrected = 0;
     let mut observed = 0;
@@ -110,7 +118,9 @@ pub fn write_apply_text(out: &mut impl Write, report: &PassReport, verbose: bool
                 observed += 1;
                 "drifted (observe: not changed)"
             }
-            (State::Orphaned, _) => "orphaned (not in the desired state; left alone without --prune)",
+            (State::Orphaned, _) => {
+                "orphaned (not in the desired state; left alone without --prune)"
+            }
             (State::Error, _) => {
                 errors += 1;
                 "error"

@@ -233,7 +233,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The one SDK configuration every client of the process shares: the
 /// standard credential and region chain, with `--region`/`--endpoint-url`
 /// overrides, explicit timeouts and the standard retry mode.
-pub async fn sdk_config(region: Option<String>, endpoint_url: Option<String>) -> aws_config::SdkConfig {
+pub async fn sdk_config(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
