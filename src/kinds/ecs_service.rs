@@ -222,22 +222,46 @@ fn resolve(cluster: &str, service: &str, answer: &Described) -> Result<ServiceIn
     }
 }
 
-/// The range a diff enforces and the notes that explain where it came from.
-fn enforced_range(
-    count: Count,
-    live: &Live,
-    notes: &mut Vec<String>,
-) -> (Option<i32>, Option<i32>, bool) {
+/// The desired counts a diff accepts.
+struct Bounds {
+    min: Option<i32>,
+    max: Option<i32>,
+    /// A range (declared, or the autoscaler's), rather than one fixed count.
+    ranged: bool,
+}
+
+impl Bounds {
+    /// The accepted count nearest to `current`: itself when it is accepted.
+    fn nearest(&self, current: i32) -> i32 {
+        match (self.min, self.max) {
+            (Some(min), _) if current < min => min,
+            (_, Some(max)) if current > max => max,
+            _ => current,
+        }
+    }
+}
+
+/// The bounds a diff enforces, with notes that explain where they came from.
+fn enforced_bounds(count: Count, live: &Live, notes: &mut Vec<String>) -> Bounds {
+    let range = |min, max| Bounds {
+        min,
+        max,
+        ranged: true,
+    };
     match (count, live.scalable_target) {
-        (Count::Fixed(n), None) => (Some(n), Some(n), false),
+        (Count::Fixed(n), None) => Bounds {
+            min: Some(n),
+            max: Some(n),
+            ranged: false,
+        },
         (Count::Fixed(n), Some(t)) => {
             notes.push(format!(
                 "autoscaled: Application Auto Scaling range {}..{} replaces desiredCount {n}",
                 t.min, t.max
             ));
-            (Some(t.min), Some(t.max), true)
+            range(Some(t.min), Some(t.max))
         }
-        (Count::Range { min, max }, None) => (min, max, true),
+        (Count::Range { min, max }, None) => range(min, max),
         (Count::Range { min, max }, Some(t)) => {
             let declared = range_text(min, max);
             let contains = min.is_none_or(|m| m <= t.min) && max.is_none_or(|m| m >= t.max);
@@ -253,7 +277,7 @@ fn enforced_range(
                     t.min, t.max
                 )
             });
-            (min, max, true)
+            range(min, max)
         }
     }
 }
@@ -416,13 +440,9 @@ impl Reconciler for EcsService {
         };
 
         let mut notes = Vec::new();
-        let (min, max, ranged) = enforced_range(count, live, &mut notes);
+        let bounds = enforced_bounds(count, live, &mut notes);
         let current = live.desired_count;
-        let wanted = match (min, max) {
-            (Some(min), _) if current < min => min,
-            (_, Some(max)) if current > max => max,
-            _ => current,
-        };
+        let wanted = bounds.nearest(current);
         if wanted == current {
             return Diff {
                 action: Action::InSync,
@@ -431,10 +451,10 @@ impl Reconciler for EcsService {
                 ops: Ops::default(),
             };
         }
-        if ranged {
+        if bounds.ranged {
             notes.push(format!(
                 "desiredCount {current} is outside {}: set to the nearest bound",
-                range_text(min, max)
+                range_text(bounds.min, bounds.max)
             ));
         }
         Diff {
