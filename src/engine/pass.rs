@@ -220,23 +220,27 @@ async fn dispatch(
     refs: &mut Refs,
     opts: &PassOptions,
 ) -> Vec<ResourceReport> {
-    // Kinds are wired in as their reconcilers land.
-    let _ = (aws, refs);
-    resources
-        .iter()
-        .map(|r| {
-            failed(
-                r,
-                opts,
-                ResourceError {
-                    reason: "unsupported",
-                    message: format!("{kind} is not reconciled yet"),
-                    retryable: false,
-                },
-                Duration::ZERO,
-            )
-        })
-        .collect()
+    match kind {
+        Kind::EcsService => {
+            reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
+        }
+        // Kinds are wired in as their reconcilers land.
+        _ => resources
+            .iter()
+            .map(|r| {
+                failed(
+                    r,
+                    opts,
+                    ResourceError {
+                        reason: "unsupported",
+                        message: format!("{kind} is not reconciled yet"),
+                        retryable: false,
+                    },
+                    Duration::ZERO,
+                )
+            })
+            .collect(),
+    }
 }
 
 /// Observe, diff and (maybe) apply the resources of one kind.
