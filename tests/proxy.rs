@@ -20,6 +20,8 @@ struct Clients {
     sns: aws_sdk_sns::Client,
     secrets: aws_sdk_secretsmanager::Client,
     ecs: aws_sdk_ecs::Client,
+    autoscaling: aws_sdk_applicationautoscaling::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 impl Clients {
@@ -29,6 +31,8 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
         }
     }
 
@@ -127,6 +131,17 @@ async fn records_each_call_with_its_service_and_operation() {
         .await
         .expect("create secret");
     aws.ecs.list_clusters().send().await.expect("list clusters");
+    aws.autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .expect("describe scalable targets");
+    aws.tagging
+        .get_resources()
+        .send()
+        .await
+        .expect("get resources");
 
     let calls = proxy.calls();
     assert_eq!(
@@ -137,6 +152,13 @@ async fn records_each_call_with_its_service_and_operation() {
             row("sns", "CreateTopic", 200, None),
             row("secretsmanager", "CreateSecret", 200, None),
             row("ecs", "ListClusters", 200, None),
+            row(
+                "application-autoscaling",
+                "DescribeScalableTargets",
+                200,
+                None
+            ),
+            row("tagging", "GetResources", 200, None),
         ]
     );
     assert!(calls.iter().all(|c| !c.injected));
@@ -165,6 +187,8 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
         {"operation": "CreateTopic", "action": "throttle"},
         {"operation": "CreateSecret", "action": "throttle"},
         {"operation": "ListClusters", "action": "throttle"},
+        {"service": "application-autoscaling", "action": "throttle"},
+        {"service": "tagging", "action": "throttle"},
     ]));
 
     // Query protocol services answer `Throttling`, JSON ones `ThrottlingException`.
@@ -204,6 +228,25 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
     let class = driftd::aws::Error::from_sdk("ecs", "ListClusters", err).class;
     assert_eq!(class, ErrorClass::Throttling);
 
+    let err = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    let class =
+        driftd::aws::Error::from_sdk("application-autoscaling", "DescribeScalableTargets", err)
+            .class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    // The Resource Groups Tagging API models its own `ThrottledException`.
+    let err = aws.tagging.get_resources().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottledException"), "{err:?}");
+    let class = driftd::aws::Error::from_sdk("tagging", "GetResources", err).class;
+    assert_eq!(class, ErrorClass::Throttling);
+
     assert_eq!(
         summary(&proxy.calls()),
         vec![
@@ -211,9 +254,16 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
             row("sns", "CreateTopic", 400, Some("throttle")),
             row("secretsmanager", "CreateSecret", 400, Some("throttle")),
             row("ecs", "ListClusters", 400, Some("throttle")),
+            row(
+                "application-autoscaling",
+                "DescribeScalableTargets",
+                400,
+                Some("throttle")
+            ),
+            row("tagging", "GetResources", 400, Some("throttle")),
         ]
     );
-    assert_eq!(proxy.injected().len(), 4);
+    assert_eq!(proxy.injected().len(), 6);
     assert!(
         alarms_in_moto(&moto).await.is_empty(),
         "a throttled write never reaches moto"
@@ -248,6 +298,42 @@ async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
         .all(|c| c.op() == "DescribeAlarms" && c.status == 400));
     assert_eq!(proxy.count("DescribeAlarms"), 7);
     assert_eq!(proxy.rules()[0]["fired"], 2);
+}
+
+#[tokio::test]
+async fn concurrent_calls_are_all_forwarded_and_counted() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "every": 3}]));
+
+    // Each task reports the error code its call ended in, if any.
+    let puts = (0..30).map(|i| {
+        let cloudwatch = aws.cloudwatch.clone();
+        tokio::spawn(async move {
+            let result = put_alarm(&cloudwatch, &format!("alarm-{i}")).send().await;
+            result.err().map(|e| e.code().unwrap_or("?").to_string())
+        })
+    });
+    let codes: Vec<Option<String>> = futures::future::join_all(puts)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("task"))
+        .collect();
+    let throttled = codes
+        .iter()
+        .flatten()
+        .filter(|c| *c == "Throttling")
+        .count();
+    assert_eq!(codes.iter().flatten().count(), throttled, "{codes:?}");
+    assert_eq!(throttled, 10, "every third of 30 calls");
+    assert_eq!(proxy.count("PutMetricAlarm"), 30);
+    assert_eq!(proxy.injected().len(), throttled);
+    assert_eq!(
+        alarms_in_moto(&moto).await.len(),
+        20,
+        "the others all landed"
+    );
 }
 
 #[tokio::test]
