@@ -356,9 +356,15 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, ctx: &Ctx, prune: bool
     }
 
     for want in &wanted {
-        if live.subscription(want).is_none() {
-            changes.push(Change::new("subscriptions", None, Some(want.to_string())));
-            update.subscribe.push((*want).clone());
+        match live.subscription(want) {
+            None => {
+                changes.push(Change::new("subscriptions", None, Some(want.to_string())));
+                update.subscribe.push((*want).clone());
+            }
+            Some(have) if have.is_pending() => {
+                notes.push(format!("subscription {want} is pending confirmation"));
+            }
+            Some(_) => {}
         }
     }
     let mut kept = 0;
@@ -389,11 +395,12 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, ctx: &Ctx, prune: bool
 
     update.tags = tag_changes(&live.tags, &tags, &mut changes);
 
-    if changes.is_empty() {
-        return Diff::in_sync();
-    }
     Diff {
-        action: Action::Update,
+        action: if changes.is_empty() {
+            Action::InSync
+        } else {
+            Action::Update
+        },
         changes,
         notes,
         ops: if update.is_empty() {
@@ -1031,7 +1038,8 @@ mod tests {
                 "in sync: a pending subscription counts as present (no second confirmation mail)",
                 Spec::test().subscription("email", "ops@example.com"),
                 Some(live().pending("email", "ops@example.com")),
-            ),
+            )
+            .notes(1),
             Case::new(
                 "in sync: confirmed subscriptions, listed in another order",
                 Spec::test()
@@ -1049,7 +1057,8 @@ mod tests {
                     .subscription("email", "ops@example.com")
                     .subscription("email", "ops@example.com"),
                 Some(live().pending("email", "ops@example.com")),
-            ),
+            )
+            .notes(1),
             Case::new(
                 "the same endpoint under another protocol is another subscription",
                 Spec::test().subscription("email-json", "ops@example.com"),
@@ -1378,12 +1387,17 @@ mod tests {
         // The email subscription is still pending: it counts as present.
         let (diffs, refs) = pass(&fake, &[alerts()], false).await;
         assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
+        assert_eq!(
+            diffs[0].notes,
+            ["subscription email:ops@example.com is pending confirmation"]
+        );
         assert_eq!(refs.topic_arns.get("alerts").map(String::as_str), Some(ARN));
         assert_eq!(fake.writes().len(), 3, "no write on an in-sync pass");
 
         fake.confirm_subscription("alerts", "email", "ops@example.com");
         let (diffs, _) = pass(&fake, &[alerts()], false).await;
         assert_eq!(diffs[0].action, Action::InSync);
+        assert!(diffs[0].notes.is_empty(), "{:?}", diffs[0].notes);
         assert_eq!(fake.writes().len(), 3);
     }
 
