@@ -331,3 +331,127 @@ impl CloudWatch for super::fake::FakeAws {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+
+    fn dimension(name: &str, value: &str) -> Dimension {
+        Dimension::builder().name(name).value(value).build()
+    }
+
+    #[test]
+    fn an_alarm_from_describe_alarms_becomes_a_definition() {
+        let alarm = MetricAlarm::builder()
+            .alarm_name("cpu")
+            .alarm_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu")
+            .alarm_description("CPU")
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            // AWS returns dimensions in the order they were put.
+            .dimensions(dimension("ServiceName", "app"))
+            .dimensions(dimension("ClusterName", "dev"))
+            .extended_statistic("p99")
+            .unit(StandardUnit::Percent)
+            .period(60)
+            .evaluation_periods(3)
+            .datapoints_to_alarm(2)
+            .threshold(85.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .treat_missing_data("breaching")
+            .actions_enabled(false)
+            .alarm_actions("arn:aws:sns:us-east-1:123456789012:a")
+            .ok_actions("arn:aws:sns:us-east-1:123456789012:b")
+            .insufficient_data_actions("arn:aws:sns:us-east-1:123456789012:c")
+            .build();
+
+        let live = live_from_sdk(&alarm).expect("convert");
+
+        assert_eq!(
+            live.arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu"
+        );
+        assert!(live.tags.is_empty());
+        assert_eq!(
+            live.definition,
+            Definition {
+                name: "cpu".into(),
+                description: Some("CPU".into()),
+                namespace: Some("AWS/ECS".into()),
+                metric_name: Some("CPUUtilization".into()),
+                dimensions: BTreeMap::from([
+                    ("ClusterName".into(), "dev".into()),
+                    ("ServiceName".into(), "app".into()),
+                ]),
+                statistic: None,
+                extended_statistic: Some("p99".into()),
+                unit: Some("Percent".into()),
+                period: Some(60),
+                evaluation_periods: Some(3),
+                datapoints_to_alarm: Some(2),
+                threshold: Some(85.0),
+                comparison_operator: Some("GreaterThanThreshold".into()),
+                treat_missing_data: Some("breaching".into()),
+                actions_enabled: Some(false),
+                alarm_actions: vec!["arn:aws:sns:us-east-1:123456789012:a".into()],
+                ok_actions: vec!["arn:aws:sns:us-east-1:123456789012:b".into()],
+                insufficient_data_actions: vec!["arn:aws:sns:us-east-1:123456789012:c".into()],
+                metrics: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_alarm_without_a_name_is_an_error_not_a_panic() {
+        let alarm = MetricAlarm::builder().alarm_arn("arn").build();
+        let err = live_from_sdk(&alarm).expect_err("no name");
+        assert_eq!(err.operation, "DescribeAlarms");
+        assert!(err.message.contains("AlarmName"), "{err}");
+    }
+
+    #[test]
+    fn metric_queries_survive_the_round_trip_through_sdk_types() {
+        let queries = [
+            MetricQuery {
+                id: "e1".into(),
+                expression: Some("m1 * 2".into()),
+                metric_stat: None,
+                return_data: Some(true),
+                label: Some("double".into()),
+                period: Some(300),
+            },
+            MetricQuery {
+                id: "m1".into(),
+                expression: None,
+                metric_stat: Some(MetricStat {
+                    namespace: "AWS/ECS".into(),
+                    metric_name: "CPUUtilization".into(),
+                    dimensions: BTreeMap::from([
+                        ("ClusterName".into(), "dev".into()),
+                        ("ServiceName".into(), "app".into()),
+                    ]),
+                    period: 60,
+                    stat: "p90".into(),
+                    unit: Some("Percent".into()),
+                }),
+                return_data: Some(false),
+                label: None,
+                period: None,
+            },
+        ];
+        for q in queries {
+            assert_eq!(query_from_sdk(&query_to_sdk(&q)), q);
+        }
+    }
+
+    #[test]
+    fn a_metric_query_with_parts_missing_converts_to_empty_values() {
+        let q = MetricDataQuery::builder()
+            .id("m1")
+            .metric_stat(aws_sdk_cloudwatch::types::MetricStat::builder().build())
+            .build();
+        let stat = query_from_sdk(&q).metric_stat.expect("metric stat");
+        assert_eq!((stat.namespace.as_str(), stat.period), ("", 0));
+    }
+}
