@@ -79,7 +79,8 @@ impl CloudWatch for SdkCloudWatch {
         Ok(out)
     }
 
-    async fn put_metric_alarm(&self, d: &Definition, tags: &Tags) -> Result<(), Error> {
+    async fn put_metric_alarm(&self, definition: &Definition, tags: &Tags) -> Result<(), Error> {
+        let d = definition;
         self.client
             .put_metric_alarm()
             .alarm_name(&d.name)
@@ -246,9 +247,12 @@ fn tags_to_sdk(tags: &Tags) -> Vec<Tag> {
         .collect()
 }
 
-/// The ARN the fake gives an alarm (real CloudWatch's format).
+/// What the fake's alarm ARNs start with (real CloudWatch's format).
+const FAKE_ARN_PREFIX: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:";
+
+/// The ARN the fake gives an alarm.
 pub fn fake_alarm_arn(name: &str) -> String {
-    format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")
+    format!("{FAKE_ARN_PREFIX}{name}")
 }
 
 /// This service's part of the in-memory fake (see [`super::fake`]).
@@ -311,11 +315,12 @@ impl CloudWatch for super::fake::FakeAws {
     }
 
     async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
-        let name = arn.rsplit(':').next().unwrap_or_default().to_string();
+        // Alarm names may hold colons: everything after the prefix is the name.
+        let name = arn.strip_prefix(FAKE_ARN_PREFIX).unwrap_or(arn);
         self.record_write(format!("cloudwatch.TagResource {name}"));
         let mut state = self.state.lock().unwrap();
         state.cloudwatch.fail("TagResource")?;
-        if !state.cloudwatch.alarms.contains_key(&name) || fake_alarm_arn(&name) != arn {
+        if !arn.starts_with(FAKE_ARN_PREFIX) || !state.cloudwatch.alarms.contains_key(name) {
             return Err(Error::new(
                 SERVICE,
                 "TagResource",
@@ -453,5 +458,38 @@ mod tests {
             .build();
         let stat = query_from_sdk(&q).metric_stat.expect("metric stat");
         assert_eq!((stat.namespace.as_str(), stat.period), ("", 0));
+    }
+
+    #[tokio::test]
+    async fn the_fake_tags_alarms_by_arn_and_refuses_unknown_ones() {
+        let fake = super::super::fake::FakeAws::new();
+        let definition = Definition {
+            name: "team:cpu".into(),
+            ..Definition::default()
+        };
+        fake.put_metric_alarm(&definition, &Tags::new())
+            .await
+            .expect("put");
+        let tags = Tags::from([("team".into(), "platform".into())]);
+
+        fake.tag_alarm(&fake_alarm_arn("team:cpu"), &tags)
+            .await
+            .expect("tag");
+        let err = fake
+            .tag_alarm(&fake_alarm_arn("absent"), &tags)
+            .await
+            .expect_err("unknown alarm");
+
+        assert_eq!(err.class, ErrorClass::NotFound);
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.tags[&fake_alarm_arn("team:cpu")], tags);
+        assert_eq!(
+            state.writes,
+            [
+                "cloudwatch.PutMetricAlarm team:cpu",
+                "cloudwatch.TagResource team:cpu",
+                "cloudwatch.TagResource absent",
+            ]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! CloudWatch answers with its own defaults filled in or left out, and the diff
 //! must never call those drift. Each field is reduced to a canonical display
-//! string before comparing (see [`fields`]): unset and empty are the same,
+//! string before comparing: unset and empty are the same,
 //! `treatMissingData` defaults to `missing`, `actionsEnabled` to `true`,
 //! `datapointsToAlarm` to `evaluationPeriods`, a metric query's `returnData` to
 //! `true`; dimensions are maps and action lists are sets; numbers are printed
