@@ -222,6 +222,7 @@ async fn dispatch(
 ) -> Vec<ResourceReport> {
     match kind {
         Kind::Topic => reconcile_kind::<kinds::topic::Topic>(aws, resources, refs, opts).await,
+        Kind::Alarm => reconcile_kind::<kinds::alarm::Alarm>(aws, resources, refs, opts).await,
         Kind::EcsService => {
             reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
         }
