@@ -1122,6 +1122,67 @@ mod tests {
         assert!(fake.dashboard_body("fine").is_some());
     }
 
+    #[tokio::test]
+    async fn through_the_engine_a_rejected_body_fails_alone_and_plans_name_paths() {
+        use crate::engine::{self, PassOptions, Planned, State};
+
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        fake.put_dashboard_out_of_band(
+            "edited",
+            &with_marker(Spec::test().title(0, "old").body(), OWNER, "edited")
+                .unwrap()
+                .to_string(),
+        );
+        let resources = [
+            resource("broken", &Spec::test().widget(json!({"type": "metric"}))),
+            resource("edited", &Spec::test()),
+            resource("new", &Spec::test()),
+        ];
+        let refs: Vec<&Resource> = resources.iter().collect();
+        let opts = |apply| PassOptions {
+            apply,
+            mode: Mode::Enforce,
+            owner: OWNER.into(),
+        };
+
+        let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;
+        let mut text = Vec::new();
+        crate::output::write_plan_text(&mut text, &plan, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(r#"body.widgets[0].properties.title: "old" → "ECS CPU""#),
+            "{text}"
+        );
+        assert!(fake.writes().is_empty(), "a plan writes nothing");
+
+        let report = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(true)).await;
+        let by_name = |name: &str| {
+            report
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .expect("reported")
+        };
+        let broken = by_name("broken");
+        assert_eq!(
+            (broken.action, broken.state),
+            (Planned::Create, State::Error)
+        );
+        let error = broken.error.as_ref().expect("an error");
+        assert_eq!(error.reason, "validation");
+        assert!(
+            error
+                .message
+                .contains("/widgets/2: Should have required property 'properties'"),
+            "{}",
+            error.message
+        );
+        assert_eq!(by_name("edited").state, State::Corrected);
+        assert_eq!(by_name("new").state, State::Corrected);
+        assert!(fake.dashboard_body("broken").is_none());
+    }
+
     #[test]
     fn numbers_are_canonical_only_when_exact() {
         let cases = [
