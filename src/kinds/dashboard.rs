@@ -285,6 +285,19 @@ pub fn diff(name: &str, desired: &Value, live: Option<&Live>, owner: &str) -> Di
     };
 
     let (live_body, claims) = split_marker(&live.body);
+    // Another driftd's dashboard is left alone, as the engine does for
+    // resources tagged by another owner.
+    if let Some(foreign) = claims.iter().find_map(|c| {
+        let owner_here = c.dashboard.as_deref() == Some(name);
+        c.owner.as_deref().filter(|o| owner_here && *o != owner)
+    }) {
+        return Diff::error(
+            "foreign_owner",
+            format!(
+                "Dashboard {name} is owned by driftd owner {foreign:?}, not {owner:?}: left untouched"
+            ),
+        );
+    }
     // What driftd would write, without the marker: a body without `widgets`
     // is compared as one with an empty list, as it is written.
     let (desired_body, _) = split_marker(&to_write);
@@ -779,15 +792,6 @@ mod tests {
                 vec!["driftd:owner: (none) → driftd".into()],
             ),
             (
-                "another owner's dashboard is taken over",
-                Spec::test(),
-                Some(Live::raw(
-                    with_marker(Spec::test().body(), "team-b", NAME).unwrap(),
-                )),
-                Action::Update,
-                vec!["driftd:owner: team-b (marker of dashboard tiktimer-dev) → driftd".into()],
-            ),
-            (
                 "a copy of another driftd dashboard is not owned",
                 Spec::test(),
                 Some(Live::raw(
@@ -858,6 +862,23 @@ mod tests {
         .unwrap();
         assert!(auto["widgets"][1].get("y").is_none(), "{auto}");
         assert!(claim_of(&auto["widgets"][1]).is_some());
+    }
+
+    #[test]
+    fn another_owners_dashboard_is_left_untouched() {
+        let theirs =
+            Live::raw(with_marker(Spec::test().title(0, "theirs").body(), "team-b", NAME).unwrap());
+        let diff = diff(NAME, Spec::test().body(), Some(&theirs), OWNER);
+        assert_eq!(
+            diff.action,
+            Action::Error {
+                reason: "foreign_owner",
+                message: format!(
+                    "Dashboard {NAME} is owned by driftd owner \"team-b\", not \"driftd\": left untouched"
+                ),
+            }
+        );
+        assert_eq!(diff.ops, Ops::default(), "nothing is written");
     }
 
     #[test]
