@@ -221,6 +221,8 @@ async fn dispatch(
     opts: &PassOptions,
 ) -> Vec<ResourceReport> {
     match kind {
+        Kind::Topic => reconcile_kind::<kinds::topic::Topic>(aws, resources, refs, opts).await,
+        Kind::Alarm => reconcile_kind::<kinds::alarm::Alarm>(aws, resources, refs, opts).await,
         Kind::EcsService => {
             reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
         }
@@ -372,7 +374,7 @@ async fn reconcile_one<R: Reconciler>(
     }
     let fields: Vec<&str> = report.changes.iter().map(|c| c.field.as_str()).collect();
     info!(action = ?planned, fields = ?fields, %mode, "drift detected");
-    if !opts.apply || mode == Mode::Observe {
+    if !opts.apply || mode == Mode::Observe || R::writes_nothing(&diff.ops) {
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
