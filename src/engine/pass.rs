@@ -226,6 +226,9 @@ async fn dispatch(
         Kind::EcsService => {
             reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
         }
+        Kind::Dashboard => {
+            reconcile_kind::<kinds::dashboard::Dashboard>(aws, resources, refs, opts).await
+        }
         // Kinds are wired in as their reconcilers land.
         _ => resources
             .iter()
