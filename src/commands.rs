@@ -25,7 +25,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => Ok(match load(&args.desired_state) {
             Some(state) => {
-                println!("{}", describe(&state, &args.desired_state));
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", describe(&state, &args.desired_state))
+                    .context("writing the result")?;
                 EXIT_OK
             }
             None => EXIT_ERROR,

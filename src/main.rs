@@ -1,6 +1,9 @@
 //! The `driftd` binary: parse the command line, start logging, call the
 //! library, map the outcome to the contract's exit codes.
 
+// The binary's edge: errors that end the process are printed, not logged.
+#![allow(clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
