@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef, InterceptorContext,
 };
-use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryReason,
@@ -70,10 +70,9 @@ pub struct CountingInterceptor {
 }
 
 impl CountingInterceptor {
-    /// An interceptor for the client of `service`, ready to attach with
-    /// `config::Builder::interceptor`.
-    pub fn shared(service: &'static str, observer: Arc<dyn RequestObserver>) -> SharedInterceptor {
-        SharedInterceptor::new(CountingInterceptor { service, observer })
+    /// The interceptor of the client of `service`, for `config::Builder::interceptor`.
+    pub fn new(service: &'static str, observer: Arc<dyn RequestObserver>) -> CountingInterceptor {
+        CountingInterceptor { service, observer }
     }
 }
 

@@ -303,7 +303,8 @@ pub async fn reconcile_kind<R: Reconciler>(
     };
     let mut reports = Vec::with_capacity(items.len());
     for (resource, spec) in items {
-        let span = tracing::info_span!("reconcile", kind = %R::KIND, name = %resource.name);
+        // `resource`, not `name`: JSON logs already use `name` for the span's own name.
+        let span = tracing::info_span!("reconcile", kind = %R::KIND, resource = %resource.name);
         let started = tokio::time::Instant::now();
         let live = observed.remove(&resource.name).unwrap_or(Ok(None));
         let mut report = reconcile_one::<R>(aws, resource, spec, live, refs, &ctx, opts)
@@ -447,6 +448,7 @@ mod tests {
             apply,
             mode,
             owner: "driftd".into(),
+            stop: Default::default(),
         }
     }
 

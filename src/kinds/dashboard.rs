@@ -1165,6 +1165,7 @@ mod tests {
             apply,
             mode: Mode::Enforce,
             owner: OWNER.into(),
+            stop: Default::default(),
         };
 
         let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;
