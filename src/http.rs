@@ -82,12 +82,12 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 
 /// 200 once the first full pass has completed; 503 before and while stopping.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let status = state.status.snapshot();
-    if status.stopping {
+    let r = state.status.readiness();
+    if r.stopping {
         (StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
-    } else if status.ready {
+    } else if r.ready {
         (StatusCode::OK, "ready\n")
-    } else if !status.desired_state.valid && status.desired_state.checked_at.is_some() {
+    } else if r.desired_invalid {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: the desired state is invalid (see /status)\n",

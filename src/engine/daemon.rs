@@ -296,7 +296,7 @@ impl Runner {
                 let message = format!("loading failed unexpectedly: {e}");
                 self.reject(
                     vec![LoadError {
-                        file: self.status.snapshot().desired_state.path.into(),
+                        file: self.status.desired_path().into(),
                         line: None,
                         column: None,
                         resource: None,
@@ -465,6 +465,7 @@ impl Runner {
             Err(e) => self.crashed(&batch, &e),
         };
         let mut seen = HashSet::new();
+        let in_batch: HashSet<&str> = batch.names.iter().map(String::as_str).collect();
         for r in &report.resources {
             let key = Key::new(r.kind, r.name.clone());
             self.metrics.observe_reconcile(r);
@@ -483,7 +484,7 @@ impl Runner {
                     StatusStore::flapping(r),
                 );
             }
-            if batch.names.contains(&r.name) && seen.insert(key.clone()) {
+            if in_batch.contains(r.name.as_str()) && seen.insert(key.clone()) {
                 let retry_at = self.scheduler.finish(&key, outcome(r), now, &mut self.rng);
                 if let Some(at) = retry_at {
                     debug!(kind = %key.kind, name = %key.name, retry_in = ?(at - now), "retrying after backoff");

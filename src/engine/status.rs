@@ -38,6 +38,15 @@ pub struct Status {
     pub resources: Vec<ResourceStatus>,
 }
 
+/// The daemon's readiness, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub stopping: bool,
+    /// The files failed to load (the last valid state, if any, is enforced).
+    pub desired_invalid: bool,
+}
+
 /// The desired-state files, as last loaded.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DesiredStatus {
@@ -270,15 +279,28 @@ impl StatusStore {
     /// Records the retry state of a resource after a reconcile.
     pub fn set_retry(&self, key: &Key, failures: u32, next_retry_at: Option<SystemTime>) {
         self.update(|s| {
-            if let Some(r) = s
+            if let Ok(i) = s
                 .resources
-                .iter_mut()
-                .find(|r| r.kind == key.kind && r.name == key.name)
+                .binary_search_by(|r| (r.kind, r.name.as_str()).cmp(&(key.kind, key.name.as_str())))
             {
-                r.consecutive_failures = failures;
-                r.next_retry_at = next_retry_at;
+                s.resources[i].consecutive_failures = failures;
+                s.resources[i].next_retry_at = next_retry_at;
             }
         });
+    }
+
+    /// What `/readyz` needs, without copying every resource.
+    pub fn readiness(&self) -> Readiness {
+        self.read(|s| Readiness {
+            ready: s.ready,
+            stopping: s.stopping,
+            desired_invalid: !s.desired_state.valid && s.desired_state.checked_at.is_some(),
+        })
+    }
+
+    /// The desired-state directory, as given.
+    pub fn desired_path(&self) -> String {
+        self.read(|s| s.desired_state.path.clone())
     }
 
     /// Whether the resource is quarantined because its corrections do not converge.
