@@ -1,1 +1,145 @@
 //! The command line: clap derive, every flag also readable from `DRIFTD_*`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::kinds::Mode;
+
+/// driftd keeps CloudWatch alarms and dashboards, SNS topics, Secrets Manager
+/// secrets and ECS service counts as declared in YAML, and reports the drift.
+#[derive(Debug, Parser)]
+#[command(name = "driftd", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// AWS region (default: the standard AWS configuration chain).
+    #[arg(long, global = true, env = "DRIFTD_REGION")]
+    pub region: Option<String>,
+    /// Send AWS requests to this endpoint (an emulator); `AWS_ENDPOINT_URL` works too.
+    #[arg(long, global = true, env = "DRIFTD_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// The value of the `driftd:owner` tag this process writes and honours.
+    #[arg(long, global = true, env = "DRIFTD_OWNER", default_value = "driftd")]
+    pub owner: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "DRIFTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More output: in-sync resources in plans; debug logs unless `RUST_LOG` says otherwise.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the desired-state files without calling AWS.
+    Validate(DesiredArgs),
+    /// Read AWS and print what `apply` would change; changes nothing.
+    Plan(PlanArgs),
+    /// One full pass: read AWS, correct drift, print what was done.
+    Apply(ApplyArgs),
+    /// The daemon: reconcile continuously and serve metrics and health.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DesiredArgs {
+    /// Directory of desired-state YAML files (read recursively).
+    #[arg(long, env = "DRIFTD_DESIRED_STATE", default_value = "desired-state")]
+    pub desired_state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    /// Exit 0 when nothing drifted, 2 when something did, 1 on error.
+    #[arg(long, env = "DRIFTD_DETAILED_EXITCODE")]
+    pub detailed_exitcode: bool,
+    /// Output format.
+    #[arg(long, env = "DRIFTD_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Plan as this mode would act (observe-mode resources are reported, not planned for change).
+    #[arg(long, env = "DRIFTD_MODE", value_enum, default_value_t = Mode::Enforce)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// Options of the commands that may change AWS.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// `observe` changes nothing, whatever a resource says.
+    #[arg(long, env = "DRIFTD_MODE", value_enum, default_value_t = Mode::Enforce)]
+    pub mode: Mode,
+    /// Delete owned resources that left the desired state.
+    #[arg(long, env = "DRIFTD_PRUNE")]
+    pub prune: bool,
+    /// Refuse to prune when a pass would delete more than this many resources.
+    #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
+    pub max_prune: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Time between full resyncs (e.g. `30s`, `5m`), with a little jitter.
+    #[arg(long, env = "DRIFTD_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Address of the `/metrics`, `/healthz`, `/readyz` and `/status` server.
+    #[arg(long, env = "DRIFTD_METRICS_ADDR", default_value = "0.0.0.0:9477")]
+    pub metrics_addr: SocketAddr,
+    /// DynamoDB table for leader election between replicas.
+    #[arg(long, env = "DRIFTD_LEASE_TABLE")]
+    pub lease_table: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn interval_takes_humane_durations() {
+        let cli = Cli::try_parse_from(["driftd", "run", "--interval", "5m"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.interval, Duration::from_secs(300));
+    }
+}

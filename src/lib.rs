@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod commands;
 pub mod desired;
 pub mod engine;
 pub mod kinds;

@@ -1,1 +1,33 @@
-fn main() {}
+//! The `driftd` binary: parse the command line, start logging, call the
+//! library, map the outcome to the contract's exit codes.
+
+// The binary's edge: errors that end the process are printed, not logged.
+#![allow(clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use driftd::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    driftd::telemetry::init(cli.global.log_format, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("driftd: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(driftd::commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("driftd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

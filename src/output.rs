@@ -1,1 +1,189 @@
 //! Printing plans and apply results, as text for people and JSON for scripts.
+//!
+//! The JSON document is a stable interface, documented in the README:
+//! `{"version": 1, "summary": {...}, "resources": [...]}`.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::engine::{PassReport, Planned, ResourceReport, State, Summary};
+use crate::kinds::Change;
+
+/// Version of the JSON plan document; bumped only on incompatible changes.
+pub const JSON_VERSION: u32 = 1;
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `Plan: 1 to create, 2 to update, 0 to delete, 1 error.`
+pub fn plan_summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "Plan: {} to create, {} to update, {} to delete, {}.",
+        s.create,
+        s.update,
+        s.delete,
+        plural(s.error, "error")
+    );
+    if s.orphaned > 0 {
+        line.pop();
+        line.push_str(&format!(", {} orphaned.", s.orphaned));
+    }
+    line
+}
+
+fn write_change(out: &mut impl Write, c: &Change) -> io::Result<()> {
+    if c.sensitive {
+        return writeln!(out, "    {}: (sensitive) differs", c.field);
+    }
+    match (&c.from, &c.to) {
+        (Some(from), Some(to)) => writeln!(out, "    {}: {from} → {to}", c.field),
+        (None, Some(to)) => writeln!(out, "    {}: {to}", c.field),
+        (Some(from), None) => writeln!(out, "    {}: {from} → (none)", c.field),
+        (None, None) => writeln!(out, "    {}", c.field),
+    }
+}
+
+fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
+    for c in &r.changes {
+        write_change(out, c)?;
+    }
+    for n in &r.notes {
+        writeln!(out, "    note: {n}")?;
+    }
+    if let Some(e) = &r.error {
+        writeln!(out, "    error ({}): {}", e.reason, e.message)?;
+    }
+    Ok(())
+}
+
+/// The text plan: one block per resource that is not in sync (all with `verbose`), then the summary.
+pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool) -> io::Result<()> {
+    for r in &report.resources {
+        if r.action == Planned::InSync && !verbose {
+            continue;
+        }
+        let observe = if r.mode == crate::kinds::Mode::Observe && r.drifted() {
+            " (observe: will not be changed)"
+        } else {
+            ""
+        };
+        writeln!(out, "{} {} {}{observe}", r.action.marker(), r.kind, r.name)?;
+        write_details(out, r)?;
+    }
+    if report
+        .resources
+        .iter()
+        .any(|r| verbose || r.action != Planned::InSync)
+    {
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", plan_summary_line(&report.summary()))
+}
+
+/// What `apply` did, resource by resource, then a summary.
+pub fn write_apply_text(
+    out: &mut impl Write,
+    report: &PassReport,
+    verbose: bool,
+) -> io::Result<()> {
+    let mut created = 0;
+    let mut corrected = 0;
+    let mut observed = 0;
+    let mut errors = 0;
+    let mut in_sync = 0;
+    for r in &report.resources {
+        let what = match (r.state, r.action) {
+            (State::InSync, _) => {
+                in_sync += 1;
+                if !verbose {
+                    continue;
+                }
+                "in sync"
+            }
+            (State::Corrected, Planned::Create) => {
+                created += 1;
+                "created"
+            }
+            (State::Corrected, _) => {
+                corrected += 1;
+                "corrected"
+            }
+            (State::Drifted, _) => {
+                observed += 1;
+                "drifted (observe: not changed)"
+            }
+            (State::Orphaned, _) => {
+                "orphaned (not in the desired state; left alone without --prune)"
+            }
+            (State::Error, _) => {
+                errors += 1;
+                "error"
+            }
+        };
+        let marker = if r.state == State::Error {
+            '!'
+        } else {
+            r.action.marker()
+        };
+        writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
+        write_details(out, r)?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Apply: {created} created, {corrected} corrected, {observed} observed, {}, {in_sync} in sync.",
+        plural(errors, "error")
+    )
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    version: u32,
+    summary: Summary,
+    drift: bool,
+    resources: &'a [ResourceReport],
+}
+
+/// The JSON document of a plan or an apply.
+pub fn write_json(out: &mut impl Write, report: &PassReport) -> io::Result<()> {
+    let doc = JsonPlan {
+        version: JSON_VERSION,
+        summary: report.summary(),
+        drift: report.drift_found(),
+        resources: &report.resources,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_matches_the_contract() {
+        let s = Summary {
+            create: 1,
+            update: 2,
+            delete: 0,
+            error: 1,
+            in_sync: 5,
+            orphaned: 0,
+        };
+        assert_eq!(
+            plan_summary_line(&s),
+            "Plan: 1 to create, 2 to update, 0 to delete, 1 error."
+        );
+        let none = Summary::default();
+        assert_eq!(
+            plan_summary_line(&none),
+            "Plan: 0 to create, 0 to update, 0 to delete, 0 errors."
+        );
+    }
+}

@@ -1,18 +1,47 @@
 //! Application Auto Scaling: scalable targets of ECS services.
+//!
+//! driftd only reads them: when an autoscaler moves a service's desired
+//! count, its min/max range is what driftd enforces (it must not fight the
+//! autoscaler).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 
-#[allow(unused_imports)] // used by the operations below as they are added
-use super::{Error, SdkResultExt};
+use super::{Error, ErrorClass, SdkResultExt};
 
-#[allow(dead_code)] // used by the operations below as they are added
 const SERVICE: &str = "autoscaling";
 
+/// DescribeScalableTargets accepts at most 50 resource ids per call.
+pub const RESOURCE_IDS_PER_CALL: usize = 50;
+
+/// The Application Auto Scaling resource id of an ECS service:
+/// `service/<cluster name>/<service name>`.
+pub fn ecs_resource_id(cluster: &str, service: &str) -> String {
+    format!("service/{cluster}/{service}")
+}
+
+/// The range within which Application Auto Scaling keeps a desired count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScalableRange {
+    pub min: i32,
+    pub max: i32,
+}
+
 #[async_trait]
-pub trait AutoScaling: Send + Sync {}
+pub trait AutoScaling: Send + Sync {
+    /// The scalable targets (dimension `ecs:service:DesiredCount`) of these ECS
+    /// resource ids, at most [`RESOURCE_IDS_PER_CALL`] of them; all pages of
+    /// one DescribeScalableTargets request. A service without a target is
+    /// absent from the answer.
+    async fn ecs_scalable_targets(
+        &self,
+        resource_ids: &[String],
+    ) -> Result<BTreeMap<String, ScalableRange>, Error>;
+}
 
 pub struct SdkAutoScaling {
-    #[allow(dead_code)] // used by the operations below as they are added
     client: aws_sdk_applicationautoscaling::Client,
 }
 
@@ -25,11 +54,110 @@ impl SdkAutoScaling {
 }
 
 #[async_trait]
-impl AutoScaling for SdkAutoScaling {}
+impl AutoScaling for SdkAutoScaling {
+    async fn ecs_scalable_targets(
+        &self,
+        resource_ids: &[String],
+    ) -> Result<BTreeMap<String, ScalableRange>, Error> {
+        if resource_ids.len() > RESOURCE_IDS_PER_CALL {
+            return Err(too_many(resource_ids.len()));
+        }
+        let mut out = BTreeMap::new();
+        if resource_ids.is_empty() {
+            // An empty ResourceIds means "every target": not what was asked.
+            return Ok(out);
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .describe_scalable_targets()
+                .service_namespace(ServiceNamespace::Ecs)
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .set_resource_ids(Some(resource_ids.to_vec()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .op(SERVICE, "DescribeScalableTargets")?;
+            for target in resp.scalable_targets() {
+                if target.scalable_dimension() != &ScalableDimension::EcsServiceDesiredCount {
+                    continue;
+                }
+                out.insert(
+                    target.resource_id().to_string(),
+                    ScalableRange {
+                        min: target.min_capacity(),
+                        max: target.max_capacity(),
+                    },
+                );
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn too_many(n: usize) -> Error {
+    Error::new(
+        SERVICE,
+        "DescribeScalableTargets",
+        ErrorClass::Validation,
+        format!(
+            "{n} resource ids in one call; DescribeScalableTargets takes at most {RESOURCE_IDS_PER_CALL}"
+        ),
+    )
+}
 
 /// This service's part of the in-memory fake (see [`super::fake`]).
 #[derive(Debug, Default)]
-pub struct FakeState {}
+pub struct FakeState {
+    /// Resource id -> the range of its `ecs:service:DesiredCount` target.
+    pub ecs_targets: BTreeMap<String, ScalableRange>,
+    /// Every DescribeScalableTargets call: the resource ids asked for.
+    pub describe_calls: Vec<Vec<String>>,
+    /// When set, DescribeScalableTargets fails with AccessDeniedException.
+    pub denied: bool,
+}
+
+impl FakeState {
+    /// Registers a scalable target for the desired count of this ECS service.
+    pub fn register_ecs_target(&mut self, cluster: &str, service: &str, min: i32, max: i32) {
+        self.ecs_targets.insert(
+            ecs_resource_id(cluster, service),
+            ScalableRange { min, max },
+        );
+    }
+}
 
 #[async_trait]
-impl AutoScaling for super::fake::FakeAws {}
+impl AutoScaling for super::fake::FakeAws {
+    async fn ecs_scalable_targets(
+        &self,
+        resource_ids: &[String],
+    ) -> Result<BTreeMap<String, ScalableRange>, Error> {
+        let mut state = self.state.lock().unwrap();
+        let aas = &mut state.autoscaling;
+        aas.describe_calls.push(resource_ids.to_vec());
+        if resource_ids.len() > RESOURCE_IDS_PER_CALL {
+            return Err(too_many(resource_ids.len()));
+        }
+        if aas.denied {
+            return Err(Error {
+                service: SERVICE,
+                operation: "DescribeScalableTargets",
+                class: ErrorClass::AccessDenied,
+                code: Some("AccessDeniedException".into()),
+                message:
+                    "not authorized to perform application-autoscaling:DescribeScalableTargets"
+                        .into(),
+            });
+        }
+        Ok(resource_ids
+            .iter()
+            .filter_map(|id| aas.ecs_targets.get(id).map(|r| (id.clone(), *r)))
+            .collect())
+    }
+}

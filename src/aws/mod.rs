@@ -5,6 +5,7 @@
 //! here, once, so that retry decisions never parse messages elsewhere.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -216,6 +217,42 @@ fn source_chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     out
+}
+
+/// Connect timeout of every AWS call.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time limit of one attempt of an AWS call.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time limit of an AWS call, all retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per AWS call (the SDK's standard retry mode: exponential backoff
+/// with jitter on throttling, 5xx and transport errors; never on validation
+/// or access-denied errors).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The one SDK configuration every client of the process shares: the
+/// standard credential and region chain, with `--region`/`--endpoint-url`
+/// overrides, explicit timeouts and the standard retry mode.
+pub async fn sdk_config(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
 }
 
 /// The AWS clients of one driftd process, behind their seams.

@@ -1,0 +1,406 @@
+//! One pass: observe every resource of the desired state (batched per kind),
+//! diff, and — when applying — correct, in dependency order.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{info, warn, Instrument};
+
+use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
+use crate::aws::{self, Aws};
+use crate::kinds::{self, Change, Kind, Mode, Resource, OWNER_TAG};
+
+/// How a pass runs.
+#[derive(Debug, Clone)]
+pub struct PassOptions {
+    /// Write to AWS (`apply`, `run`) or only compute the plan (`plan`).
+    pub apply: bool,
+    /// The global `--mode`: `observe` forbids every write.
+    pub mode: Mode,
+    /// The `driftd:owner` value of this process.
+    pub owner: String,
+}
+
+/// What the plan says about a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Planned {
+    InSync,
+    Create,
+    Update,
+    Delete,
+    Orphaned,
+    Error,
+}
+
+impl Planned {
+    /// The one-character marker of the text plan.
+    pub fn marker(self) -> char {
+        match self {
+            Planned::InSync => '=',
+            Planned::Create => '+',
+            Planned::Update => '~',
+            Planned::Delete => '-',
+            Planned::Orphaned => '?',
+            Planned::Error => '!',
+        }
+    }
+}
+
+/// Where a resource stands after a pass (the `state` of `/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    InSync,
+    Drifted,
+    Corrected,
+    Orphaned,
+    Error,
+}
+
+impl State {
+    pub const ALL: [State; 5] = [
+        State::InSync,
+        State::Drifted,
+        State::Corrected,
+        State::Orphaned,
+        State::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::InSync => "in_sync",
+            State::Drifted => "drifted",
+            State::Corrected => "corrected",
+            State::Orphaned => "orphaned",
+            State::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a resource is in error: a short label for metrics and an operator's message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceError {
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether trying again later may succeed (throttling, 5xx, timeouts).
+    #[serde(skip)]
+    pub retryable: bool,
+}
+
+impl ResourceError {
+    fn from_aws(e: &aws::Error) -> ResourceError {
+        ResourceError {
+            reason: e.class.reason(),
+            message: e.to_string(),
+            retryable: e.class.is_retryable(),
+        }
+    }
+}
+
+/// The outcome of one resource in a pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceReport {
+    pub kind: Kind,
+    pub name: String,
+    pub mode: Mode,
+    /// What the diff found.
+    pub action: Planned,
+    /// Where the resource stands now.
+    pub state: State,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ResourceError>,
+    /// How long observing (its share), diffing and correcting it took.
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl ResourceReport {
+    /// Whether AWS differs from the desired state (before any correction).
+    pub fn drifted(&self) -> bool {
+        matches!(
+            self.action,
+            Planned::Create | Planned::Update | Planned::Delete
+        )
+    }
+}
+
+/// All resources of one pass, in the order they were reconciled.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    pub resources: Vec<ResourceReport>,
+}
+
+/// Counts of a pass, for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub error: usize,
+    pub in_sync: usize,
+    pub orphaned: usize,
+}
+
+impl PassReport {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.resources {
+            match r.action {
+                Planned::Create => s.create += 1,
+                Planned::Update => s.update += 1,
+                Planned::Delete => s.delete += 1,
+                Planned::Error => s.error += 1,
+                Planned::InSync => s.in_sync += 1,
+                Planned::Orphaned => s.orphaned += 1,
+            }
+            // A correction that failed is an error too, whatever the diff said.
+            if r.action != Planned::Error && r.state == State::Error {
+                s.error += 1;
+            }
+        }
+        s
+    }
+
+    /// Whether every resource ended in sync, corrected, or merely observed.
+    pub fn converged(&self) -> bool {
+        self.resources.iter().all(|r| r.state != State::Error)
+    }
+
+    /// Whether anything differs from the desired state.
+    pub fn drift_found(&self) -> bool {
+        self.resources.iter().any(ResourceReport::drifted)
+    }
+}
+
+/// Reconciles these resources (any kinds, any number) in dependency order:
+/// each kind is observed in one batch, then diffed and, when applying,
+/// corrected resource by resource.
+pub async fn reconcile(
+    aws: &Aws,
+    resources: &[&Resource],
+    refs: &mut Refs,
+    opts: &PassOptions,
+) -> PassReport {
+    let mut report = PassReport::default();
+    for kind in Kind::ALL {
+        let of_kind: Vec<&Resource> = resources
+            .iter()
+            .copied()
+            .filter(|r| r.kind() == kind)
+            .collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let span = tracing::info_span!("reconcile_kind", kind = %kind, count = of_kind.len());
+        let reports = dispatch(kind, aws, &of_kind, refs, opts)
+            .instrument(span)
+            .await;
+        report.resources.extend(reports);
+    }
+    report
+}
+
+/// The one place that maps a kind to its reconciler.
+async fn dispatch(
+    kind: Kind,
+    aws: &Aws,
+    resources: &[&Resource],
+    refs: &mut Refs,
+    opts: &PassOptions,
+) -> Vec<ResourceReport> {
+    match kind {
+        Kind::EcsService => {
+            reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
+        }
+        // Kinds are wired in as their reconcilers land.
+        _ => resources
+            .iter()
+            .map(|r| {
+                failed(
+                    r,
+                    opts,
+                    ResourceError {
+                        reason: "unsupported",
+                        message: format!("{kind} is not reconciled yet"),
+                        retryable: false,
+                    },
+                    Duration::ZERO,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Observe, diff and (maybe) apply the resources of one kind.
+pub async fn reconcile_kind<R: Reconciler>(
+    aws: &Aws,
+    resources: &[&Resource],
+    refs: &mut Refs,
+    opts: &PassOptions,
+) -> Vec<ResourceReport> {
+    let started = tokio::time::Instant::now();
+    let items: Vec<(&Resource, &R::Spec)> = resources
+        .iter()
+        .filter_map(|r| R::spec(&r.spec).map(|s| (*r, s)))
+        .collect();
+    let observed = R::observe(aws, &items).await;
+    // The batch read's time is shared out evenly among the resources it served.
+    let observe_share = started.elapsed() / items.len().max(1) as u32;
+    let mut observed = match observed {
+        Ok(o) => o,
+        Err(e) => {
+            warn!(kind = %R::KIND, error = %e, "could not read live state");
+            let err = ResourceError::from_aws(&e);
+            return items
+                .iter()
+                .map(|(r, _)| failed(r, opts, err.clone(), observe_share))
+                .collect();
+        }
+    };
+    for (r, _) in &items {
+        if let Some(Ok(Some(live))) = observed.get(&r.name) {
+            R::record_refs(&r.name, live, refs);
+        }
+    }
+    let ctx = Ctx {
+        owner: opts.owner.clone(),
+    };
+    let mut reports = Vec::with_capacity(items.len());
+    for (resource, spec) in items {
+        let span = tracing::info_span!("reconcile", kind = %R::KIND, name = %resource.name);
+        let started = tokio::time::Instant::now();
+        let live = observed.remove(&resource.name).unwrap_or(Ok(None));
+        let mut report = reconcile_one::<R>(aws, resource, spec, live, refs, &ctx, opts)
+            .instrument(span)
+            .await;
+        report.duration = observe_share + started.elapsed();
+        reports.push(report);
+    }
+    reports
+}
+
+/// Diff one resource against what was observed and, when allowed, correct it.
+async fn reconcile_one<R: Reconciler>(
+    aws: &Aws,
+    resource: &Resource,
+    spec: &R::Spec,
+    live: Result<Option<R::Live>, aws::Error>,
+    refs: &mut Refs,
+    ctx: &Ctx,
+    opts: &PassOptions,
+) -> ResourceReport {
+    let live = match live {
+        Ok(live) => live,
+        Err(e) => {
+            warn!(error = %e, "could not read live state");
+            return failed(resource, opts, ResourceError::from_aws(&e), Duration::ZERO);
+        }
+    };
+    if let Some(foreign) = live
+        .as_ref()
+        .and_then(R::live_tags)
+        .and_then(|tags| tags.get(OWNER_TAG))
+        .filter(|o| **o != ctx.owner)
+    {
+        let err = ResourceError {
+            reason: "foreign_owner",
+            message: format!(
+                "{} {} is owned by driftd owner {foreign:?}, not {:?}: left untouched",
+                R::KIND,
+                resource.name,
+                ctx.owner
+            ),
+            retryable: false,
+        };
+        warn!(owner = %foreign, "owned by another driftd: left untouched");
+        return failed(resource, opts, err, Duration::ZERO);
+    }
+    let diff: Diff<R::Ops> = R::diff(resource, spec, live.as_ref(), refs, ctx);
+    let mode = resource.effective_mode(opts.mode);
+    let planned = match &diff.action {
+        Action::InSync => Planned::InSync,
+        Action::Create => Planned::Create,
+        Action::Update => Planned::Update,
+        Action::Error { reason, message } => {
+            warn!(reason, message = %message, "cannot reconcile");
+            let mut report = failed(
+                resource,
+                opts,
+                ResourceError {
+                    reason,
+                    message: message.clone(),
+                    retryable: false,
+                },
+                Duration::ZERO,
+            );
+            report.notes = diff.notes;
+            return report;
+        }
+    };
+    let mut report = ResourceReport {
+        kind: R::KIND,
+        name: resource.name.clone(),
+        mode,
+        action: planned,
+        state: if planned == Planned::InSync {
+            State::InSync
+        } else {
+            State::Drifted
+        },
+        changes: diff.changes,
+        notes: diff.notes,
+        error: None,
+        duration: Duration::ZERO,
+    };
+    if planned == Planned::InSync {
+        return report;
+    }
+    let fields: Vec<&str> = report.changes.iter().map(|c| c.field.as_str()).collect();
+    info!(action = ?planned, fields = ?fields, %mode, "drift detected");
+    if !opts.apply || mode == Mode::Observe {
+        return report;
+    }
+    match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
+        Ok(()) => {
+            info!(action = ?planned, fields = ?fields, "corrected");
+            report.state = State::Corrected;
+        }
+        Err(e) => {
+            warn!(error = %e, "correction failed");
+            report.state = State::Error;
+            report.error = Some(ResourceError::from_aws(&e));
+        }
+    }
+    report
+}
+
+fn failed(
+    resource: &Resource,
+    opts: &PassOptions,
+    error: ResourceError,
+    duration: Duration,
+) -> ResourceReport {
+    ResourceReport {
+        kind: resource.kind(),
+        name: resource.name.clone(),
+        mode: resource.effective_mode(opts.mode),
+        action: Planned::Error,
+        state: State::Error,
+        changes: Vec::new(),
+        notes: Vec::new(),
+        error: Some(error),
+        duration,
+    }
+}

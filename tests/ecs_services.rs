@@ -1,0 +1,440 @@
+//! EcsService against the emulator: the ECS and Application Auto Scaling
+//! seams and the kind's observe / diff / apply, at library level.
+//!
+//! Where moto differs from ECS, the tests tolerate it and say so:
+//! * moto's DeleteService makes a service INACTIVE at once; ECS passes
+//!   through DRAINING first.
+//! * moto names missing services in `failures` with the old ARN format
+//!   (`service/<name>`); ECS uses `service/<cluster>/<name>`. Both end in the name.
+//! * moto sets a service's running count to its desired count the moment
+//!   UpdateService returns; ECS gets there as tasks start and stop.
+
+mod common;
+
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+use aws_sdk_ecs::types::ContainerDefinition;
+use driftd::aws::autoscaling::{AutoScaling, ScalableRange, SdkAutoScaling};
+use driftd::aws::ecs::{Ecs, SdkEcs, ServiceStatus};
+use driftd::aws::{Aws, Error, ErrorClass};
+use driftd::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use driftd::kinds::ecs_service::{self, EcsService, Live, Ops};
+use driftd::kinds::{Origin, Resource, Spec};
+
+const CLUSTER: &str = "atm-simulator-dev";
+
+/// Raw SDK clients for arranging the emulator's state.
+struct Setup {
+    ecs: aws_sdk_ecs::Client,
+    aas: aws_sdk_applicationautoscaling::Client,
+    task_definition: String,
+}
+
+impl Setup {
+    /// A cluster and a registered task definition for its services.
+    async fn new(config: &aws_config::SdkConfig) -> Setup {
+        let ecs = aws_sdk_ecs::Client::new(config);
+        ecs.create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .expect("create cluster");
+        let registered = ecs
+            .register_task_definition()
+            .family("worker")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("worker")
+                    .image("public.ecr.aws/docker/library/busybox:latest")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register task definition");
+        let task_definition = registered
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("task definition ARN")
+            .to_string();
+        Setup {
+            ecs,
+            aas: aws_sdk_applicationautoscaling::Client::new(config),
+            task_definition,
+        }
+    }
+
+    async fn service(&self, name: &str, desired_count: i32) {
+        self.ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(name)
+            .task_definition(&self.task_definition)
+            .desired_count(desired_count)
+            .send()
+            .await
+            .expect("create service");
+    }
+
+    /// The service as ECS describes it.
+    async fn describe(&self, name: &str) -> aws_sdk_ecs::types::Service {
+        let resp = self
+            .ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(name)
+            .send()
+            .await
+            .expect("describe services");
+        resp.services().first().cloned().expect("service described")
+    }
+}
+
+fn spec(service: &str) -> ecs_service::Spec {
+    ecs_service::Spec {
+        cluster: CLUSTER.into(),
+        service: Some(service.into()),
+        desired_count: None,
+        min_count: None,
+        max_count: None,
+    }
+}
+
+fn resource(name: &str, spec: &ecs_service::Spec) -> Resource {
+    Resource {
+        name: name.into(),
+        mode: None,
+        origin: Origin {
+            file: "desired-state/ecs.yaml".into(),
+            line: 1,
+            column: 1,
+        },
+        spec: Spec::EcsService(spec.clone()),
+    }
+}
+
+fn ctx() -> Ctx {
+    Ctx {
+        owner: "driftd".into(),
+    }
+}
+
+async fn observe(aws: &Aws, declared: &[(Resource, ecs_service::Spec)]) -> Observed<Live> {
+    let pairs: Vec<(&Resource, &ecs_service::Spec)> =
+        declared.iter().map(|(r, s)| (r, s)).collect();
+    EcsService::observe(aws, &pairs).await.expect("observe")
+}
+
+fn live<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Live {
+    match observed.get(name) {
+        Some(Ok(Some(live))) => live,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn error<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Error {
+    match observed.get(name) {
+        Some(Err(e)) => e,
+        other => panic!("{name}: an error expected, got {other:?}"),
+    }
+}
+
+fn diff(declared: &(Resource, ecs_service::Spec), live: &Live) -> Diff<Ops> {
+    EcsService::diff(
+        &declared.0,
+        &declared.1,
+        Some(live),
+        &Refs::default(),
+        &ctx(),
+    )
+}
+
+#[tokio::test]
+async fn seams_describe_in_batches_and_update_only_the_count() {
+    let moto = common::Moto::start();
+    let config = moto.sdk_config().await;
+    let setup = Setup::new(&config).await;
+    setup.service("worker", 3).await;
+    setup.service("api", 2).await;
+
+    let ecs = SdkEcs::new(&config);
+    let answer = ecs
+        .describe_services(CLUSTER, &["worker".into(), "api".into(), "ghost".into()])
+        .await
+        .expect("describe");
+    let worker = answer.lookup("worker").expect("worker").expect("exists");
+    assert_eq!(
+        (&worker.status, worker.desired_count),
+        (&ServiceStatus::Active, 3)
+    );
+    assert!(worker
+        .arn
+        .as_deref()
+        .is_some_and(|a| a.ends_with("/worker")));
+    assert!(matches!(answer.lookup("ghost"), Some(Err(f)) if f.is_missing()));
+
+    let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    let refused = ecs
+        .describe_services(CLUSTER, &eleven)
+        .await
+        .expect_err("over the limit");
+    assert_eq!(refused.class, ErrorClass::Validation);
+
+    let missing_cluster = ecs
+        .describe_services("no-such-cluster", &["worker".into()])
+        .await
+        .expect_err("no such cluster");
+    assert_eq!(missing_cluster.class, ErrorClass::NotFound);
+
+    let before = setup.describe("worker").await;
+    ecs.update_desired_count(CLUSTER, "worker", 1)
+        .await
+        .expect("update");
+    let after = setup.describe("worker").await;
+    assert_eq!(after.desired_count(), 1);
+    assert_eq!(
+        after.task_definition(),
+        before.task_definition(),
+        "task definition untouched"
+    );
+    assert_eq!(after.launch_type(), before.launch_type());
+    assert_eq!(
+        setup.describe("api").await.desired_count(),
+        2,
+        "other services untouched"
+    );
+
+    let aas = SdkAutoScaling::new(&config);
+    let none = aas
+        .ecs_scalable_targets(&[format!("service/{CLUSTER}/worker")])
+        .await
+        .expect("describe targets");
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn a_count_is_observed_corrected_and_read_back() {
+    let moto = common::Moto::start();
+    let config = moto.sdk_config().await;
+    let setup = Setup::new(&config).await;
+    // Twelve services: two DescribeServices calls for one cluster.
+    for i in 0..12 {
+        setup.service(&format!("svc-{i:02}"), i % 3).await;
+    }
+    setup.service("atm-simulator-dev-worker", 3).await;
+    let aws = Aws::from_sdk_config(&config);
+
+    let mut declared: Vec<(Resource, ecs_service::Spec)> = (0..12)
+        .map(|i| {
+            let name = format!("svc-{i:02}");
+            let s = ecs_service::Spec {
+                min_count: Some(0),
+                max_count: Some(2),
+                ..spec(&name)
+            };
+            (resource(&name, &s), s)
+        })
+        .collect();
+    let worker = ecs_service::Spec {
+        desired_count: Some(1),
+        ..spec("atm-simulator-dev-worker")
+    };
+    declared.push((resource("worker", &worker), worker));
+
+    let observed = observe(&aws, &declared).await;
+    assert_eq!(observed.len(), 13);
+    for (i, d) in declared.iter().take(12).enumerate() {
+        let l = live(&observed, &d.0.name);
+        assert_eq!(l.desired_count, i as i32 % 3);
+        assert_eq!(
+            diff(d, l).action,
+            Action::InSync,
+            "{} is within 0..2",
+            d.0.name
+        );
+    }
+
+    let worker = declared.last().expect("worker declared");
+    let plan = diff(worker, live(&observed, "worker"));
+    assert_eq!(plan.action, Action::Update);
+    let [change] = plan.changes.as_slice() else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        (
+            change.field.as_str(),
+            change.from.as_deref(),
+            change.to.as_deref()
+        ),
+        ("desiredCount", Some("3"), Some("1"))
+    );
+    EcsService::apply(
+        &aws,
+        &worker.0,
+        &worker.1,
+        &plan.ops,
+        &mut Refs::default(),
+        &ctx(),
+    )
+    .await
+    .expect("apply");
+
+    assert_eq!(
+        setup
+            .describe("atm-simulator-dev-worker")
+            .await
+            .desired_count(),
+        1
+    );
+    let again = observe(&aws, std::slice::from_ref(worker)).await;
+    assert_eq!(diff(worker, live(&again, "worker")).action, Action::InSync);
+}
+
+#[tokio::test]
+async fn missing_and_inactive_services_fail_alone() {
+    let moto = common::Moto::start();
+    let config = moto.sdk_config().await;
+    let setup = Setup::new(&config).await;
+    setup.service("api", 2).await;
+    setup.service("retired", 0).await;
+    setup
+        .ecs
+        .delete_service()
+        .cluster(CLUSTER)
+        .service("retired")
+        .send()
+        .await
+        .expect("delete service");
+    let aws = Aws::from_sdk_config(&config);
+
+    let declared: Vec<(Resource, ecs_service::Spec)> = [
+        ("api", spec("api")),
+        ("ghost", spec("ghost")),
+        ("retired", spec("retired")),
+        (
+            "elsewhere",
+            ecs_service::Spec {
+                cluster: "no-such-cluster".into(),
+                ..spec("api")
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(name, s)| {
+        let s = ecs_service::Spec {
+            desired_count: Some(2),
+            ..s
+        };
+        (resource(name, &s), s)
+    })
+    .collect();
+    let observed = observe(&aws, &declared).await;
+
+    assert_eq!(
+        diff(&declared[0], live(&observed, "api")).action,
+        Action::InSync
+    );
+    let ghost = error(&observed, "ghost");
+    assert_eq!(ghost.class, ErrorClass::NotFound);
+    assert_eq!(
+        ghost.message,
+        format!("service ghost not found in cluster {CLUSTER}; driftd never creates ECS services")
+    );
+    // moto: INACTIVE at once (ECS: DRAINING first, which the diff reports as
+    // an error of its own).
+    let retired = error(&observed, "retired");
+    assert_eq!(retired.class, ErrorClass::NotFound);
+    assert!(retired.message.contains("is INACTIVE"), "{retired}");
+    let elsewhere = error(&observed, "elsewhere");
+    assert_eq!(
+        (elsewhere.class, elsewhere.message.as_str()),
+        (ErrorClass::NotFound, "cluster no-such-cluster not found")
+    );
+}
+
+#[tokio::test]
+async fn an_autoscaling_target_replaces_desired_count() {
+    let moto = common::Moto::start();
+    let config = moto.sdk_config().await;
+    let setup = Setup::new(&config).await;
+    setup.service("worker", 7).await;
+    setup.service("api", 3).await;
+    setup
+        .aas
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(format!("service/{CLUSTER}/worker"))
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(2)
+        .max_capacity(5)
+        .send()
+        .await
+        .expect("register scalable target");
+
+    let targets = SdkAutoScaling::new(&config)
+        .ecs_scalable_targets(&[
+            format!("service/{CLUSTER}/worker"),
+            format!("service/{CLUSTER}/api"),
+        ])
+        .await
+        .expect("describe targets");
+    assert_eq!(
+        targets.into_iter().collect::<Vec<_>>(),
+        [(
+            format!("service/{CLUSTER}/worker"),
+            ScalableRange { min: 2, max: 5 }
+        )]
+    );
+
+    let aws = Aws::from_sdk_config(&config);
+    let declared: Vec<(Resource, ecs_service::Spec)> = ["worker", "api"]
+        .into_iter()
+        .map(|name| {
+            let s = ecs_service::Spec {
+                desired_count: Some(3),
+                ..spec(name)
+            };
+            (resource(name, &s), s)
+        })
+        .collect();
+    let observed = observe(&aws, &declared).await;
+    assert_eq!(live(&observed, "api").scalable_target, None);
+    assert_eq!(
+        diff(&declared[1], live(&observed, "api")).action,
+        Action::InSync
+    );
+
+    let worker = &declared[0];
+    let plan = diff(worker, live(&observed, "worker"));
+    assert!(
+        plan.notes.contains(
+            &"autoscaled: Application Auto Scaling range 2..5 replaces desiredCount 3".to_string()
+        ),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(
+        plan.ops.desired_count,
+        Some(5),
+        "7 is corrected to the target's max, not to 3"
+    );
+    EcsService::apply(
+        &aws,
+        &worker.0,
+        &worker.1,
+        &plan.ops,
+        &mut Refs::default(),
+        &ctx(),
+    )
+    .await
+    .expect("apply");
+    assert_eq!(setup.describe("worker").await.desired_count(), 5);
+
+    let again = observe(&aws, std::slice::from_ref(worker)).await;
+    let settled = diff(worker, live(&again, "worker"));
+    assert_eq!(
+        settled.action,
+        Action::InSync,
+        "5 is within 2..5 although desiredCount says 3"
+    );
+    assert!(!settled.notes.is_empty(), "the plan still says why");
+}

@@ -1,0 +1,538 @@
+//! The recording, fault-injecting proxy itself, driven by raw SDK clients:
+//! what it records, and what its injected faults look like to the SDK.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::proxy::{Call, Proxy};
+use common::Moto;
+use driftd::aws::ErrorClass;
+use serde_json::json;
+
+/// Clients that talk to moto through the proxy, without SDK retries, so that
+/// every injected fault reaches the caller.
+struct Clients {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    ecs: aws_sdk_ecs::Client,
+    autoscaling: aws_sdk_applicationautoscaling::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
+}
+
+impl Clients {
+    fn new(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+        }
+    }
+
+    async fn without_retries(proxy: &Proxy) -> Clients {
+        Clients::new(&proxy.sdk_config_with(RetryConfig::disabled()).await)
+    }
+}
+
+fn put_alarm(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    name: &str,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("App")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+}
+
+/// The alarm names moto holds, asked of moto directly (not through the proxy).
+async fn alarms_in_moto(moto: &Moto) -> Vec<String> {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let alarms = cloudwatch
+        .describe_alarms()
+        .send()
+        .await
+        .expect("describe alarms in moto");
+    alarms
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_string))
+        .collect()
+}
+
+/// (service, operation, status, fault) of each call, for whole-log comparisons.
+fn summary(calls: &[Call]) -> Vec<(String, String, u16, Option<String>)> {
+    calls
+        .iter()
+        .map(|c| {
+            (
+                c.service.clone().unwrap_or_default(),
+                c.op().to_string(),
+                c.status,
+                c.fault.clone(),
+            )
+        })
+        .collect()
+}
+
+fn row(
+    service: &str,
+    op: &str,
+    status: u16,
+    fault: Option<&str>,
+) -> (String, String, u16, Option<String>) {
+    (service.into(), op.into(), status, fault.map(str::to_string))
+}
+
+#[tokio::test]
+async fn records_each_call_with_its_service_and_operation() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+
+    put_alarm(&aws.cloudwatch, "high-errors")
+        .send()
+        .await
+        .expect("put alarm");
+    let alarms = aws
+        .cloudwatch
+        .describe_alarms()
+        .send()
+        .await
+        .expect("describe alarms");
+    assert_eq!(
+        alarms.metric_alarms().len(),
+        1,
+        "moto answers through the proxy"
+    );
+    aws.sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .expect("create topic");
+    aws.secrets
+        .create_secret()
+        .name("db")
+        .secret_string("hunter2")
+        .send()
+        .await
+        .expect("create secret");
+    aws.ecs.list_clusters().send().await.expect("list clusters");
+    aws.autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .expect("describe scalable targets");
+    aws.tagging
+        .get_resources()
+        .send()
+        .await
+        .expect("get resources");
+
+    let calls = proxy.calls();
+    assert_eq!(
+        summary(&calls),
+        vec![
+            row("monitoring", "PutMetricAlarm", 200, None),
+            row("monitoring", "DescribeAlarms", 200, None),
+            row("sns", "CreateTopic", 200, None),
+            row("secretsmanager", "CreateSecret", 200, None),
+            row("ecs", "ListClusters", 200, None),
+            row(
+                "application-autoscaling",
+                "DescribeScalableTargets",
+                200,
+                None
+            ),
+            row("tagging", "GetResources", 200, None),
+        ]
+    );
+    assert!(calls.iter().all(|c| !c.injected));
+    let writes: Vec<String> = proxy.writes().iter().map(|c| c.op().to_string()).collect();
+    assert_eq!(writes, ["PutMetricAlarm", "CreateTopic", "CreateSecret"]);
+    assert_eq!(proxy.count("DescribeAlarms"), 1);
+    assert_eq!(proxy.count("DeleteAlarms"), 0);
+
+    proxy.reset();
+    assert!(proxy.calls().is_empty(), "reset forgets the calls");
+    aws.ecs.list_clusters().send().await.expect("list clusters");
+    assert_eq!(
+        proxy.count("ListClusters"),
+        1,
+        "recording goes on after a reset"
+    );
+}
+
+#[tokio::test]
+async fn an_injected_throttle_is_each_services_real_throttling_error() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    proxy.faults(json!([
+        {"operation": "PutMetricAlarm", "action": "throttle"},
+        {"operation": "CreateTopic", "action": "throttle"},
+        {"operation": "CreateSecret", "action": "throttle"},
+        {"operation": "ListClusters", "action": "throttle"},
+        {"service": "application-autoscaling", "action": "throttle"},
+        {"service": "tagging", "action": "throttle"},
+    ]));
+
+    // Query protocol services answer `Throttling`, JSON ones `ThrottlingException`.
+    let err = put_alarm(&aws.cloudwatch, "a").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"), "{err:?}");
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let class = driftd::aws::Error::from_sdk("cloudwatch", "PutMetricAlarm", err).class;
+    assert_eq!(
+        class,
+        ErrorClass::Throttling,
+        "driftd classifies it as throttling"
+    );
+
+    let err = aws.sns.create_topic().name("t").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("Throttling"), "{err:?}");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let class = driftd::aws::Error::from_sdk("sns", "CreateTopic", err).class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    let err = aws
+        .secrets
+        .create_secret()
+        .name("s")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    let class = driftd::aws::Error::from_sdk("secretsmanager", "CreateSecret", err).class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    let err = aws.ecs.list_clusters().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let class = driftd::aws::Error::from_sdk("ecs", "ListClusters", err).class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    let err = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    let class =
+        driftd::aws::Error::from_sdk("application-autoscaling", "DescribeScalableTargets", err)
+            .class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    // The Resource Groups Tagging API models its own `ThrottledException`.
+    let err = aws.tagging.get_resources().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottledException"), "{err:?}");
+    let class = driftd::aws::Error::from_sdk("tagging", "GetResources", err).class;
+    assert_eq!(class, ErrorClass::Throttling);
+
+    assert_eq!(
+        summary(&proxy.calls()),
+        vec![
+            row("monitoring", "PutMetricAlarm", 400, Some("throttle")),
+            row("sns", "CreateTopic", 400, Some("throttle")),
+            row("secretsmanager", "CreateSecret", 400, Some("throttle")),
+            row("ecs", "ListClusters", 400, Some("throttle")),
+            row(
+                "application-autoscaling",
+                "DescribeScalableTargets",
+                400,
+                Some("throttle")
+            ),
+            row("tagging", "GetResources", 400, Some("throttle")),
+        ]
+    );
+    assert_eq!(proxy.injected().len(), 6);
+    assert!(
+        alarms_in_moto(&moto).await.is_empty(),
+        "a throttled write never reaches moto"
+    );
+}
+
+#[tokio::test]
+async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    proxy.faults(json!([
+        {"service": "monitoring", "operation": "DescribeAlarms", "action": "throttle", "every": 2, "count": 2},
+    ]));
+
+    let mut outcomes = Vec::new();
+    for _ in 0..7 {
+        outcomes.push(aws.cloudwatch.describe_alarms().send().await.is_ok());
+        // Another operation and another service: the rule does not match them.
+        aws.sns
+            .list_topics()
+            .send()
+            .await
+            .expect("sns is not throttled");
+    }
+    assert_eq!(outcomes, [true, false, true, false, true, true, true]);
+
+    let injected = proxy.injected();
+    assert_eq!(injected.len(), 2);
+    assert!(injected
+        .iter()
+        .all(|c| c.op() == "DescribeAlarms" && c.status == 400));
+    assert_eq!(proxy.count("DescribeAlarms"), 7);
+    assert_eq!(proxy.rules()[0]["fired"], 2);
+}
+
+#[tokio::test]
+async fn concurrent_calls_are_all_forwarded_and_counted() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "every": 3}]));
+
+    // Each task reports the error code its call ended in, if any.
+    let puts = (0..30).map(|i| {
+        let cloudwatch = aws.cloudwatch.clone();
+        tokio::spawn(async move {
+            let result = put_alarm(&cloudwatch, &format!("alarm-{i}")).send().await;
+            result.err().map(|e| e.code().unwrap_or("?").to_string())
+        })
+    });
+    let codes: Vec<Option<String>> = futures::future::join_all(puts)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("task"))
+        .collect();
+    let throttled = codes
+        .iter()
+        .flatten()
+        .filter(|c| *c == "Throttling")
+        .count();
+    assert_eq!(codes.iter().flatten().count(), throttled, "{codes:?}");
+    assert_eq!(throttled, 10, "every third of 30 calls");
+    assert_eq!(proxy.count("PutMetricAlarm"), 30);
+    assert_eq!(proxy.injected().len(), throttled);
+    assert_eq!(
+        alarms_in_moto(&moto).await.len(),
+        20,
+        "the others all landed"
+    );
+}
+
+#[tokio::test]
+async fn standard_sdk_retries_ride_out_injected_throttles() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    // The SDK's standard mode: three attempts; a short backoff keeps the test quick.
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(10));
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&proxy.sdk_config_with(retry).await);
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "count": 2}]));
+
+    put_alarm(&cloudwatch, "retried")
+        .send()
+        .await
+        .expect("the third attempt gets through");
+
+    assert_eq!(
+        summary(&proxy.calls()),
+        vec![
+            row("monitoring", "PutMetricAlarm", 400, Some("throttle")),
+            row("monitoring", "PutMetricAlarm", 400, Some("throttle")),
+            row("monitoring", "PutMetricAlarm", 200, None),
+        ]
+    );
+    assert_eq!(alarms_in_moto(&moto).await, ["retried"]);
+}
+
+#[tokio::test]
+async fn a_dropped_write_succeeds_but_never_reaches_moto() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+
+    // What the dropped writes would have changed, created for real first.
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .expect("create topic");
+    let topic_arn = topic.topic_arn().expect("topic arn").to_string();
+    aws.secrets
+        .create_secret()
+        .name("db")
+        .secret_string("old")
+        .send()
+        .await
+        .expect("create secret");
+    aws.ecs
+        .create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .expect("create cluster");
+    aws.ecs
+        .register_task_definition()
+        .family("web")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("web")
+                .image("nginx")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition");
+    aws.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("web")
+        .task_definition("web")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("create service");
+
+    proxy.reset();
+    proxy.faults(json!([
+        {"operation": "PutMetricAlarm", "action": "drop"},
+        {"operation": "PutDashboard", "action": "drop"},
+        {"operation": "SetTopicAttributes", "action": "drop"},
+        {"operation": "PutSecretValue", "action": "drop"},
+        {"operation": "UpdateService", "action": "drop"},
+    ]));
+
+    put_alarm(&aws.cloudwatch, "ignored")
+        .send()
+        .await
+        .expect("a dropped PutMetricAlarm reports success");
+    aws.cloudwatch
+        .put_dashboard()
+        .dashboard_name("ops")
+        .dashboard_body(r#"{"widgets": []}"#)
+        .send()
+        .await
+        .expect("a dropped PutDashboard reports success");
+    aws.sns
+        .set_topic_attributes()
+        .topic_arn(&topic_arn)
+        .attribute_name("DisplayName")
+        .attribute_value("Alerts")
+        .send()
+        .await
+        .expect("a dropped SetTopicAttributes reports success");
+    aws.secrets
+        .put_secret_value()
+        .secret_id("db")
+        .secret_string("new")
+        .send()
+        .await
+        .expect("a dropped PutSecretValue reports success");
+    aws.ecs
+        .update_service()
+        .cluster("prod")
+        .service("web")
+        .desired_count(3)
+        .send()
+        .await
+        .expect("a dropped UpdateService reports success");
+
+    let calls = proxy.calls();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.injected && c.status == 200 && c.fault.as_deref() == Some("drop")),
+        "{calls:?}"
+    );
+
+    // Nothing of it reached moto.
+    proxy.clear_faults();
+    assert!(alarms_in_moto(&moto).await.is_empty());
+    let dashboards = aws
+        .cloudwatch
+        .list_dashboards()
+        .send()
+        .await
+        .expect("list dashboards");
+    assert!(dashboards.dashboard_entries().is_empty());
+    let attributes = aws
+        .sns
+        .get_topic_attributes()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .expect("get topic attributes");
+    let display_name = attributes.attributes().and_then(|a| a.get("DisplayName"));
+    assert_ne!(display_name.map(String::as_str), Some("Alerts"));
+    let secret = aws
+        .secrets
+        .get_secret_value()
+        .secret_id("db")
+        .send()
+        .await
+        .expect("get secret value");
+    assert_eq!(secret.secret_string(), Some("old"));
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster("prod")
+        .services("web")
+        .send()
+        .await
+        .expect("describe services");
+    let desired: Vec<i32> = services
+        .services()
+        .iter()
+        .map(|s| s.desired_count())
+        .collect();
+    assert_eq!(desired, [1]);
+}
+
+#[tokio::test]
+async fn invalid_fault_rules_are_rejected_with_a_reason() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+
+    let err = proxy
+        .try_faults(&json!([{"operation": "PutMetricAlarm", "action": "explode"}]))
+        .unwrap_err();
+    assert!(err.contains("action must be one of"), "{err}");
+    let err = proxy
+        .try_faults(&json!([{"action": "throttle", "every": 0}]))
+        .unwrap_err();
+    assert!(err.contains("every must be an integer >= 1"), "{err}");
+    let err = proxy
+        .try_faults(&json!([{"action": "drop", "opration": "PutMetricAlarm"}]))
+        .unwrap_err();
+    assert!(err.contains("unknown rule keys ['opration']"), "{err}");
+    let err = proxy.try_faults(&json!({"action": "drop"})).unwrap_err();
+    assert!(err.contains("JSON list"), "{err}");
+
+    assert_eq!(
+        proxy.rules(),
+        json!([]),
+        "a rejected list leaves the rules as they were"
+    );
+}
