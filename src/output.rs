@@ -116,7 +116,11 @@ pub fn write_apply_text(
             }
             (State::Drifted, _) => {
                 observed += 1;
-                "drifted (observe: not changed)"
+                if r.mode == crate::kinds::Mode::Observe {
+                    "drifted (observe: not changed)"
+                } else {
+                    "drifted (left as it is: see the notes)"
+                }
             }
             (State::Orphaned, _) => {
                 "orphaned (not in the desired state; left alone without --prune)"

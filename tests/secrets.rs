@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use driftd::aws::secretsmanager::{NewSecret, SdkSecretsManager, SecretsManager};
 use driftd::aws::Aws;
-use driftd::engine::{Action, Ctx, Diff, Reconciler, Refs};
+use driftd::engine::{self, Action, Ctx, Diff, PassOptions, Reconciler, Refs, State};
 use driftd::kinds::secret::{self, Secret};
-use driftd::kinds::{Change, Origin, Resource, Spec, Tags, OWNER_TAG};
+use driftd::kinds::{Change, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
 
 fn ctx() -> Ctx {
     Ctx {
@@ -396,5 +396,202 @@ async fn description_and_kms_key_are_corrected_in_place() {
     assert_eq!(
         value_of(&env.client, "update/app").await.as_deref(),
         Some("v")
+    );
+}
+
+#[tokio::test]
+async fn create_only_without_required_keys_never_calls_get_secret_value() {
+    let moto = common::Moto::start();
+    let proxy = common::proxy::Proxy::start(&moto);
+    let aws = Aws::from_sdk_config(&proxy.sdk_config().await);
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    client
+        .create_secret()
+        .name("iam/existing")
+        .secret_string("by hand")
+        .send()
+        .await
+        .expect("create by hand");
+    std::env::set_var("DRIFTD_IT_SECRET_IAM", "v");
+    let resources = [
+        secret(
+            "iam/existing",
+            "initialValue: {fromEnv: DRIFTD_IT_SECRET_IAM}\ndescription: d",
+        ),
+        secret("iam/new", "initialValue: {fromEnv: DRIFTD_IT_SECRET_IAM}"),
+    ];
+    pass(&aws, &resources).await;
+    let again = pass(&aws, &resources).await;
+    assert!(again.iter().all(|d| d.action == Action::InSync));
+
+    let calls: Vec<String> = proxy.calls().iter().map(|c| c.op().to_string()).collect();
+    assert!(
+        !calls
+            .iter()
+            .any(|op| op == "GetSecretValue" || op == "BatchGetSecretValue"),
+        "{calls:?}"
+    );
+    // Two passes of one batched listing each, no per-secret DescribeSecret.
+    assert_eq!(proxy.count("ListSecrets"), 2, "{calls:?}");
+    assert_eq!(proxy.count("DescribeSecret"), 0, "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
+    let env = env().await;
+    env.client
+        .create_secret()
+        .name("engine/keys")
+        .secret_string(r#"{"user":"u"}"#)
+        .send()
+        .await
+        .expect("create by hand");
+    let resources = [secret("engine/keys", "requiredKeys: [user, password]")];
+    let refs: Vec<&Resource> = resources.iter().collect();
+    let opts = PassOptions {
+        apply: true,
+        mode: Mode::Enforce,
+        owner: "driftd".to_string(),
+    };
+
+    let report = engine::reconcile(&env.aws, &refs, &mut Refs::default(), &opts).await;
+    let r = &report.resources[0];
+    // The owner tag was added, the missing key was not: drifted, not corrected.
+    assert_eq!(r.state, State::Drifted, "{r:?}");
+    assert_eq!(
+        tags_of(&env.client, "engine/keys").await.get(OWNER_TAG),
+        Some(&"driftd".to_string())
+    );
+    let report = engine::reconcile(&env.aws, &refs, &mut Refs::default(), &opts).await;
+    let r = &report.resources[0];
+    assert_eq!(r.state, State::Drifted, "{r:?}");
+    assert_eq!(
+        r.changes,
+        vec![Change::new(
+            "value.keys",
+            None,
+            Some("missing password".to_string())
+        )]
+    );
+}
+
+/// What the secrets of the marker test hold; it must never be printed.
+const MARKER: &str = "MARKER-7f3a9c";
+
+#[tokio::test]
+async fn secret_values_never_appear_in_any_output() {
+    let moto = common::Moto::start();
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    // Live values that driftd reads (enforce, requiredKeys) hold the marker too.
+    client
+        .create_secret()
+        .name("marker/enforced")
+        .secret_string(format!(r#"{{"password":"{MARKER}-old"}}"#))
+        .send()
+        .await
+        .expect("create by hand");
+    client
+        .create_secret()
+        .name("marker/keys")
+        .secret_string(format!(r#"{{"token":"{MARKER}-live"}}"#))
+        .send()
+        .await
+        .expect("create by hand");
+
+    let env_value = format!(r#"{{"password":"{MARKER}-env"}}"#);
+    let file_value = format!(r#"{{"password":"{MARKER}-file"}}"#);
+    let dir = common::desired_dir(&[
+        (
+            "secrets/app.yaml",
+            "apiVersion: driftd/v1\n\
+             kind: Secret\n\
+             metadata: {name: marker/env}\n\
+             spec:\n  initialValue: {fromEnv: APP_SECRET_JSON}\n  requiredKeys: [password]\n\
+             ---\n\
+             apiVersion: driftd/v1\n\
+             kind: Secret\n\
+             metadata: {name: marker/file}\n\
+             spec:\n  initialValue: {fromFile: values/app.json}\n  description: from a file\n\
+             ---\n\
+             apiVersion: driftd/v1\n\
+             kind: Secret\n\
+             metadata: {name: marker/enforced}\n\
+             spec:\n  initialValue: {fromEnv: APP_SECRET_JSON}\n  valuePolicy: enforce\n\
+             ---\n\
+             apiVersion: driftd/v1\n\
+             kind: Secret\n\
+             metadata: {name: marker/keys}\n\
+             spec:\n  requiredKeys: [token, password]\n",
+        ),
+        // Relative to the YAML file that names it.
+        ("secrets/values/app.json", &file_value),
+    ]);
+    let desired = dir.path().to_str().expect("a UTF-8 path");
+    let driftd = |args: &[&str]| {
+        let mut cmd = moto.driftd();
+        cmd.env("APP_SECRET_JSON", &env_value)
+            .env("RUST_LOG", "debug")
+            .args(args)
+            .args(["--desired-state", desired]);
+        common::run(&mut cmd)
+    };
+    let assert_no_marker = |what: &str, run: &common::Run| {
+        assert!(
+            !run.stdout.contains(MARKER) && !run.stderr.contains(MARKER),
+            "{what} printed a secret value:\n{run:?}"
+        );
+    };
+
+    let validate = driftd(&["validate", "-v"]);
+    assert_no_marker("validate", &validate);
+    assert_eq!(validate.code, 0, "{validate:?}");
+
+    let plan = driftd(&["plan", "-v"]);
+    assert_no_marker("plan", &plan);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains("value: (sensitive) differs"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout.contains("value.keys: missing password"),
+        "{plan:?}"
+    );
+
+    let json = driftd(&["plan", "-v", "--output", "json"]);
+    assert_no_marker("plan --output json", &json);
+    assert_eq!(json.code, 0, "{json:?}");
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("a JSON plan");
+    assert_eq!(doc["summary"]["create"], 2, "{doc}");
+
+    let apply = driftd(&["apply", "-v"]);
+    assert_no_marker("apply", &apply);
+
+    let replan = driftd(&["plan", "-v", "--detailed-exitcode"]);
+    assert_no_marker("second plan", &replan);
+
+    // The values really went to AWS, and the rotated-by-hand ones were handled
+    // as their policies say.
+    assert_eq!(
+        value_of(&client, "marker/env").await.as_deref(),
+        Some(env_value.as_str())
+    );
+    assert_eq!(
+        value_of(&client, "marker/file").await.as_deref(),
+        Some(file_value.as_str())
+    );
+    assert_eq!(
+        value_of(&client, "marker/enforced").await.as_deref(),
+        Some(env_value.as_str())
+    );
+    assert_eq!(
+        value_of(&client, "marker/keys").await,
+        Some(format!(r#"{{"token":"{MARKER}-live"}}"#))
+    );
+    // Only marker/keys still drifts (a missing key driftd does not fill in).
+    assert_eq!(replan.code, 2, "{replan:?}");
+    assert!(
+        replan.stdout.contains("Plan: 0 to create, 1 to update"),
+        "{replan:?}"
     );
 }

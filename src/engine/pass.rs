@@ -224,6 +224,7 @@ async fn dispatch(
         Kind::EcsService => {
             reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
         }
+        Kind::Secret => reconcile_kind::<kinds::secret::Secret>(aws, resources, refs, opts).await,
         // Kinds are wired in as their reconcilers land.
         _ => resources
             .iter()
@@ -373,9 +374,12 @@ async fn reconcile_one<R: Reconciler>(
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
-        Ok(()) => {
+        Ok(()) if R::corrects_all(&diff.ops) => {
             info!(action = ?planned, fields = ?fields, "corrected");
             report.state = State::Corrected;
+        }
+        Ok(()) => {
+            info!(action = ?planned, fields = ?fields, "drift left as it is");
         }
         Err(e) => {
             warn!(error = %e, "correction failed");

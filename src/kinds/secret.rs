@@ -310,6 +310,9 @@ pub struct Ops {
     pub put_value: Option<SecretValue>,
     pub tag: Tags,
     pub untag: Vec<String>,
+    /// Drift was reported that these writes leave alone (required keys
+    /// missing under `createOnly`).
+    pub leaves_drift: bool,
 }
 
 /// A secret to create.
@@ -663,6 +666,7 @@ fn diff_existing(
                 notes.push(format!("value.keys: {why}"));
             }
             if !missing.is_empty() && spec.value_policy == ValuePolicy::CreateOnly {
+                ops.leaves_drift = true;
                 notes.push(
                     "value.keys: driftd fills in missing keys only with valuePolicy: enforce; \
                      set them out of band"
@@ -739,6 +743,10 @@ impl Reconciler for Secret {
 
     fn live_tags(live: &Live) -> Option<&Tags> {
         Some(&live.tags)
+    }
+
+    fn corrects_all(ops: &Ops) -> bool {
+        !ops.leaves_drift
     }
 
     fn diff(
@@ -1271,6 +1279,7 @@ mod tests {
             Some(SecretValue::new(MARKER.to_string()))
         );
         assert_eq!(diff.ops.secret_id, Live::test().arn);
+        assert!(Secret::corrects_all(&diff.ops));
     }
 
     #[test]
@@ -1285,6 +1294,7 @@ mod tests {
         );
         assert_eq!(diff.action, Action::Update);
         assert_eq!(diff.ops.put_value, None);
+        assert!(!Secret::corrects_all(&diff.ops));
         assert!(
             diff.notes
                 .iter()
