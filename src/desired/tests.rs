@@ -2,7 +2,7 @@
 //! of bad ones, each with the exact error lines it must produce.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::kinds::{alarm, dashboard, ecs_service, secret, topic, Mode};
@@ -1263,4 +1263,122 @@ fn dashboard_spec_type_is_the_kinds_own() {
         body_file: None,
     };
     assert_eq!(spec.body(), &serde_json::Value::Null);
+}
+
+/// The example desired state shipped in `desired-state/`.
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
+}
+
+#[test]
+fn the_example_desired_state_loads() {
+    let state = match load(&example_dir()) {
+        Ok(state) => state,
+        Err(errors) => panic!("the example must be valid:\n{errors}"),
+    };
+    let count = |kind| state.of_kind(kind).count();
+    assert_eq!(count(Kind::Topic), 1);
+    assert_eq!(count(Kind::Alarm), 9);
+    assert_eq!(count(Kind::Dashboard), 1);
+    assert_eq!(count(Kind::Secret), 2);
+    assert_eq!(count(Kind::EcsService), 2);
+    assert_eq!(state.resources.len(), 15);
+
+    assert!(state.get(Kind::Topic, "tiktimer-dev-alerts").is_some());
+    for alarm in state.of_kind(Kind::Alarm) {
+        let Spec::Alarm(spec) = &alarm.spec else {
+            panic!("an alarm spec")
+        };
+        assert_eq!(
+            spec.alarm_actions,
+            ["topic:tiktimer-dev-alerts"],
+            "{}",
+            alarm.name
+        );
+    }
+    let Some(Spec::Alarm(p99)) = state
+        .get(Kind::Alarm, "tiktimer-dev-alb-p99-latency-high")
+        .map(|r| &r.spec)
+    else {
+        panic!("the latency alarm")
+    };
+    assert_eq!(p99.extended_statistic.as_deref(), Some("p99"));
+    let Some(Spec::Alarm(tasks)) = state
+        .get(Kind::Alarm, "tiktimer-dev-ecs-no-running-tasks")
+        .map(|r| &r.spec)
+    else {
+        panic!("the running tasks alarm")
+    };
+    assert_eq!(
+        tasks.treat_missing_data,
+        Some(alarm::TreatMissingData::Breaching)
+    );
+
+    let Some(Spec::Secret(db)) = state
+        .get(Kind::Secret, "/tiktimer/dev/db-credentials")
+        .map(|r| &r.spec)
+    else {
+        panic!("the database secret")
+    };
+    let keys = ["username", "password", "host", "port", "dbname", "url"];
+    assert_eq!(db.required_keys, keys);
+    assert_eq!(
+        db.initial_value
+            .as_ref()
+            .and_then(|v| v.placeholder_keys.clone()),
+        Some(keys.map(String::from).to_vec())
+    );
+
+    let Some(Spec::EcsService(worker)) = state
+        .get(Kind::EcsService, "tiktimer-dev-worker")
+        .map(|r| &r.spec)
+    else {
+        panic!("the worker")
+    };
+    assert_eq!(worker.cluster, "tiktimer-dev");
+    assert_eq!(worker.service.as_deref(), Some("tiktimer-dev-worker"));
+    assert_eq!(worker.desired_count, Some(0));
+    let Some(Spec::EcsService(app)) = state
+        .get(Kind::EcsService, "tiktimer-dev-app")
+        .map(|r| &r.spec)
+    else {
+        panic!("the app")
+    };
+    assert_eq!((app.min_count, app.max_count), (Some(1), Some(4)));
+
+    let Some(Spec::Dashboard(board)) = state.get(Kind::Dashboard, "tiktimer-dev").map(|r| &r.spec)
+    else {
+        panic!("the dashboard")
+    };
+    let widgets = board.body()["widgets"].as_array().expect("widgets");
+    assert_eq!(widgets.len(), 11);
+}
+
+#[test]
+fn a_typo_in_the_example_reports_the_contracts_line() {
+    // The contract's own example: a typo on line 14 of desired-state/alarms.yaml.
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let copy = tmp.path().join("desired-state");
+    fs::create_dir(&copy).expect("create the copy");
+    for entry in fs::read_dir(example_dir()).expect("the example") {
+        let entry = entry.expect("an entry");
+        let mut text = fs::read_to_string(entry.path()).expect("a file");
+        if entry.file_name() == "alarms.yaml" {
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[13], "    threshold: 85");
+            text = text.replacen("    threshold: 85", "    threshhold: 85", 1);
+        }
+        fs::write(copy.join(entry.file_name()), text).expect("write the copy");
+    }
+    let errors = load(&copy).expect_err("the typo");
+    let prefix = format!("{}/", tmp.path().display());
+    let lines: Vec<String> = errors
+        .0
+        .iter()
+        .map(|e| e.to_string().replace(&prefix, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        ["desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: unknown field (did you mean threshold?)"]
+    );
 }
