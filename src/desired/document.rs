@@ -239,8 +239,8 @@ fn load_document(
         .and_then(Value::as_str)
         .map(str::to_string);
     let label = match (kind, &name) {
-        (Some(kind), Some(name)) => Some(format!("{kind} {name}")),
-        (Some(kind), None) => Some(kind.to_string()),
+        (Some(kind), Some(name)) if !name.is_empty() => Some(format!("{kind} {name}")),
+        (Some(kind), _) => Some(kind.to_string()),
         (None, _) => None,
     };
 

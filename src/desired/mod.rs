@@ -161,34 +161,36 @@ fn discover(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
                 continue;
             }
         };
+        let mut names = Vec::new();
         for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    errors.push(LoadError::of_file(
-                        &current,
-                        format!("cannot read directory: {e}"),
-                    ));
-                    continue;
-                }
-            };
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            match entry {
+                Ok(entry) => names.push(entry.file_name()),
+                Err(e) => errors.push(LoadError::of_file(
+                    &current,
+                    format!("cannot read directory: {e}"),
+                )),
+            }
+        }
+        // Sorted, and pushed in reverse so that subdirectories are visited in
+        // order: where two links lead to one directory, the first name wins.
+        names.sort();
+        for name in names.into_iter().rev() {
+            if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            // `metadata` follows links; a dangling link is reported.
+            let path = current.join(&name);
+            let yaml = path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml");
+            // `metadata` follows links; a dangling link to YAML is reported.
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => pending.push(path),
-                Ok(meta) if meta.is_file() => {
-                    let yaml = path
-                        .extension()
-                        .is_some_and(|ext| ext == "yaml" || ext == "yml");
-                    if yaml {
-                        files.push(path);
-                    }
-                }
+                Ok(meta) if meta.is_file() && yaml => files.push(path),
                 Ok(_) => {}
-                Err(e) => errors.push(LoadError::of_file(&path, format!("cannot read: {e}"))),
+                Err(e) if yaml => {
+                    errors.push(LoadError::of_file(&path, format!("cannot read: {e}")))
+                }
+                Err(_) => {}
             }
         }
     }

@@ -141,7 +141,7 @@ const BAD: &[Case] = &[
             "a.yaml",
             "apiVersion: driftd/v1\nkind: Topic\nmetadata: {name: \"\"}\nspec: {}\n",
         )],
-        errors: &["a.yaml:3:12: Topic : metadata.name: must not be empty"],
+        errors: &["a.yaml:3:12: Topic: metadata.name: must not be empty"],
     },
     Case {
         name: "spec is missing",
@@ -1380,5 +1380,43 @@ fn a_typo_in_the_example_reports_the_contracts_line() {
     assert_eq!(
         lines,
         ["desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: unknown field (did you mean threshold?)"]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_link_to_yaml_is_an_error_and_other_files_still_load() {
+    let dir = Dir::new(&[("topics.yaml", TOPIC)]);
+    std::os::unix::fs::symlink("gone.yaml", dir.path().join("alarms.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("gone", dir.path().join("notes")).expect("symlink");
+    assert_eq!(
+        dir.errors(),
+        ["alarms.yaml: cannot read: No such file or directory (os error 2)"]
+    );
+}
+
+#[test]
+fn aws_length_and_count_limits() {
+    let dimensions: Vec<String> = (0..31).map(|i| format!("D{i}: v")).collect();
+    let alarm = format!(
+        "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  description: {description}\n  namespace: Custom\n  metricName: m\n  dimensions: {{{dims}}}\n  statistic: Sum\n  period: 60\n  evaluationPeriods: 1\n  threshold: 1\n  comparisonOperator: GreaterThanThreshold\n",
+        name = "a".repeat(256),
+        description = "d".repeat(1025),
+        dims = dimensions.join(", "),
+    );
+    let topic = format!(
+        "apiVersion: driftd/v1\nkind: Topic\nmetadata: {{name: t}}\nspec: {{displayName: {}}}\n",
+        "n".repeat(101)
+    );
+    let dir = Dir::new(&[("a.yaml", &alarm), ("b.yaml", &topic)]);
+    let long_name = "a".repeat(256);
+    assert_eq!(
+        dir.errors(),
+        [
+            format!("a.yaml:3:12: Alarm {long_name}: metadata.name: too long: 256 characters (at most 255)"),
+            format!("a.yaml:5:3: Alarm {long_name}: spec.description: too long: 1025 characters (at most 1024)"),
+            format!("a.yaml:8:3: Alarm {long_name}: spec.dimensions: too many dimensions: 31 (at most 30)"),
+            "b.yaml:4:8: Topic t: spec.displayName: too long: 101 characters (at most 100)".to_string(),
+        ]
     );
 }
