@@ -82,6 +82,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 EXIT_ERROR
             })
         }
+        Command::IamPolicy(args) => {
+            let target = crate::iam::Target {
+                partition: args.partition,
+                region: global.region.unwrap_or_else(|| "*".into()),
+                account: args.account_id.unwrap_or_else(|| "*".into()),
+            };
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &crate::iam::policy(&target))
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .context("writing the policy")?;
+            Ok(EXIT_OK)
+        }
         Command::Run(_) => anyhow::bail!("`run` is not available in this build yet"),
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod engine;
+pub mod iam;
 pub mod kinds;
 pub mod output;
 pub mod telemetry;

@@ -381,7 +381,15 @@ async fn description_and_kms_key_are_corrected_in_place() {
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::Update);
     let fields: Vec<&str> = diffs[0].changes.iter().map(|c| c.field.as_str()).collect();
-    assert_eq!(fields, ["description", "kmsKeyId", "tags.driftd:owner"]);
+    assert_eq!(
+        fields,
+        [
+            "description",
+            "kmsKeyId",
+            "tags.driftd:owner",
+            "tags.driftd:recovery-window-days"
+        ]
+    );
 
     let described = env
         .client
@@ -431,6 +439,20 @@ async fn create_only_without_required_keys_never_calls_get_secret_value() {
             .any(|op| op == "GetSecretValue" || op == "BatchGetSecretValue"),
         "{calls:?}"
     );
+    // Every call is in the generated policy, and none needs its SecretValues
+    // statement, which an operator without enforce/requiredKeys can drop.
+    for call in proxy.calls() {
+        let action = driftd::iam::action_of(call.service.as_deref().unwrap_or("?"), call.op());
+        assert!(
+            driftd::iam::allows(&action),
+            "{action} is not in the policy"
+        );
+        let statement = driftd::iam::PERMISSIONS
+            .iter()
+            .find(|p| p.action == action)
+            .map(|p| p.sid);
+        assert_ne!(statement, Some("SecretValues"), "{action}");
+    }
     // Two passes of one batched listing each, no per-secret DescribeSecret.
     assert_eq!(proxy.count("ListSecrets"), 2, "{calls:?}");
     assert_eq!(proxy.count("DescribeSecret"), 0, "{calls:?}");

@@ -1,35 +1,495 @@
-//! CloudWatch: metric alarms and dashboards.
+//! CloudWatch metric alarms: describe them in batches, put a definition, tag one.
+//!
+//! Dashboards, though served by the same API, have their own seam in
+//! [`super::dashboards`].
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, ComparisonOperator, Dimension, Metric, MetricDataQuery, StandardUnit, Statistic, Tag,
+};
 
-#[allow(unused_imports)] // used by the operations below as they are added
-use super::{Error, SdkResultExt};
+use super::{Error, ErrorClass, SdkResultExt};
+use crate::kinds::alarm::{Definition, Live, MetricQuery, MetricStat};
+use crate::kinds::Tags;
 
-#[allow(dead_code)] // used by the operations below as they are added
-const SERVICE: &str = "cloudwatch";
+pub(crate) const SERVICE: &str = "cloudwatch";
+
+/// `DescribeAlarms` takes at most 100 alarm names per call.
+pub const NAMES_PER_CALL: usize = 100;
 
 #[async_trait]
-pub trait CloudWatch: Send + Sync {}
+pub trait CloudWatch: Send + Sync {
+    /// The metric alarms among these names; a name without one is absent from
+    /// the answer. Composite alarms are not read. The [`Live::tags`] are
+    /// empty: `DescribeAlarms` does not return tags (see [`super::Tagging`]).
+    async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error>;
+
+    /// Creates the alarm or replaces its whole definition. `tags` are applied
+    /// only when this creates the alarm: CloudWatch ignores them for an
+    /// existing one (use [`CloudWatch::tag_alarm`]).
+    async fn put_metric_alarm(&self, definition: &Definition, tags: &Tags) -> Result<(), Error>;
+
+    /// Adds or overwrites these tags on the alarm; other tags stay.
+    async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error>;
+}
 
 pub struct SdkCloudWatch {
-    #[allow(dead_code)] // used by the operations below as they are added
     client: aws_sdk_cloudwatch::Client,
 }
 
 impl SdkCloudWatch {
     pub fn new(config: &aws_config::SdkConfig) -> SdkCloudWatch {
-        SdkCloudWatch {
-            client: aws_sdk_cloudwatch::Client::new(config),
+        SdkCloudWatch::from_client(aws_sdk_cloudwatch::Client::new(config))
+    }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkCloudWatch {
+        SdkCloudWatch { client }
+    }
+}
+
+#[async_trait]
+impl CloudWatch for SdkCloudWatch {
+    async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(NAMES_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let resp = self
+                    .client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .max_records(NAMES_PER_CALL as i32)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .op(SERVICE, "DescribeAlarms")?;
+                for alarm in resp.metric_alarms() {
+                    out.push(live_from_sdk(alarm)?);
+                }
+                match resp.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_metric_alarm(&self, definition: &Definition, tags: &Tags) -> Result<(), Error> {
+        let d = definition;
+        self.client
+            .put_metric_alarm()
+            .alarm_name(&d.name)
+            .set_alarm_description(d.description.clone())
+            .set_namespace(d.namespace.clone())
+            .set_metric_name(d.metric_name.clone())
+            .set_dimensions(non_empty(dimensions_to_sdk(&d.dimensions)))
+            .set_statistic(d.statistic.as_deref().map(Statistic::from))
+            .set_extended_statistic(d.extended_statistic.clone())
+            .set_unit(d.unit.as_deref().map(StandardUnit::from))
+            .set_period(d.period)
+            .set_evaluation_periods(d.evaluation_periods)
+            .set_datapoints_to_alarm(d.datapoints_to_alarm)
+            .set_threshold(d.threshold)
+            .set_comparison_operator(
+                d.comparison_operator
+                    .as_deref()
+                    .map(ComparisonOperator::from),
+            )
+            .set_treat_missing_data(d.treat_missing_data.clone())
+            .set_actions_enabled(d.actions_enabled)
+            // Omitted lists are cleared: the call replaces the whole definition.
+            .set_alarm_actions(non_empty(d.alarm_actions.clone()))
+            .set_ok_actions(non_empty(d.ok_actions.clone()))
+            .set_insufficient_data_actions(non_empty(d.insufficient_data_actions.clone()))
+            .set_metrics(non_empty(d.metrics.iter().map(query_to_sdk).collect()))
+            .set_tags(non_empty(tags_to_sdk(tags)))
+            .send()
+            .await
+            .op(SERVICE, "PutMetricAlarm")?;
+        Ok(())
+    }
+
+    async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags_to_sdk(tags)))
+            .send()
+            .await
+            .op(SERVICE, "TagResource")?;
+        Ok(())
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// The live view of one alarm of a `DescribeAlarms` answer.
+fn live_from_sdk(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<Live, Error> {
+    let missing = |field: &str| {
+        Error::new(
+            SERVICE,
+            "DescribeAlarms",
+            ErrorClass::Other,
+            format!("a metric alarm without {field} in the answer"),
+        )
+    };
+    let name = a.alarm_name().ok_or_else(|| missing("AlarmName"))?;
+    let arn = a.alarm_arn().ok_or_else(|| missing("AlarmArn"))?;
+    Ok(Live {
+        arn: arn.to_string(),
+        definition: Definition {
+            name: name.to_string(),
+            description: a.alarm_description().map(str::to_string),
+            namespace: a.namespace().map(str::to_string),
+            metric_name: a.metric_name().map(str::to_string),
+            dimensions: dimensions_from_sdk(a.dimensions()),
+            statistic: a.statistic().map(|s| s.as_str().to_string()),
+            extended_statistic: a.extended_statistic().map(str::to_string),
+            unit: a.unit().map(|u| u.as_str().to_string()),
+            period: a.period(),
+            evaluation_periods: a.evaluation_periods(),
+            datapoints_to_alarm: a.datapoints_to_alarm(),
+            threshold: a.threshold(),
+            comparison_operator: a.comparison_operator().map(|c| c.as_str().to_string()),
+            treat_missing_data: a.treat_missing_data().map(str::to_string),
+            actions_enabled: a.actions_enabled(),
+            alarm_actions: a.alarm_actions().to_vec(),
+            ok_actions: a.ok_actions().to_vec(),
+            insufficient_data_actions: a.insufficient_data_actions().to_vec(),
+            metrics: a.metrics().iter().map(query_from_sdk).collect(),
+        },
+        tags: Tags::new(),
+    })
+}
+
+fn dimensions_from_sdk(dimensions: &[Dimension]) -> BTreeMap<String, String> {
+    dimensions
+        .iter()
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn dimensions_to_sdk(dimensions: &BTreeMap<String, String>) -> Vec<Dimension> {
+    dimensions
+        .iter()
+        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+        .collect()
+}
+
+/// A metric query as AWS returned it. Parts AWS left out become empty
+/// strings and zeros, which the diff shows as differing from any spec.
+fn query_from_sdk(q: &MetricDataQuery) -> MetricQuery {
+    MetricQuery {
+        id: q.id().unwrap_or_default().to_string(),
+        expression: q.expression().map(str::to_string),
+        metric_stat: q.metric_stat().map(|s| {
+            let metric = s.metric();
+            MetricStat {
+                namespace: metric
+                    .and_then(|m| m.namespace())
+                    .unwrap_or_default()
+                    .to_string(),
+                metric_name: metric
+                    .and_then(|m| m.metric_name())
+                    .unwrap_or_default()
+                    .to_string(),
+                dimensions: dimensions_from_sdk(metric.map(|m| m.dimensions()).unwrap_or_default()),
+                period: s.period().unwrap_or_default(),
+                stat: s.stat().unwrap_or_default().to_string(),
+                unit: s.unit().map(|u| u.as_str().to_string()),
+            }
+        }),
+        return_data: q.return_data(),
+        label: q.label().map(str::to_string),
+        period: q.period(),
+    }
+}
+
+fn query_to_sdk(q: &MetricQuery) -> MetricDataQuery {
+    MetricDataQuery::builder()
+        .id(&q.id)
+        .set_expression(q.expression.clone())
+        .set_metric_stat(q.metric_stat.as_ref().map(|s| {
+            aws_sdk_cloudwatch::types::MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace(&s.namespace)
+                        .metric_name(&s.metric_name)
+                        .set_dimensions(non_empty(dimensions_to_sdk(&s.dimensions)))
+                        .build(),
+                )
+                .period(s.period)
+                .stat(&s.stat)
+                .set_unit(s.unit.as_deref().map(StandardUnit::from))
+                .build()
+        }))
+        .set_return_data(q.return_data)
+        .set_label(q.label.clone())
+        .set_period(q.period)
+        .build()
+}
+
+fn tags_to_sdk(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// What the fake's alarm ARNs start with (real CloudWatch's format).
+const FAKE_ARN_PREFIX: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:";
+
+/// The ARN the fake gives an alarm.
+pub fn fake_alarm_arn(name: &str) -> String {
+    format!("{FAKE_ARN_PREFIX}{name}")
+}
+
+/// This service's part of the in-memory fake (see [`super::fake`]).
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// Metric alarms by name, as they were last put (with `actionsEnabled`
+    /// defaulted to true, as CloudWatch does).
+    pub alarms: BTreeMap<String, Definition>,
+    /// How many times `describe_metric_alarms` was called.
+    pub describe_calls: usize,
+    /// Operations that fail, by name (e.g. "DescribeAlarms"), with this error.
+    pub failures: BTreeMap<&'static str, Error>,
+}
+
+impl FakeState {
+    fn fail(&self, operation: &str) -> Result<(), Error> {
+        match self.failures.get(operation) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
     }
 }
 
 #[async_trait]
-impl CloudWatch for SdkCloudWatch {}
+impl CloudWatch for super::fake::FakeAws {
+    async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
+        let mut state = self.state.lock().unwrap();
+        state.cloudwatch.describe_calls += 1;
+        state.cloudwatch.fail("DescribeAlarms")?;
+        Ok(names
+            .iter()
+            .filter_map(|name| state.cloudwatch.alarms.get(name))
+            .map(|definition| Live {
+                arn: fake_alarm_arn(&definition.name),
+                definition: definition.clone(),
+                tags: Tags::new(),
+            })
+            .collect())
+    }
 
-/// This service's part of the in-memory fake (see [`super::fake`]).
-#[derive(Debug, Default)]
-pub struct FakeState {}
+    async fn put_metric_alarm(&self, definition: &Definition, tags: &Tags) -> Result<(), Error> {
+        self.record_write(format!("cloudwatch.PutMetricAlarm {}", definition.name));
+        let mut state = self.state.lock().unwrap();
+        state.cloudwatch.fail("PutMetricAlarm")?;
+        let mut stored = definition.clone();
+        stored.actions_enabled.get_or_insert(true);
+        let created = state
+            .cloudwatch
+            .alarms
+            .insert(definition.name.clone(), stored)
+            .is_none();
+        if created && !tags.is_empty() {
+            state
+                .tags
+                .entry(fake_alarm_arn(&definition.name))
+                .or_default()
+                .extend(tags.clone());
+        }
+        Ok(())
+    }
 
-#[async_trait]
-impl CloudWatch for super::fake::FakeAws {}
+    async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
+        // Alarm names may hold colons: everything after the prefix is the name.
+        let name = arn.strip_prefix(FAKE_ARN_PREFIX).unwrap_or(arn);
+        self.record_write(format!("cloudwatch.TagResource {name}"));
+        let mut state = self.state.lock().unwrap();
+        state.cloudwatch.fail("TagResource")?;
+        if !arn.starts_with(FAKE_ARN_PREFIX) || !state.cloudwatch.alarms.contains_key(name) {
+            return Err(Error::new(
+                SERVICE,
+                "TagResource",
+                ErrorClass::NotFound,
+                format!("no alarm {arn}"),
+            ));
+        }
+        state
+            .tags
+            .entry(arn.to_string())
+            .or_default()
+            .extend(tags.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+
+    fn dimension(name: &str, value: &str) -> Dimension {
+        Dimension::builder().name(name).value(value).build()
+    }
+
+    #[test]
+    fn an_alarm_from_describe_alarms_becomes_a_definition() {
+        let alarm = MetricAlarm::builder()
+            .alarm_name("cpu")
+            .alarm_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu")
+            .alarm_description("CPU")
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            // AWS returns dimensions in the order they were put.
+            .dimensions(dimension("ServiceName", "app"))
+            .dimensions(dimension("ClusterName", "dev"))
+            .extended_statistic("p99")
+            .unit(StandardUnit::Percent)
+            .period(60)
+            .evaluation_periods(3)
+            .datapoints_to_alarm(2)
+            .threshold(85.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .treat_missing_data("breaching")
+            .actions_enabled(false)
+            .alarm_actions("arn:aws:sns:us-east-1:123456789012:a")
+            .ok_actions("arn:aws:sns:us-east-1:123456789012:b")
+            .insufficient_data_actions("arn:aws:sns:us-east-1:123456789012:c")
+            .build();
+
+        let live = live_from_sdk(&alarm).expect("convert");
+
+        assert_eq!(
+            live.arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu"
+        );
+        assert!(live.tags.is_empty());
+        assert_eq!(
+            live.definition,
+            Definition {
+                name: "cpu".into(),
+                description: Some("CPU".into()),
+                namespace: Some("AWS/ECS".into()),
+                metric_name: Some("CPUUtilization".into()),
+                dimensions: BTreeMap::from([
+                    ("ClusterName".into(), "dev".into()),
+                    ("ServiceName".into(), "app".into()),
+                ]),
+                statistic: None,
+                extended_statistic: Some("p99".into()),
+                unit: Some("Percent".into()),
+                period: Some(60),
+                evaluation_periods: Some(3),
+                datapoints_to_alarm: Some(2),
+                threshold: Some(85.0),
+                comparison_operator: Some("GreaterThanThreshold".into()),
+                treat_missing_data: Some("breaching".into()),
+                actions_enabled: Some(false),
+                alarm_actions: vec!["arn:aws:sns:us-east-1:123456789012:a".into()],
+                ok_actions: vec!["arn:aws:sns:us-east-1:123456789012:b".into()],
+                insufficient_data_actions: vec!["arn:aws:sns:us-east-1:123456789012:c".into()],
+                metrics: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_alarm_without_a_name_is_an_error_not_a_panic() {
+        let alarm = MetricAlarm::builder().alarm_arn("arn").build();
+        let err = live_from_sdk(&alarm).expect_err("no name");
+        assert_eq!(err.operation, "DescribeAlarms");
+        assert!(err.message.contains("AlarmName"), "{err}");
+    }
+
+    #[test]
+    fn metric_queries_survive_the_round_trip_through_sdk_types() {
+        let queries = [
+            MetricQuery {
+                id: "e1".into(),
+                expression: Some("m1 * 2".into()),
+                metric_stat: None,
+                return_data: Some(true),
+                label: Some("double".into()),
+                period: Some(300),
+            },
+            MetricQuery {
+                id: "m1".into(),
+                expression: None,
+                metric_stat: Some(MetricStat {
+                    namespace: "AWS/ECS".into(),
+                    metric_name: "CPUUtilization".into(),
+                    dimensions: BTreeMap::from([
+                        ("ClusterName".into(), "dev".into()),
+                        ("ServiceName".into(), "app".into()),
+                    ]),
+                    period: 60,
+                    stat: "p90".into(),
+                    unit: Some("Percent".into()),
+                }),
+                return_data: Some(false),
+                label: None,
+                period: None,
+            },
+        ];
+        for q in queries {
+            assert_eq!(query_from_sdk(&query_to_sdk(&q)), q);
+        }
+    }
+
+    #[test]
+    fn a_metric_query_with_parts_missing_converts_to_empty_values() {
+        let q = MetricDataQuery::builder()
+            .id("m1")
+            .metric_stat(aws_sdk_cloudwatch::types::MetricStat::builder().build())
+            .build();
+        let stat = query_from_sdk(&q).metric_stat.expect("metric stat");
+        assert_eq!((stat.namespace.as_str(), stat.period), ("", 0));
+    }
+
+    #[tokio::test]
+    async fn the_fake_tags_alarms_by_arn_and_refuses_unknown_ones() {
+        let fake = super::super::fake::FakeAws::new();
+        let definition = Definition {
+            name: "team:cpu".into(),
+            ..Definition::default()
+        };
+        fake.put_metric_alarm(&definition, &Tags::new())
+            .await
+            .expect("put");
+        let tags = Tags::from([("team".into(), "platform".into())]);
+
+        fake.tag_alarm(&fake_alarm_arn("team:cpu"), &tags)
+            .await
+            .expect("tag");
+        let err = fake
+            .tag_alarm(&fake_alarm_arn("absent"), &tags)
+            .await
+            .expect_err("unknown alarm");
+
+        assert_eq!(err.class, ErrorClass::NotFound);
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.tags[&fake_alarm_arn("team:cpu")], tags);
+        assert_eq!(
+            state.writes,
+            [
+                "cloudwatch.PutMetricAlarm team:cpu",
+                "cloudwatch.TagResource team:cpu",
+                "cloudwatch.TagResource absent",
+            ]
+        );
+    }
+}

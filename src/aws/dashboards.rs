@@ -1,35 +1,654 @@
 //! CloudWatch dashboards (a separate seam from alarms: its own calls, its own ownership story).
+//!
+//! Besides the calls themselves this module holds [`BodyCache`], the
+//! process-wide memory of dashboard bodies already fetched: `ListDashboards`
+//! reports each dashboard's `LastModified` and `Size`, so a body whose pair has
+//! not changed since driftd last read it need not be fetched again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_sdk_cloudwatch::operation::put_dashboard::PutDashboardError;
+use aws_smithy_types::DateTime;
 
-#[allow(unused_imports)] // used by the operations below as they are added
-use super::{Error, SdkResultExt};
+use super::{Error, ErrorClass, SdkResultExt};
+use crate::kinds::Tags;
 
-#[allow(dead_code)] // used by the operations below as they are added
 const SERVICE: &str = "cloudwatch";
 
+/// One row of `ListDashboards`: enough to tell whether a body changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardEntry {
+    pub name: String,
+    pub arn: Option<String>,
+    pub last_modified: Option<DateTime>,
+    pub size: Option<i64>,
+}
+
+impl DashboardEntry {
+    /// The (LastModified, Size) pair, when AWS reported both.
+    pub fn version(&self) -> Option<Version> {
+        Some(Version {
+            last_modified: self.last_modified?,
+            size: self.size?,
+        })
+    }
+}
+
+/// What identifies one stored version of a dashboard body in `ListDashboards`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Version {
+    pub last_modified: DateTime,
+    pub size: i64,
+}
+
+/// One `DashboardValidationMessage`: a warning on a successful `PutDashboard`,
+/// or one reason of a rejected one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationMessage {
+    /// Where in the body, e.g. `/widgets/0/properties`.
+    pub data_path: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ValidationMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.data_path.as_deref() {
+            Some(path) if !path.is_empty() => write!(f, "{path}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<&aws_sdk_cloudwatch::types::DashboardValidationMessage> for ValidationMessage {
+    fn from(m: &aws_sdk_cloudwatch::types::DashboardValidationMessage) -> ValidationMessage {
+        ValidationMessage {
+            data_path: m.data_path().map(str::to_string),
+            message: m.message().unwrap_or("(no message)").to_string(),
+        }
+    }
+}
+
+/// Adds AWS's per-path validation messages to an error's text, unless AWS
+/// already spelled them out in the message itself (real CloudWatch often does).
+pub fn with_validation_messages(mut error: Error, messages: &[ValidationMessage]) -> Error {
+    let missing: Vec<String> = messages
+        .iter()
+        .filter(|m| !error.message.contains(&m.message))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        error.message = format!("{} [{}]", error.message, missing.join("; "));
+    }
+    error
+}
+
 #[async_trait]
-pub trait Dashboards: Send + Sync {}
+pub trait Dashboards: Send + Sync {
+    /// Every dashboard whose name starts with `prefix` (all of them with ""),
+    /// across all pages.
+    async fn list(&self, prefix: &str) -> Result<Vec<DashboardEntry>, Error>;
+
+    /// The body of one dashboard as CloudWatch stores it (JSON text); `None`
+    /// when the dashboard does not exist.
+    async fn get(&self, name: &str) -> Result<Option<String>, Error>;
+
+    /// Creates or replaces a dashboard. `Ok` carries CloudWatch's warnings
+    /// (the dashboard was saved, some widgets may not render); a rejected body
+    /// is an `Err` of class [`ErrorClass::Validation`] whose message holds
+    /// AWS's validation messages.
+    async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error>;
+
+    /// Sets these tags on a dashboard ARN (CloudWatch `TagResource`).
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error>;
+
+    /// Deletes one dashboard; a dashboard that is already gone is not an error.
+    async fn delete(&self, name: &str) -> Result<(), Error>;
+
+    /// The body cache shared by every pass of this process.
+    fn bodies(&self) -> Arc<BodyCache>;
+}
+
+/// A body fetched once, with the version it was fetched at.
+#[derive(Debug, Clone)]
+struct CachedBody {
+    version: Version,
+    body: Arc<serde_json::Value>,
+    fetched_at: Instant,
+}
+
+/// Dashboard bodies already fetched, by name, so that a pass fetches only the
+/// dashboards whose (LastModified, Size) changed.
+///
+/// Safe across concurrent passes: the std `Mutex` is only taken for a map
+/// lookup or insert and never held across an `.await`. Two passes that miss at
+/// once both fetch; each entry is checked against the version it was stored
+/// with, so a late insert of an older body is simply a miss next time.
+#[derive(Debug)]
+pub struct BodyCache {
+    entries: Mutex<HashMap<String, CachedBody>>,
+    max_age: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often the cache answered, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Default for BodyCache {
+    fn default() -> BodyCache {
+        BodyCache::new(BodyCache::MAX_AGE)
+    }
+}
+
+impl BodyCache {
+    /// A body is fetched again after this long even when its version looks
+    /// unchanged: `LastModified` may only have a precision of a second, so two
+    /// edits of the same size within one second would otherwise go unseen.
+    pub const MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+    pub fn new(max_age: Duration) -> BodyCache {
+        BodyCache {
+            entries: Mutex::new(HashMap::new()),
+            max_age,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The body stored for `name` at exactly this version, if it is fresh
+    /// enough. No version (AWS left a field out) is always a miss.
+    pub fn lookup(&self, name: &str, version: Option<Version>) -> Option<Arc<serde_json::Value>> {
+        let found = version.and_then(|version| {
+            let entries = self.lock();
+            entries
+                .get(name)
+                .filter(|c| c.version == version && c.fetched_at.elapsed() < self.max_age)
+                .map(|c| Arc::clone(&c.body))
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Remembers a body fetched at this version.
+    pub fn store(&self, name: &str, version: Version, body: Arc<serde_json::Value>) {
+        self.lock().insert(
+            name.to_string(),
+            CachedBody {
+                version,
+                body,
+                fetched_at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets one dashboard (driftd is about to write it).
+    pub fn forget(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    /// Keeps only the dashboards for which `keep` holds (those still listed).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.lock().retain(|name, _| keep(name));
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many bodies are held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedBody>> {
+        // A panic while holding this lock leaves a map that is still a valid
+        // cache (every entry is checked on lookup), so poisoning is ignored.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 pub struct SdkDashboards {
-    #[allow(dead_code)] // used by the operations below as they are added
     client: aws_sdk_cloudwatch::Client,
+    bodies: Arc<BodyCache>,
 }
 
 impl SdkDashboards {
     pub fn new(config: &aws_config::SdkConfig) -> SdkDashboards {
+        SdkDashboards::from_client(aws_sdk_cloudwatch::Client::new(config))
+    }
+
+    /// Over a client built elsewhere (tests add interceptors to theirs).
+    pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkDashboards {
         SdkDashboards {
-            client: aws_sdk_cloudwatch::Client::new(config),
+            client,
+            bodies: Arc::new(BodyCache::default()),
         }
     }
 }
 
 #[async_trait]
-impl Dashboards for SdkDashboards {}
+impl Dashboards for SdkDashboards {
+    async fn list(&self, prefix: &str) -> Result<Vec<DashboardEntry>, Error> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_dashboards()
+                .set_dashboard_name_prefix((!prefix.is_empty()).then(|| prefix.to_string()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .op(SERVICE, "ListDashboards")?;
+            for entry in resp.dashboard_entries() {
+                let Some(name) = entry.dashboard_name() else {
+                    continue;
+                };
+                out.push(DashboardEntry {
+                    name: name.to_string(),
+                    arn: entry.dashboard_arn().map(str::to_string),
+                    last_modified: entry.last_modified().copied(),
+                    size: entry.size(),
+                });
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<String>, Error> {
+        let resp = match self
+            .client
+            .get_dashboard()
+            .dashboard_name(name)
+            .send()
+            .await
+            .op(SERVICE, "GetDashboard")
+        {
+            Ok(resp) => resp,
+            Err(e) if e.class == ErrorClass::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match resp.dashboard_body() {
+            Some(body) => Ok(Some(body.to_string())),
+            None => Err(Error::new(
+                SERVICE,
+                "GetDashboard",
+                ErrorClass::Other,
+                format!("the answer for dashboard {name} holds no DashboardBody"),
+            )),
+        }
+    }
+
+    async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error> {
+        match self
+            .client
+            .put_dashboard()
+            .dashboard_name(name)
+            .dashboard_body(body)
+            .send()
+            .await
+        {
+            Ok(resp) => Ok(resp
+                .dashboard_validation_messages()
+                .iter()
+                .map(ValidationMessage::from)
+                .collect()),
+            Err(err) => {
+                let messages: Vec<ValidationMessage> = match err.as_service_error() {
+                    Some(PutDashboardError::DashboardInvalidInputError(e)) => e
+                        .dashboard_validation_messages()
+                        .iter()
+                        .map(ValidationMessage::from)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let error = Error::from_sdk(SERVICE, "PutDashboard", err);
+                Err(with_validation_messages(error, &messages))
+            }
+        }
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+            })
+            .collect();
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .op(SERVICE, "TagResource")?;
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Error> {
+        match self
+            .client
+            .delete_dashboards()
+            .dashboard_names(name)
+            .send()
+            .await
+            .op(SERVICE, "DeleteDashboards")
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn bodies(&self) -> Arc<BodyCache> {
+        Arc::clone(&self.bodies)
+    }
+}
+
+/// A dashboard as the fake stores it.
+#[derive(Debug, Clone)]
+pub struct FakeDashboard {
+    pub arn: String,
+    pub body: String,
+    pub last_modified: DateTime,
+}
 
 /// This service's part of the in-memory fake (see [`super::fake`]).
 #[derive(Debug, Default)]
-pub struct FakeState {}
+pub struct FakeState {
+    pub dashboards: BTreeMap<String, FakeDashboard>,
+    /// `GetDashboard` calls received (the cache is meant to keep this low).
+    pub get_calls: usize,
+    /// Answer `TagResource` on a dashboard with ResourceNotFoundException, as
+    /// moto does; real AWS tags dashboards.
+    pub cannot_tag: bool,
+    /// Seconds added to the fake clock so far; each write moves it by one.
+    clock: i64,
+    bodies: Arc<BodyCache>,
+}
+
+impl FakeState {
+    /// Stores a body with a fresh LastModified, as any writer would.
+    fn store(&mut self, name: &str, body: &str) {
+        self.clock += 1;
+        let last_modified = DateTime::from_secs(1_700_000_000 + self.clock);
+        self.dashboards.insert(
+            name.to_string(),
+            FakeDashboard {
+                arn: format!("arn:aws:cloudwatch::123456789012:dashboard/{name}"),
+                body: body.to_string(),
+                last_modified,
+            },
+        );
+    }
+}
+
+/// What real CloudWatch checks of a body, reduced to the parts tests rely on:
+/// it must be a JSON object whose widgets each have a `type` and `properties`.
+fn fake_validate(body: &str) -> Result<(), Error> {
+    let invalid = |message: &str, messages: Vec<ValidationMessage>| {
+        let error = Error {
+            service: SERVICE,
+            operation: "PutDashboard",
+            class: ErrorClass::Validation,
+            code: Some("InvalidParameterInput".to_string()),
+            message: message.to_string(),
+        };
+        Err(with_validation_messages(error, &messages))
+    };
+    let Ok(serde_json::Value::Object(body)) = serde_json::from_str::<serde_json::Value>(body)
+    else {
+        return invalid(
+            "The field DashboardBody must be a valid JSON object",
+            vec![],
+        );
+    };
+    let widgets = body
+        .get("widgets")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut messages = Vec::new();
+    for (i, widget) in widgets.iter().enumerate() {
+        for field in ["type", "properties"] {
+            if widget.get(field).is_none() {
+                messages.push(ValidationMessage {
+                    data_path: Some(format!("/widgets/{i}")),
+                    message: format!("Should have required property '{field}'"),
+                });
+            }
+        }
+    }
+    if messages.is_empty() {
+        Ok(())
+    } else {
+        invalid(
+            &format!(
+                "The dashboard body is invalid, there are {} validation errors",
+                messages.len()
+            ),
+            messages,
+        )
+    }
+}
+
+impl super::fake::FakeAws {
+    fn dashboards_state<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().unwrap().dashboards)
+    }
+
+    /// A change made outside driftd (the console, another tool): stored with
+    /// a new LastModified and not recorded as a driftd write.
+    pub fn put_dashboard_out_of_band(&self, name: &str, body: &str) {
+        self.dashboards_state(|s| s.store(name, body));
+    }
+
+    /// The body the fake holds for a dashboard.
+    pub fn dashboard_body(&self, name: &str) -> Option<String> {
+        self.dashboards_state(|s| s.dashboards.get(name).map(|d| d.body.clone()))
+    }
+
+    /// How many `GetDashboard` calls the fake has answered.
+    pub fn dashboard_get_calls(&self) -> usize {
+        self.dashboards_state(|s| s.get_calls)
+    }
+
+    /// Makes `TagResource` on dashboards fail as it does in moto.
+    pub fn dashboards_cannot_be_tagged(&self) {
+        self.dashboards_state(|s| s.cannot_tag = true);
+    }
+}
 
 #[async_trait]
-impl Dashboards for super::fake::FakeAws {}
+impl Dashboards for super::fake::FakeAws {
+    async fn list(&self, prefix: &str) -> Result<Vec<DashboardEntry>, Error> {
+        Ok(self.dashboards_state(|s| {
+            s.dashboards
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(name, d)| DashboardEntry {
+                    name: name.clone(),
+                    arn: Some(d.arn.clone()),
+                    last_modified: Some(d.last_modified),
+                    size: i64::try_from(d.body.len()).ok(),
+                })
+                .collect()
+        }))
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self.dashboards_state(|s| {
+            s.get_calls += 1;
+            s.dashboards.get(name).map(|d| d.body.clone())
+        }))
+    }
+
+    async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error> {
+        fake_validate(body)?;
+        self.record_write(format!("cloudwatch.PutDashboard {name}"));
+        self.dashboards_state(|s| s.store(name, body));
+        Ok(Vec::new())
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
+        let not_found = || {
+            Err(Error::new(
+                SERVICE,
+                "TagResource",
+                ErrorClass::NotFound,
+                "Unknown",
+            ))
+        };
+        let (exists, cannot_tag) =
+            self.dashboards_state(|s| (s.dashboards.values().any(|d| d.arn == arn), s.cannot_tag));
+        if !exists || cannot_tag {
+            return not_found();
+        }
+        self.record_write(format!("cloudwatch.TagResource {arn}"));
+        let mut state = self.state.lock().unwrap();
+        let current = state.tags.entry(arn.to_string()).or_default();
+        current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Error> {
+        let removed = self.dashboards_state(|s| s.dashboards.remove(name));
+        if removed.is_some() {
+            self.record_write(format!("cloudwatch.DeleteDashboards {name}"));
+        }
+        Ok(())
+    }
+
+    fn bodies(&self) -> Arc<BodyCache> {
+        self.dashboards_state(|s| Arc::clone(&s.bodies))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(secs: i64, size: i64) -> Option<Version> {
+        Some(Version {
+            last_modified: DateTime::from_secs(secs),
+            size,
+        })
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_version_it_stored() {
+        let cache = BodyCache::default();
+        let body = Arc::new(serde_json::json!({"widgets": []}));
+        assert!(cache.lookup("a", version(1, 10)).is_none(), "empty cache");
+        cache.store("a", version(1, 10).unwrap(), body.clone());
+        assert_eq!(cache.lookup("a", version(1, 10)), Some(body));
+        assert!(
+            cache.lookup("a", version(2, 10)).is_none(),
+            "newer LastModified"
+        );
+        assert!(cache.lookup("a", version(1, 11)).is_none(), "other size");
+        assert!(cache.lookup("a", None).is_none(), "no version reported");
+        assert!(cache.lookup("b", version(1, 10)).is_none(), "other name");
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 5 });
+    }
+
+    #[test]
+    fn the_cache_refetches_after_its_max_age() {
+        let cache = BodyCache::new(Duration::ZERO);
+        cache.store(
+            "a",
+            version(1, 10).unwrap(),
+            Arc::new(serde_json::json!({})),
+        );
+        assert!(cache.lookup("a", version(1, 10)).is_none());
+    }
+
+    #[test]
+    fn the_cache_forgets_and_retains() {
+        let cache = BodyCache::default();
+        for name in ["a", "b", "c"] {
+            cache.store(
+                name,
+                version(1, 1).unwrap(),
+                Arc::new(serde_json::json!({})),
+            );
+        }
+        cache.forget("a");
+        cache.retain(|name| name != "b");
+        assert_eq!(cache.len(), 1);
+        assert!(cache.lookup("c", version(1, 1)).is_some());
+    }
+
+    #[test]
+    fn validation_messages_are_added_unless_aws_already_spelled_them_out() {
+        let base = Error {
+            service: SERVICE,
+            operation: "PutDashboard",
+            class: ErrorClass::Validation,
+            code: Some("InvalidParameterInput".into()),
+            message: "The dashboard body is invalid, there are 1 validation errors".into(),
+        };
+        let messages = [ValidationMessage {
+            data_path: Some("/widgets/0".into()),
+            message: "Should have required property 'properties'".into(),
+        }];
+        let error = with_validation_messages(base.clone(), &messages);
+        assert_eq!(
+            error.message,
+            "The dashboard body is invalid, there are 1 validation errors \
+             [/widgets/0: Should have required property 'properties']"
+        );
+        let spelled_out = Error {
+            message: format!("{} [{{\"dataPath\": \"/widgets/0\", \"message\": \"Should have required property 'properties'\"}}]", base.message),
+            ..base
+        };
+        assert_eq!(
+            with_validation_messages(spelled_out.clone(), &messages),
+            spelled_out
+        );
+    }
+
+    #[test]
+    fn the_fake_rejects_what_cloudwatch_rejects() {
+        assert!(fake_validate(r#"{"widgets": [{"type": "text", "properties": {}}]}"#).is_ok());
+        let error = fake_validate("{not json").unwrap_err();
+        assert_eq!(error.class, ErrorClass::Validation);
+        let error = fake_validate(r#"{"widgets": [{"type": "metric"}]}"#).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("/widgets/0: Should have required property 'properties'"),
+            "{error}"
+        );
+    }
+}

@@ -187,7 +187,9 @@ fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
         | "MalformedPolicyDocumentException"
         | "ResourceExistsException"
         | "LimitExceeded"
-        | "InvalidDashboardBody" => ErrorClass::Validation,
+        | "InvalidDashboardBody"
+        // CloudWatch's DashboardInvalidInputError (PutDashboard rejected the body).
+        | "InvalidParameterInput" => ErrorClass::Validation,
         "InternalFailure"
         | "InternalError"
         | "InternalErrorException"

@@ -86,9 +86,6 @@ pub trait SecretsManager: Send + Sync {
     /// Adds or overwrites these tags; others stay.
     async fn tag_secret(&self, secret_id: &str, tags: &Tags) -> Result<(), Error>;
 
-    /// Removes these tag keys.
-    async fn untag_secret(&self, secret_id: &str, keys: &[String]) -> Result<(), Error>;
-
     /// A random password as `GetRandomPassword` makes it.
     async fn random_password(&self, params: &Generate) -> Result<SecretValue, Error>;
 }
@@ -251,17 +248,6 @@ impl SecretsManager for SdkSecretsManager {
             .send()
             .await
             .op(SERVICE, "TagResource")?;
-        Ok(())
-    }
-
-    async fn untag_secret(&self, secret_id: &str, keys: &[String]) -> Result<(), Error> {
-        self.client
-            .untag_resource()
-            .secret_id(secret_id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .op(SERVICE, "UntagResource")?;
         Ok(())
     }
 
@@ -532,14 +518,6 @@ impl SecretsManager for super::fake::FakeAws {
         self.record_write(format!("SecretsManager.TagResource {secret_id}"));
         self.with_secret("TagResource", secret_id, |_, live| {
             live.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            Ok(())
-        })
-    }
-
-    async fn untag_secret(&self, secret_id: &str, keys: &[String]) -> Result<(), Error> {
-        self.record_write(format!("SecretsManager.UntagResource {secret_id}"));
-        self.with_secret("UntagResource", secret_id, |_, live| {
-            live.retain(|k, _| !keys.contains(k));
             Ok(())
         })
     }

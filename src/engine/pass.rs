@@ -221,26 +221,15 @@ async fn dispatch(
     opts: &PassOptions,
 ) -> Vec<ResourceReport> {
     match kind {
+        Kind::Topic => reconcile_kind::<kinds::topic::Topic>(aws, resources, refs, opts).await,
+        Kind::Alarm => reconcile_kind::<kinds::alarm::Alarm>(aws, resources, refs, opts).await,
         Kind::EcsService => {
             reconcile_kind::<kinds::ecs_service::EcsService>(aws, resources, refs, opts).await
         }
+        Kind::Dashboard => {
+            reconcile_kind::<kinds::dashboard::Dashboard>(aws, resources, refs, opts).await
+        }
         Kind::Secret => reconcile_kind::<kinds::secret::Secret>(aws, resources, refs, opts).await,
-        // Kinds are wired in as their reconcilers land.
-        _ => resources
-            .iter()
-            .map(|r| {
-                failed(
-                    r,
-                    opts,
-                    ResourceError {
-                        reason: "unsupported",
-                        message: format!("{kind} is not reconciled yet"),
-                        retryable: false,
-                    },
-                    Duration::ZERO,
-                )
-            })
-            .collect(),
     }
 }
 
@@ -370,7 +359,7 @@ async fn reconcile_one<R: Reconciler>(
     }
     let fields: Vec<&str> = report.changes.iter().map(|c| c.field.as_str()).collect();
     info!(action = ?planned, fields = ?fields, %mode, "drift detected");
-    if !opts.apply || mode == Mode::Observe {
+    if !opts.apply || mode == Mode::Observe || R::writes_nothing(&diff.ops) {
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
@@ -406,5 +395,164 @@ fn failed(
         notes: Vec::new(),
         error: Some(error),
         duration,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::FakeAws;
+    use crate::kinds::{alarm, ecs_service, topic, Spec};
+
+    fn opts(apply: bool, mode: Mode) -> PassOptions {
+        PassOptions {
+            apply,
+            mode,
+            owner: "driftd".into(),
+        }
+    }
+
+    /// An alarm notifying the `alerts` topic, and that topic — declared in
+    /// the "wrong" order on purpose.
+    fn alarm_and_topic() -> Vec<Resource> {
+        vec![
+            Resource::test(
+                "cpu-high",
+                Spec::Alarm(alarm::Spec::test().alarm_actions(&["topic:alerts"])),
+            ),
+            Resource::test("alerts", Spec::Topic(topic::Spec::test())),
+        ]
+    }
+
+    async fn pass(fake: &FakeAws, resources: &[Resource], opts: &PassOptions) -> PassReport {
+        let resources: Vec<&Resource> = resources.iter().collect();
+        reconcile(&fake.aws(), &resources, &mut Refs::default(), opts).await
+    }
+
+    fn states(report: &PassReport) -> Vec<(String, State)> {
+        report
+            .resources
+            .iter()
+            .map(|r| (r.name.clone(), r.state))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn topic_is_created_before_the_alarm_that_notifies_it() {
+        let fake = FakeAws::new();
+        let report = pass(&fake, &alarm_and_topic(), &opts(true, Mode::Enforce)).await;
+        assert_eq!(
+            states(&report),
+            [
+                ("alerts".to_string(), State::Corrected),
+                ("cpu-high".to_string(), State::Corrected)
+            ]
+        );
+        let state = fake.state.lock().unwrap();
+        let topic_arn = state
+            .sns
+            .topics
+            .keys()
+            .next()
+            .expect("topic created")
+            .clone();
+        let actions = &state.cloudwatch.alarms["cpu-high"].alarm_actions;
+        assert_eq!(
+            actions,
+            &vec![topic_arn],
+            "topic:alerts resolved to its ARN"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_apply_writes_nothing() {
+        let fake = FakeAws::new();
+        let resources = alarm_and_topic();
+        pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        let writes = fake.writes().len();
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        assert!(report.resources.iter().all(|r| r.state == State::InSync));
+        assert_eq!(fake.writes().len(), writes, "{:?}", fake.writes());
+    }
+
+    #[tokio::test]
+    async fn plan_writes_nothing_and_shows_unknown_topic_arns() {
+        let fake = FakeAws::new();
+        let report = pass(&fake, &alarm_and_topic(), &opts(false, Mode::Enforce)).await;
+        assert!(fake.writes().is_empty());
+        assert_eq!(report.summary().create, 2);
+        let alarm = &report.resources[1];
+        assert!(
+            alarm.changes.iter().any(|c| c
+                .to
+                .as_deref()
+                .is_some_and(|t| t.contains("known after apply"))),
+            "{:?}",
+            alarm.changes
+        );
+    }
+
+    #[tokio::test]
+    async fn global_observe_mode_changes_nothing() {
+        let fake = FakeAws::new();
+        let report = pass(&fake, &alarm_and_topic(), &opts(true, Mode::Observe)).await;
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        assert!(report.resources.iter().all(|r| r.state == State::Drifted));
+        assert!(report.converged(), "observed drift is not a failure");
+    }
+
+    #[tokio::test]
+    async fn a_resource_in_observe_mode_is_left_alone_while_others_are_corrected() {
+        let fake = FakeAws::new();
+        let mut resources = alarm_and_topic();
+        resources[0] = resources[0].clone().mode(Mode::Observe);
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        assert_eq!(
+            states(&report),
+            [
+                ("alerts".to_string(), State::Corrected),
+                ("cpu-high".to_string(), State::Drifted)
+            ]
+        );
+        assert!(fake.writes().iter().all(|w| !w.starts_with("cloudwatch")));
+    }
+
+    #[tokio::test]
+    async fn a_resource_owned_by_another_driftd_is_never_touched() {
+        let fake = FakeAws::new();
+        fake.put_topic(
+            "alerts",
+            &[("DisplayName", "theirs")],
+            &[(OWNER_TAG, "team-b")],
+        );
+        let resources = [Resource::test(
+            "alerts",
+            Spec::Topic(topic::Spec::test().display_name("ours")),
+        )];
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        let r = &report.resources[0];
+        assert_eq!(r.state, State::Error);
+        assert_eq!(r.error.as_ref().map(|e| e.reason), Some("foreign_owner"));
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    }
+
+    #[tokio::test]
+    async fn one_failing_resource_does_not_stop_the_others() {
+        let fake = FakeAws::new();
+        let mut resources = alarm_and_topic();
+        resources.push(Resource::test(
+            "missing-worker",
+            Spec::EcsService(ecs_service::Spec::test().desired_count(0)),
+        ));
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        let failed: Vec<_> = report
+            .resources
+            .iter()
+            .filter(|r| r.state == State::Error)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(failed, ["missing-worker"]);
+        assert!(!report.converged());
+        assert_eq!(report.summary().error, 1);
     }
 }

@@ -103,7 +103,7 @@ pub trait Reconciler: Send + Sync + 'static {
     const KIND: Kind;
     type Spec: Send + Sync;
     type Live: Send + Sync;
-    type Ops: Send + Sync + Default;
+    type Ops: Send + Sync + Default + PartialEq;
 
     /// This kind's spec, if the resource is of this kind.
     fn spec(spec: &Spec) -> Option<&Self::Spec>;
@@ -123,6 +123,12 @@ pub trait Reconciler: Send + Sync + 'static {
 
     /// Records what other kinds may reference (e.g. a topic's ARN).
     fn record_refs(_name: &str, _live: &Self::Live, _refs: &mut Refs) {}
+
+    /// Whether these ops write nothing: drift that driftd reports but may not
+    /// correct (e.g. an extra subscription without `--prune`).
+    fn writes_nothing(ops: &Self::Ops) -> bool {
+        *ops == Self::Ops::default()
+    }
 
     /// The pure diff: what differs and what to write. Never calls AWS.
     fn diff(

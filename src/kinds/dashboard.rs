@@ -1,6 +1,24 @@
 //! CloudWatch dashboards: the spec, the live view, and the pure diff.
+//!
+//! Bodies are compared as JSON values: key order, whitespace and number
+//! formatting (`5` vs `5.0`) are never drift. Ownership is proven by a marker
+//! widget driftd writes into every body it creates or adopts (CloudWatch can
+//! tag dashboards, but not every endpoint can, and a tag read needs extra
+//! calls); see docs/dashboard-ownership.md and [`is_owned`].
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+use super::{desired_tags, Change, Kind, Resource, Tags};
+use crate::aws::dashboards::DashboardEntry;
+use crate::aws::{self, Aws, ErrorClass};
+use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Dashboard` document (section 1.2 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -20,5 +38,1191 @@ impl Spec {
     pub fn body(&self) -> &serde_json::Value {
         static EMPTY: serde_json::Value = serde_json::Value::Null;
         self.body.as_ref().unwrap_or(&EMPTY)
+    }
+}
+
+/// A dashboard as CloudWatch holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub name: String,
+    pub arn: Option<String>,
+    /// The body as stored, driftd's ownership marker included. Shared with
+    /// the body cache, so an unchanged dashboard costs no copy per pass.
+    pub body: Arc<Value>,
+}
+
+/// The writes a diff decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ops {
+    pub put: Option<Put>,
+}
+
+/// One `PutDashboard`: the whole body, marker included, then the owner tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Put {
+    /// The body to write, as compact JSON.
+    pub body: String,
+    /// The dashboard's ARN when it exists already (for `TagResource`).
+    pub arn: Option<String>,
+}
+
+/// At most this many body differences are listed in a plan; the rest are counted.
+pub const MAX_BODY_CHANGES: usize = 12;
+
+/// Values longer than this are cut in plan output.
+const MAX_SHOWN_CHARS: usize = 80;
+
+/// How many `GetDashboard` calls one pass makes at once.
+const FETCH_CONCURRENCY: usize = 4;
+
+const SERVICE: &str = "cloudwatch";
+
+/// The field name under which plans show ownership changes.
+const OWNER_FIELD: &str = "driftd:owner";
+
+pub struct Dashboard;
+
+#[async_trait]
+impl Reconciler for Dashboard {
+    const KIND: Kind = Kind::Dashboard;
+    type Spec = Spec;
+    type Live = Live;
+    type Ops = Ops;
+
+    fn spec(spec: &super::Spec) -> Option<&Spec> {
+        match spec {
+            super::Spec::Dashboard(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    async fn observe(
+        aws: &Aws,
+        resources: &[(&Resource, &Spec)],
+    ) -> Result<Observed<Live>, aws::Error> {
+        let names: Vec<&str> = resources.iter().map(|(r, _)| r.name.as_str()).collect();
+        observe_named(aws, &names).await
+    }
+
+    /// Ownership of dashboards is the body marker ([`is_owned`]), not tags.
+    fn live_tags(_live: &Live) -> Option<&Tags> {
+        None
+    }
+
+    fn diff(
+        resource: &Resource,
+        spec: &Spec,
+        live: Option<&Live>,
+        _refs: &Refs,
+        ctx: &Ctx,
+    ) -> Diff<Ops> {
+        diff(&resource.name, spec.body(), live, &ctx.owner)
+    }
+
+    async fn apply(
+        aws: &Aws,
+        resource: &Resource,
+        _spec: &Spec,
+        ops: &Ops,
+        _refs: &mut Refs,
+        ctx: &Ctx,
+    ) -> Result<(), aws::Error> {
+        let Some(put) = &ops.put else {
+            return Ok(());
+        };
+        let name = resource.name.as_str();
+        let bodies = aws.dashboards.bodies();
+        let warnings = aws.dashboards.put(name, &put.body).await;
+        // Whatever happened, the next read must come from AWS.
+        bodies.forget(name);
+        for warning in warnings? {
+            tracing::warn!(
+                dashboard = name,
+                "CloudWatch saved the dashboard with a warning: {warning}"
+            );
+        }
+        tag_owner(aws, name, put.arn.as_deref(), &ctx.owner).await;
+        Ok(())
+    }
+}
+
+/// Reads these dashboards: one `ListDashboards` walk, then `GetDashboard` only
+/// for those whose (LastModified, Size) changed since this process last
+/// fetched them. The prune step uses it for dashboards that are not declared.
+pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, aws::Error> {
+    let listed = aws.dashboards.list("").await?;
+    let bodies = aws.dashboards.bodies();
+    let by_name: HashMap<&str, &DashboardEntry> =
+        listed.iter().map(|e| (e.name.as_str(), e)).collect();
+    bodies.retain(|name| by_name.contains_key(name));
+
+    let mut observed = Observed::new();
+    let mut to_fetch = Vec::new();
+    for &name in names {
+        let Some(&entry) = by_name.get(name) else {
+            observed.insert(name.to_string(), Ok(None));
+            continue;
+        };
+        match bodies.lookup(name, entry.version()) {
+            Some(body) => {
+                observed.insert(name.to_string(), Ok(Some(live_of(entry, body))));
+            }
+            None => to_fetch.push(entry.clone()),
+        }
+    }
+
+    let fetched: Vec<_> = stream::iter(to_fetch)
+        // Owned entries: a closure over borrowed ones trips the compiler's
+        // higher-ranked lifetime inference inside `async_trait`.
+        .map(|entry: DashboardEntry| async move {
+            let result = fetch(aws, &entry).await;
+            (entry, result)
+        })
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+    for (entry, result) in fetched {
+        observed.insert(entry.name, result);
+    }
+    Ok(observed)
+}
+
+/// Fetches and parses one body, and caches it at the version it was listed with.
+async fn fetch(aws: &Aws, entry: &DashboardEntry) -> Result<Option<Live>, aws::Error> {
+    // Deleted between the list and this call: it does not exist.
+    let Some(text) = aws.dashboards.get(&entry.name).await? else {
+        return Ok(None);
+    };
+    let body: Value = serde_json::from_str(&text).map_err(|e| {
+        aws::Error::new(
+            SERVICE,
+            "GetDashboard",
+            ErrorClass::Other,
+            format!("the body of dashboard {} is not JSON: {e}", entry.name),
+        )
+    })?;
+    let body = Arc::new(body);
+    if let Some(version) = entry.version() {
+        aws.dashboards
+            .bodies()
+            .store(&entry.name, version, Arc::clone(&body));
+    }
+    Ok(Some(live_of(entry, body)))
+}
+
+fn live_of(entry: &DashboardEntry, body: Arc<Value>) -> Live {
+    Live {
+        name: entry.name.clone(),
+        arn: entry.arn.clone(),
+        body,
+    }
+}
+
+/// Sets the owner tag after a write. CloudWatch tags dashboards, but this is
+/// best effort: ownership is proven by the body marker, which the write just
+/// made. moto answers `TagResource` on a dashboard with
+/// ResourceNotFoundException (it can only tag alarms and insight rules).
+async fn tag_owner(aws: &Aws, name: &str, arn: Option<&str>, owner: &str) {
+    let arn = match arn {
+        Some(arn) => Some(arn.to_string()),
+        // A dashboard just created: PutDashboard does not return its ARN.
+        None => match aws.dashboards.list(name).await {
+            Ok(entries) => entries
+                .into_iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.arn),
+            Err(error) => {
+                tracing::warn!(dashboard = name, %error, "cannot find the new dashboard's ARN to tag it");
+                None
+            }
+        },
+    };
+    let Some(arn) = arn else {
+        return;
+    };
+    match aws
+        .dashboards
+        .tag(&arn, &desired_tags(&Tags::new(), owner))
+        .await
+    {
+        Ok(()) => {}
+        Err(error) if error.class == ErrorClass::NotFound => {
+            tracing::debug!(dashboard = name, %error, "this endpoint cannot tag dashboards; the body marker records ownership");
+        }
+        Err(error) => {
+            tracing::warn!(dashboard = name, %error, "cannot tag the dashboard; the body marker records ownership");
+        }
+    }
+}
+
+/// The pure diff of one dashboard.
+pub fn diff(name: &str, desired: &Value, live: Option<&Live>, owner: &str) -> Diff<Ops> {
+    let to_write = match with_marker(desired, owner, name) {
+        Ok(body) => body,
+        Err(problem) => {
+            return Diff::error(
+                "invalid_body",
+                format!("Dashboard {name}: spec.body: {problem}"),
+            )
+        }
+    };
+    let put = |arn: Option<&String>| Ops {
+        put: Some(Put {
+            body: to_write.to_string(),
+            arn: arn.cloned(),
+        }),
+    };
+    let Some(live) = live else {
+        return Diff {
+            action: Action::Create,
+            changes: vec![
+                Change::new("body", None, Some(summary(desired))),
+                Change::new(OWNER_FIELD, None, Some(owner.to_string())),
+            ],
+            notes: Vec::new(),
+            ops: put(None),
+        };
+    };
+
+    let (live_body, claims) = split_marker(&live.body);
+    // Another driftd's dashboard is left alone, as the engine does for
+    // resources tagged by another owner.
+    if let Some(foreign) = claims.iter().find_map(|c| {
+        let owner_here = c.dashboard.as_deref() == Some(name);
+        c.owner.as_deref().filter(|o| owner_here && *o != owner)
+    }) {
+        return Diff::error(
+            "foreign_owner",
+            format!(
+                "Dashboard {name} is owned by driftd owner {foreign:?}, not {owner:?}: left untouched"
+            ),
+        );
+    }
+    // What driftd would write, without the marker: a body without `widgets`
+    // is compared as one with an empty list, as it is written.
+    let (desired_body, _) = split_marker(&to_write);
+    let mut differences = Differences::default();
+    differences.walk(
+        &mut "body".to_string(),
+        Some(&live_body),
+        Some(&desired_body),
+    );
+    let mut changes = differences.changes;
+    let mut notes = Vec::new();
+    if differences.total > changes.len() {
+        notes.push(format!(
+            "body: {} more differences not shown",
+            differences.total - changes.len()
+        ));
+    }
+    if !is_owned(live, owner) {
+        let current = match claims.as_slice() {
+            [] => {
+                notes.push(format!(
+                    "adopting: the dashboard exists without driftd's marker; it will be marked as owned by {owner}"
+                ));
+                None
+            }
+            claims => Some(
+                claims
+                    .iter()
+                    .map(Claim::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
+        changes.push(Change::new(OWNER_FIELD, current, Some(owner.to_string())));
+    }
+    if changes.is_empty() {
+        return Diff::in_sync();
+    }
+    Diff {
+        action: Action::Update,
+        changes,
+        notes,
+        ops: put(live.arn.as_ref()),
+    }
+}
+
+/// Whether this dashboard provably belongs to this driftd `owner`: its body
+/// holds driftd's marker widget naming this owner and this very dashboard, and
+/// no marker naming anyone or anything else. A dashboard driftd did not create
+/// or adopt has no marker; a copy of a driftd dashboard under another name
+/// ("Save as" in the console) names the original and is not owned either.
+/// This is the check pruning relies on before deleting a dashboard.
+pub fn is_owned(live: &Live, owner: &str) -> bool {
+    let (_, claims) = split_marker(&live.body);
+    !claims.is_empty()
+        && claims.iter().all(|c| {
+            c.owner.as_deref() == Some(owner) && c.dashboard.as_deref() == Some(&live.name)
+        })
+}
+
+// ---------------------------------------------------------------------------
+// The ownership marker.
+
+/// What a marker widget's markdown starts its claim with; a text widget whose
+/// markdown holds it is driftd's marker.
+const OWNER_TOKEN: &str = "`driftd:owner=";
+const DASHBOARD_TOKEN: &str = "`dashboard=";
+
+/// The markdown of the marker widget: readable for whoever opens the
+/// dashboard, and machine-checkable through its two backticked tokens. Owner
+/// values are tag values, which cannot hold a backtick; dashboard names
+/// cannot either.
+pub fn marker_markdown(owner: &str, name: &str) -> String {
+    format!(
+        "Managed by driftd from its desired-state files: edits made here are overwritten. \
+         {OWNER_TOKEN}{owner}` {DASHBOARD_TOKEN}{name}`"
+    )
+}
+
+/// Who a marker says the dashboard belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Claim {
+    owner: Option<String>,
+    dashboard: Option<String>,
+}
+
+impl std::fmt::Display for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.owner.as_deref().unwrap_or("(unreadable)"))?;
+        match &self.dashboard {
+            Some(d) => write!(f, " (marker of dashboard {d})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The claim of a widget, when it is a driftd marker.
+fn claim_of(widget: &Value) -> Option<Claim> {
+    if widget.get("type").and_then(Value::as_str) != Some("text") {
+        return None;
+    }
+    let markdown = widget
+        .get("properties")
+        .and_then(|p| p.get("markdown"))
+        .and_then(Value::as_str)?;
+    markdown.contains(OWNER_TOKEN).then(|| Claim {
+        owner: token(markdown, OWNER_TOKEN),
+        dashboard: token(markdown, DASHBOARD_TOKEN),
+    })
+}
+
+/// The text between `start` and the next backtick.
+fn token(markdown: &str, start: &str) -> Option<String> {
+    let rest = &markdown[markdown.find(start)? + start.len()..];
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// The body without marker widgets, and the claims of those markers.
+fn split_marker(body: &Value) -> (Value, Vec<Claim>) {
+    let mut body = body.clone();
+    let mut claims = Vec::new();
+    if let Some(widgets) = body.get_mut("widgets").and_then(Value::as_array_mut) {
+        widgets.retain(|w| match claim_of(w) {
+            Some(claim) => {
+                claims.push(claim);
+                false
+            }
+            None => true,
+        });
+    }
+    (body, claims)
+}
+
+/// The body driftd writes: the desired body plus one marker widget, a line at
+/// the bottom spanning the full width (or, when no widget is placed by
+/// coordinates, last in CloudWatch's automatic layout).
+fn with_marker(desired: &Value, owner: &str, name: &str) -> Result<Value, String> {
+    let (mut body, _) = split_marker(desired);
+    let Some(object) = body.as_object_mut() else {
+        return Err(format!(
+            "a dashboard body must be an object with `widgets`, not {}",
+            json_type(desired)
+        ));
+    };
+    let widgets = object
+        .entry("widgets")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Some(widgets) = widgets.as_array_mut() else {
+        return Err(format!(
+            "`widgets` must be a list, not {}",
+            json_type(widgets)
+        ));
+    };
+    let placed = widgets.iter().any(|w| w.get("y").is_some());
+    let mut marker = Map::new();
+    marker.insert("type".into(), "text".into());
+    if placed {
+        // CloudWatch's default widget height is 6.
+        let bottom = widgets
+            .iter()
+            .filter_map(|w| {
+                let y = w.get("y").and_then(Value::as_f64)?;
+                let height = w.get("height").and_then(Value::as_f64).unwrap_or(6.0);
+                Some(y + height)
+            })
+            .fold(0.0_f64, f64::max);
+        marker.insert("x".into(), 0.into());
+        marker.insert("y".into(), json_number(bottom));
+        marker.insert("width".into(), 24.into());
+    }
+    marker.insert("height".into(), 1.into());
+    let mut properties = Map::new();
+    properties.insert("markdown".into(), marker_markdown(owner, name).into());
+    properties.insert("background".into(), "transparent".into());
+    marker.insert("properties".into(), Value::Object(properties));
+    widgets.push(Value::Object(marker));
+    Ok(body)
+}
+
+// ---------------------------------------------------------------------------
+// Comparing bodies as JSON values.
+
+/// Numbers in one form, so that `5` and `5.0` are the same value: a float
+/// with no fraction that an `i64` holds exactly becomes that integer.
+fn canonical_number(n: &Number) -> Number {
+    /// 2^53: beyond it not every integer has an exact f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT => Number::from(f as i64),
+        _ => n.clone(),
+    }
+}
+
+/// Whether two JSON values are equal as values: object key order never
+/// matters, numbers are compared in canonical form.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => canonical_number(x) == canonical_number(y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|other| same(v, other)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The differences between two bodies, path by path, the first
+/// [`MAX_BODY_CHANGES`] of them kept as plan changes.
+#[derive(Default)]
+struct Differences {
+    changes: Vec<Change>,
+    total: usize,
+}
+
+impl Differences {
+    /// Walks both values; `path` is the plan path so far (`body.widgets[3]`).
+    fn walk(&mut self, path: &mut String, live: Option<&Value>, desired: Option<&Value>) {
+        match (live, desired) {
+            (Some(Value::Object(l)), Some(Value::Object(d))) => {
+                let keys = d.keys().chain(l.keys().filter(|k| !d.contains_key(*k)));
+                for key in keys {
+                    let len = path.len();
+                    push_key(path, key);
+                    self.walk(path, l.get(key), d.get(key));
+                    path.truncate(len);
+                }
+            }
+            (Some(Value::Array(l)), Some(Value::Array(d))) => {
+                for i in 0..l.len().max(d.len()) {
+                    let len = path.len();
+                    let _ = write!(path, "[{i}]"); // writing to a String cannot fail
+                    self.walk(path, l.get(i), d.get(i));
+                    path.truncate(len);
+                }
+            }
+            (Some(l), Some(d)) if same(l, d) => {}
+            (None, None) => {}
+            (l, d) => {
+                self.total += 1;
+                if self.changes.len() < MAX_BODY_CHANGES {
+                    self.changes
+                        .push(Change::new(path.clone(), l.map(show), d.map(show)));
+                }
+            }
+        }
+    }
+}
+
+/// `.key` for plain keys, `["odd key"]` for the rest.
+fn push_key(path: &mut String, key: &str) {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        path.push('.');
+        path.push_str(key);
+    } else {
+        path.push('[');
+        path.push_str(&Value::from(key).to_string());
+        path.push(']');
+    }
+}
+
+/// A value as compact JSON, numbers canonical, cut to a readable length.
+fn show(v: &Value) -> String {
+    let text = match v {
+        Value::Number(n) => canonical_number(n).to_string(),
+        other => other.to_string(),
+    };
+    if text.chars().count() <= MAX_SHOWN_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_SHOWN_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// What a created dashboard will hold, in one line.
+fn summary(body: &Value) -> String {
+    match body.get("widgets").and_then(Value::as_array).map(Vec::len) {
+        Some(1) => "1 widget".to_string(),
+        Some(n) => format!("{n} widgets"),
+        None => show(body),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn json_number(f: f64) -> Value {
+    Number::from_f64(f)
+        .map(|n| Value::Number(canonical_number(&n)))
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::aws::fake::FakeAws;
+    use crate::kinds::{Mode, Origin};
+
+    const NAME: &str = "tiktimer-dev";
+    const OWNER: &str = "driftd";
+
+    fn metric(title: &str, x: i64) -> Value {
+        json!({
+            "type": "metric", "x": x, "y": 0, "width": 8, "height": 6,
+            "properties": {
+                "title": title, "region": "us-east-1", "stat": "Average", "period": 300,
+                "metrics": [["AWS/ECS", "CPUUtilization", "ClusterName", "tiktimer-dev"]]
+            }
+        })
+    }
+
+    /// Chainable desired specs: `Spec::test().title(1, "b").widget(...)`.
+    impl Spec {
+        pub fn test() -> Spec {
+            Spec {
+                body: Some(json!({"widgets": [metric("ECS CPU", 0), metric("ECS memory", 8)]})),
+                body_file: None,
+            }
+        }
+
+        fn widgets(&mut self) -> &mut Vec<Value> {
+            self.body
+                .as_mut()
+                .and_then(|b| b.get_mut("widgets"))
+                .and_then(Value::as_array_mut)
+                .expect("test bodies have widgets")
+        }
+
+        pub fn title(mut self, widget: usize, title: &str) -> Spec {
+            self.widgets()[widget]["properties"]["title"] = title.into();
+            self
+        }
+
+        pub fn widget(mut self, widget: Value) -> Spec {
+            self.widgets().push(widget);
+            self
+        }
+
+        pub fn without_widget(mut self, widget: usize) -> Spec {
+            self.widgets().remove(widget);
+            self
+        }
+
+        pub fn body_json(mut self, body: Value) -> Spec {
+            self.body = Some(body);
+            self
+        }
+    }
+
+    /// Chainable live dashboards, built the way driftd writes them.
+    impl Live {
+        /// What driftd writes for this spec under [`OWNER`].
+        fn written(spec: &Spec) -> Live {
+            Live::raw(with_marker(spec.body(), OWNER, NAME).expect("valid test body"))
+        }
+
+        fn raw(body: Value) -> Live {
+            Live {
+                name: NAME.into(),
+                arn: Some(format!("arn:aws:cloudwatch::123456789012:dashboard/{NAME}")),
+                body: Arc::new(body),
+            }
+        }
+
+        /// As CloudWatch would return this JSON text.
+        fn text(text: &str) -> Live {
+            Live::raw(serde_json::from_str(text).expect("test JSON"))
+        }
+
+        fn named(mut self, name: &str) -> Live {
+            self.name = name.into();
+            self
+        }
+    }
+
+    fn fields(diff: &Diff<Ops>) -> Vec<String> {
+        diff.changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {} → {}",
+                    c.field,
+                    c.from.as_deref().unwrap_or("(none)"),
+                    c.to.as_deref().unwrap_or("(none)")
+                )
+            })
+            .collect()
+    }
+
+    /// (case, desired, live, expected action, expected changes as "field: from → to").
+    type DiffCase = (&'static str, Spec, Option<Live>, Action, Vec<String>);
+
+    #[test]
+    fn diff_table() {
+        let written = Live::written(&Spec::test());
+        let marker = marker_markdown(OWNER, NAME);
+        let cases: Vec<DiffCase> = vec![
+            (
+                "identical",
+                Spec::test(),
+                Some(written.clone()),
+                Action::InSync,
+                vec![],
+            ),
+            (
+                "key order, whitespace and 5.0 vs 5 are not drift",
+                Spec::test(),
+                Some(Live::text(&format!(
+                    r#"{{
+                      "widgets": [
+                        {{"properties": {{"period": 300.0, "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]],
+                                          "stat": "Average", "region": "us-east-1", "title": "ECS CPU"}},
+                          "height": 6.0, "width": 8, "y": 0, "x": 0, "type": "metric"}},
+                        {{"type": "metric", "x": 8.0, "y": 0, "width": 8, "height": 6,
+                          "properties": {{"title": "ECS memory", "region": "us-east-1", "stat": "Average", "period": 300,
+                                          "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]]}}}},
+                        {{"type": "text", "x": 0, "y": 6, "width": 24, "height": 1,
+                          "properties": {{"background": "transparent", "markdown": {}}}}}
+                      ]
+                    }}"#,
+                    Value::from(marker.clone())
+                ))),
+                Action::InSync,
+                vec![],
+            ),
+            (
+                "a float with a fraction is still compared exactly",
+                Spec::test().body_json(json!({"widgets": [], "periodOverride": 1.5})),
+                Some(Live::written(
+                    &Spec::test().body_json(json!({"widgets": [], "periodOverride": 1.25})),
+                )),
+                Action::Update,
+                vec!["body.periodOverride: 1.25 → 1.5".into()],
+            ),
+            (
+                "a changed title is named by its path",
+                Spec::test().title(1, "b"),
+                Some(Live::written(&Spec::test().title(1, "a"))),
+                Action::Update,
+                vec![r#"body.widgets[1].properties.title: "a" → "b""#.into()],
+            ),
+            (
+                "an added widget",
+                Spec::test().widget(json!({"type": "text", "properties": {"markdown": "hi"}})),
+                Some(written.clone()),
+                Action::Update,
+                vec![
+                    r#"body.widgets[2]: (none) → {"type":"text","properties":{"markdown":"hi"}}"#
+                        .into(),
+                ],
+            ),
+            (
+                "a removed widget",
+                Spec::test().without_widget(1),
+                Some(written.clone()),
+                Action::Update,
+                vec![format!(
+                    "body.widgets[1]: {} → (none)",
+                    show(&metric("ECS memory", 8))
+                )],
+            ),
+            (
+                "a body key AWS has and the file does not",
+                Spec::test(),
+                Some(Live::raw({
+                    let mut body = (*written.body).clone();
+                    body["start"] = "-PT3H".into();
+                    body
+                })),
+                Action::Update,
+                vec![r#"body.start: "-PT3H" → (none)"#.into()],
+            ),
+            (
+                "a dashboard made elsewhere is adopted",
+                Spec::test(),
+                Some(Live::raw(Spec::test().body().clone())),
+                Action::Update,
+                vec!["driftd:owner: (none) → driftd".into()],
+            ),
+            (
+                "a copy of another driftd dashboard is not owned",
+                Spec::test(),
+                Some(Live::raw(
+                    with_marker(Spec::test().body(), OWNER, "original").unwrap(),
+                )),
+                Action::Update,
+                vec!["driftd:owner: driftd (marker of dashboard original) → driftd".into()],
+            ),
+            (
+                "missing: created",
+                Spec::test(),
+                None,
+                Action::Create,
+                vec![
+                    "body: (none) → 2 widgets".into(),
+                    "driftd:owner: (none) → driftd".into(),
+                ],
+            ),
+        ];
+        for (case, spec, live, action, expected) in cases {
+            let diff = diff(NAME, spec.body(), live.as_ref(), OWNER);
+            assert_eq!(diff.action, action, "{case}");
+            assert_eq!(fields(&diff), expected, "{case}");
+            assert_eq!(
+                diff.ops.put.is_some(),
+                matches!(action, Action::Create | Action::Update),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_driftd_writes_is_in_sync_and_owned() {
+        for spec in [
+            Spec::test(),
+            Spec::test().body_json(json!({})),
+            Spec::test().body_json(
+                json!({"widgets": [{"type": "text", "properties": {"markdown": "auto layout"}}]}),
+            ),
+        ] {
+            let diff = diff(NAME, spec.body(), None, OWNER);
+            let written = diff.ops.put.expect("a create writes");
+            let live = Live::text(&written.body);
+            assert!(is_owned(&live, OWNER), "{}", written.body);
+            let again = super::diff(NAME, spec.body(), Some(&live), OWNER);
+            assert_eq!(again.action, Action::InSync, "{:?}", again.changes);
+        }
+    }
+
+    #[test]
+    fn the_marker_goes_below_placed_widgets_and_last_in_automatic_layout() {
+        let placed = with_marker(Spec::test().body(), OWNER, NAME).unwrap();
+        let marker = &placed["widgets"][2];
+        assert_eq!(
+            (
+                &marker["x"],
+                &marker["y"],
+                &marker["width"],
+                &marker["height"]
+            ),
+            (&json!(0), &json!(6), &json!(24), &json!(1))
+        );
+        let auto = with_marker(
+            &json!({"widgets": [{"type": "text", "properties": {"markdown": "a"}}]}),
+            OWNER,
+            NAME,
+        )
+        .unwrap();
+        assert!(auto["widgets"][1].get("y").is_none(), "{auto}");
+        assert!(claim_of(&auto["widgets"][1]).is_some());
+    }
+
+    #[test]
+    fn another_owners_dashboard_is_left_untouched() {
+        let theirs =
+            Live::raw(with_marker(Spec::test().title(0, "theirs").body(), "team-b", NAME).unwrap());
+        let diff = diff(NAME, Spec::test().body(), Some(&theirs), OWNER);
+        assert_eq!(
+            diff.action,
+            Action::Error {
+                reason: "foreign_owner",
+                message: format!(
+                    "Dashboard {NAME} is owned by driftd owner \"team-b\", not \"driftd\": left untouched"
+                ),
+            }
+        );
+        assert_eq!(diff.ops, Ops::default(), "nothing is written");
+    }
+
+    #[test]
+    fn bodies_driftd_cannot_mark_are_errors_of_that_dashboard() {
+        for (body, problem) in [
+            (json!(null), "not null"),
+            (json!([1]), "not a list"),
+            (
+                json!({"widgets": {}}),
+                "`widgets` must be a list, not an object",
+            ),
+        ] {
+            let diff = diff(NAME, &body, None, OWNER);
+            match diff.action {
+                Action::Error { reason, message } => {
+                    assert_eq!(reason, "invalid_body");
+                    assert!(message.contains(problem), "{message}");
+                    assert!(message.contains(NAME), "{message}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn body_differences_are_bounded() {
+        let many: Vec<Value> = (0..30).map(|i| metric(&format!("w{i}"), 0)).collect();
+        let spec = Spec::test().body_json(json!({ "widgets": many }));
+        let diff = diff(
+            NAME,
+            spec.body(),
+            Some(&Live::written(&Spec::test())),
+            OWNER,
+        );
+        assert_eq!(diff.changes.len(), MAX_BODY_CHANGES);
+        // Widget 0's title, widget 1's title and x, 28 added widgets.
+        assert_eq!(diff.notes, vec!["body: 19 more differences not shown"]);
+        assert!(diff
+            .changes
+            .iter()
+            .all(|c| c.from.as_deref().map_or(0, |s| s.chars().count()) <= MAX_SHOWN_CHARS));
+    }
+
+    #[test]
+    fn odd_keys_are_quoted_in_paths() {
+        let spec = Spec::test().body_json(json!({"widgets": [], "a b": 1}));
+        let diff = diff(
+            NAME,
+            spec.body(),
+            Some(&Live::written(
+                &Spec::test().body_json(json!({"widgets": []})),
+            )),
+            OWNER,
+        );
+        assert_eq!(fields(&diff), vec![r#"body["a b"]: (none) → 1"#]);
+    }
+
+    #[test]
+    fn ownership_table() {
+        let written = Live::written(&Spec::test());
+        let cases = [
+            ("driftd's own marker", written.clone(), OWNER, true),
+            ("another owner", written.clone(), "team-b", false),
+            (
+                "copied under another name",
+                written.clone().named("copy"),
+                OWNER,
+                false,
+            ),
+            (
+                "no marker",
+                Live::raw(Spec::test().body().clone()),
+                OWNER,
+                false,
+            ),
+            ("no widgets at all", Live::raw(json!({})), OWNER, false),
+            (
+                "a second marker naming someone else",
+                Live::raw({
+                    let mut body = (*written.body).clone();
+                    let foreign = with_marker(&json!({}), "team-b", NAME).unwrap();
+                    body["widgets"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(foreign["widgets"][0].clone());
+                    body
+                }),
+                OWNER,
+                false,
+            ),
+            (
+                "the token in a widget that is not text",
+                Live::raw(
+                    json!({"widgets": [{"type": "metric", "properties": {"markdown": marker_markdown(OWNER, NAME)}}]}),
+                ),
+                OWNER,
+                false,
+            ),
+        ];
+        for (case, live, owner, owned) in cases {
+            assert_eq!(is_owned(&live, owner), owned, "{case}");
+        }
+    }
+
+    fn resource(name: &str, spec: &Spec) -> Resource {
+        Resource {
+            name: name.into(),
+            mode: Some(Mode::Enforce),
+            origin: Origin {
+                file: "desired-state/dashboards.yaml".into(),
+                line: 1,
+                column: 1,
+            },
+            spec: crate::kinds::Spec::Dashboard(spec.clone()),
+        }
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            owner: OWNER.into(),
+        }
+    }
+
+    /// observe + diff + apply for these resources, as the engine runs a pass.
+    async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<(String, Result<Action, aws::Error>)> {
+        let batch: Vec<(&Resource, &Spec)> = resources
+            .iter()
+            .map(|r| (r, Dashboard::spec(&r.spec).expect("dashboard")))
+            .collect();
+        let mut observed = Dashboard::observe(aws, &batch).await.expect("observe");
+        let mut out = Vec::new();
+        for (resource, spec) in batch {
+            let live = match observed.remove(&resource.name).expect("observed") {
+                Ok(live) => live,
+                Err(e) => {
+                    out.push((resource.name.clone(), Err(e)));
+                    continue;
+                }
+            };
+            let diff = Dashboard::diff(resource, spec, live.as_ref(), &Refs::default(), &ctx());
+            let applied =
+                Dashboard::apply(aws, resource, spec, &diff.ops, &mut Refs::default(), &ctx())
+                    .await;
+            out.push((resource.name.clone(), applied.map(|()| diff.action)));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_dashboard_is_not_fetched_again() {
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        let resources = [resource(NAME, &Spec::test())];
+
+        let first = pass(&aws, &resources).await;
+        assert_eq!(first[0].1, Ok(Action::Create));
+        assert_eq!(
+            fake.dashboard_get_calls(),
+            0,
+            "nothing to fetch before it exists"
+        );
+
+        // The read-back after a write fetches it once...
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        assert_eq!(fake.dashboard_get_calls(), 1);
+        // ...and passes that find it unchanged do not fetch it again.
+        for _ in 0..3 {
+            assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        }
+        assert_eq!(fake.dashboard_get_calls(), 1);
+        assert_eq!(aws.dashboards.bodies().stats().hits, 3);
+
+        // A change outside driftd moves LastModified: fetched, and drift found.
+        let edited = Live::written(&Spec::test().title(0, "renamed in the console"));
+        fake.put_dashboard_out_of_band(NAME, &edited.body.to_string());
+        let batch = [(&resources[0], Dashboard::spec(&resources[0].spec).unwrap())];
+        let observed = Dashboard::observe(&aws, &batch).await.unwrap();
+        let live = observed[NAME].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(fake.dashboard_get_calls(), 2);
+        let diff = Dashboard::diff(
+            &resources[0],
+            batch[0].1,
+            Some(live),
+            &Refs::default(),
+            &ctx(),
+        );
+        assert_eq!(
+            fields(&diff),
+            vec![r#"body.widgets[0].properties.title: "renamed in the console" → "ECS CPU""#]
+        );
+        assert_eq!(
+            fake.writes(),
+            vec![
+                format!("cloudwatch.PutDashboard {NAME}"),
+                format!("cloudwatch.TagResource arn:aws:cloudwatch::123456789012:dashboard/{NAME}"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn created_and_adopted_dashboards_carry_marker_and_tag() {
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        // Existed before driftd, same content, no marker.
+        fake.put_dashboard_out_of_band("adopted", &Spec::test().body().to_string());
+        let resources = [
+            resource("adopted", &Spec::test()),
+            resource("created", &Spec::test()),
+        ];
+        let results = pass(&aws, &resources).await;
+        assert_eq!(results[0].1, Ok(Action::Update));
+        assert_eq!(results[1].1, Ok(Action::Create));
+
+        let observed = observe_named(&aws, &["adopted", "created", "absent"])
+            .await
+            .unwrap();
+        for name in ["adopted", "created"] {
+            let live = observed[name].as_ref().unwrap().as_ref().unwrap();
+            assert!(is_owned(live, OWNER), "{name}");
+            let arn = live.arn.clone().unwrap();
+            let tags = crate::aws::Tagging::tags_of(&fake, std::slice::from_ref(&arn))
+                .await
+                .unwrap();
+            assert_eq!(tags[&arn][crate::kinds::OWNER_TAG], OWNER, "{name}");
+        }
+        assert_eq!(observed["absent"], Ok(None));
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_cannot_tag_dashboards_does_not_fail_the_write() {
+        let fake = FakeAws::new();
+        fake.dashboards_cannot_be_tagged();
+        let aws = fake.aws();
+        let resources = [resource(NAME, &Spec::test())];
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::Create));
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        assert_eq!(
+            fake.writes(),
+            vec![format!("cloudwatch.PutDashboard {NAME}")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_aws_rejects_fails_that_dashboard_only() {
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        let broken = Spec::test().widget(json!({"type": "metric"}));
+        let resources = [resource("broken", &broken), resource("fine", &Spec::test())];
+        let results = pass(&aws, &resources).await;
+
+        let error = results[0].1.clone().unwrap_err();
+        assert_eq!(error.class, ErrorClass::Validation);
+        assert_eq!(error.operation, "PutDashboard");
+        assert!(
+            error
+                .message
+                .contains("/widgets/2: Should have required property 'properties'"),
+            "AWS's message names the widget: {error}"
+        );
+        assert_eq!(results[1].1, Ok(Action::Create));
+        assert!(fake.dashboard_body("broken").is_none());
+        assert!(fake.dashboard_body("fine").is_some());
+    }
+
+    #[tokio::test]
+    async fn through_the_engine_a_rejected_body_fails_alone_and_plans_name_paths() {
+        use crate::engine::{self, PassOptions, Planned, State};
+
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        fake.put_dashboard_out_of_band(
+            "edited",
+            &with_marker(Spec::test().title(0, "old").body(), OWNER, "edited")
+                .unwrap()
+                .to_string(),
+        );
+        let resources = [
+            resource("broken", &Spec::test().widget(json!({"type": "metric"}))),
+            resource("edited", &Spec::test()),
+            resource("new", &Spec::test()),
+        ];
+        let refs: Vec<&Resource> = resources.iter().collect();
+        let opts = |apply| PassOptions {
+            apply,
+            mode: Mode::Enforce,
+            owner: OWNER.into(),
+        };
+
+        let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;
+        let mut text = Vec::new();
+        crate::output::write_plan_text(&mut text, &plan, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(r#"body.widgets[0].properties.title: "old" → "ECS CPU""#),
+            "{text}"
+        );
+        assert!(fake.writes().is_empty(), "a plan writes nothing");
+
+        let report = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(true)).await;
+        let by_name = |name: &str| {
+            report
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .expect("reported")
+        };
+        let broken = by_name("broken");
+        assert_eq!(
+            (broken.action, broken.state),
+            (Planned::Create, State::Error)
+        );
+        let error = broken.error.as_ref().expect("an error");
+        assert_eq!(error.reason, "validation");
+        assert!(
+            error
+                .message
+                .contains("/widgets/2: Should have required property 'properties'"),
+            "{}",
+            error.message
+        );
+        assert_eq!(by_name("edited").state, State::Corrected);
+        assert_eq!(by_name("new").state, State::Corrected);
+        assert!(fake.dashboard_body("broken").is_none());
+    }
+
+    #[test]
+    fn numbers_are_canonical_only_when_exact() {
+        let cases = [
+            (json!(5), json!(5.0), true),
+            (json!(-3), json!(-3.0), true),
+            (json!(0), json!(-0.0), true),
+            (json!(5), json!(5.5), false),
+            (json!(u64::MAX), json!(18446744073709551615.0), false),
+            (
+                json!({"a": 1, "b": [1, 2.0]}),
+                json!({"b": [1.0, 2], "a": 1.0}),
+                true,
+            ),
+            (json!([1, 2]), json!([2, 1]), false),
+            (json!({"a": 1}), json!({"a": 1, "b": null}), false),
+        ];
+        for (a, b, equal) in cases {
+            assert_eq!(same(&a, &b), equal, "{a} vs {b}");
+            assert_eq!(same(&b, &a), equal, "{b} vs {a}");
+        }
     }
 }

@@ -218,3 +218,25 @@ pub fn desired_tags(spec_tags: &Tags, owner: &str) -> Tags {
     tags.insert(OWNER_TAG.to_string(), owner.to_string());
     tags
 }
+
+#[cfg(test)]
+impl Resource {
+    /// A resource declared at line 1 of a test file, with no mode of its own.
+    pub fn test(name: &str, spec: Spec) -> Resource {
+        Resource {
+            name: name.into(),
+            mode: None,
+            origin: Origin {
+                file: format!("desired-state/{}.yaml", spec.kind()).into(),
+                line: 1,
+                column: 1,
+            },
+            spec,
+        }
+    }
+
+    pub fn mode(mut self, mode: Mode) -> Resource {
+        self.mode = Some(mode);
+        self
+    }
+}

@@ -19,7 +19,8 @@
 //!   only when it decides something: when the secret is to be created, and
 //!   under `enforce`. An existing `createOnly` secret never needs it.
 //! * `recoveryWindowDays` is remembered in the tag [`RECOVERY_WINDOW_TAG`],
-//!   for pruning once the file is gone; removed from the spec, the tag goes too.
+//!   for pruning once the file is gone. Without it in the spec, the tag holds
+//!   AWS's default window (30 days), so a stale value never outlives the spec.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -136,6 +137,9 @@ pub const RECOVERY_WINDOW_TAG: &str = "driftd:recovery-window-days";
 /// What placeholder keys hold until an operator fills them in.
 pub const PLACEHOLDER: &str = "CHANGE_ME";
 
+/// The recovery window `DeleteSecret` uses when given none.
+pub const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
+
 /// The KMS key AWS uses when a secret names none; AWS then reports no key.
 const AWS_MANAGED_KEY_ALIAS: &str = "aws/secretsmanager";
 
@@ -153,9 +157,10 @@ impl Spec {
     /// remembered recovery window.
     pub fn desired_tags(&self, owner: &str) -> Tags {
         let mut tags = desired_tags(&self.tags, owner);
-        if let Some(days) = self.recovery_window_days {
-            tags.insert(RECOVERY_WINDOW_TAG.to_string(), days.to_string());
-        }
+        let days = self
+            .recovery_window_days
+            .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS);
+        tags.insert(RECOVERY_WINDOW_TAG.to_string(), days.to_string());
         tags
     }
 
@@ -309,7 +314,6 @@ pub struct Ops {
     /// `PutSecretValue` (only under `valuePolicy: enforce`).
     pub put_value: Option<SecretValue>,
     pub tag: Tags,
-    pub untag: Vec<String>,
     /// Drift was reported that these writes leave alone (required keys
     /// missing under `createOnly`).
     pub leaves_drift: bool,
@@ -469,10 +473,10 @@ fn diff_secret(
             Some(deleted) => Diff::error(
                 "scheduled_for_deletion",
                 format!(
-                    "secret {name} is scheduled for deletion (DeletedDate {}); AWS keeps the \
-                     name until then, so driftd can neither manage nor recreate it: restore it \
-                     (aws secretsmanager restore-secret --secret-id {name}) or wait until the \
-                     deletion is complete",
+                    "secret {name} is scheduled for deletion (DeletedDate {}): Secrets Manager \
+                     keeps its name until the recovery window ends, so driftd can neither manage \
+                     nor recreate it; restore it to manage it again \
+                     (aws secretsmanager restore-secret --secret-id {name})",
                     deleted
                         .fmt(Format::DateTime)
                         .unwrap_or_else(|_| deleted.secs().to_string())
@@ -607,16 +611,6 @@ fn diff_existing(
 
     let desired_tags = spec.desired_tags(&ctx.owner);
     ops.tag = tag_changes(&live.tags, &desired_tags, &mut changes);
-    if spec.recovery_window_days.is_none() {
-        if let Some(old) = live.tags.get(RECOVERY_WINDOW_TAG) {
-            changes.push(Change::new(
-                format!("tags.{RECOVERY_WINDOW_TAG}"),
-                Some(old.clone()),
-                None,
-            ));
-            ops.untag.push(RECOVERY_WINDOW_TAG.to_string());
-        }
-    }
 
     if spec.reads_value() {
         let Some(current) = &live.value else {
@@ -803,9 +797,6 @@ impl Reconciler for Secret {
         if !ops.tag.is_empty() {
             sm.tag_secret(&ops.secret_id, &ops.tag).await?;
         }
-        if !ops.untag.is_empty() {
-            sm.untag_secret(&ops.secret_id, &ops.untag).await?;
-        }
         Ok(())
     }
 }
@@ -901,7 +892,10 @@ impl Live {
             arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf".to_string(),
             description: None,
             kms_key_id: None,
-            tags: Tags::from([(super::OWNER_TAG.to_string(), "driftd".to_string())]),
+            tags: Tags::from([
+                (super::OWNER_TAG.to_string(), "driftd".to_string()),
+                (RECOVERY_WINDOW_TAG.to_string(), "30".to_string()),
+            ]),
             deleted_date: None,
             value: None,
         }
@@ -991,6 +985,7 @@ mod tests {
 
     fn cases() -> Vec<Case> {
         const OWNER: &str = "tags.driftd:owner: - -> driftd";
+        const WINDOW: &str = "tags.driftd:recovery-window-days: - -> 30";
         vec![
             Case {
                 name: "missing without initialValue is created without a value",
@@ -998,7 +993,7 @@ mod tests {
                 live: None,
                 source: Some(Ok(NewValue::None)),
                 action: "create",
-                changes: &[OWNER],
+                changes: &[OWNER, WINDOW],
             },
             Case {
                 name: "missing with fromEnv is created with its value, shown as sensitive",
@@ -1012,6 +1007,7 @@ mod tests {
                 changes: &[
                     "description: - -> app",
                     OWNER,
+                    WINDOW,
                     "tags.team: - -> platform",
                     "value: (sensitive)",
                 ],
@@ -1194,7 +1190,7 @@ mod tests {
                 live: Some(Live::test().untagged().tag("cost-center", "42")),
                 source: None,
                 action: "update",
-                changes: &[OWNER, "tags.team: - -> platform"],
+                changes: &[OWNER, WINDOW, "tags.team: - -> platform"],
             },
             Case {
                 name: "the recovery window is remembered in a tag",
@@ -1202,15 +1198,15 @@ mod tests {
                 live: Some(Live::test()),
                 source: None,
                 action: "update",
-                changes: &["tags.driftd:recovery-window-days: - -> 7"],
+                changes: &["tags.driftd:recovery-window-days: 30 -> 7"],
             },
             Case {
-                name: "a recovery window removed from the spec is forgotten",
+                name: "without recoveryWindowDays the tag holds the AWS default",
                 spec: Spec::test(),
                 live: Some(Live::test().tag(RECOVERY_WINDOW_TAG, "7")),
                 source: None,
                 action: "update",
-                changes: &["tags.driftd:recovery-window-days: 7 -> -"],
+                changes: &["tags.driftd:recovery-window-days: 7 -> 30"],
             },
             Case {
                 name: "two initial value sources are a spec error",

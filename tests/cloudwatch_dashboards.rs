@@ -1,0 +1,408 @@
+//! The dashboard layer against a private moto: create, read back, drift that
+//! is and is not drift, the body cache, ownership, and what moto does
+//! differently from CloudWatch.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use driftd::aws::dashboards::SdkDashboards;
+use driftd::aws::{Aws, ErrorClass};
+use driftd::engine::{Action, Ctx, Reconciler, Refs};
+use driftd::kinds::dashboard::{self, Dashboard, Live};
+use driftd::kinds::{Origin, Resource, Spec};
+use serde_json::Value;
+
+const OWNER: &str = "driftd";
+
+/// Counts the requests each operation sends over HTTP (retries included), so
+/// that "not fetched again" is measured on the wire, not taken on trust.
+#[derive(Debug, Clone, Default)]
+struct Requests(Arc<Mutex<Vec<String>>>);
+
+impl Requests {
+    fn count(&self, operation: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| *o == operation)
+            .count()
+    }
+}
+
+impl Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "Requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(|m| m.name().to_string());
+        self.0
+            .lock()
+            .unwrap()
+            .push(operation.unwrap_or_else(|| "(unknown)".into()));
+        Ok(())
+    }
+}
+
+/// driftd's AWS clients against this moto, the dashboard seam counting its requests.
+async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Client) {
+    let config = moto.sdk_config().await;
+    let requests = Requests::default();
+    let counted = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let mut aws = Aws::from_sdk_config(&config);
+    aws.dashboards = Arc::new(SdkDashboards::from_client(counted));
+    (aws, requests, aws_sdk_cloudwatch::Client::new(&config))
+}
+
+/// A Dashboard resource whose body is written in YAML, as users write it.
+fn resource(name: &str, body_yaml: &str) -> Resource {
+    let body: Value = serde_yaml::from_str(body_yaml).expect("test YAML");
+    Resource {
+        name: name.into(),
+        mode: None,
+        origin: Origin {
+            file: "desired-state/dashboards.yaml".into(),
+            line: 1,
+            column: 1,
+        },
+        spec: Spec::Dashboard(dashboard::Spec {
+            body: Some(body),
+            body_file: None,
+        }),
+    }
+}
+
+const BODY: &str = r##"
+widgets:
+  - {type: metric, x: 0, y: 0, width: 12, height: 6,
+     properties: {title: ECS CPU, region: us-east-1, stat: Average, period: 300,
+                  metrics: [[AWS/ECS, CPUUtilization, ClusterName, tiktimer-dev]]}}
+  - {type: text, x: 12, y: 0, width: 12, height: 6,
+     properties: {markdown: "# Runbook"}}
+"##;
+
+fn ctx() -> Ctx {
+    Ctx {
+        owner: OWNER.into(),
+    }
+}
+
+fn spec(resource: &Resource) -> &dashboard::Spec {
+    Dashboard::spec(&resource.spec).expect("a dashboard")
+}
+
+/// Observes one dashboard as a pass would.
+async fn observe(aws: &Aws, resource: &Resource) -> Option<Live> {
+    let mut observed = Dashboard::observe(aws, &[(resource, spec(resource))])
+        .await
+        .expect("ListDashboards");
+    observed
+        .remove(&resource.name)
+        .expect("every requested name is answered")
+        .expect("GetDashboard")
+}
+
+/// Observes, diffs and applies one dashboard; returns the action and the
+/// changes as "field: from → to".
+async fn pass(aws: &Aws, resource: &Resource) -> (Action, Vec<String>) {
+    let live = observe(aws, resource).await;
+    let diff = Dashboard::diff(
+        resource,
+        spec(resource),
+        live.as_ref(),
+        &Refs::default(),
+        &ctx(),
+    );
+    Dashboard::apply(
+        aws,
+        resource,
+        spec(resource),
+        &diff.ops,
+        &mut Refs::default(),
+        &ctx(),
+    )
+    .await
+    .expect("apply");
+    let changes = diff
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                c.field,
+                c.from.as_deref().unwrap_or("(none)"),
+                c.to.as_deref().unwrap_or("(none)")
+            )
+        })
+        .collect();
+    (diff.action, changes)
+}
+
+/// The same value written differently: keys in reverse order, every integer
+/// as a float (`300` → `300.0`), pretty-printed.
+fn reformatted(value: &Value) -> String {
+    fn rewrite(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .rev()
+                    .map(|(k, v)| (k.clone(), rewrite(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(rewrite).collect()),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or_else(|| v.clone()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string_pretty(&rewrite(value)).expect("serialise")
+}
+
+async fn body_in_aws(raw: &aws_sdk_cloudwatch::Client, name: &str) -> String {
+    raw.get_dashboard()
+        .dashboard_name(name)
+        .send()
+        .await
+        .expect("GetDashboard")
+        .dashboard_body()
+        .expect("a body")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
+    let moto = common::Moto::start();
+    let (aws, requests, raw) = clients(&moto).await;
+    let ops = resource("ops-overview", BODY);
+
+    let (action, changes) = pass(&aws, &ops).await;
+    assert_eq!(action, Action::Create);
+    assert_eq!(
+        changes,
+        ["body: (none) → 2 widgets", "driftd:owner: (none) → driftd"]
+    );
+    // moto cannot tag dashboards (TagResource answers ResourceNotFoundException
+    // for anything but alarms and insight rules; real CloudWatch tags them):
+    // the write tried, and tolerated the refusal.
+    assert_eq!(requests.count("TagResource"), 1);
+
+    // Read back: in sync, owned, fetched once.
+    assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
+    let live = observe(&aws, &ops).await.expect("exists");
+    assert!(dashboard::is_owned(&live, OWNER));
+    assert_eq!(
+        requests.count("GetDashboard"),
+        1,
+        "fetched once after the write"
+    );
+
+    // Unchanged: listed, never fetched again.
+    for _ in 0..3 {
+        assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
+    }
+    assert_eq!(
+        requests.count("GetDashboard"),
+        1,
+        "an unchanged body is not fetched"
+    );
+    // One list walk per observe (6), plus the ARN lookup after the create.
+    assert_eq!(requests.count("ListDashboards"), 7);
+
+    // The same value, written differently by someone else: fetched (it
+    // changed in AWS), but not drift.
+    let text = reformatted(&live.body);
+    assert!(text.contains("300.0"), "{text}");
+    raw.put_dashboard()
+        .dashboard_name("ops-overview")
+        .dashboard_body(&text)
+        .send()
+        .await
+        .expect("raw PutDashboard");
+    assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
+    assert_eq!(requests.count("GetDashboard"), 2);
+    assert_eq!(
+        body_in_aws(&raw, "ops-overview").await,
+        text,
+        "driftd left it alone"
+    );
+
+    // A real change: drift, named by its path, and corrected.
+    let mut edited = live.body.as_ref().clone();
+    edited["widgets"][0]["properties"]["title"] = "CPU (edited in the console)".into();
+    raw.put_dashboard()
+        .dashboard_name("ops-overview")
+        .dashboard_body(edited.to_string())
+        .send()
+        .await
+        .expect("raw PutDashboard");
+    assert_eq!(
+        pass(&aws, &ops).await,
+        (
+            Action::Update,
+            vec![
+                r#"body.widgets[0].properties.title: "CPU (edited in the console)" → "ECS CPU""#
+                    .to_string()
+            ]
+        )
+    );
+    assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
+    let stored: Value = serde_json::from_str(&body_in_aws(&raw, "ops-overview").await).unwrap();
+    assert_eq!(stored["widgets"][0]["properties"]["title"], "ECS CPU");
+}
+
+#[tokio::test]
+async fn dashboards_made_elsewhere_are_adopted_when_declared_and_never_owned_otherwise() {
+    let moto = common::Moto::start();
+    let (aws, _requests, raw) = clients(&moto).await;
+    let declared = resource("legacy", BODY);
+    let body = spec(&declared).body().to_string();
+    for name in ["legacy", "someone-elses"] {
+        raw.put_dashboard()
+            .dashboard_name(name)
+            .dashboard_body(&body)
+            .send()
+            .await
+            .expect("raw PutDashboard");
+    }
+
+    // Same content, no marker: the only change is ownership.
+    assert_eq!(
+        pass(&aws, &declared).await,
+        (
+            Action::Update,
+            vec!["driftd:owner: (none) → driftd".to_string()]
+        )
+    );
+    assert_eq!(pass(&aws, &declared).await, (Action::InSync, vec![]));
+
+    // A copy of driftd's dashboard under another name ("Save as") carries the
+    // marker of the original: not owned, so pruning would leave it alone.
+    let legacy = body_in_aws(&raw, "legacy").await;
+    raw.put_dashboard()
+        .dashboard_name("legacy-copy")
+        .dashboard_body(&legacy)
+        .send()
+        .await
+        .expect("raw PutDashboard");
+
+    let observed = dashboard::observe_named(&aws, &["legacy", "someone-elses", "legacy-copy"])
+        .await
+        .expect("observe");
+    let owned = |name: &str| {
+        let live = observed[name]
+            .as_ref()
+            .expect("read")
+            .as_ref()
+            .expect("exists");
+        dashboard::is_owned(live, OWNER)
+    };
+    assert!(owned("legacy"), "adopted");
+    assert!(!owned("someone-elses"), "never declared, never marked");
+    assert!(!owned("legacy-copy"), "a copy names the original");
+    let live = observed["legacy"].as_ref().unwrap().as_ref().unwrap();
+    assert!(
+        !dashboard::is_owned(live, "another-driftd"),
+        "another owner"
+    );
+}
+
+#[tokio::test]
+async fn the_seam_against_moto() {
+    let moto = common::Moto::start();
+    let (aws, _requests, raw) = clients(&moto).await;
+    let seam = &aws.dashboards;
+
+    // moto checks only that the body is JSON ("Body is invalid JSON"); real
+    // CloudWatch validates the structure too and lists DashboardValidationMessages
+    // (data path and message), which the seam appends to the error's message.
+    let error = seam
+        .put("broken", "{not json")
+        .await
+        .expect_err("moto rejects a body that is not JSON");
+    assert_eq!(error.class, ErrorClass::Validation);
+    assert_eq!(error.code.as_deref(), Some("InvalidParameterInput"));
+    assert!(error.message.contains("Body is invalid JSON"), "{error}");
+    assert!(
+        error.to_string().starts_with("cloudwatch.PutDashboard: "),
+        "{error}"
+    );
+
+    // A valid body: moto returns no warnings (real CloudWatch may).
+    let warnings = seam
+        .put("team-a-overview", r#"{"widgets": []}"#)
+        .await
+        .expect("PutDashboard");
+    assert!(warnings.is_empty());
+    seam.put("team-b-overview", r#"{"widgets": []}"#)
+        .await
+        .expect("PutDashboard");
+
+    let all = seam.list("").await.expect("ListDashboards");
+    assert_eq!(all.len(), 2);
+    let team_a = seam.list("team-a").await.expect("ListDashboards");
+    assert_eq!(team_a.len(), 1);
+    let entry = &team_a[0];
+    assert_eq!(entry.name, "team-a-overview");
+    assert_eq!(entry.size, Some(15), "moto's Size is the body's length");
+    assert!(
+        entry.version().is_some(),
+        "LastModified and Size are reported"
+    );
+    let arn = entry.arn.clone().expect("an ARN");
+    assert_eq!(
+        arn,
+        "arn:aws:cloudwatch::123456789012:dashboard/team-a-overview"
+    );
+
+    assert_eq!(
+        seam.get("team-a-overview")
+            .await
+            .expect("GetDashboard")
+            .as_deref(),
+        Some(r#"{"widgets": []}"#)
+    );
+    assert_eq!(seam.get("absent").await.expect("GetDashboard"), None);
+
+    // Tagging: moto refuses dashboards and reports no tags on them.
+    let tags = [(driftd::kinds::OWNER_TAG.to_string(), OWNER.to_string())].into();
+    let error = seam
+        .tag(&arn, &tags)
+        .await
+        .expect_err("moto cannot tag dashboards");
+    assert_eq!(error.class, ErrorClass::NotFound);
+    let listed = raw
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    assert!(listed.tags().is_empty());
+
+    seam.delete("team-a-overview")
+        .await
+        .expect("DeleteDashboards");
+    seam.delete("team-a-overview")
+        .await
+        .expect("deleting what is gone is not an error");
+    assert_eq!(seam.list("").await.expect("ListDashboards").len(), 1);
+}
