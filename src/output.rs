@@ -136,7 +136,10 @@ pub fn write_apply_text(
             r.action.marker()
         };
         writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
-        write_details(out, r)?;
+        // A created resource's fields are its whole spec: shown with -v only.
+        if r.action != Planned::Create || r.state == State::Error || verbose {
+            write_details(out, r)?;
+        }
     }
     writeln!(out)?;
     writeln!(
