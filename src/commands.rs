@@ -50,7 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             .context("writing the plan")?;
             out.flush().context("writing the plan")?;
-            Ok(if !report.converged() {
+            Ok(if report.has_errors() {
                 EXIT_ERROR
             } else if args.detailed_exitcode && report.drift_found() {
                 EXIT_DRIFT

@@ -173,9 +173,21 @@ impl PassReport {
         s
     }
 
-    /// Whether every resource ended in sync, corrected, or merely observed.
+    /// Whether every resource ended in sync, corrected, or merely observed
+    /// (drift left alone because of observe mode): `apply`'s exit 0. Drift
+    /// driftd may not correct (a missing required key of a `createOnly`
+    /// secret, an extra subscription without `--prune`) is not converged.
     pub fn converged(&self) -> bool {
-        self.resources.iter().all(|r| r.state != State::Error)
+        self.resources.iter().all(|r| match r.state {
+            State::InSync | State::Corrected | State::Orphaned => true,
+            State::Drifted => r.mode == Mode::Observe,
+            State::Error => false,
+        })
+    }
+
+    /// Whether some resource could not be read or reconciled.
+    pub fn has_errors(&self) -> bool {
+        self.resources.iter().any(|r| r.state == State::Error)
     }
 
     /// Whether anything differs from the desired state.
@@ -554,5 +566,20 @@ mod tests {
         assert_eq!(failed, ["missing-worker"]);
         assert!(!report.converged());
         assert_eq!(report.summary().error, 1);
+    }
+
+    #[tokio::test]
+    async fn drift_driftd_may_not_correct_fails_apply() {
+        // An extra subscription is drift, removed only with --prune: the
+        // apply writes nothing for it and must not claim convergence.
+        let fake = FakeAws::new();
+        fake.put_topic("alerts", &[], &[(OWNER_TAG, "driftd")]);
+        fake.put_subscription("alerts", "sqs", "arn:aws:sqs:us-east-1:123456789012:stray");
+        let resources = [Resource::test("alerts", Spec::Topic(topic::Spec::test()))];
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        assert_eq!(report.resources[0].state, State::Drifted);
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        assert!(!report.converged());
+        assert!(!report.has_errors());
     }
 }
