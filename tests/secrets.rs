@@ -310,9 +310,9 @@ async fn a_missing_required_key_is_reported_by_name_and_not_filled_in() {
     assert_eq!(diffs[0].action, Action::Update);
     assert!(
         diffs[0].changes.contains(&Change::new(
-            "value.keys",
-            None,
-            Some("missing TIKTOK_CLIENT_SECRET".to_string())
+            "value.keys.TIKTOK_CLIENT_SECRET",
+            Some("missing".to_string()),
+            Some("required".to_string())
         )),
         "{:?}",
         diffs[0].changes
@@ -490,9 +490,9 @@ async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
     assert_eq!(
         r.changes,
         vec![Change::new(
-            "value.keys",
-            None,
-            Some("missing password".to_string())
+            "value.keys.password",
+            Some("missing".to_string()),
+            Some("required".to_string())
         )]
     );
 }
@@ -576,7 +576,8 @@ async fn secret_values_never_appear_in_any_output() {
         "{plan:?}"
     );
     assert!(
-        plan.stdout.contains("value.keys: missing password"),
+        plan.stdout
+            .contains("value.keys.password: missing → required"),
         "{plan:?}"
     );
 

@@ -651,9 +651,9 @@ fn diff_existing(
             let (missing, why) = missing_keys(current, &spec.required_keys);
             for key in &missing {
                 changes.push(Change::new(
-                    "value.keys",
-                    None,
-                    Some(format!("missing {key}")),
+                    format!("value.keys.{key}"),
+                    Some("missing".to_string()),
+                    Some("required".to_string()),
                 ));
             }
             if let Some(why) = why {
@@ -1085,7 +1085,7 @@ mod tests {
                 live: Some(Live::test().value(r#"{"user":"u"}"#)),
                 source: None,
                 action: "update",
-                changes: &["value.keys: - -> missing password"],
+                changes: &["value.keys.password: missing -> required"],
             },
             Case {
                 name: "requiredKeys: a value that is not a JSON object misses every key",
@@ -1094,8 +1094,8 @@ mod tests {
                 source: None,
                 action: "update",
                 changes: &[
-                    "value.keys: - -> missing user",
-                    "value.keys: - -> missing password",
+                    "value.keys.user: missing -> required",
+                    "value.keys.password: missing -> required",
                 ],
             },
             Case {
@@ -1115,7 +1115,10 @@ mod tests {
                 live: Some(Live::test().value(r#"{"user":"u"}"#)),
                 source: Some(known(r#"{"user":"u","password":"p"}"#)),
                 action: "update",
-                changes: &["value: (sensitive)", "value.keys: - -> missing password"],
+                changes: &[
+                    "value: (sensitive)",
+                    "value.keys.password: missing -> required",
+                ],
             },
             Case {
                 name: "requiredKeys under enforce with a value lacking them can never converge",
@@ -1562,9 +1565,9 @@ mod tests {
         let diff = pass(&fake, "app", &spec).await;
         assert_eq!(fake.secret_value_reads(), vec![arn]);
         assert!(diff.changes.contains(&Change::new(
-            "value.keys",
-            None,
-            Some("missing password".into())
+            "value.keys.password",
+            Some("missing".into()),
+            Some("required".into())
         )));
         // Reported, not filled in: the value is as it was.
         assert_eq!(value_of(&fake, "app").as_deref(), Some(r#"{"user":"u"}"#));
