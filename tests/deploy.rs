@@ -116,11 +116,18 @@ fn check_shape(model: &Value, name: &str, value: &Value, path: &str, errors: &mu
                     format!("{path}.{key}")
                 };
                 match members.get(key).and_then(|m| m["shape"].as_str()) {
-                    Some(member_shape) => check_shape(model, member_shape, field, &field_path, errors),
+                    Some(member_shape) => {
+                        check_shape(model, member_shape, field, &field_path, errors)
+                    }
                     None => {
                         let hint = members
                             .keys()
-                            .map(|known| (strsim::levenshtein(&key.to_lowercase(), &known.to_lowercase()), known))
+                            .map(|known| {
+                                (
+                                    strsim::levenshtein(&key.to_lowercase(), &known.to_lowercase()),
+                                    known,
+                                )
+                            })
                             .filter(|(distance, _)| *distance <= 3)
                             .min()
                             .map(|(_, known)| format!(" (did you mean {known}?)"))
@@ -148,7 +155,13 @@ fn check_shape(model: &Value, name: &str, value: &Value, path: &str, errors: &mu
             let value_shape = shape["value"]["shape"].as_str().unwrap_or_default();
             for (key, entry) in entries {
                 let entry_path = format!("{path}[{key:?}]");
-                check_shape(model, key_shape, &Value::from(key.as_str()), &entry_path, errors);
+                check_shape(
+                    model,
+                    key_shape,
+                    &Value::from(key.as_str()),
+                    &entry_path,
+                    errors,
+                );
                 check_shape(model, value_shape, entry, &entry_path, errors);
             }
         }
@@ -159,7 +172,10 @@ fn check_shape(model: &Value, name: &str, value: &Value, path: &str, errors: &mu
             check_length(shape, text.chars().count(), &mut fail);
             if let Some(allowed) = shape["enum"].as_array() {
                 if !allowed.iter().any(|a| a == value) {
-                    fail(format!("{value} is not one of {name}: {}", Value::from(allowed.clone())));
+                    fail(format!(
+                        "{value} is not one of {name}: {}",
+                        Value::from(allowed.clone())
+                    ));
                 }
             }
         }
@@ -183,13 +199,17 @@ fn check_shape(model: &Value, name: &str, value: &Value, path: &str, errors: &mu
                 fail(format!("expected a number ({name}), found {value}"));
             }
         }
-        other => fail(format!("shape {name} of type {other:?} is not checked here")),
+        other => fail(format!(
+            "shape {name} of type {other:?} is not checked here"
+        )),
     }
 }
 
 fn check_length(shape: &Value, len: usize, fail: &mut impl FnMut(String)) {
     let len = len as i64;
-    if shape["min"].as_i64().is_some_and(|min| len < min) || shape["max"].as_i64().is_some_and(|max| len > max) {
+    if shape["min"].as_i64().is_some_and(|min| len < min)
+        || shape["max"].as_i64().is_some_and(|max| len > max)
+    {
         fail(format!(
             "length {len} is outside {}..{}",
             shape["min"].as_i64().unwrap_or(0),
@@ -225,7 +245,10 @@ fn the_shape_check_rejects_what_ecs_rejects() {
     let container = &mut task["containerDefinitions"][0];
     container["healthcheck"] = container["healthCheck"].take();
     container.as_object_mut().unwrap().remove("healthCheck");
-    container["healthcheck"].as_object_mut().unwrap().remove("command");
+    container["healthcheck"]
+        .as_object_mut()
+        .unwrap()
+        .remove("command");
     container["cpu"] = json!("64");
     container["logConfiguration"]["logDriver"] = json!("cloudwatch");
     container["portMappings"][0]["containerPort"] = json!(9477.5);
@@ -272,7 +295,9 @@ fn ecs_request(port: u16, action: &str, body: &str) -> (u16, String) {
     )
     .expect("send the request");
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read the response");
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
     let status = response
         .split_whitespace()
         .nth(1)
@@ -296,7 +321,10 @@ fn container_as_api_json(c: &ContainerDefinition) -> Value {
     put("essential", json!(c.essential()));
     put("command", json!(c.command()));
     put("user", json!(c.user()));
-    put("readonlyRootFilesystem", json!(c.readonly_root_filesystem()));
+    put(
+        "readonlyRootFilesystem",
+        json!(c.readonly_root_filesystem()),
+    );
     put("cpu", json!(c.cpu()));
     put("memory", json!(c.memory()));
     put("memoryReservation", json!(c.memory_reservation()));
@@ -404,7 +432,10 @@ fn assert_described(what: &str, want: &Value, got: &Value) {
             // fields the file sets; ECS reports defaults for the others.
             got_fields.retain(|k, _| want_fields.contains_key(k));
         }
-        assert_eq!(&got_value, value, "{what}: {key} differs after registration");
+        assert_eq!(
+            &got_value, value,
+            "{what}: {key} differs after registration"
+        );
     }
 }
 
@@ -416,7 +447,10 @@ async fn task_definitions_register_in_the_emulator() {
         let text = read(path);
         let want = read_json(path);
         let (status, body) = ecs_request(moto.port, "RegisterTaskDefinition", &text);
-        assert_eq!(status, 200, "{path}: RegisterTaskDefinition answered {status}: {body}");
+        assert_eq!(
+            status, 200,
+            "{path}: RegisterTaskDefinition answered {status}: {body}"
+        );
 
         let family = want["family"].as_str().expect("a family");
         let described = ecs
@@ -438,7 +472,9 @@ async fn task_definitions_register_in_the_emulator() {
                 .container_definitions()
                 .iter()
                 .find(|c| c.name() == Some(name))
-                .unwrap_or_else(|| panic!("{path}: container {name} is missing after registration"));
+                .unwrap_or_else(|| {
+                    panic!("{path}: container {name} is missing after registration")
+                });
             assert_described(
                 &format!("{path}: container {name}"),
                 want_container,
@@ -544,27 +580,46 @@ fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
 fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
     let image = image();
     let cli_env = cli_env_vars();
-    assert!(cli_env.contains("DRIFTD_INTERVAL"), "the help text lists env vars: {cli_env:?}");
+    assert!(
+        cli_env.contains("DRIFTD_INTERVAL"),
+        "the help text lists env vars: {cli_env:?}"
+    );
     assert_eq!(image.entrypoint, "/usr/local/bin/driftd");
     assert_eq!(image.env["DRIFTD_LOG_FORMAT"], "json");
-    let image_port: SocketAddr = image.env["DRIFTD_METRICS_ADDR"].parse().expect("a socket address");
+    let image_port: SocketAddr = image.env["DRIFTD_METRICS_ADDR"]
+        .parse()
+        .expect("a socket address");
     assert_eq!(
         image.healthcheck_url,
         format!("http://127.0.0.1:{}/healthz", image_port.port())
     );
     for var in image.env.keys() {
-        assert!(cli_env.contains(var), "deploy/Dockerfile sets {var}, which driftd does not read");
+        assert!(
+            cli_env.contains(var),
+            "deploy/Dockerfile sets {var}, which driftd does not read"
+        );
     }
 
     for path in TASK_DEFINITIONS {
         let task = read_json(path);
         let what = |field: &str| format!("{path}: driftd's {field}");
-        assert!(task["taskRoleArn"].is_string(), "{path}: a task role carries driftd's policy");
-        assert!(task["executionRoleArn"].is_string(), "{path}: an execution role pulls the image and writes logs");
+        assert!(
+            task["taskRoleArn"].is_string(),
+            "{path}: a task role carries driftd's policy"
+        );
+        assert!(
+            task["executionRoleArn"].is_string(),
+            "{path}: an execution role pulls the image and writes logs"
+        );
         let driftd = container(&task, "driftd");
         assert_eq!(driftd["command"], json!(["run"]), "{}", what("command"));
         assert_eq!(driftd["user"], image.user.as_str(), "{}", what("user"));
-        assert_eq!(driftd["readonlyRootFilesystem"], true, "{}", what("root filesystem"));
+        assert_eq!(
+            driftd["readonlyRootFilesystem"],
+            true,
+            "{}",
+            what("root filesystem")
+        );
 
         let env = env_of(driftd);
         for var in env.keys() {
@@ -575,9 +630,14 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
             );
         }
         assert_eq!(env["DRIFTD_LOG_FORMAT"], "json", "{}", what("log format"));
-        assert_eq!(env["DRIFTD_DESIRED_STATE"], image.env["DRIFTD_DESIRED_STATE"]);
+        assert_eq!(
+            env["DRIFTD_DESIRED_STATE"],
+            image.env["DRIFTD_DESIRED_STATE"]
+        );
 
-        let metrics: SocketAddr = env["DRIFTD_METRICS_ADDR"].parse().expect("a socket address");
+        let metrics: SocketAddr = env["DRIFTD_METRICS_ADDR"]
+            .parse()
+            .expect("a socket address");
         let port = i64::from(metrics.port());
         assert!(
             driftd["portMappings"]
@@ -596,8 +656,18 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
             .iter()
             .map(|a| a.as_str().expect("a string"))
             .collect();
-        assert_eq!(command[0], "CMD", "{}: exec form (the image has no shell)", what("health check"));
-        assert_eq!(command[1], image.wget, "{}: the image's wget", what("health check"));
+        assert_eq!(
+            command[0],
+            "CMD",
+            "{}: exec form (the image has no shell)",
+            what("health check")
+        );
+        assert_eq!(
+            command[1],
+            image.wget,
+            "{}: the image's wget",
+            what("health check")
+        );
         assert_eq!(
             command.last().copied(),
             Some(format!("http://127.0.0.1:{port}/healthz").as_str()),
@@ -605,16 +675,36 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
             what("health check")
         );
         // The ranges ECS documents for HealthCheck (its model does not carry them).
-        let int = |field: &str| health[field].as_i64().unwrap_or_else(|| panic!("healthCheck.{field}"));
-        assert!((5..=300).contains(&int("interval")), "{}", what("health check interval"));
+        let int = |field: &str| {
+            health[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("healthCheck.{field}"))
+        };
+        assert!(
+            (5..=300).contains(&int("interval")),
+            "{}",
+            what("health check interval")
+        );
         assert!((2..=60).contains(&int("timeout")) && int("timeout") < int("interval"));
-        assert!((1..=10).contains(&int("retries")), "{}", what("health check retries"));
-        assert!((0..=300).contains(&int("startPeriod")), "{}", what("health check start period"));
+        assert!(
+            (1..=10).contains(&int("retries")),
+            "{}",
+            what("health check retries")
+        );
+        assert!(
+            (0..=300).contains(&int("startPeriod")),
+            "{}",
+            what("health check start period")
+        );
 
         let logs = &driftd["logConfiguration"];
         assert_eq!(logs["logDriver"], "awslogs", "{}", what("log driver"));
         for option in ["awslogs-group", "awslogs-region", "awslogs-stream-prefix"] {
-            assert!(logs["options"][option].is_string(), "{}: {option}", what("log options"));
+            assert!(
+                logs["options"][option].is_string(),
+                "{}: {option}",
+                what("log options")
+            );
         }
 
         // No two containers of a task (one network namespace) share a port.
@@ -639,15 +729,26 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
     assert_eq!(driftd["essential"], false);
     assert_eq!(driftd["restartPolicy"]["enabled"], true);
     let env = env_of(driftd);
-    assert!(env.contains_key("DRIFTD_LEASE_TABLE"), "several app tasks run driftd: they need a lease");
+    assert!(
+        env.contains_key("DRIFTD_LEASE_TABLE"),
+        "several app tasks run driftd: they need a lease"
+    );
     assert_ne!(
-        env.get("DRIFTD_OWNER").map(String::as_str).unwrap_or("driftd"),
+        env.get("DRIFTD_OWNER")
+            .map(String::as_str)
+            .unwrap_or("driftd"),
         "driftd",
         "a sidecar owns only its application's resources: an owner of its own"
     );
-    for c in sidecar["containerDefinitions"].as_array().expect("containers") {
+    for c in sidecar["containerDefinitions"]
+        .as_array()
+        .expect("containers")
+    {
         if c["name"] != "driftd" {
-            assert_eq!(c["essential"], true, "the application container is essential");
+            assert_eq!(
+                c["essential"], true,
+                "the application container is essential"
+            );
             assert!(
                 !c["dependsOn"]
                     .as_array()
@@ -703,12 +804,18 @@ fn contract_metric(series: &str) -> Option<&'static str> {
 
 fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
     let mut exprs = Vec::new();
-    let mut panels: Vec<&Value> = dashboard["panels"].as_array().expect("panels").iter().collect();
+    let mut panels: Vec<&Value> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .collect();
     while let Some(panel) = panels.pop() {
         // Panels folded into a collapsed row sit inside it.
         panels.extend(panel["panels"].as_array().into_iter().flatten());
         for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"].as_str().expect("a Prometheus target has an expr");
+            let expr = target["expr"]
+                .as_str()
+                .expect("a Prometheus target has an expr");
             let title = panel["title"].as_str().unwrap_or("(untitled)");
             exprs.push((title.to_string(), expr.to_string()));
         }
@@ -719,9 +826,11 @@ fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
 #[test]
 fn rules_and_dashboard_speak_the_contract_metrics() {
     let rules: serde_yaml::Value =
-        serde_yaml::from_str(&read("deploy/prometheus/rules/driftd.rules.yml")).expect("rules YAML");
+        serde_yaml::from_str(&read("deploy/prometheus/rules/driftd.rules.yml"))
+            .expect("rules YAML");
     let tests: serde_yaml::Value =
-        serde_yaml::from_str(&read("deploy/prometheus/tests/driftd.rules.test.yml")).expect("tests YAML");
+        serde_yaml::from_str(&read("deploy/prometheus/tests/driftd.rules.test.yml"))
+            .expect("tests YAML");
     let dashboard = read_json("deploy/grafana/driftd-dashboard.json");
 
     // Every alert: a severity, a summary and a description, and unit tests
@@ -730,11 +839,15 @@ fn rules_and_dashboard_speak_the_contract_metrics() {
     let mut used = BTreeSet::new();
     for group in rules["groups"].as_sequence().expect("groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
-            let alert = rule["alert"].as_str().expect("alerting rules only").to_string();
+            let alert = rule["alert"]
+                .as_str()
+                .expect("alerting rules only")
+                .to_string();
             let expr = rule["expr"].as_str().expect("an expr");
             for name in driftd_metric_names(expr) {
-                let metric = contract_metric(&name)
-                    .unwrap_or_else(|| panic!("alert {alert} uses {name}, which is not a driftd metric"));
+                let metric = contract_metric(&name).unwrap_or_else(|| {
+                    panic!("alert {alert} uses {name}, which is not a driftd metric")
+                });
                 used.insert(metric);
             }
             let severity = rule["labels"]["severity"].as_str();
@@ -743,9 +856,15 @@ fn rules_and_dashboard_speak_the_contract_metrics() {
                 "alert {alert}: severity {severity:?}"
             );
             for annotation in ["summary", "description"] {
-                assert!(rule["annotations"][annotation].is_string(), "alert {alert}: no {annotation}");
+                assert!(
+                    rule["annotations"][annotation].is_string(),
+                    "alert {alert}: no {annotation}"
+                );
             }
-            assert!(alerts.insert(alert.clone()), "alert {alert} is defined twice");
+            assert!(
+                alerts.insert(alert.clone()),
+                "alert {alert} is defined twice"
+            );
         }
     }
     for required in REQUIRED_ALERTS {
@@ -757,34 +876,57 @@ fn rules_and_dashboard_speak_the_contract_metrics() {
         for case in test["alert_rule_test"].as_sequence().into_iter().flatten() {
             let name = case["alertname"].as_str().expect("alertname").to_string();
             let expected = case["exp_alerts"].as_sequence().map_or(0, Vec::len);
-            if expected == 0 { &mut quiet } else { &mut fires }.insert(name);
+            if expected == 0 {
+                &mut quiet
+            } else {
+                &mut fires
+            }
+            .insert(name);
         }
     }
     assert_eq!(fires, alerts, "alerts without a unit test that fires them");
-    assert_eq!(quiet, alerts, "alerts without a unit test that keeps them quiet");
+    assert_eq!(
+        quiet, alerts,
+        "alerts without a unit test that keeps them quiet"
+    );
 
     // The dashboard shows every metric of the contract, and nothing else of driftd's.
     let mut shown = BTreeSet::new();
     for (panel, expr) in dashboard_exprs(&dashboard) {
         for name in driftd_metric_names(&expr) {
-            let metric = contract_metric(&name)
-                .unwrap_or_else(|| panic!("panel {panel:?} uses {name}, which is not a driftd metric"));
+            let metric = contract_metric(&name).unwrap_or_else(|| {
+                panic!("panel {panel:?} uses {name}, which is not a driftd metric")
+            });
             shown.insert(metric);
         }
     }
     let all: BTreeSet<&str> = CONTRACT_METRICS.iter().map(|(name, _)| *name).collect();
     let missing: Vec<_> = all.difference(&shown).collect();
-    assert!(missing.is_empty(), "the dashboard does not show {missing:?}");
-    assert!(used.len() >= 6, "the alerts cover the daemon's health: {used:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard does not show {missing:?}"
+    );
+    assert!(
+        used.len() >= 6,
+        "the alerts cover the daemon's health: {used:?}"
+    );
 }
 
 #[test]
 fn metric_name_scanner_skips_label_values_and_knows_histograms() {
     assert_eq!(
-        driftd_metric_names(r#"sum by (le) (rate(driftd_pass_duration_seconds_bucket{job=~"driftd_x"}[5m])) / driftd_leader"#),
-        BTreeSet::from(["driftd_pass_duration_seconds_bucket".to_string(), "driftd_leader".to_string()])
+        driftd_metric_names(
+            r#"sum by (le) (rate(driftd_pass_duration_seconds_bucket{job=~"driftd_x"}[5m])) / driftd_leader"#
+        ),
+        BTreeSet::from([
+            "driftd_pass_duration_seconds_bucket".to_string(),
+            "driftd_leader".to_string()
+        ])
     );
-    assert_eq!(contract_metric("driftd_pass_duration_seconds_bucket"), Some("driftd_pass_duration_seconds"));
+    assert_eq!(
+        contract_metric("driftd_pass_duration_seconds_bucket"),
+        Some("driftd_pass_duration_seconds")
+    );
     assert_eq!(contract_metric("driftd_leader_bucket"), None);
     assert_eq!(contract_metric("driftd_resources_in_sync"), None);
 }
