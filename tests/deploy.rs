@@ -577,7 +577,7 @@ fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
-fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
+fn the_image_defaults_are_flags_driftd_reads() {
     let image = image();
     let cli_env = cli_env_vars();
     assert!(
@@ -599,7 +599,12 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
             "deploy/Dockerfile sets {var}, which driftd does not read"
         );
     }
+}
 
+#[test]
+fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
+    let image = image();
+    let cli_env = cli_env_vars();
     for path in TASK_DEFINITIONS {
         let task = read_json(path);
         let what = |field: &str| format!("{path}: driftd's {field}");
@@ -716,7 +721,10 @@ fn driftd_containers_are_wired_as_the_image_and_the_cli_expect() {
             }
         }
     }
+}
 
+#[test]
+fn the_service_is_driftd_and_the_sidecar_is_a_good_neighbour() {
     // As its own service, driftd is the task.
     let service = read_json("deploy/ecs/driftd-service.json");
     assert_eq!(container(&service, "driftd")["essential"], true);
