@@ -36,8 +36,9 @@ use crate::aws::{self, Aws};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Secret` document (section 1.4 of the contract).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SecretSpec")]
 pub struct Spec {
     #[serde(default)]
     pub description: Option<String>,
@@ -56,7 +57,7 @@ pub struct Spec {
 }
 
 /// Where the value of a new secret comes from: exactly one of the four.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InitialValue {
     #[serde(default)]
@@ -72,7 +73,7 @@ pub struct InitialValue {
 }
 
 /// Parameters of a generated value (Secrets Manager `GetRandomPassword`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Generate {
     #[serde(default = "default_length")]
@@ -95,7 +96,9 @@ fn default_length() -> i64 {
     32
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ValuePolicy {
     #[default]
