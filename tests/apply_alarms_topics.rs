@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 use common::proxy::Proxy;
 use common::{desired_dir, run, Moto, Run};
@@ -256,14 +257,7 @@ impl Sdk {
 
     /// Re-puts an alarm as it is, with these changes made by `edit`, the way
     /// someone at the console would (PutMetricAlarm replaces the definition).
-    async fn edit_alarm(
-        &self,
-        name: &str,
-        edit: impl FnOnce(
-            aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder,
-        )
-            -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder,
-    ) {
+    async fn edit_alarm(&self, name: &str, edit: impl FnOnce(PutAlarm) -> PutAlarm) {
         let a = self.alarm(name).await;
         let put = self
             .cw
