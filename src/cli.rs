@@ -49,6 +49,20 @@ pub enum Command {
     Apply(ApplyArgs),
     /// The daemon: reconcile continuously and serve metrics and health.
     Run(RunArgs),
+    /// Print the least-privilege IAM policy driftd needs, as JSON.
+    IamPolicy(IamPolicyArgs),
+    /// Print the JSON Schema of desired-state documents, for editors.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// Scope resource ARNs to this account (default: any account).
+    #[arg(long, env = "DRIFTD_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// The AWS partition of the ARNs.
+    #[arg(long, env = "DRIFTD_PARTITION", default_value = "aws")]
+    pub partition: String,
 }
 
 #[derive(Debug, Args)]

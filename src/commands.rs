@@ -51,7 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             .context("writing the plan")?;
             out.flush().context("writing the plan")?;
-            Ok(if !report.converged() {
+            Ok(if report.has_errors() {
                 EXIT_ERROR
             } else if args.detailed_exitcode && report.drift_found() {
                 EXIT_DRIFT
@@ -83,6 +83,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 EXIT_ERROR
             })
+        }
+        Command::IamPolicy(args) => {
+            let target = crate::iam::Target {
+                partition: args.partition,
+                region: global.region.unwrap_or_else(|| "*".into()),
+                account: args.account_id.unwrap_or_else(|| "*".into()),
+            };
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &crate::iam::policy(&target))
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .context("writing the policy")?;
+            Ok(EXIT_OK)
+        }
+        Command::Schema => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &crate::schema::document_schema())
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .context("writing the schema")?;
+            Ok(EXIT_OK)
         }
         Command::Run(args) => run_daemon(global, args).await,
     }

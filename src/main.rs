@@ -12,7 +12,8 @@ use driftd::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    driftd::telemetry::init(cli.global.log_format, cli.global.verbose);
+    let daemon = matches!(cli.command, driftd::cli::Command::Run(_));
+    driftd::telemetry::init(cli.global.log_format, cli.global.verbose, daemon);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -37,13 +37,16 @@ pub fn plan_summary_line(s: &Summary) -> String {
     line
 }
 
-fn write_change(out: &mut impl Write, c: &Change) -> io::Result<()> {
+/// One field: `old → new` for an update (`(none)` for an absent side), the
+/// value alone for a resource being created.
+fn write_change(out: &mut impl Write, c: &Change, creating: bool) -> io::Result<()> {
     if c.sensitive {
         return writeln!(out, "    {}: (sensitive) differs", c.field);
     }
     match (&c.from, &c.to) {
         (Some(from), Some(to)) => writeln!(out, "    {}: {from} → {to}", c.field),
-        (None, Some(to)) => writeln!(out, "    {}: {to}", c.field),
+        (None, Some(to)) if creating => writeln!(out, "    {}: {to}", c.field),
+        (None, Some(to)) => writeln!(out, "    {}: (none) → {to}", c.field),
         (Some(from), None) => writeln!(out, "    {}: {from} → (none)", c.field),
         (None, None) => writeln!(out, "    {}", c.field),
     }
@@ -51,7 +54,7 @@ fn write_change(out: &mut impl Write, c: &Change) -> io::Result<()> {
 
 fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
     for c in &r.changes {
-        write_change(out, c)?;
+        write_change(out, c, r.action == Planned::Create)?;
     }
     for n in &r.notes {
         writeln!(out, "    note: {n}")?;
@@ -116,7 +119,11 @@ pub fn write_apply_text(
             }
             (State::Drifted, _) => {
                 observed += 1;
-                "drifted (observe: not changed)"
+                if r.mode == crate::kinds::Mode::Observe {
+                    "drifted (observe: not changed)"
+                } else {
+                    "drifted (left as it is: see the notes)"
+                }
             }
             (State::Orphaned, _) => {
                 "orphaned (not in the desired state; left alone without --prune)"
@@ -132,7 +139,10 @@ pub fn write_apply_text(
             r.action.marker()
         };
         writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
-        write_details(out, r)?;
+        // A created resource's fields are its whole spec: shown with -v only.
+        if r.action != Planned::Create || r.state == State::Error || verbose {
+            write_details(out, r)?;
+        }
     }
     writeln!(out)?;
     writeln!(

@@ -2,10 +2,19 @@
 //! desired-state files into a validated [`DesiredState`], reporting every
 //! problem of the load at once with its file, line, column and field path.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::kinds::{Kind, Resource};
+use crate::kinds::{Kind, Resource, Spec};
+
+mod document;
+mod position;
+mod validate;
+
+use document::Declared;
+use position::FieldPath;
 
 /// A loaded, validated desired state: every resource once, in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,8 +87,193 @@ impl fmt::Display for LoadErrors {
 }
 
 /// Loads and validates every `*.yaml`/`*.yml` file under `dir` (recursively,
-/// skipping hidden files and directories).
+/// in sorted order, skipping hidden files and directories). Every problem of
+/// every file and document is reported, each with its place; the state is
+/// returned only when there is none.
 pub fn load(dir: &Path) -> Result<DesiredState, LoadErrors> {
-    let _ = dir;
-    todo!("desired-state loader")
+    let mut errors = Vec::new();
+    let files = discover(dir, &mut errors);
+    let mut declared = Vec::new();
+    for file in &files {
+        match fs::read_to_string(file) {
+            Ok(text) => document::load_file(file, &text, &mut declared, &mut errors),
+            Err(e) => errors.push(LoadError::of_file(file, format!("cannot read file: {e}"))),
+        }
+    }
+    check_duplicates(&declared, &mut errors);
+    check_topic_references(&declared, &mut errors);
+
+    if !errors.is_empty() {
+        // Reading order: file by file, top to bottom (errors without a file
+        // of the list, such as an unreadable directory, first).
+        let rank: HashMap<&Path, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.as_path(), i))
+            .collect();
+        errors.sort_by_key(|e| {
+            (
+                rank.get(e.file.as_path()).copied(),
+                e.line.unwrap_or(0),
+                e.column.unwrap_or(0),
+            )
+        });
+        return Err(LoadErrors(errors));
+    }
+    Ok(DesiredState {
+        resources: declared.into_iter().filter_map(|d| d.resource).collect(),
+    })
 }
+
+impl LoadError {
+    /// A problem of a whole file or directory.
+    fn of_file(file: &Path, message: String) -> LoadError {
+        LoadError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            resource: None,
+            field: None,
+            message,
+        }
+    }
+}
+
+/// Every desired-state file under `dir`, sorted. Symbolic links are followed
+/// (Kubernetes mounts ConfigMaps through them); a directory is visited once.
+fn discover(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut visited = HashSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        if let Ok(canonical) = fs::canonicalize(&current) {
+            if !visited.insert(canonical) {
+                continue;
+            }
+        }
+        let entries = match fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) => {
+                errors.push(LoadError::of_file(
+                    &current,
+                    format!("cannot read directory: {e}"),
+                ));
+                continue;
+            }
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => names.push(entry.file_name()),
+                Err(e) => errors.push(LoadError::of_file(
+                    &current,
+                    format!("cannot read directory: {e}"),
+                )),
+            }
+        }
+        // Sorted, and pushed in reverse so that subdirectories are visited in
+        // order: where two links lead to one directory, the first name wins.
+        names.sort();
+        for name in names.into_iter().rev() {
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = current.join(&name);
+            let yaml = path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml");
+            // `metadata` follows links; a dangling link to YAML is reported.
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => pending.push(path),
+                Ok(meta) if meta.is_file() && yaml => files.push(path),
+                Ok(_) => {}
+                Err(e) if yaml => {
+                    errors.push(LoadError::of_file(&path, format!("cannot read: {e}")))
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The same (kind, name) twice is an error at the later place, naming the first.
+fn check_duplicates(declared: &[Declared], errors: &mut Vec<LoadError>) {
+    let mut first: HashMap<(Kind, &str), &Declared> = HashMap::new();
+    for doc in declared {
+        match first.get(&(doc.kind, doc.name.as_str())) {
+            None => {
+                first.insert((doc.kind, doc.name.as_str()), doc);
+            }
+            Some(earlier) => {
+                let place = match earlier.name_pos {
+                    Some(pos) => format!("{}:{}:{}", earlier.file.display(), pos.line, pos.column),
+                    None => earlier.file.display().to_string(),
+                };
+                errors.push(doc.error(
+                    &FieldPath::root().key("metadata").key("name"),
+                    format!("{} declared twice, first at {place}", doc.label()),
+                ));
+            }
+        }
+    }
+}
+
+/// Every `topic:<name>` an alarm names must be a Topic of this desired state.
+fn check_topic_references(declared: &[Declared], errors: &mut Vec<LoadError>) {
+    let topics: BTreeSet<&str> = declared
+        .iter()
+        .filter(|d| d.kind == Kind::Topic)
+        .map(|d| d.name.as_str())
+        .collect();
+    for doc in declared {
+        let Some(Resource {
+            spec: Spec::Alarm(alarm),
+            ..
+        }) = &doc.resource
+        else {
+            continue;
+        };
+        let lists = [
+            ("alarmActions", &alarm.alarm_actions),
+            ("okActions", &alarm.ok_actions),
+            ("insufficientDataActions", &alarm.insufficient_data_actions),
+        ];
+        for (field, actions) in lists {
+            for (i, action) in actions.iter().enumerate() {
+                let Some(topic) = action.strip_prefix("topic:") else {
+                    continue;
+                };
+                if topic.is_empty() || topics.contains(topic) {
+                    continue;
+                }
+                let hint = match suggest(topic, topics.iter().copied()) {
+                    Some(s) => format!(" (did you mean topic:{s}?)"),
+                    None => String::new(),
+                };
+                errors.push(doc.error(
+                    &FieldPath::root().key("spec").key(field).index(i),
+                    format!("no Topic named {topic:?} is declared{hint}"),
+                ));
+            }
+        }
+    }
+}
+
+/// The candidate closest to a mistyped `word`, when it is close enough to be
+/// what was meant (same letters in another case, or a few edits away).
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(distance, c)| *distance <= (c.chars().count() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests;

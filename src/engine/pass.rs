@@ -192,9 +192,21 @@ impl PassReport {
         s
     }
 
-    /// Whether every resource ended in sync, corrected, or merely observed.
+    /// Whether every resource ended in sync, corrected, or merely observed
+    /// (drift left alone because of observe mode): `apply`'s exit 0. Drift
+    /// driftd may not correct (a missing required key of a `createOnly`
+    /// secret, an extra subscription without `--prune`) is not converged.
     pub fn converged(&self) -> bool {
-        self.resources.iter().all(|r| r.state != State::Error)
+        self.resources.iter().all(|r| match r.state {
+            State::InSync | State::Corrected | State::Orphaned => true,
+            State::Drifted => r.mode == Mode::Observe,
+            State::Error => false,
+        })
+    }
+
+    /// Whether some resource could not be read or reconciled.
+    pub fn has_errors(&self) -> bool {
+        self.resources.iter().any(|r| r.state == State::Error)
     }
 
     /// Whether anything differs from the desired state.
@@ -248,22 +260,7 @@ async fn dispatch(
         Kind::Dashboard => {
             reconcile_kind::<kinds::dashboard::Dashboard>(aws, resources, refs, opts).await
         }
-        // Kinds are wired in as their reconcilers land.
-        _ => resources
-            .iter()
-            .map(|r| {
-                failed(
-                    r,
-                    opts,
-                    ResourceError {
-                        reason: "unsupported",
-                        message: format!("{kind} is not reconciled yet"),
-                        retryable: false,
-                    },
-                    Duration::ZERO,
-                )
-            })
-            .collect(),
+        Kind::Secret => reconcile_kind::<kinds::secret::Secret>(aws, resources, refs, opts).await,
     }
 }
 
@@ -329,7 +326,7 @@ async fn reconcile_one<R: Reconciler>(
     let live = match live {
         Ok(live) => live,
         Err(e) => {
-            warn!(error = %e, "could not read live state");
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "could not read live state");
             return failed(resource, opts, ResourceError::from_aws(&e), Duration::ZERO);
         }
     };
@@ -349,7 +346,7 @@ async fn reconcile_one<R: Reconciler>(
             ),
             retryable: false,
         };
-        warn!(owner = %foreign, "owned by another driftd: left untouched");
+        warn!(kind = %R::KIND, name = %resource.name, owner = %foreign, "owned by another driftd: left untouched");
         return failed(resource, opts, err, Duration::ZERO);
     }
     let diff: Diff<R::Ops> = R::diff(resource, spec, live.as_ref(), refs, ctx);
@@ -359,7 +356,7 @@ async fn reconcile_one<R: Reconciler>(
         Action::Create => Planned::Create,
         Action::Update => Planned::Update,
         Action::Error { reason, message } => {
-            warn!(reason, message = %message, "cannot reconcile");
+            warn!(kind = %R::KIND, name = %resource.name, reason, message = %message, "cannot reconcile");
             let mut report = failed(
                 resource,
                 opts,
@@ -405,12 +402,15 @@ async fn reconcile_one<R: Reconciler>(
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
-        Ok(()) => {
+        Ok(()) if R::corrects_all(&diff.ops) => {
             info!(action = ?planned, fields = ?fields, "corrected");
             report.state = State::Corrected;
         }
+        Ok(()) => {
+            info!(action = ?planned, fields = ?fields, "drift left as it is");
+        }
         Err(e) => {
-            warn!(error = %e, "correction failed");
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
             report.state = State::Error;
             report.error = Some(ResourceError::from_aws(&e));
         }
@@ -594,5 +594,20 @@ mod tests {
         assert_eq!(failed, ["missing-worker"]);
         assert!(!report.converged());
         assert_eq!(report.summary().error, 1);
+    }
+
+    #[tokio::test]
+    async fn drift_driftd_may_not_correct_fails_apply() {
+        // An extra subscription is drift, removed only with --prune: the
+        // apply writes nothing for it and must not claim convergence.
+        let fake = FakeAws::new();
+        fake.put_topic("alerts", &[], &[(OWNER_TAG, "driftd")]);
+        fake.put_subscription("alerts", "sqs", "arn:aws:sqs:us-east-1:123456789012:stray");
+        let resources = [Resource::test("alerts", Spec::Topic(topic::Spec::test()))];
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        assert_eq!(report.resources[0].state, State::Drifted);
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        assert!(!report.converged());
+        assert!(!report.has_errors());
     }
 }

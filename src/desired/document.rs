@@ -1,0 +1,410 @@
+//! One desired-state file: its YAML documents, the envelope of each, the
+//! typed parse of its spec, and every problem located at file:line:column.
+
+use std::path::Path;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::kinds::{
+    alarm, dashboard, ecs_service, secret, topic, Kind, Mode, Origin, Resource, Spec,
+};
+
+use super::position::{self, DocIndex, FieldPath, Pos, Seg};
+use super::validate::{self, Cx, Problem, Problems, Validate};
+use super::{suggest, LoadError};
+
+/// The only API version this driftd reads.
+pub(crate) const API_VERSION: &str = "driftd/v1";
+
+/// The kinds, in the order the contract lists them (for messages).
+const KIND_NAMES: [&str; 5] = ["Alarm", "Dashboard", "Topic", "Secret", "EcsService"];
+
+/// The envelope of every document; `spec` is the kind's typed spec.
+/// `apiVersion` and `kind` are checked before the typed parse, on the raw
+/// value, so that a wrong one is reported even when the spec is broken too.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Document<S> {
+    #[serde(default, rename = "apiVersion")]
+    _api_version: Option<IgnoredAny>,
+    #[serde(default, rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    metadata: Metadata,
+    spec: S,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    name: String,
+    #[serde(default)]
+    mode: Option<Mode>,
+}
+
+/// A document that names its kind and resource, whether or not it is valid:
+/// enough to find duplicates and `topic:` references without cascades.
+#[derive(Debug)]
+pub(crate) struct Declared {
+    pub file: std::path::PathBuf,
+    pub kind: Kind,
+    pub name: String,
+    /// Where `metadata.name` is written.
+    pub name_pos: Option<Pos>,
+    pub index: Option<DocIndex>,
+    /// The resource, when its typed parse succeeded (valid or not: the load
+    /// fails as a whole when any document has a problem).
+    pub resource: Option<Resource>,
+}
+
+impl Declared {
+    pub(crate) fn label(&self) -> String {
+        format!("{} {}", self.kind, self.name)
+    }
+
+    /// An error about a field of this document.
+    pub(crate) fn error(&self, path: &FieldPath, message: String) -> LoadError {
+        locate(
+            &self.file,
+            self.index.as_ref(),
+            Some(self.label()),
+            path,
+            message,
+        )
+    }
+}
+
+fn locate(
+    file: &Path,
+    index: Option<&DocIndex>,
+    resource: Option<String>,
+    path: &FieldPath,
+    message: String,
+) -> LoadError {
+    let pos = index.and_then(|i| i.locate(path));
+    LoadError {
+        file: file.to_path_buf(),
+        line: pos.map(|p| p.line),
+        column: pos.map(|p| p.column),
+        resource,
+        field: (!path.is_root()).then(|| path.to_string()),
+        message,
+    }
+}
+
+/// Loads every document of one file into `declared`, problems into `errors`.
+pub(crate) fn load_file(
+    file: &Path,
+    text: &str,
+    declared: &mut Vec<Declared>,
+    errors: &mut Vec<LoadError>,
+) {
+    let index = position::index(text);
+    let mut values = Vec::new();
+    // serde_yaml yields the same error forever once a document fails to
+    // parse: stop at the first one (the rest of the file cannot be read).
+    for document in serde_yaml::Deserializer::from_str(text) {
+        match Value::deserialize(document) {
+            Ok(value) => values.push(value),
+            Err(e) => {
+                errors.push(syntax_error(file, &e, &index));
+                break;
+            }
+        }
+    }
+    // Both parsers agree on the documents that hold something; empty ones
+    // (`---` alone, comments only, `null`) are skipped on both sides. Before
+    // a syntax error, both hold the documents that precede it.
+    values.retain(|v| !v.is_null());
+    let docs: Vec<DocIndex> = index.docs.into_iter().filter(|d| !d.is_empty).collect();
+    let aligned = if index.complete {
+        docs.len() == values.len()
+    } else {
+        docs.len() <= values.len()
+    };
+    let mut docs = docs.into_iter();
+    let indexes: Vec<Option<DocIndex>> = values
+        .iter()
+        .map(|_| if aligned { docs.next() } else { None })
+        .collect();
+    for (value, index) in values.into_iter().zip(indexes) {
+        load_document(file, value, index, declared, errors);
+    }
+}
+
+/// A document serde_yaml could not read: a syntax error, a duplicate key.
+fn syntax_error(file: &Path, e: &serde_yaml::Error, index: &position::FileIndex) -> LoadError {
+    let text = e.to_string();
+    if text.contains("duplicate entry with key") {
+        if let Some(dup) = index.duplicate_keys.first() {
+            return LoadError {
+                file: file.to_path_buf(),
+                line: Some(dup.pos.line),
+                column: Some(dup.pos.column),
+                resource: None,
+                field: Some(dup.path.to_string()),
+                message: format!(
+                    "duplicate key (first at line {} column {})",
+                    dup.first.line, dup.first.column
+                ),
+            };
+        }
+    }
+    let location = e.location();
+    let message = match &location {
+        Some(l) => text.replacen(
+            &format!(" at line {} column {}", l.line(), l.column()),
+            "",
+            1,
+        ),
+        None => text,
+    };
+    LoadError {
+        file: file.to_path_buf(),
+        line: location.as_ref().map(|l| l.line()),
+        column: location.as_ref().map(|l| l.column()),
+        resource: None,
+        field: None,
+        message: format!("invalid YAML: {message}"),
+    }
+}
+
+fn load_document(
+    file: &Path,
+    mut value: Value,
+    index: Option<DocIndex>,
+    declared: &mut Vec<Declared>,
+    errors: &mut Vec<LoadError>,
+) {
+    let root = FieldPath::root();
+    let error = |resource: Option<String>, problem: Problem| {
+        locate(
+            file,
+            index.as_ref(),
+            resource,
+            &problem.path,
+            problem.message,
+        )
+    };
+    if !value.is_mapping() {
+        errors.push(error(
+            None,
+            Problem {
+                path: root,
+                message: "a document must be a mapping of apiVersion, kind, metadata and spec"
+                    .to_string(),
+            },
+        ));
+        return;
+    }
+    let mut problems = Problems::default();
+
+    let kind = match value.get("kind") {
+        None => {
+            problems.add(root.key("kind"), "missing required field");
+            None
+        }
+        Some(Value::String(kind)) => match Kind::parse(kind) {
+            Some(kind) => Some(kind),
+            None => {
+                let hint = match suggest(kind, KIND_NAMES.into_iter()) {
+                    Some(s) => format!("did you mean {s}?"),
+                    None => format!("expected one of: {}", KIND_NAMES.join(", ")),
+                };
+                problems.add(root.key("kind"), format!("unknown kind {kind:?} ({hint})"));
+                None
+            }
+        },
+        Some(_) => {
+            problems.add(
+                root.key("kind"),
+                format!("must be one of: {}", KIND_NAMES.join(", ")),
+            );
+            None
+        }
+    };
+    match value.get("apiVersion") {
+        None => problems.add(root.key("apiVersion"), "missing required field"),
+        Some(Value::String(v)) if v == API_VERSION => {}
+        Some(Value::String(v)) => problems.add(
+            root.key("apiVersion"),
+            format!("unsupported apiVersion {v:?} (expected {API_VERSION})"),
+        ),
+        Some(_) => problems.add(root.key("apiVersion"), format!("must be {API_VERSION}")),
+    }
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let label = match (kind, &name) {
+        (Some(kind), Some(name)) if !name.is_empty() => Some(format!("{kind} {name}")),
+        (Some(kind), _) => Some(kind.to_string()),
+        (None, _) => None,
+    };
+
+    let Some(kind) = kind else {
+        errors.extend(problems.0.into_iter().map(|p| error(label.clone(), p)));
+        return;
+    };
+
+    // YAML merge keys (`<<: *defaults`) let operators share alarm settings.
+    let mut resource = None;
+    if let Err(e) = value.apply_merge() {
+        problems.add(root.clone(), format!("invalid merge key: {e}"));
+    } else {
+        match typed(kind, value) {
+            Err(problem) => problems.0.push(problem),
+            Ok((metadata, mut spec)) => {
+                validate::check_name(kind, &metadata.name, &mut problems);
+                let cx = Cx {
+                    yaml_file: file,
+                    index: index.as_ref(),
+                };
+                match &mut spec {
+                    Spec::Alarm(s) => s.validate(&metadata.name, &cx, &mut problems),
+                    Spec::Dashboard(s) => s.validate(&metadata.name, &cx, &mut problems),
+                    Spec::Topic(s) => s.validate(&metadata.name, &cx, &mut problems),
+                    Spec::Secret(s) => s.validate(&metadata.name, &cx, &mut problems),
+                    Spec::EcsService(s) => s.validate(&metadata.name, &cx, &mut problems),
+                }
+                let origin = index
+                    .as_ref()
+                    .and_then(|i| i.locate(&root))
+                    .map_or((1, 1), |p| (p.line, p.column));
+                resource = Some(Resource {
+                    name: metadata.name,
+                    mode: metadata.mode,
+                    origin: Origin {
+                        file: file.to_path_buf(),
+                        line: origin.0,
+                        column: origin.1,
+                    },
+                    spec,
+                });
+            }
+        }
+    }
+
+    errors.extend(problems.0.into_iter().map(|p| error(label.clone(), p)));
+    if let Some(name) = name {
+        let name_pos = index
+            .as_ref()
+            .and_then(|i| i.locate(&root.key("metadata").key("name")));
+        declared.push(Declared {
+            file: file.to_path_buf(),
+            kind,
+            name,
+            name_pos,
+            index,
+            resource,
+        });
+    }
+}
+
+/// The typed parse of a document of `kind`: its metadata and spec, or the
+/// first problem serde found.
+fn typed(kind: Kind, value: Value) -> Result<(Metadata, Spec), Problem> {
+    fn parse<S: DeserializeOwned>(
+        value: Value,
+        wrap: fn(S) -> Spec,
+    ) -> Result<(Metadata, Spec), Problem> {
+        serde_path_to_error::deserialize::<_, Document<S>>(value)
+            .map(|doc| (doc.metadata, wrap(doc.spec)))
+            .map_err(serde_problem)
+    }
+    match kind {
+        Kind::Alarm => parse::<alarm::Spec>(value, Spec::Alarm),
+        Kind::Dashboard => parse::<dashboard::Spec>(value, Spec::Dashboard),
+        Kind::Topic => parse::<topic::Spec>(value, Spec::Topic),
+        Kind::Secret => parse::<secret::Spec>(value, Spec::Secret),
+        Kind::EcsService => parse::<ecs_service::Spec>(value, Spec::EcsService),
+    }
+}
+
+/// The names serde lists after "expected" (`` `a`, `b` `` or `` `a` or `b` ``).
+fn backticked(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Turns serde's message into an operator's: field paths in our format,
+/// "did you mean" for typos, YAML words instead of Rust types.
+fn serde_problem(err: serde_path_to_error::Error<serde_yaml::Error>) -> Problem {
+    let mut path = FieldPath::root();
+    for segment in err.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => path.push(Seg::Key(variant.clone())),
+            serde_path_to_error::Segment::Unknown => path.push(Seg::Key("?".to_string())),
+        }
+    }
+    // Deserializing from a Value, serde_yaml's errors carry no position or
+    // path of their own: the text is serde's message alone.
+    let text = err.into_inner().to_string();
+    let message = if let Some(rest) = text.strip_prefix("unknown field `") {
+        // The path already ends with the unknown key.
+        let expected = rest.split_once(", expected ").map(|(_, e)| backticked(e));
+        match expected {
+            Some(names) => {
+                let field = rest.split('`').next().unwrap_or_default();
+                match suggest(field, names.iter().copied()) {
+                    Some(s) => format!("unknown field (did you mean {s}?)"),
+                    None => format!("unknown field (expected one of: {})", names.join(", ")),
+                }
+            }
+            None => "unknown field (this mapping takes no fields)".to_string(),
+        }
+    } else if let Some(rest) = text.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        path.push(Seg::Key(field.to_string()));
+        "missing required field".to_string()
+    } else if let Some(rest) = text.strip_prefix("unknown variant `") {
+        let value = rest.split('`').next().unwrap_or_default();
+        let names = rest
+            .split_once(", expected ")
+            .map(|(_, e)| backticked(e))
+            .unwrap_or_default();
+        match suggest(value, names.iter().copied()) {
+            Some(s) => format!("unknown value {value:?} (did you mean {s}?)"),
+            None => format!(
+                "unknown value {value:?} (expected one of: {})",
+                names.join(", ")
+            ),
+        }
+    } else if text.starts_with("invalid type: ") || text.starts_with("invalid value: ") {
+        match text.rsplit_once(", expected ") {
+            Some((found, expected)) => {
+                let expected = yaml_words(expected);
+                if found.starts_with("invalid value: integer") && expected == "an integer" {
+                    let number = found.trim_start_matches("invalid value: integer ");
+                    format!("{} is out of range", number.trim_matches('`'))
+                } else {
+                    format!(
+                        "{}, expected {expected}",
+                        found.replace("unit value", "null")
+                    )
+                }
+            }
+            None => text,
+        }
+    } else {
+        text
+    };
+    Problem { path, message }
+}
+
+/// serde's "expected ..." in the words of a YAML author.
+fn yaml_words(expected: &str) -> &str {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+            "an integer"
+        }
+        "f32" | "f64" => "a number",
+        "a map" => "a mapping",
+        "a Value::Tagged enum" => "a string",
+        s if s.starts_with("struct ") => "a mapping",
+        s => s,
+    }
+}
