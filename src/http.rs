@@ -103,3 +103,73 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 async fn status(State(state): State<AppState>) -> Json<crate::engine::status::Status> {
     Json(state.status.snapshot())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::daemon::liveness;
+    use crate::kinds::Mode;
+
+    fn state() -> (AppState, crate::engine::daemon::LivenessProbes) {
+        let (liveness, probes) = liveness();
+        let state = AppState {
+            metrics: Arc::new(Metrics::new().unwrap()),
+            status: Arc::new(StatusStore::new(std::path::Path::new("desired-state"))),
+            liveness,
+        };
+        (state, probes)
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_first_pass_the_files_and_the_stop() {
+        let (s, _probes) = state();
+        let (code, text) = readyz(State(s.clone())).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(text.contains("first pass"), "{text}");
+
+        let at = std::time::SystemTime::now();
+        s.status.desired_invalid(&[], at);
+        let (code, text) = readyz(State(s.clone())).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(text.contains("invalid"), "{text}");
+
+        s.status.desired_loaded(
+            &[(
+                crate::engine::scheduler::Key::new(crate::kinds::Kind::Topic, "t"),
+                Mode::Enforce,
+            )],
+            at,
+        );
+        s.status.pass_completed(at, Duration::from_secs(1), at);
+        assert_eq!(readyz(State(s.clone())).await.0, StatusCode::OK);
+
+        s.status.set_stopping();
+        assert_eq!(readyz(State(s)).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn health_fails_when_the_loop_does_not_answer() {
+        let (s, mut probes) = state();
+        // A loop that answers one probe, then hangs.
+        let answered = tokio::spawn(async move {
+            let reply = probes.0.recv().await.unwrap();
+            reply.send(()).unwrap();
+            let _hung = probes.0.recv().await;
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(healthz(State(s.clone())).await.0, StatusCode::OK);
+        assert_eq!(healthz(State(s)).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        answered.abort();
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_in_the_text_format() {
+        let (s, _probes) = state();
+        let response = metrics(State(s)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+    }
+}

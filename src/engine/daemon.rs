@@ -103,7 +103,7 @@ pub struct Liveness(mpsc::Sender<oneshot::Sender<()>>);
 
 /// The run loop's end of [`Liveness`].
 #[derive(Debug)]
-pub struct LivenessProbes(mpsc::Receiver<oneshot::Sender<()>>);
+pub struct LivenessProbes(pub(crate) mpsc::Receiver<oneshot::Sender<()>>);
 
 /// A connected pair of [`Liveness`] and [`LivenessProbes`].
 pub fn liveness() -> (Liveness, LivenessProbes) {
