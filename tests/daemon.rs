@@ -619,3 +619,39 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
         .sum();
     assert_eq!(total, proxy.calls().len() as f64, "{metrics}");
 }
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    // An endpoint that accepts connections and never answers: the first
+    // pass hangs in its reads, so a graceful stop has something to wait for.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut driftd = Driftd::start(cmd, dir.path(), "10m");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(driftd.get("/readyz").0, 503, "the first pass cannot complete");
+
+    driftd.signal("TERM");
+    assert!(
+        driftd.wait_exit(Duration::from_secs(1)).is_none(),
+        "the first signal waits for the reconciles in flight:\n{}",
+        driftd.logs()
+    );
+    assert_eq!(driftd.get("/readyz").0, 503);
+    let sent = Instant::now();
+    driftd.signal("TERM");
+    let status = driftd
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running after a second SIGTERM:\n{}", driftd.logs()));
+    println!("exited {:?} after the second SIGTERM", sent.elapsed());
+    assert_eq!(status.code(), Some(128 + 15), "{}", driftd.logs());
+    drop(black_hole);
+}
