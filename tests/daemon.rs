@@ -637,7 +637,11 @@ async fn a_second_signal_exits_at_once() {
         .env("AWS_EC2_METADATA_DISABLED", "true");
     let mut driftd = Driftd::start(cmd, dir.path(), "10m");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(driftd.get("/readyz").0, 503, "the first pass cannot complete");
+    assert_eq!(
+        driftd.get("/readyz").0,
+        503,
+        "the first pass cannot complete"
+    );
 
     driftd.signal("TERM");
     assert!(

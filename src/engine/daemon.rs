@@ -185,6 +185,8 @@ struct Runner {
     batches: HashMap<Id, Batch>,
     pass: Option<PassProgress>,
     next_resync: Instant,
+    /// A full pass is wanted as soon as the one under way ends.
+    pass_requested: bool,
     /// Topic ARNs known from earlier reconciles, for `topic:` references.
     refs: Refs,
     rng: SmallRng,
@@ -216,6 +218,7 @@ impl Daemon {
             batches: HashMap::new(),
             pass: None,
             next_resync: Instant::now(),
+            pass_requested: false,
             refs: Refs::default(),
             rng: SmallRng::from_os_rng(),
         };
@@ -231,7 +234,12 @@ impl Daemon {
                 }
             }
             if runner.pass.is_none() && now >= runner.next_resync {
-                runner.reload("resync").await;
+                let why = if runner.desired.is_none() {
+                    "start"
+                } else {
+                    "resync"
+                };
+                runner.reload(why).await;
                 runner.start_pass(Instant::now());
             }
             runner.start_due(Instant::now());
@@ -350,8 +358,13 @@ impl Runner {
             );
         }
         if !removed.is_empty() && self.settings.prune {
-            // Pruning is part of a full pass: run one as soon as possible.
-            self.next_resync = now;
+            // Pruning is part of a full pass: run one as soon as possible
+            // (right after the one under way, if any).
+            if self.pass.is_some() {
+                self.pass_requested = true;
+            } else {
+                self.next_resync = now;
+            }
         }
         let declared: Vec<(Key, crate::kinds::Mode)> = new
             .state
@@ -381,11 +394,18 @@ impl Runner {
             for e in &errors {
                 warn!(file = %e.file.display(), line = e.line, "invalid desired state: {e}");
             }
-            warn!(
-                errors = errors.len(),
-                enforced,
-                "the desired state is invalid: still enforcing the last valid one, pruning nothing"
-            );
+            if self.desired.is_some() {
+                warn!(
+                    errors = errors.len(),
+                    enforced,
+                    "the desired state is invalid: still enforcing the last valid one, pruning nothing"
+                );
+            } else {
+                warn!(
+                    errors = errors.len(),
+                    "the desired state is invalid: nothing to enforce until the files are fixed"
+                );
+            }
         } else {
             debug!(errors = errors.len(), "the desired state is still invalid");
         }
@@ -563,6 +583,9 @@ impl Runner {
         // one started, or right away when this one took longer than that.
         self.next_resync =
             (pass.started + jittered(self.settings.interval, &mut self.rng)).max(now);
+        if std::mem::take(&mut self.pass_requested) {
+            self.next_resync = now;
+        }
         let counts = self.status.counts();
         let count = |state: State| -> usize {
             counts
@@ -1167,6 +1190,62 @@ mod tests {
             None
         );
         assert_eq!(h.status.snapshot().resources.len(), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_prune_a_removal_brings_the_next_pass_forward() {
+        let h = Harness::with(
+            state(vec![secret("a", "x"), secret("b", "x")]),
+            Fake::default(),
+            |s| s.prune = true,
+        );
+        h.until(secs(1), |h| h.status.ready()).await;
+        tokio::time::sleep(secs(5)).await;
+        h.edit(state(vec![secret("a", "x")])).await;
+        // A full pass (where pruning happens) within the debounce, not after
+        // the interval.
+        h.until(secs(1), |h| {
+            h.metric("driftd_pass_duration_seconds_count") == Some(2.0)
+        })
+        .await;
+        tokio::time::sleep(secs(10)).await;
+        assert_eq!(
+            h.metric("driftd_pass_duration_seconds_count"),
+            Some(2.0),
+            "one pass, not more"
+        );
+        assert_eq!(h.fake.calls()[1].names, ["a"]);
+        // Without --prune, a removal waits for the resync.
+        let h2 = Harness::start(
+            state(vec![secret("a", "x"), secret("b", "x")]),
+            Fake::default(),
+        );
+        h2.until(secs(1), |h| h.status.ready()).await;
+        h2.edit(state(vec![secret("a", "x")])).await;
+        tokio::time::sleep(secs(10)).await;
+        assert_eq!(h2.metric("driftd_pass_duration_seconds_count"), Some(1.0));
+        assert_eq!(h2.fake.calls().len(), 1);
+        h.stop().await;
+        h2.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_prune_a_removal_during_a_pass_is_followed_by_another() {
+        let fake = Fake::default();
+        *fake.delay.lock().unwrap() = secs(5);
+        let h = Harness::with(state(vec![secret("a", "x"), secret("b", "x")]), fake, |s| {
+            s.prune = true
+        });
+        tokio::time::sleep(secs(1)).await;
+        h.edit(state(vec![secret("a", "x")])).await;
+        h.until(secs(20), |h| {
+            h.metric("driftd_pass_duration_seconds_count") == Some(2.0)
+        })
+        .await;
+        let calls = h.fake.calls();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[1].at - calls[0].at, secs(5), "right after the first");
         h.stop().await;
     }
 
