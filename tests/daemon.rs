@@ -659,3 +659,49 @@ async fn a_second_signal_exits_at_once() {
     assert_eq!(status.code(), Some(128 + 15), "{}", driftd.logs());
     drop(black_hole);
 }
+
+/// Lays `text` out as a Kubernetes ConfigMap volume does: `alarms.yaml` is a
+/// symlink to `..data/alarms.yaml`, `..data` a symlink to a hidden,
+/// timestamped directory; an update writes a new directory and swaps
+/// `..data` atomically.
+fn configmap_update(dir: &Path, version: u32, text: &str) {
+    let data = format!("..2026_11_22_00_00_{version:02}.000000001");
+    std::fs::create_dir(dir.join(&data)).expect("create the data directory");
+    std::fs::write(dir.join(&data).join("alarms.yaml"), text).expect("write the data");
+    std::os::unix::fs::symlink(&data, dir.join("..data_tmp")).expect("symlink ..data_tmp");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    if !dir.join("alarms.yaml").exists() {
+        std::os::unix::fs::symlink("..data/alarms.yaml", dir.join("alarms.yaml"))
+            .expect("symlink the file");
+    }
+    if version > 1 {
+        let old = format!("..2026_11_22_00_00_{:02}.000000001", version - 1);
+        std::fs::remove_dir_all(dir.join(old)).expect("remove the old data");
+    }
+}
+
+#[tokio::test]
+async fn a_configmap_volume_update_is_applied() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    configmap_update(dir.path(), 1, &desired("80"));
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    driftd.wait_ready();
+    assert_eq!(threshold(&cloudwatch).await, Some(80.0));
+    // The hidden data directories are not read twice over.
+    assert_eq!(driftd.status()["desired_state"]["resources"], 2);
+
+    configmap_update(dir.path(), 2, &desired("75"));
+    let took = until(
+        Duration::from_secs(10),
+        "ConfigMap update applied",
+        || async { threshold(&cloudwatch).await == Some(75.0) },
+    )
+    .await;
+    println!("ConfigMap update applied {took:?} after ..data was swapped");
+    assert_eq!(
+        driftd.metric("driftd_pass_duration_seconds_count"),
+        Some(1.0)
+    );
+}
