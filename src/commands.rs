@@ -176,6 +176,11 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             "--lease-table {table}: leader election is not available in this build; run a single replica without it"
         );
     }
+    anyhow::ensure!(
+        args.interval >= std::time::Duration::from_secs(1),
+        "--interval {}: must be at least 1s",
+        humantime::format_duration(args.interval)
+    );
     let dir = args.desired.desired_state;
     // Signal handlers first, so that a signal during start-up stops it gracefully.
     let shutdown = signals().context("installing the signal handlers")?;

@@ -705,3 +705,25 @@ async fn a_configmap_volume_update_is_applied() {
         Some(1.0)
     );
 }
+
+#[test]
+fn refuses_what_it_cannot_do_safely() {
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    for (args, says) in [
+        (vec!["--interval", "0s"], "must be at least 1s"),
+        // Leader election is not in this build: running unelected next to
+        // other replicas would have them fight over AWS.
+        (vec!["--lease-table", "driftd-leases"], "leader election"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["run", "--metrics-addr", "127.0.0.1:0", "--desired-state"])
+            .arg(dir.path())
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run driftd");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
