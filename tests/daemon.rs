@@ -27,6 +27,17 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const ALARM: &str = "daemon-test-cpu-high";
 const TOPIC: &str = "daemon-test-alerts";
 
+/// A secret created with placeholder keys.
+const SECRET: &str = "apiVersion: driftd/v1
+kind: Secret
+metadata:
+  name: daemon-test/app
+spec:
+  description: Daemon test secret
+  initialValue:
+    placeholderKeys: [SECRET_KEY]
+";
+
 /// A Topic and an Alarm that notifies it, with the alarm's threshold.
 fn desired(threshold: &str) -> String {
     format!(
@@ -551,10 +562,14 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
     let proxy = Proxy::start(&moto);
     // Every PutMetricAlarm is throttled for a while: the SDK's three attempts
     // of the first try fail, then the daemon's own backoff retries the alarm.
+    // One Secrets Manager call is throttled too: a JSON protocol, where the
+    // error type comes in a header and `__type`, not in XML. The SDK's second
+    // attempt succeeds, so no reconcile fails for it.
     proxy.faults(serde_json::json!([
-        {"operation": "PutMetricAlarm", "action": "throttle", "count": 3}
+        {"operation": "PutMetricAlarm", "action": "throttle", "count": 3},
+        {"service": "secretsmanager", "action": "throttle", "count": 1}
     ]));
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let dir = desired_dir(&[("alarms.yaml", &desired("80")), ("secrets.yaml", SECRET)]);
     let driftd = Driftd::start(proxy.driftd(&moto), dir.path(), "10m");
     driftd.wait_ready();
     let took = until(
@@ -573,6 +588,10 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
         Some(3.0)
     );
     assert_eq!(
+        driftd.metric("driftd_aws_throttled_total{service=\"secretsmanager\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
         driftd.metric("driftd_reconcile_errors_total{kind=\"Alarm\",reason=\"throttled\"}"),
         Some(1.0)
     );
@@ -582,8 +601,15 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
         ),
         Some(3.0)
     );
-    // The topic was not held up by the alarm's trouble: reconciled once.
+    // The others were not held up by the alarm's trouble.
     assert_eq!(driftd.resource("Topic", TOPIC)["state"], "corrected");
+    let secret = driftd.resource("Secret", "daemon-test/app");
+    assert_eq!(secret["state"], "corrected", "{secret:#}");
+    assert_eq!(
+        secret["last_error"],
+        Value::Null,
+        "the SDK's retry absorbed it"
+    );
 
     // Every request the proxy saw is counted, per service and operation.
     let metrics = driftd.metrics();
