@@ -41,6 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: false,
                 mode: args.mode,
                 owner: global.owner,
+                prune: args.prune,
+                max_prune: args.max_prune,
             };
             let report = pass(&aws, &state, &opts).await;
             let mut out = std::io::stdout().lock();
@@ -67,6 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: true,
                 mode: args.change.mode,
                 owner: global.owner,
+                prune: args.change.prune,
+                max_prune: args.change.max_prune,
             };
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
@@ -143,9 +147,14 @@ async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Aws {
     Aws::from_sdk_config(&aws::sdk_config(region, endpoint_url).await)
 }
 
-/// One pass over the whole desired state.
+/// One pass over the whole desired state, then the prune step: what this
+/// driftd owns and no longer declares is reported, and deleted with `--prune`.
+/// The state was just loaded without error, so pruning may go ahead.
 pub async fn pass(aws: &Aws, state: &DesiredState, opts: &PassOptions) -> engine::PassReport {
     let resources: Vec<_> = state.resources.iter().collect();
     let mut refs = Refs::default();
-    engine::reconcile(aws, &resources, &mut refs, opts).await
+    let mut report = engine::reconcile(aws, &resources, &mut refs, opts).await;
+    let orphans = engine::prune::prune(aws, state, engine::prune::Validity::Valid, opts).await;
+    report.add_prune(orphans);
+    report
 }

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::engine::pass::PruneProblems;
 use crate::engine::{PassReport, Planned, ResourceReport, State, Summary};
 use crate::kinds::Change;
 
@@ -62,7 +63,28 @@ fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
     Ok(())
 }
 
-/// The text plan: one block per resource that is not in sync (all with `verbose`), then the summary.
+/// Why the prune step deleted nothing, or could not see everything: one
+/// `!` line each, after the resources.
+fn write_prune_problems(out: &mut impl Write, problems: &PruneProblems) -> io::Result<()> {
+    if let Some(refused) = &problems.refused {
+        writeln!(out, "! {}", refused.message)?;
+    }
+    for e in &problems.errors {
+        let kinds: Vec<&str> = e.kinds.iter().map(|k| k.as_str()).collect();
+        writeln!(
+            out,
+            "! cannot list the {} this driftd owns ({}): {}",
+            kinds.join(", "),
+            e.error.reason,
+            e.error.message
+        )?;
+    }
+    Ok(())
+}
+
+/// The text plan: one block per resource that is not in sync (all with
+/// `verbose`), orphans marked `-` (deleted with `--prune`) or `?` (left
+/// alone), then why pruning was refused, if it was, and the summary.
 pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool) -> io::Result<()> {
     for r in &report.resources {
         if r.action == Planned::InSync && !verbose {
@@ -83,6 +105,10 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
     {
         writeln!(out)?;
     }
+    if !report.prune.is_empty() {
+        write_prune_problems(out, &report.prune)?;
+        writeln!(out)?;
+    }
     writeln!(out, "{}", plan_summary_line(&report.summary()))
 }
 
@@ -94,6 +120,8 @@ pub fn write_apply_text(
 ) -> io::Result<()> {
     let mut created = 0;
     let mut corrected = 0;
+    let mut deleted = 0;
+    let mut orphaned = 0;
     let mut observed = 0;
     let mut errors = 0;
     let mut in_sync = 0;
@@ -110,6 +138,10 @@ pub fn write_apply_text(
                 created += 1;
                 "created"
             }
+            (State::Corrected, Planned::Delete) => {
+                deleted += 1;
+                "deleted"
+            }
             (State::Corrected, _) => {
                 corrected += 1;
                 "corrected"
@@ -118,8 +150,13 @@ pub fn write_apply_text(
                 observed += 1;
                 "drifted (observe: not changed)"
             }
+            (State::Orphaned, Planned::Delete) => {
+                orphaned += 1;
+                "orphaned (observe: not deleted)"
+            }
             (State::Orphaned, _) => {
-                "orphaned (not in the desired state; left alone without --prune)"
+                orphaned += 1;
+                "orphaned"
             }
             (State::Error, _) => {
                 errors += 1;
@@ -132,17 +169,52 @@ pub fn write_apply_text(
             r.action.marker()
         };
         writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
-        // A created resource's fields are its whole spec: shown with -v only.
-        if r.action != Planned::Create || r.state == State::Error || verbose {
+        // A created resource's fields are its whole spec, and what was said
+        // of a deletion was said before it: shown with -v only.
+        let done =
+            r.state == State::Corrected && matches!(r.action, Planned::Create | Planned::Delete);
+        if !done || verbose {
             write_details(out, r)?;
         }
     }
     writeln!(out)?;
+    if !report.prune.is_empty() {
+        write_prune_problems(out, &report.prune)?;
+        writeln!(out)?;
+    }
+    errors += report.prune.errors.len() + usize::from(report.prune.refused.is_some());
     writeln!(
         out,
-        "Apply: {created} created, {corrected} corrected, {observed} observed, {}, {in_sync} in sync.",
-        plural(errors, "error")
+        "{}",
+        apply_summary_line(created, corrected, deleted, observed, errors, in_sync, orphaned)
     )
+}
+
+/// `Apply: 1 created, 2 corrected, 0 observed, 0 errors, 5 in sync.`, with
+/// `, N deleted` and `, N orphaned` before the period when there are any.
+/// An error of the prune step itself (a refusal, a listing that failed)
+/// counts as an error.
+fn apply_summary_line(
+    created: usize,
+    corrected: usize,
+    deleted: usize,
+    observed: usize,
+    errors: usize,
+    in_sync: usize,
+    orphaned: usize,
+) -> String {
+    let mut line = format!(
+        "Apply: {created} created, {corrected} corrected, {observed} observed, {}, {in_sync} in sync",
+        plural(errors, "error")
+    );
+    if deleted > 0 {
+        line.push_str(&format!(", {deleted} deleted"));
+    }
+    if orphaned > 0 {
+        line.push_str(&format!(", {orphaned} orphaned"));
+    }
+    line.push('.');
+    line
 }
 
 #[derive(Serialize)]
@@ -151,6 +223,14 @@ struct JsonPlan<'a> {
     summary: Summary,
     drift: bool,
     resources: &'a [ResourceReport],
+    /// `{"refused": {"reason", "message", "would_delete"}, "errors": [...]}`,
+    /// present only when the prune step was refused or could not list.
+    #[serde(skip_serializing_if = "no_prune_problems")]
+    prune: &'a PruneProblems,
+}
+
+fn no_prune_problems(p: &&PruneProblems) -> bool {
+    p.is_empty()
 }
 
 /// The JSON document of a plan or an apply.
@@ -160,6 +240,7 @@ pub fn write_json(out: &mut impl Write, report: &PassReport) -> io::Result<()> {
         summary: report.summary(),
         drift: report.drift_found(),
         resources: &report.resources,
+        prune: &report.prune,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

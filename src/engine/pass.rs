@@ -20,6 +20,12 @@ pub struct PassOptions {
     pub mode: Mode,
     /// The `driftd:owner` value of this process.
     pub owner: String,
+    /// `--prune`: delete what this driftd owns and no longer declares (see
+    /// [`super::prune`]), and subscriptions a Topic's file does not name. The
+    /// daemon keeps it off while the desired state fails to load.
+    pub prune: bool,
+    /// `--max-prune`: a pass that would delete more resources prunes nothing.
+    pub max_prune: usize,
 }
 
 /// What the plan says about a resource.
@@ -96,7 +102,7 @@ pub struct ResourceError {
 }
 
 impl ResourceError {
-    fn from_aws(e: &aws::Error) -> ResourceError {
+    pub(crate) fn from_aws(e: &aws::Error) -> ResourceError {
         ResourceError {
             reason: e.class.reason(),
             message: e.to_string(),
@@ -136,10 +142,33 @@ impl ResourceReport {
     }
 }
 
-/// All resources of one pass, in the order they were reconciled.
+/// All resources of one pass, in the order they were reconciled (orphans
+/// found by the prune step last).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PassReport {
     pub resources: Vec<ResourceReport>,
+    /// What the prune step refused or could not find (see [`super::prune`]).
+    #[serde(skip_serializing_if = "PruneProblems::is_empty")]
+    pub prune: PruneProblems,
+}
+
+/// What kept the prune step from doing its whole job, beyond the orphans
+/// it reports one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneProblems {
+    /// Why nothing was deleted in this pass, when a guard refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<super::prune::Refusal>,
+    /// Kinds whose owned resources could not be listed: their orphans are
+    /// neither reported nor deleted in this pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<super::prune::ListingError>,
+}
+
+impl PruneProblems {
+    pub fn is_empty(&self) -> bool {
+        self.refused.is_none() && self.errors.is_empty()
+    }
 }
 
 /// Counts of a pass, for the summary line.
@@ -170,12 +199,16 @@ impl PassReport {
                 s.error += 1;
             }
         }
+        // A refused prune failed to do what `--prune` asked; a listing that
+        // failed left orphans unknown.
+        s.error += self.prune.errors.len() + usize::from(self.prune.refused.is_some());
         s
     }
 
-    /// Whether every resource ended in sync, corrected, or merely observed.
+    /// Whether every resource ended in sync, corrected, or merely observed,
+    /// and the prune step (if any) did all it had to.
     pub fn converged(&self) -> bool {
-        self.resources.iter().all(|r| r.state != State::Error)
+        self.resources.iter().all(|r| r.state != State::Error) && self.prune.is_empty()
     }
 
     /// Whether anything differs from the desired state.
@@ -281,6 +314,7 @@ pub async fn reconcile_kind<R: Reconciler>(
     }
     let ctx = Ctx {
         owner: opts.owner.clone(),
+        prune: opts.prune,
     };
     let mut reports = Vec::with_capacity(items.len());
     for (resource, spec) in items {
@@ -421,6 +455,8 @@ mod tests {
             apply,
             mode,
             owner: "driftd".into(),
+            prune: false,
+            max_prune: 10,
         }
     }
 

@@ -863,6 +863,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".into(),
+            prune: false,
         }
     }
 

@@ -587,6 +587,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".into(),
+            prune: false,
         }
     }
 
