@@ -51,6 +51,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the least-privilege IAM policy driftd needs, as JSON.
     IamPolicy(IamPolicyArgs),
+    /// Print the JSON Schema of desired-state documents, for editors.
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             .context("writing the plan")?;
             out.flush().context("writing the plan")?;
-            Ok(if !report.converged() {
+            Ok(if report.has_errors() {
                 EXIT_ERROR
             } else if args.detailed_exitcode && report.drift_found() {
                 EXIT_DRIFT
@@ -97,6 +97,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
                 .context("writing the policy")?;
+            Ok(EXIT_OK)
+        }
+        Command::Schema => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &crate::schema::document_schema())
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .context("writing the schema")?;
             Ok(EXIT_OK)
         }
         Command::Run(_) => anyhow::bail!("`run` is not available in this build yet"),

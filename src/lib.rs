@@ -11,4 +11,5 @@ pub mod engine;
 pub mod iam;
 pub mod kinds;
 pub mod output;
+pub mod schema;
 pub mod telemetry;

@@ -38,13 +38,16 @@ pub fn plan_summary_line(s: &Summary) -> String {
     line
 }
 
-fn write_change(out: &mut impl Write, c: &Change) -> io::Result<()> {
+/// One field: `old → new` for an update (`(none)` for an absent side), the
+/// value alone for a resource being created.
+fn write_change(out: &mut impl Write, c: &Change, creating: bool) -> io::Result<()> {
     if c.sensitive {
         return writeln!(out, "    {}: (sensitive) differs", c.field);
     }
     match (&c.from, &c.to) {
         (Some(from), Some(to)) => writeln!(out, "    {}: {from} → {to}", c.field),
-        (None, Some(to)) => writeln!(out, "    {}: {to}", c.field),
+        (None, Some(to)) if creating => writeln!(out, "    {}: {to}", c.field),
+        (None, Some(to)) => writeln!(out, "    {}: (none) → {to}", c.field),
         (Some(from), None) => writeln!(out, "    {}: {from} → (none)", c.field),
         (None, None) => writeln!(out, "    {}", c.field),
     }
@@ -52,7 +55,7 @@ fn write_change(out: &mut impl Write, c: &Change) -> io::Result<()> {
 
 fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
     for c in &r.changes {
-        write_change(out, c)?;
+        write_change(out, c, r.action == Planned::Create)?;
     }
     for n in &r.notes {
         writeln!(out, "    note: {n}")?;
@@ -148,7 +151,11 @@ pub fn write_apply_text(
             }
             (State::Drifted, _) => {
                 observed += 1;
-                "drifted (observe: not changed)"
+                if r.mode == crate::kinds::Mode::Observe {
+                    "drifted (observe: not changed)"
+                } else {
+                    "drifted (left as it is: see the notes)"
+                }
             }
             (State::Orphaned, Planned::Delete) => {
                 orphaned += 1;

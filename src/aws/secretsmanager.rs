@@ -1,18 +1,129 @@
 //! Secrets Manager: secrets and their values (values only ever in SecretValue).
+//!
+//! A pass lists the declared secrets in batches (`ListSecrets` with a `name`
+//! filter of up to [`NAMES_PER_CALL`] names, scheduled deletions included),
+//! which already carries description, KMS key, tags and `DeletedDate`, so no
+//! per-secret `DescribeSecret` is needed. Values are read (`GetSecretValue`)
+//! only when a spec requires it; the caller decides.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use aws_smithy_types::DateTime;
 
-#[allow(unused_imports)] // used by the operations below as they are added
-use super::{Error, SdkResultExt};
+use super::{Error, ErrorClass, SdkResultExt};
+use crate::kinds::secret::{Generate, SecretValue};
+use crate::kinds::Tags;
 
-#[allow(dead_code)] // used by the operations below as they are added
 const SERVICE: &str = "secretsmanager";
 
+/// `ListSecrets` accepts at most 10 values per filter.
+pub const NAMES_PER_CALL: usize = 10;
+
+/// What `ListSecrets` tells about one secret; never its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretInfo {
+    pub arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// As AWS reports it: absent for the AWS managed key `aws/secretsmanager`.
+    pub kms_key_id: Option<String>,
+    pub tags: Tags,
+    /// Set when the secret is scheduled for deletion (it can still be restored).
+    pub deleted_date: Option<DateTime>,
+}
+
+/// The current (`AWSCURRENT`) value of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentValue {
+    /// The secret has no current version (it was created without a value).
+    Absent,
+    /// A `SecretString`.
+    Text(SecretValue),
+    /// A `SecretBinary`: driftd never compares or shows binary values.
+    Binary,
+}
+
+/// A secret to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSecret<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub kms_key_id: Option<&'a str>,
+    pub tags: &'a Tags,
+    /// `None` creates the secret without a version.
+    pub value: Option<&'a SecretValue>,
+}
+
 #[async_trait]
-pub trait SecretsManager: Send + Sync {}
+pub trait SecretsManager: Send + Sync {
+    /// The secrets with exactly these names, scheduled deletions included. A
+    /// name absent from the answer does not exist.
+    async fn describe_secrets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, SecretInfo>, Error>;
+
+    /// The current value of an existing secret (`GetSecretValue`). Needs
+    /// `secretsmanager:GetSecretValue`; only called when a spec requires reading.
+    async fn current_value(&self, secret_id: &str) -> Result<CurrentValue, Error>;
+
+    /// Creates a secret; returns its ARN.
+    async fn create_secret(&self, secret: &NewSecret<'_>) -> Result<String, Error>;
+
+    /// Changes description and/or KMS key (`None` leaves a field as it is).
+    async fn update_secret(
+        &self,
+        secret_id: &str,
+        description: Option<&str>,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), Error>;
+
+    /// Writes a new current version.
+    async fn put_secret_value(&self, secret_id: &str, value: &SecretValue) -> Result<(), Error>;
+
+    /// Adds or overwrites these tags; others stay.
+    async fn tag_secret(&self, secret_id: &str, tags: &Tags) -> Result<(), Error>;
+
+    /// A random password as `GetRandomPassword` makes it.
+    async fn random_password(&self, params: &Generate) -> Result<SecretValue, Error>;
+
+    /// The secrets that carry the tag `key=value`, scheduled deletions left
+    /// out: `ListSecrets` filtered by tag key and tag value, 100 a page.
+    /// AWS matches both filters by prefix and not as a pair, so the caller
+    /// must check each secret's tags itself.
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error>;
+
+    /// Schedules a secret's deletion with a recovery window of
+    /// `recovery_window_days` (7 to 30), or deletes it at once, without
+    /// recovery, when it is 0.
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error>;
+}
+
+/// What a `ListSecrets` entry tells, when it names its secret.
+fn info_of(entry: &aws_sdk_secretsmanager::types::SecretListEntry) -> Option<SecretInfo> {
+    let (Some(name), Some(arn)) = (entry.name(), entry.arn()) else {
+        return None;
+    };
+    Some(SecretInfo {
+        arn: arn.to_string(),
+        name: name.to_string(),
+        description: entry.description().map(str::to_string),
+        kms_key_id: entry
+            .kms_key_id()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
+        tags: entry
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+        deleted_date: entry.deleted_date().copied(),
+    })
+}
 
 pub struct SdkSecretsManager {
-    #[allow(dead_code)] // used by the operations below as they are added
     client: aws_sdk_secretsmanager::Client,
 }
 
@@ -24,12 +135,516 @@ impl SdkSecretsManager {
     }
 }
 
-#[async_trait]
-impl SecretsManager for SdkSecretsManager {}
+fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
 
-/// This service's part of the in-memory fake (see [`super::fake`]).
+#[async_trait]
+impl SecretsManager for SdkSecretsManager {
+    async fn describe_secrets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, SecretInfo>, Error> {
+        let mut out = HashMap::new();
+        for chunk in names.chunks(NAMES_PER_CALL) {
+            let filter = Filter::builder()
+                .key(FilterNameStringType::Name)
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut token: Option<String> = None;
+            loop {
+                let resp = self
+                    .client
+                    .list_secrets()
+                    .filters(filter.clone())
+                    .include_planned_deletion(true)
+                    .max_results(100)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .op(SERVICE, "ListSecrets")?;
+                for info in resp.secret_list().iter().filter_map(info_of) {
+                    // The `name` filter is a prefix match: `app` also finds `app/db`.
+                    if chunk.contains(&info.name) {
+                        out.insert(info.name.clone(), info);
+                    }
+                }
+                match resp.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<CurrentValue, Error> {
+        let resp = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .op(SERVICE, "GetSecretValue");
+        match resp {
+            Ok(mut out) => Ok(match out.secret_string.take() {
+                Some(text) => CurrentValue::Text(SecretValue::new(text)),
+                None if out.secret_binary.is_some() => CurrentValue::Binary,
+                None => CurrentValue::Absent,
+            }),
+            // The caller listed the secret a moment ago: "not found" here means
+            // it has no AWSCURRENT version (created without a value).
+            Err(e) if e.class == ErrorClass::NotFound => Ok(CurrentValue::Absent),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_secret(&self, secret: &NewSecret<'_>) -> Result<String, Error> {
+        let resp = self
+            .client
+            .create_secret()
+            .name(secret.name)
+            .set_description(secret.description.map(str::to_string))
+            .set_kms_key_id(secret.kms_key_id.map(str::to_string))
+            .set_tags(Some(sdk_tags(secret.tags)))
+            .set_secret_string(secret.value.map(|v| v.expose().to_string()))
+            .send()
+            .await
+            .op(SERVICE, "CreateSecret")?;
+        resp.arn().map(str::to_string).ok_or_else(|| {
+            Error::new(
+                SERVICE,
+                "CreateSecret",
+                ErrorClass::Other,
+                format!("CreateSecret for {} returned no ARN", secret.name),
+            )
+        })
+    }
+
+    async fn update_secret(
+        &self,
+        secret_id: &str,
+        description: Option<&str>,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.client
+            .update_secret()
+            .secret_id(secret_id)
+            .set_description(description.map(str::to_string))
+            .set_kms_key_id(kms_key_id.map(str::to_string))
+            .send()
+            .await
+            .op(SERVICE, "UpdateSecret")?;
+        Ok(())
+    }
+
+    async fn put_secret_value(&self, secret_id: &str, value: &SecretValue) -> Result<(), Error> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value.expose())
+            .send()
+            .await
+            .op(SERVICE, "PutSecretValue")?;
+        Ok(())
+    }
+
+    async fn tag_secret(&self, secret_id: &str, tags: &Tags) -> Result<(), Error> {
+        self.client
+            .tag_resource()
+            .secret_id(secret_id)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op(SERVICE, "TagResource")?;
+        Ok(())
+    }
+
+    async fn random_password(&self, params: &Generate) -> Result<SecretValue, Error> {
+        let mut resp = self
+            .client
+            .get_random_password()
+            .password_length(params.length)
+            .exclude_punctuation(params.exclude_punctuation)
+            .exclude_numbers(params.exclude_numbers)
+            .exclude_uppercase(params.exclude_uppercase)
+            .exclude_lowercase(params.exclude_lowercase)
+            .include_space(params.include_space)
+            .set_exclude_characters(params.exclude_characters.clone())
+            .send()
+            .await
+            .op(SERVICE, "GetRandomPassword")?;
+        resp.random_password
+            .take()
+            .map(SecretValue::new)
+            .ok_or_else(|| {
+                Error::new(
+                    SERVICE,
+                    "GetRandomPassword",
+                    ErrorClass::Other,
+                    "GetRandomPassword returned no password",
+                )
+            })
+    }
+
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error> {
+        let filters = [
+            (FilterNameStringType::TagKey, key),
+            (FilterNameStringType::TagValue, value),
+        ]
+        .map(|(k, v)| Filter::builder().key(k).values(v).build());
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_secrets()
+                .set_filters(Some(filters.to_vec()))
+                .include_planned_deletion(false)
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .op(SERVICE, "ListSecrets")?;
+            out.extend(resp.secret_list().iter().filter_map(info_of));
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error> {
+        let request = self.client.delete_secret().secret_id(secret_id);
+        let request = if recovery_window_days == 0 {
+            request.force_delete_without_recovery(true)
+        } else {
+            request.recovery_window_in_days(recovery_window_days)
+        };
+        match request.send().await.op(SERVICE, "DeleteSecret") {
+            Ok(_) => Ok(()),
+            // Gone already: what pruning wanted.
+            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// One secret of the fake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeSecret {
+    pub arn: String,
+    pub description: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// `None`: no current version.
+    pub value: Option<SecretValue>,
+    pub deleted_date: Option<DateTime>,
+}
+
+/// This service's part of the in-memory fake (see [`super::fake`]). Tags live
+/// in the fake's shared ARN -> tags map, where the tagging API sees them too.
 #[derive(Debug, Default)]
-pub struct FakeState {}
+pub struct FakeState {
+    /// By name.
+    pub secrets: HashMap<String, FakeSecret>,
+    /// Every `GetSecretValue` received, by secret id: reads are not writes,
+    /// but tests assert that driftd does not read values it does not need.
+    pub value_reads: Vec<String>,
+    /// Makes generated passwords distinct.
+    generated: u64,
+}
+
+impl super::fake::FakeAws {
+    /// Puts a secret into the fake as if someone had created it outside
+    /// driftd; returns its ARN.
+    pub fn add_secret(&self, name: &str, value: Option<&str>, tags: Tags) -> String {
+        let arn = fake_arn(name);
+        let mut state = self.state.lock().unwrap();
+        state.tags.insert(arn.clone(), tags);
+        state.secretsmanager.secrets.insert(
+            name.to_string(),
+            FakeSecret {
+                arn: arn.clone(),
+                description: None,
+                kms_key_id: None,
+                value: value.map(|v| SecretValue::new(v.to_string())),
+                deleted_date: None,
+            },
+        );
+        arn
+    }
+
+    /// Changes a secret as something outside driftd would (console, rotation).
+    pub fn edit_secret(&self, name: &str, edit: impl FnOnce(&mut FakeSecret)) {
+        let mut state = self.state.lock().unwrap();
+        let secret = state
+            .secretsmanager
+            .secrets
+            .get_mut(name)
+            .expect("edit_secret: no such secret in the fake");
+        edit(secret);
+    }
+
+    /// A secret of the fake, as it stands.
+    pub fn secret(&self, name: &str) -> Option<FakeSecret> {
+        self.state
+            .lock()
+            .unwrap()
+            .secretsmanager
+            .secrets
+            .get(name)
+            .cloned()
+    }
+
+    /// The `GetSecretValue` calls received so far.
+    pub fn secret_value_reads(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .secretsmanager
+            .value_reads
+            .clone()
+    }
+
+    /// The fake secret a secret id (name or ARN) names, for a write.
+    fn with_secret<T>(
+        &self,
+        operation: &'static str,
+        secret_id: &str,
+        f: impl FnOnce(&mut FakeSecret, &mut Tags) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        let secret = state
+            .secretsmanager
+            .secrets
+            .values_mut()
+            .find(|s| s.arn == secret_id || name_of_arn(&s.arn) == secret_id)
+            .ok_or_else(|| not_found(operation))?;
+        if secret.deleted_date.is_some() && operation != "TagResource" {
+            return Err(marked_deleted(operation));
+        }
+        let tags = state.tags.entry(secret.arn.clone()).or_default();
+        f(secret, tags)
+    }
+}
+
+fn fake_arn(name: &str) -> String {
+    format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf")
+}
+
+fn name_of_arn(arn: &str) -> &str {
+    arn.rsplit_once(":secret:")
+        .and_then(|(_, rest)| rest.rsplit_once('-'))
+        .map(|(name, _)| name)
+        .unwrap_or(arn)
+}
+
+fn not_found(operation: &'static str) -> Error {
+    Error {
+        code: Some("ResourceNotFoundException".into()),
+        ..Error::new(
+            SERVICE,
+            operation,
+            ErrorClass::NotFound,
+            "Secrets Manager can't find the specified secret.",
+        )
+    }
+}
+
+fn marked_deleted(operation: &'static str) -> Error {
+    Error {
+        code: Some("InvalidRequestException".into()),
+        ..Error::new(
+            SERVICE,
+            operation,
+            ErrorClass::Validation,
+            "You can't perform this operation on the secret because it was marked for deletion.",
+        )
+    }
+}
 
 #[async_trait]
-impl SecretsManager for super::fake::FakeAws {}
+impl SecretsManager for super::fake::FakeAws {
+    async fn describe_secrets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, SecretInfo>, Error> {
+        let state = self.state.lock().unwrap();
+        Ok(names
+            .iter()
+            .filter_map(|name| {
+                let s = state.secretsmanager.secrets.get(name)?;
+                Some((
+                    name.clone(),
+                    SecretInfo {
+                        arn: s.arn.clone(),
+                        name: name.clone(),
+                        description: s.description.clone(),
+                        kms_key_id: s.kms_key_id.clone(),
+                        tags: state.tags.get(&s.arn).cloned().unwrap_or_default(),
+                        deleted_date: s.deleted_date,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<CurrentValue, Error> {
+        {
+            let mut state = self.state.lock().unwrap();
+            state.secretsmanager.value_reads.push(secret_id.to_string());
+        }
+        // Like the SDK implementation: "not found" reads as "no current value".
+        match self.with_secret("GetSecretValue", secret_id, |s, _| {
+            Ok(match &s.value {
+                Some(v) => CurrentValue::Text(v.clone()),
+                None => CurrentValue::Absent,
+            })
+        }) {
+            Err(e) if e.class == ErrorClass::NotFound => Ok(CurrentValue::Absent),
+            other => other,
+        }
+    }
+
+    async fn create_secret(&self, secret: &NewSecret<'_>) -> Result<String, Error> {
+        self.record_write(format!("SecretsManager.CreateSecret {}", secret.name));
+        let mut state = self.state.lock().unwrap();
+        if state.secretsmanager.secrets.contains_key(secret.name) {
+            return Err(Error {
+                code: Some("ResourceExistsException".into()),
+                ..Error::new(
+                    SERVICE,
+                    "CreateSecret",
+                    ErrorClass::Validation,
+                    format!(
+                        "The operation failed because the secret {} already exists.",
+                        secret.name
+                    ),
+                )
+            });
+        }
+        let arn = fake_arn(secret.name);
+        state.tags.insert(arn.clone(), secret.tags.clone());
+        state.secretsmanager.secrets.insert(
+            secret.name.to_string(),
+            FakeSecret {
+                arn: arn.clone(),
+                description: secret.description.map(str::to_string),
+                kms_key_id: secret.kms_key_id.map(str::to_string),
+                value: secret.value.cloned(),
+                deleted_date: None,
+            },
+        );
+        Ok(arn)
+    }
+
+    async fn update_secret(
+        &self,
+        secret_id: &str,
+        description: Option<&str>,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.record_write(format!("SecretsManager.UpdateSecret {secret_id}"));
+        self.with_secret("UpdateSecret", secret_id, |s, _| {
+            if let Some(d) = description {
+                s.description = Some(d.to_string());
+            }
+            if let Some(k) = kms_key_id {
+                s.kms_key_id = Some(k.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    async fn put_secret_value(&self, secret_id: &str, value: &SecretValue) -> Result<(), Error> {
+        self.record_write(format!("SecretsManager.PutSecretValue {secret_id}"));
+        self.with_secret("PutSecretValue", secret_id, |s, _| {
+            s.value = Some(value.clone());
+            Ok(())
+        })
+    }
+
+    async fn tag_secret(&self, secret_id: &str, tags: &Tags) -> Result<(), Error> {
+        self.record_write(format!("SecretsManager.TagResource {secret_id}"));
+        self.with_secret("TagResource", secret_id, |_, live| {
+            live.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(())
+        })
+    }
+
+    async fn random_password(&self, params: &Generate) -> Result<SecretValue, Error> {
+        let mut state = self.state.lock().unwrap();
+        state.secretsmanager.generated += 1;
+        let n = state.secretsmanager.generated;
+        let length = usize::try_from(params.length).unwrap_or(0);
+        let password: String = format!("generated{n}x")
+            .chars()
+            .cycle()
+            .take(length)
+            .collect();
+        Ok(SecretValue::new(password))
+    }
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error> {
+        let state = self.state.lock().unwrap();
+        let mut found: Vec<SecretInfo> = state
+            .secretsmanager
+            .secrets
+            .iter()
+            .filter(|(_, s)| s.deleted_date.is_none())
+            .filter_map(|(name, s)| {
+                let tags = state.tags.get(&s.arn)?;
+                (tags.get(key).map(String::as_str) == Some(value)).then(|| SecretInfo {
+                    arn: s.arn.clone(),
+                    name: name.clone(),
+                    description: s.description.clone(),
+                    kms_key_id: s.kms_key_id.clone(),
+                    tags: tags.clone(),
+                    deleted_date: None,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error> {
+        self.record_write(format!(
+            "SecretsManager.DeleteSecret {secret_id} recovery={recovery_window_days}"
+        ));
+        if recovery_window_days != 0 && !(7..=30).contains(&recovery_window_days) {
+            return Err(Error::new(
+                SERVICE,
+                "DeleteSecret",
+                ErrorClass::Validation,
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
+        let mut state = self.state.lock().unwrap();
+        let Some(name) = state
+            .secretsmanager
+            .secrets
+            .iter()
+            .find(|(name, s)| s.arn == secret_id || name.as_str() == secret_id)
+            .map(|(name, _)| name.clone())
+        else {
+            return Ok(());
+        };
+        if recovery_window_days == 0 {
+            if let Some(s) = state.secretsmanager.secrets.remove(&name) {
+                state.tags.remove(&s.arn);
+            }
+        } else if let Some(s) = state.secretsmanager.secrets.get_mut(&name) {
+            if s.deleted_date.is_some() {
+                return Err(marked_deleted("DeleteSecret"));
+            }
+            s.deleted_date = Some(DateTime::from_secs(
+                1_700_000_000 + recovery_window_days * 86_400,
+            ));
+        }
+        Ok(())
+    }
+}

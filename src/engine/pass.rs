@@ -205,10 +205,24 @@ impl PassReport {
         s
     }
 
-    /// Whether every resource ended in sync, corrected, or merely observed,
-    /// and the prune step (if any) did all it had to.
+    /// Whether every resource ended in sync, corrected, or merely observed
+    /// (drift left alone because of observe mode): `apply`'s exit 0. Drift
+    /// driftd may not correct (a missing required key of a `createOnly`
+    /// secret, an extra subscription without `--prune`) is not converged, nor
+    /// is a prune step that was refused or could not list what it owns.
     pub fn converged(&self) -> bool {
-        self.resources.iter().all(|r| r.state != State::Error) && self.prune.is_empty()
+        self.prune.is_empty()
+            && self.resources.iter().all(|r| match r.state {
+                State::InSync | State::Corrected | State::Orphaned => true,
+                State::Drifted => r.mode == Mode::Observe,
+                State::Error => false,
+            })
+    }
+
+    /// Whether some resource could not be read or reconciled, or the prune
+    /// step was refused or could not list what it owns.
+    pub fn has_errors(&self) -> bool {
+        !self.prune.is_empty() || self.resources.iter().any(|r| r.state == State::Error)
     }
 
     /// Whether anything differs from the desired state.
@@ -262,22 +276,7 @@ async fn dispatch(
         Kind::Dashboard => {
             reconcile_kind::<kinds::dashboard::Dashboard>(aws, resources, refs, opts).await
         }
-        // Kinds are wired in as their reconcilers land.
-        _ => resources
-            .iter()
-            .map(|r| {
-                failed(
-                    r,
-                    opts,
-                    ResourceError {
-                        reason: "unsupported",
-                        message: format!("{kind} is not reconciled yet"),
-                        retryable: false,
-                    },
-                    Duration::ZERO,
-                )
-            })
-            .collect(),
+        Kind::Secret => reconcile_kind::<kinds::secret::Secret>(aws, resources, refs, opts).await,
     }
 }
 
@@ -412,9 +411,12 @@ async fn reconcile_one<R: Reconciler>(
         return report;
     }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
-        Ok(()) => {
+        Ok(()) if R::corrects_all(&diff.ops) => {
             info!(action = ?planned, fields = ?fields, "corrected");
             report.state = State::Corrected;
+        }
+        Ok(()) => {
+            info!(action = ?planned, fields = ?fields, "drift left as it is");
         }
         Err(e) => {
             warn!(error = %e, "correction failed");
@@ -602,5 +604,20 @@ mod tests {
         assert_eq!(failed, ["missing-worker"]);
         assert!(!report.converged());
         assert_eq!(report.summary().error, 1);
+    }
+
+    #[tokio::test]
+    async fn drift_driftd_may_not_correct_fails_apply() {
+        // An extra subscription is drift, removed only with --prune: the
+        // apply writes nothing for it and must not claim convergence.
+        let fake = FakeAws::new();
+        fake.put_topic("alerts", &[], &[(OWNER_TAG, "driftd")]);
+        fake.put_subscription("alerts", "sqs", "arn:aws:sqs:us-east-1:123456789012:stray");
+        let resources = [Resource::test("alerts", Spec::Topic(topic::Spec::test()))];
+        let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
+        assert_eq!(report.resources[0].state, State::Drifted);
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        assert!(!report.converged());
+        assert!(!report.has_errors());
     }
 }

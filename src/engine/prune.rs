@@ -13,10 +13,14 @@
 //! * ECS services are never pruned: driftd owns their counts, not them.
 //!
 //! Finding orphans costs no call per resource: one `GetResources` walk with a
-//! tag filter (100 resources a page) for alarms, topics and secrets, one
+//! tag filter (100 resources a page) for alarms and topics, one `ListSecrets`
+//! walk with a tag filter (100 a page, scheduled deletions left out), one
 //! `ListDashboards` walk whose bodies come from the process-wide cache, and,
 //! only when a Topic is to be pruned, one `DescribeAlarms` walk (100 alarms a
 //! page) for the references to it.
+//!
+//! A secret is deleted with the recovery window its spec had, remembered in
+//! the tag `driftd:recovery-window-days` when driftd created or adopted it.
 //!
 //! Subscriptions a Topic's file does not name are pruned by the Topic kind
 //! itself, in the pass (`Ctx::prune`); they are part of a declared resource
@@ -32,9 +36,11 @@ use super::pass::{
     PassOptions, PassReport, Planned, PruneProblems, ResourceError, ResourceReport, State,
 };
 use crate::aws::cloudwatch::{AlarmActions, NAMES_PER_CALL};
+use crate::aws::secretsmanager::SecretInfo;
 use crate::aws::tagging::TaggedResource;
 use crate::aws::{self, Aws};
 use crate::desired::DesiredState;
+use crate::kinds::secret::{DEFAULT_RECOVERY_WINDOW_DAYS, RECOVERY_WINDOW_TAG};
 use crate::kinds::{dashboard, Kind, Mode, Spec, OWNER_TAG};
 
 /// The resource types of the tagging API whose owned resources can be pruned.
@@ -93,6 +99,8 @@ pub struct Orphan {
     pub kind: Kind,
     pub name: String,
     pub target: Target,
+    /// Facts the plan shows (e.g. a secret's recovery window).
+    pub notes: Vec<String>,
 }
 
 /// How an orphan is deleted.
@@ -104,6 +112,11 @@ pub enum Target {
     Topic { arn: String },
     /// `DeleteDashboards`.
     Dashboard,
+    /// `DeleteSecret` with this recovery window (0: at once, without recovery).
+    Secret {
+        arn: String,
+        recovery_window_days: i64,
+    },
 }
 
 /// What the guards decided for one orphan.
@@ -146,6 +159,20 @@ pub async fn prune(
             warn!(error = %e, "cannot list the alarms and topics this driftd owns");
             problems.errors.push(ListingError {
                 kinds: vec![Kind::Alarm, Kind::Topic],
+                error: ResourceError::from_aws(&e),
+            });
+        }
+    }
+    match aws
+        .secretsmanager
+        .tagged_secrets(OWNER_TAG, &opts.owner)
+        .await
+    {
+        Ok(secrets) => orphans.extend(orphans_of_secrets(&secrets, &declared, &opts.owner)),
+        Err(e) => {
+            warn!(error = %e, "cannot list the secrets this driftd owns");
+            problems.errors.push(ListingError {
+                kinds: vec![Kind::Secret],
                 error: ResourceError::from_aws(&e),
             });
         }
@@ -233,9 +260,64 @@ fn orphans_of_tagged(tagged: &[TaggedResource], declared: &Declared, owner: &str
                 Kind::Topic => Target::Topic { arn: r.arn.clone() },
                 _ => return None,
             };
-            Some(Orphan { kind, name, target })
+            Some(Orphan {
+                kind,
+                name,
+                target,
+                notes: Vec::new(),
+            })
         })
         .collect()
+}
+
+/// The orphans among the secrets listed with this owner's tag, each with
+/// the recovery window its tag remembers. The owner tag is checked here:
+/// `ListSecrets` matches tag keys and values by prefix, and not as pairs.
+fn orphans_of_secrets(secrets: &[SecretInfo], declared: &Declared, owner: &str) -> Vec<Orphan> {
+    secrets
+        .iter()
+        .filter(|s| s.tags.get(OWNER_TAG).map(String::as_str) == Some(owner))
+        .filter(|s| s.deleted_date.is_none() && !declared.contains(Kind::Secret, &s.name))
+        .map(|s| {
+            let (days, mut notes) = recovery_window(s.tags.get(RECOVERY_WINDOW_TAG));
+            notes.push(match days {
+                0 => "deleted at once, without recovery (recoveryWindowDays: 0)".to_string(),
+                days => format!("restorable for {days} days after deletion"),
+            });
+            Orphan {
+                kind: Kind::Secret,
+                name: s.name.clone(),
+                target: Target::Secret {
+                    arn: s.arn.clone(),
+                    recovery_window_days: days,
+                },
+                notes,
+            }
+        })
+        .collect()
+}
+
+/// The recovery window a secret's tag remembers: 0 or 7 to 30 days. A tag
+/// that is absent (a secret tagged before driftd remembered windows) or not
+/// one of those values gets AWS's default, the longest window, with a note.
+fn recovery_window(tag: Option<&String>) -> (i64, Vec<String>) {
+    let Some(text) = tag else {
+        return (
+            DEFAULT_RECOVERY_WINDOW_DAYS,
+            vec![format!(
+                "no {RECOVERY_WINDOW_TAG} tag: AWS's default recovery window applies"
+            )],
+        );
+    };
+    match text.trim().parse::<i64>() {
+        Ok(days) if days == 0 || (7..=30).contains(&days) => (days, Vec::new()),
+        _ => (
+            DEFAULT_RECOVERY_WINDOW_DAYS,
+            vec![format!(
+                "{RECOVERY_WINDOW_TAG}={text:?} is not 0 or 7 to 30: AWS's default recovery window applies"
+            )],
+        ),
+    }
 }
 
 /// The kind and name of an alarm or topic ARN.
@@ -272,6 +354,7 @@ fn orphans_of_dashboards(
                 kind: Kind::Dashboard,
                 name,
                 target: Target::Dashboard,
+                notes: Vec::new(),
             }),
             Ok(_) => None,
             Err(e) => {
@@ -514,6 +597,14 @@ async fn execute(
                 aws.dashboards.bodies().forget(&orphan.name);
                 result
             }
+            Target::Secret {
+                arn,
+                recovery_window_days,
+            } => {
+                aws.secretsmanager
+                    .delete_secret(arn, *recovery_window_days)
+                    .await
+            }
         };
         finish(&mut reports[i], &result, started.elapsed());
     }
@@ -528,7 +619,7 @@ fn is_delete(v: &Verdict) -> bool {
 fn planned(orphan: &Orphan, verdict: &Verdict, opts: &PassOptions) -> ResourceReport {
     let (action, notes) = match verdict {
         Verdict::Delete { after_alarms } => {
-            let mut notes = Vec::new();
+            let mut notes = orphan.notes.clone();
             if let Target::Topic { .. } = orphan.target {
                 notes.push("deleting a topic deletes its subscriptions".to_string());
             }

@@ -153,4 +153,12 @@ pub trait Reconciler: Send + Sync + 'static {
         refs: &mut Refs,
         ctx: &Ctx,
     ) -> Result<(), aws::Error>;
+
+    /// Whether applying `ops` corrects every change its diff reported. A kind
+    /// that reports drift it must leave alone (a secret missing a required
+    /// key under `valuePolicy: createOnly`) answers `false`: the resource
+    /// then stays `drifted` once its other corrections are made.
+    fn corrects_all(_ops: &Self::Ops) -> bool {
+        true
+    }
 }

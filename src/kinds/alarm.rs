@@ -26,8 +26,9 @@ use crate::aws::{self, Aws, ErrorClass};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of an `Alarm` document (section 1.1 of the contract).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "AlarmSpec")]
 pub struct Spec {
     #[serde(default)]
     pub description: Option<String>,
@@ -68,7 +69,7 @@ pub struct Spec {
 }
 
 /// One entry of a metric-math alarm's `metrics:` (CloudWatch `MetricDataQuery`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetricQuery {
     pub id: String,
@@ -85,7 +86,7 @@ pub struct MetricQuery {
 }
 
 /// `metricStat` of a metric-math query.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetricStat {
     pub namespace: String,
@@ -98,7 +99,7 @@ pub struct MetricStat {
     pub unit: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum Statistic {
     SampleCount,
     Average,
@@ -119,7 +120,7 @@ impl Statistic {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum ComparisonOperator {
     GreaterThanOrEqualToThreshold,
     GreaterThanThreshold,
@@ -146,7 +147,9 @@ impl ComparisonOperator {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 pub enum TreatMissingData {
     #[default]
     #[serde(rename = "missing")]

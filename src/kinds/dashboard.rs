@@ -21,8 +21,9 @@ use crate::aws::{self, Aws, ErrorClass};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Dashboard` document (section 1.2 of the contract).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "DashboardSpec")]
 pub struct Spec {
     /// The body as written in YAML. After loading, the loader has filled it
     /// from `bodyFile` too, so it is always set on a validated resource.

@@ -30,8 +30,9 @@ use crate::aws::{self, Aws, ErrorClass};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of an `EcsService` document (section 1.5 of the contract).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "EcsServiceSpec")]
 pub struct Spec {
     pub cluster: String,
     /// The service name; defaults to `metadata.name` (the loader fills it in).

@@ -56,12 +56,24 @@ impl fmt::Display for Kind {
 
 /// Whether driftd may change a resource, or only report its drift.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Correct drift.
     #[default]
     Enforce,
+    /// Only detect and report drift; never change AWS.
     Observe,
 }
 

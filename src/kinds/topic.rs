@@ -32,8 +32,9 @@ use crate::aws::{self, Aws, ErrorClass};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Topic` document (section 1.3 of the contract).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "TopicSpec")]
 pub struct Spec {
     #[serde(default)]
     pub display_name: Option<String>,
@@ -50,7 +51,9 @@ pub struct Spec {
 }
 
 /// A subscription, identified by (protocol, endpoint).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Subscription {
     pub protocol: String,

@@ -9,7 +9,7 @@ use crate::aws::fake::FakeAws;
 use crate::aws::sns::FAKE_ARN_PREFIX;
 use crate::aws::ErrorClass;
 use crate::engine::{reconcile, Refs};
-use crate::kinds::{alarm, topic, Resource, Tags};
+use crate::kinds::{alarm, secret, topic, Resource, Tags};
 
 const OWNER: &str = "driftd";
 
@@ -46,6 +46,12 @@ fn dashboard(name: &str) -> Resource {
             body_file: None,
         }),
     )
+}
+
+fn secret(name: &str, recovery_window_days: Option<i64>) -> Resource {
+    let mut spec = secret::Spec::test().placeholder_keys(&["KEY"]);
+    spec.recovery_window_days = recovery_window_days;
+    Resource::test(name, Spec::Secret(spec))
 }
 
 fn state(resources: &[Resource]) -> DesiredState {
@@ -676,4 +682,146 @@ async fn the_pass_removes_extra_subscriptions_only_when_pruning() {
     assert_eq!(kept, 2, "without --prune the extra subscription stays");
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].endpoint, "arn:aws:sqs:us-east-1:1:keep");
+}
+
+// ---------------------------------------------------------------------------
+// Secrets: deleted with the recovery window they were created with.
+
+#[tokio::test]
+async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
+    let fake = FakeAws::new();
+    let kept = [secret("app/kept", Some(0))];
+    applied(
+        &fake,
+        &[
+            secret("app/week", Some(7)),
+            secret("app/now", Some(0)),
+            secret("app/default", None),
+            kept[0].clone(),
+        ],
+    )
+    .await;
+
+    let report = prune(
+        &fake.aws(),
+        &state(&kept),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
+
+    assert_eq!(
+        outcome(&report),
+        [
+            (
+                Kind::Secret,
+                "app/default",
+                Planned::Delete,
+                State::Corrected
+            ),
+            (Kind::Secret, "app/now", Planned::Delete, State::Corrected),
+            (Kind::Secret, "app/week", Planned::Delete, State::Corrected),
+        ]
+    );
+    let mut writes = fake.writes();
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            "SecretsManager.DeleteSecret arn:aws:secretsmanager:us-east-1:123456789012:secret:app/default-AbCdEf recovery=30",
+            "SecretsManager.DeleteSecret arn:aws:secretsmanager:us-east-1:123456789012:secret:app/now-AbCdEf recovery=0",
+            "SecretsManager.DeleteSecret arn:aws:secretsmanager:us-east-1:123456789012:secret:app/week-AbCdEf recovery=7",
+        ]
+    );
+    assert_eq!(
+        notes(&report, "app/week"),
+        ["restorable for 7 days after deletion"]
+    );
+    assert_eq!(
+        notes(&report, "app/now"),
+        ["deleted at once, without recovery (recoveryWindowDays: 0)"]
+    );
+    assert!(fake.secret("app/now").is_none());
+    assert!(fake
+        .secret("app/week")
+        .expect("scheduled")
+        .deleted_date
+        .is_some());
+    assert!(fake
+        .secret("app/kept")
+        .expect("kept")
+        .deleted_date
+        .is_none());
+
+    // Scheduled for deletion: no longer an orphan, never deleted twice.
+    fake.state.lock().unwrap().writes.clear();
+    let again = prune(
+        &fake.aws(),
+        &state(&kept),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
+    assert!(again.resources.is_empty(), "{:?}", outcome(&again));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[test]
+fn a_recovery_window_tag_that_aws_would_reject_falls_back_to_the_default() {
+    for (tag, days, noted) in [
+        (Some("7"), 7, false),
+        (Some("30"), 30, false),
+        (Some("0"), 0, false),
+        (None, 30, true),
+        (Some("3"), 30, true),
+        (Some("31"), 30, true),
+        (Some("-1"), 30, true),
+        (Some("week"), 30, true),
+    ] {
+        let tag = tag.map(str::to_string);
+        let (got, notes) = recovery_window(tag.as_ref());
+        assert_eq!((got, !notes.is_empty()), (days, noted), "{tag:?}");
+    }
+}
+
+#[tokio::test]
+async fn secrets_of_another_owner_or_of_none_are_never_touched() {
+    let fake = FakeAws::new();
+    let owned_by = |o: &str| Tags::from([(OWNER_TAG.to_string(), o.to_string())]);
+    fake.add_secret("team-b/app", None, owned_by("team-b"));
+    // `ListSecrets` matches tag values by prefix: this one's owner starts like ours.
+    fake.add_secret("prod/app", None, owned_by("driftd-prod"));
+    fake.add_secret("hand-made", None, Tags::new());
+
+    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+
+    assert!(report.resources.is_empty(), "{:?}", outcome(&report));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[test]
+fn a_listed_secret_is_ours_only_if_its_owner_tag_says_so() {
+    // What `ListSecrets` may return for a tag-value filter `driftd`: prefix matches.
+    let listed = |owner: &str| SecretInfo {
+        arn: format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{owner}-AbCdEf"),
+        name: owner.to_string(),
+        description: None,
+        kms_key_id: None,
+        tags: Tags::from([
+            (OWNER_TAG.to_string(), owner.to_string()),
+            ("team".to_string(), OWNER.to_string()),
+        ]),
+        deleted_date: None,
+    };
+    let desired = state(&[]);
+    let declared = Declared::of(&desired);
+    let found = orphans_of_secrets(
+        &[listed(OWNER), listed("driftd-prod"), listed("team-b")],
+        &declared,
+        OWNER,
+    );
+    assert_eq!(
+        found.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        [OWNER]
+    );
 }

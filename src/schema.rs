@@ -1,0 +1,92 @@
+//! The JSON Schema of a desired-state document (`driftd schema`), generated
+//! from the same spec types the loader deserializes, for editors
+//! (yaml-language-server) to validate and complete the files as you type.
+//!
+//! The schema checks structure: fields, types, enums, required fields. The
+//! loader's cross-field rules (exactly one of `statistic`/`extendedStatistic`,
+//! `topic:` references...) are only checked by `driftd validate`.
+
+use schemars::SchemaGenerator;
+use serde_json::{json, Map, Value};
+
+use crate::kinds::{alarm, dashboard, ecs_service, secret, topic, Kind, Mode};
+
+/// The schema of one document of a desired-state file.
+pub fn document_schema() -> Value {
+    let mut generator = SchemaGenerator::default();
+    let specs = [
+        (Kind::Alarm, generator.subschema_for::<alarm::Spec>()),
+        (
+            Kind::Dashboard,
+            generator.subschema_for::<dashboard::Spec>(),
+        ),
+        (Kind::Topic, generator.subschema_for::<topic::Spec>()),
+        (Kind::Secret, generator.subschema_for::<secret::Spec>()),
+        (
+            Kind::EcsService,
+            generator.subschema_for::<ecs_service::Spec>(),
+        ),
+    ];
+    let mode = generator.subschema_for::<Mode>();
+    let definitions: Map<String, Value> = generator.take_definitions(true);
+    let per_kind: Vec<Value> = specs
+        .iter()
+        .map(|(kind, spec)| {
+            json!({
+                "if": {"properties": {"kind": {"const": kind.as_str()}}, "required": ["kind"]},
+                "then": {"properties": {"spec": spec}},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "driftd desired-state document (apiVersion driftd/v1)",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": false,
+        "properties": {
+            "apiVersion": {"const": "driftd/v1"},
+            "kind": {"enum": Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
+            "metadata": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "description": "The AWS name; unique per kind."},
+                    "mode": mode,
+                },
+            },
+            "spec": {"type": "object"},
+        },
+        "allOf": per_kind,
+        "$defs": definitions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_spec_definition() {
+        let schema = document_schema();
+        let defs = schema["$defs"].as_object().expect("$defs");
+        for name in [
+            "AlarmSpec",
+            "DashboardSpec",
+            "TopicSpec",
+            "SecretSpec",
+            "EcsServiceSpec",
+        ] {
+            assert!(
+                defs.contains_key(name),
+                "{name} missing from {:?}",
+                defs.keys()
+            );
+            assert_eq!(
+                defs[name]["additionalProperties"], false,
+                "{name} rejects unknown fields"
+            );
+        }
+    }
+}
