@@ -170,10 +170,11 @@ pub fn write_apply_text(
                 "error"
             }
         };
-        let marker = if r.state == State::Error {
-            '!'
-        } else {
-            r.action.marker()
+        let marker = match r.state {
+            State::Error => '!',
+            // Not deleted (observe mode): what the plan would mark `-` stays.
+            State::Orphaned => Planned::Orphaned.marker(),
+            _ => r.action.marker(),
         };
         writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
         // A created resource's fields are its whole spec, and what was said
@@ -275,6 +276,123 @@ mod tests {
         assert_eq!(
             plan_summary_line(&none),
             "Plan: 0 to create, 0 to update, 0 to delete, 0 errors."
+        );
+    }
+
+    use std::time::Duration;
+
+    use crate::engine::pass::ResourceError;
+    use crate::engine::prune::{ListingError, Refusal};
+    use crate::kinds::{Kind, Mode};
+
+    fn orphan(name: &str, action: Planned, state: State, notes: &[&str]) -> ResourceReport {
+        ResourceReport {
+            kind: Kind::Alarm,
+            name: name.into(),
+            mode: Mode::Enforce,
+            action,
+            state,
+            changes: Vec::new(),
+            notes: notes.iter().map(|n| n.to_string()).collect(),
+            error: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn text(write: impl Fn(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn a_plan_marks_deletions_and_orphans_and_counts_deletions() {
+        let report = PassReport {
+            resources: vec![
+                orphan("old-cpu", Planned::Delete, State::Orphaned, &[]),
+                orphan(
+                    "kept",
+                    Planned::Orphaned,
+                    State::Orphaned,
+                    &["not in the desired state: only --prune deletes it"],
+                ),
+            ],
+            prune: PruneProblems::default(),
+        };
+        assert_eq!(
+            text(|out| write_plan_text(out, &report, false)),
+            "- Alarm old-cpu\n\
+             ? Alarm kept\n    note: not in the desired state: only --prune deletes it\n\
+             \n\
+             Plan: 0 to create, 0 to update, 1 to delete, 0 errors, 1 orphaned.\n"
+        );
+    }
+
+    #[test]
+    fn a_refused_prune_is_said_before_the_summary_and_counts_as_an_error() {
+        let report = PassReport {
+            resources: vec![orphan(
+                "a01",
+                Planned::Orphaned,
+                State::Orphaned,
+                &["would be deleted, but pruning is refused in this pass (more than --max-prune)"],
+            )],
+            prune: PruneProblems {
+                refused: Some(Refusal {
+                    reason: "max_prune",
+                    message: "pruning refused: this pass would delete 11 resources".into(),
+                    would_delete: 11,
+                }),
+                errors: vec![ListingError {
+                    kinds: vec![Kind::Secret],
+                    error: ResourceError {
+                        reason: "access_denied",
+                        message: "secretsmanager.ListSecrets: denied".into(),
+                        retryable: false,
+                    },
+                }],
+            },
+        };
+        let plan = text(|out| write_plan_text(out, &report, false));
+        assert!(
+            plan.ends_with(
+                "! pruning refused: this pass would delete 11 resources\n\
+                 ! cannot list the Secret this driftd owns (access_denied): secretsmanager.ListSecrets: denied\n\
+                 \n\
+                 Plan: 0 to create, 0 to update, 0 to delete, 2 errors, 1 orphaned.\n"
+            ),
+            "{plan}"
+        );
+        let apply = text(|out| write_apply_text(out, &report, false));
+        assert!(
+            apply.starts_with("? Alarm a01: orphaned\n    note: would be deleted"),
+            "{apply}"
+        );
+        assert!(
+            apply.ends_with(
+                "Apply: 0 created, 0 corrected, 0 observed, 2 errors, 0 in sync, 1 orphaned.\n"
+            ),
+            "{apply}"
+        );
+    }
+
+    #[test]
+    fn apply_reports_deletions_and_what_observe_mode_left() {
+        let mut observed = orphan("watched", Planned::Delete, State::Orphaned, &[]);
+        observed.mode = Mode::Observe;
+        let report = PassReport {
+            resources: vec![
+                orphan("gone", Planned::Delete, State::Corrected, &["a note"]),
+                observed,
+            ],
+            prune: PruneProblems::default(),
+        };
+        assert_eq!(
+            text(|out| write_apply_text(out, &report, false)),
+            "- Alarm gone: deleted\n\
+             ? Alarm watched: orphaned (observe: not deleted)\n\
+             \n\
+             Apply: 0 created, 0 corrected, 0 observed, 0 errors, 0 in sync, 1 deleted, 1 orphaned.\n"
         );
     }
 }
