@@ -43,7 +43,9 @@ use crate::desired::DesiredState;
 use crate::kinds::secret::{DEFAULT_RECOVERY_WINDOW_DAYS, RECOVERY_WINDOW_TAG};
 use crate::kinds::{dashboard, Kind, Mode, Spec, OWNER_TAG};
 
-/// The resource types of the tagging API whose owned resources can be pruned.
+/// The resource types the tagging API is asked for. Secrets are listed by
+/// `ListSecrets` (which leaves scheduled deletions out), dashboards by their
+/// marker, and ECS services never: driftd owns their counts, not them.
 const TAGGED_TYPES: &[&str] = &["cloudwatch:alarm", "sns:topic"];
 
 /// Whether the desired state a pass enforces is what the files say now.
@@ -148,12 +150,15 @@ pub async fn prune(
     let declared = Declared::of(desired);
     let mut problems = PruneProblems::default();
 
+    // The three listings are independent: one round trip's wait for all.
+    let dashboards = declared.names(Kind::Dashboard);
+    let (tagged, secrets, observed) = futures::join!(
+        aws.tagging.tagged(OWNER_TAG, &opts.owner, TAGGED_TYPES),
+        aws.secretsmanager.tagged_secrets(OWNER_TAG, &opts.owner),
+        dashboard::observe_undeclared(aws, &dashboards),
+    );
     let mut orphans = Vec::new();
-    match aws
-        .tagging
-        .tagged(OWNER_TAG, &opts.owner, TAGGED_TYPES)
-        .await
-    {
+    match tagged {
         Ok(tagged) => orphans.extend(orphans_of_tagged(&tagged, &declared, &opts.owner)),
         Err(e) => {
             warn!(error = %e, "cannot list the alarms and topics this driftd owns");
@@ -163,11 +168,7 @@ pub async fn prune(
             });
         }
     }
-    match aws
-        .secretsmanager
-        .tagged_secrets(OWNER_TAG, &opts.owner)
-        .await
-    {
+    match secrets {
         Ok(secrets) => orphans.extend(orphans_of_secrets(&secrets, &declared, &opts.owner)),
         Err(e) => {
             warn!(error = %e, "cannot list the secrets this driftd owns");
@@ -177,7 +178,7 @@ pub async fn prune(
             });
         }
     }
-    match dashboard::observe_undeclared(aws, &declared.names(Kind::Dashboard)).await {
+    match observed {
         Ok(observed) => orphans.extend(orphans_of_dashboards(observed, &opts.owner)),
         Err(e) => {
             warn!(error = %e, "cannot list the dashboards this driftd owns");
