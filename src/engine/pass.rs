@@ -342,7 +342,7 @@ async fn reconcile_one<R: Reconciler>(
     let live = match live {
         Ok(live) => live,
         Err(e) => {
-            warn!(error = %e, "could not read live state");
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "could not read live state");
             return failed(resource, opts, ResourceError::from_aws(&e), Duration::ZERO);
         }
     };
@@ -362,7 +362,7 @@ async fn reconcile_one<R: Reconciler>(
             ),
             retryable: false,
         };
-        warn!(owner = %foreign, "owned by another driftd: left untouched");
+        warn!(kind = %R::KIND, name = %resource.name, owner = %foreign, "owned by another driftd: left untouched");
         return failed(resource, opts, err, Duration::ZERO);
     }
     let diff: Diff<R::Ops> = R::diff(resource, spec, live.as_ref(), refs, ctx);
@@ -372,7 +372,7 @@ async fn reconcile_one<R: Reconciler>(
         Action::Create => Planned::Create,
         Action::Update => Planned::Update,
         Action::Error { reason, message } => {
-            warn!(reason, message = %message, "cannot reconcile");
+            warn!(kind = %R::KIND, name = %resource.name, reason, message = %message, "cannot reconcile");
             let mut report = failed(
                 resource,
                 opts,
@@ -419,7 +419,7 @@ async fn reconcile_one<R: Reconciler>(
             info!(action = ?planned, fields = ?fields, "drift left as it is");
         }
         Err(e) => {
-            warn!(error = %e, "correction failed");
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
             report.state = State::Error;
             report.error = Some(ResourceError::from_aws(&e));
         }

@@ -1,0 +1,1168 @@
+//! The real `driftd` binary against a private moto, end to end, for Topics and
+//! Alarms: create from nothing, a second apply that writes nothing, drift made
+//! with the SDK planned field by field and corrected, adoption, observe mode,
+//! subscriptions never doubled, foreign owners, and one failing resource that
+//! does not stop the others.
+//!
+//! Every test starts its own moto (and, where calls are counted, a recording
+//! proxy in front of it); both are stopped when the test ends, pass or fail.
+//!
+//! Where moto differs from real AWS (noted at each use):
+//! * moto confirms every SNS subscription at once, email included; real SNS
+//!   lists an email subscription as `PendingConfirmation` until someone clicks
+//!   the link. The pending case is covered by the fake (src/kinds/topic.rs).
+//! * moto's `Subscribe` of an existing (protocol, endpoint) returns the
+//!   existing subscription, so a doubled subscription could never show in its
+//!   listing; the tests therefore also count `Subscribe` calls on the wire.
+//! * moto's `DescribeAlarms` never pages; real CloudWatch pages at
+//!   `MaxRecords`, which driftd sets to the 100 names it asks for per call.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use common::proxy::Proxy;
+use common::{desired_dir, run, Moto, Run};
+
+const OWNER_TAG: &str = "driftd:owner";
+const SQS_ARCHIVE: &str = "arn:aws:sqs:us-east-1:123456789012:alerts-archive";
+const ONCALL: &str = "oncall@example.com";
+
+/// A Topic with an email and an SQS subscription, and three alarms that
+/// notify it: a simple one with dimensions, a p99 one, and a metric-math one.
+const STACK: &str = r#"
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: alerts
+spec:
+  displayName: Platform alerts
+  subscriptions:
+    - {protocol: email, endpoint: oncall@example.com}
+    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
+  tags: {team: platform}
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: cpu-high
+spec:
+  description: ECS CPU above 85% for 5 minutes
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  dimensions: {ClusterName: shop, ServiceName: shop-api}
+  statistic: Average
+  unit: Percent
+  period: 300
+  evaluationPeriods: 1
+  datapointsToAlarm: 1
+  threshold: 85
+  comparisonOperator: GreaterThanThreshold
+  alarmActions: [topic:alerts]
+  okActions: [topic:alerts]
+  tags: {team: platform}
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: latency-p99
+spec:
+  description: ALB p99 latency above 2 seconds for 3 minutes
+  namespace: AWS/ApplicationELB
+  metricName: TargetResponseTime
+  dimensions: {LoadBalancer: app/shop/0123456789abcdef}
+  extendedStatistic: p99
+  period: 60
+  evaluationPeriods: 3
+  datapointsToAlarm: 2
+  threshold: 2
+  comparisonOperator: GreaterThanThreshold
+  treatMissingData: notBreaching
+  alarmActions: [topic:alerts]
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: errors-5xx
+spec:
+  description: 5xx above 10 per minute
+  evaluationPeriods: 3
+  datapointsToAlarm: 3
+  threshold: 10
+  comparisonOperator: GreaterThanThreshold
+  treatMissingData: notBreaching
+  metrics:
+    - id: errors
+      label: 5xx per minute
+      expression: FILL(elb, 0) + FILL(target, 0)
+    - id: elb
+      returnData: false
+      metricStat:
+        namespace: AWS/ApplicationELB
+        metricName: HTTPCode_ELB_5XX_Count
+        dimensions: {LoadBalancer: app/shop/0123456789abcdef}
+        period: 60
+        stat: Sum
+    - id: target
+      returnData: false
+      metricStat:
+        namespace: AWS/ApplicationELB
+        metricName: HTTPCode_Target_5XX_Count
+        dimensions: {LoadBalancer: app/shop/0123456789abcdef}
+        period: 60
+        stat: Sum
+  alarmActions: [topic:alerts]
+"#;
+
+const ALARMS: [&str; 3] = ["cpu-high", "latency-p99", "errors-5xx"];
+
+/// Raw SDK clients on moto, to inject drift and to look at the result.
+struct Sdk {
+    cw: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Sdk {
+    async fn new(moto: &Moto) -> Sdk {
+        let config = moto.sdk_config().await;
+        Sdk {
+            cw: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+        }
+    }
+
+    async fn alarm(&self, name: &str) -> MetricAlarm {
+        let resp = self
+            .cw
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("describe alarms");
+        match resp.metric_alarms() {
+            [alarm] => alarm.clone(),
+            other => panic!("expected one alarm named {name}, got {other:?}"),
+        }
+    }
+
+    async fn alarm_names(&self) -> Vec<String> {
+        let resp = self
+            .cw
+            .describe_alarms()
+            .send()
+            .await
+            .expect("describe alarms");
+        let mut names: Vec<String> = resp
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn alarm_tags(&self, name: &str) -> BTreeMap<String, String> {
+        let arn = self
+            .alarm(name)
+            .await
+            .alarm_arn()
+            .expect("alarm ARN")
+            .to_string();
+        let resp = self
+            .cw
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("list alarm tags");
+        resp.tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect()
+    }
+
+    /// The ARN of the topic of this name, if it exists.
+    async fn topic_arn(&self, name: &str) -> Option<String> {
+        let resp = self.sns.list_topics().send().await.expect("list topics");
+        assert!(resp.next_token().is_none(), "tests hold few topics");
+        resp.topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .find(|arn| arn.rsplit(':').next() == Some(name))
+            .map(str::to_string)
+    }
+
+    async fn topic_attribute(&self, arn: &str, attribute: &str) -> Option<String> {
+        let resp = self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(arn)
+            .send()
+            .await
+            .expect("get topic attributes");
+        resp.attributes().and_then(|a| a.get(attribute)).cloned()
+    }
+
+    async fn topic_tags(&self, arn: &str) -> BTreeMap<String, String> {
+        let resp = self
+            .sns
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("list topic tags");
+        resp.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }
+
+    /// (protocol, endpoint, subscription ARN) of every subscription, sorted.
+    async fn subscriptions(&self, arn: &str) -> Vec<(String, String, String)> {
+        let resp = self
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(arn)
+            .send()
+            .await
+            .expect("list subscriptions");
+        assert!(resp.next_token().is_none(), "tests hold few subscriptions");
+        let mut subs: Vec<_> = resp
+            .subscriptions()
+            .iter()
+            .map(|s| {
+                (
+                    s.protocol().unwrap_or_default().to_string(),
+                    s.endpoint().unwrap_or_default().to_string(),
+                    s.subscription_arn().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        subs.sort();
+        subs
+    }
+
+    /// (protocol, endpoint) of every subscription, sorted.
+    async fn subscribed(&self, arn: &str) -> Vec<(String, String)> {
+        self.subscriptions(arn)
+            .await
+            .into_iter()
+            .map(|(p, e, _)| (p, e))
+            .collect()
+    }
+
+    /// Re-puts an alarm as it is, with these changes made by `edit`, the way
+    /// someone at the console would (PutMetricAlarm replaces the definition).
+    async fn edit_alarm(&self, name: &str, edit: impl FnOnce(PutAlarm) -> PutAlarm) {
+        let a = self.alarm(name).await;
+        let put = self
+            .cw
+            .put_metric_alarm()
+            .alarm_name(name)
+            .set_alarm_description(a.alarm_description().map(str::to_string))
+            .set_namespace(a.namespace().map(str::to_string))
+            .set_metric_name(a.metric_name().map(str::to_string))
+            .set_dimensions(Some(a.dimensions().to_vec()))
+            .set_statistic(a.statistic().cloned())
+            .set_extended_statistic(a.extended_statistic().map(str::to_string))
+            .set_unit(a.unit().cloned())
+            .set_period(a.period())
+            .set_evaluation_periods(a.evaluation_periods())
+            .set_datapoints_to_alarm(a.datapoints_to_alarm())
+            .set_threshold(a.threshold())
+            .set_comparison_operator(a.comparison_operator().cloned())
+            .set_treat_missing_data(a.treat_missing_data().map(str::to_string))
+            .set_actions_enabled(a.actions_enabled())
+            .set_alarm_actions(Some(a.alarm_actions().to_vec()))
+            .set_ok_actions(Some(a.ok_actions().to_vec()))
+            .set_insufficient_data_actions(Some(a.insufficient_data_actions().to_vec()));
+        edit(put).send().await.expect("put metric alarm");
+    }
+}
+
+/// `driftd <args> --desired-state <dir>` through this command.
+fn driftd(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
+    run(cmd.args(args).arg("--desired-state").arg(dir))
+}
+
+/// The lines of an output that belong to this resource's block (its header
+/// line and the indented lines under it).
+fn block<'a>(stdout: &'a str, header: &str) -> Vec<&'a str> {
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with(header));
+    let Some(first) = lines.next() else {
+        panic!("no block starting with {header:?} in\n{stdout}");
+    };
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with("    ")))
+        .collect()
+}
+
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn dimensions(alarm: &MetricAlarm) -> BTreeMap<String, String> {
+    alarm
+        .dimensions()
+        .iter()
+        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+        .collect()
+}
+
+#[tokio::test]
+async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
+    let moto = Moto::start();
+    let sdk = Sdk::new(&moto).await;
+    let dir = desired_dir(&[("stack.yaml", STACK)]);
+
+    let out = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(out.code, 0, "{out:?}");
+    // The topic is created before the alarms that notify it.
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with('+'))
+            .collect::<Vec<_>>(),
+        [
+            "+ Topic alerts: created",
+            "+ Alarm cpu-high: created",
+            "+ Alarm latency-p99: created",
+            "+ Alarm errors-5xx: created",
+        ],
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("Apply: 4 created, 0 corrected, 0 observed, 0 errors, 0 in sync."),
+        "{out:?}"
+    );
+
+    let topic = sdk.topic_arn("alerts").await.expect("topic created");
+    assert_eq!(
+        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
+        Some("Platform alerts")
+    );
+    assert_eq!(
+        sdk.subscribed(&topic).await,
+        [
+            ("email".to_string(), ONCALL.to_string()),
+            ("sqs".to_string(), SQS_ARCHIVE.to_string()),
+        ]
+    );
+    assert_eq!(
+        sdk.topic_tags(&topic).await,
+        tags(&[(OWNER_TAG, "driftd"), ("team", "platform")])
+    );
+
+    let cpu = sdk.alarm("cpu-high").await;
+    assert_eq!(
+        cpu.alarm_description(),
+        Some("ECS CPU above 85% for 5 minutes")
+    );
+    assert_eq!(cpu.namespace(), Some("AWS/ECS"));
+    assert_eq!(cpu.metric_name(), Some("CPUUtilization"));
+    assert_eq!(
+        dimensions(&cpu),
+        tags(&[("ClusterName", "shop"), ("ServiceName", "shop-api")])
+    );
+    assert_eq!(cpu.statistic(), Some(&Statistic::Average));
+    assert_eq!(cpu.extended_statistic(), None);
+    assert_eq!(cpu.unit().map(|u| u.as_str()), Some("Percent"));
+    assert_eq!(cpu.period(), Some(300));
+    assert_eq!(cpu.evaluation_periods(), Some(1));
+    assert_eq!(cpu.datapoints_to_alarm(), Some(1));
+    assert_eq!(cpu.threshold(), Some(85.0));
+    assert_eq!(
+        cpu.comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanThreshold)
+    );
+    // Not declared: CloudWatch's default, which it reports as absent or `missing`.
+    assert_eq!(cpu.treat_missing_data().unwrap_or("missing"), "missing");
+    assert_eq!(cpu.actions_enabled(), Some(true));
+    assert_eq!(cpu.alarm_actions(), [topic.as_str()]);
+    assert_eq!(cpu.ok_actions(), [topic.as_str()]);
+    assert!(cpu.insufficient_data_actions().is_empty());
+
+    let p99 = sdk.alarm("latency-p99").await;
+    assert_eq!(p99.statistic(), None);
+    assert_eq!(p99.extended_statistic(), Some("p99"));
+    assert_eq!(p99.namespace(), Some("AWS/ApplicationELB"));
+    assert_eq!(p99.metric_name(), Some("TargetResponseTime"));
+    assert_eq!(
+        dimensions(&p99),
+        tags(&[("LoadBalancer", "app/shop/0123456789abcdef")])
+    );
+    assert_eq!(p99.period(), Some(60));
+    assert_eq!(p99.evaluation_periods(), Some(3));
+    assert_eq!(p99.datapoints_to_alarm(), Some(2));
+    assert_eq!(p99.threshold(), Some(2.0));
+    assert_eq!(p99.treat_missing_data(), Some("notBreaching"));
+    assert_eq!(p99.alarm_actions(), [topic.as_str()]);
+    assert!(p99.ok_actions().is_empty());
+
+    let math = sdk.alarm("errors-5xx").await;
+    assert_eq!(math.namespace(), None);
+    assert_eq!(math.metric_name(), None);
+    assert_eq!(math.statistic(), None);
+    assert_eq!(math.evaluation_periods(), Some(3));
+    assert_eq!(math.datapoints_to_alarm(), Some(3));
+    assert_eq!(math.threshold(), Some(10.0));
+    assert_eq!(math.treat_missing_data(), Some("notBreaching"));
+    assert_eq!(math.alarm_actions(), [topic.as_str()]);
+    let queries = math.metrics();
+    let ids: Vec<_> = queries.iter().filter_map(|q| q.id()).collect();
+    assert_eq!(ids, ["errors", "elb", "target"]);
+    assert_eq!(
+        queries[0].expression(),
+        Some("FILL(elb, 0) + FILL(target, 0)")
+    );
+    assert_eq!(queries[0].label(), Some("5xx per minute"));
+    // CloudWatch's default for ReturnData is true: absent means true.
+    assert!(queries[0].return_data().unwrap_or(true));
+    for (query, metric) in queries[1..]
+        .iter()
+        .zip(["HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count"])
+    {
+        assert_eq!(query.return_data(), Some(false), "{query:?}");
+        let stat = query.metric_stat().expect("metricStat");
+        assert_eq!(stat.period(), Some(60));
+        assert_eq!(stat.stat(), Some("Sum"));
+        let m = stat.metric().expect("metric");
+        assert_eq!(m.namespace(), Some("AWS/ApplicationELB"));
+        assert_eq!(m.metric_name(), Some(metric));
+        let dims: Vec<_> = m
+            .dimensions()
+            .iter()
+            .map(|d| (d.name(), d.value()))
+            .collect();
+        assert_eq!(
+            dims,
+            [(Some("LoadBalancer"), Some("app/shop/0123456789abcdef"))]
+        );
+    }
+
+    for name in ALARMS {
+        let expected = if name == "cpu-high" {
+            tags(&[(OWNER_TAG, "driftd"), ("team", "platform")])
+        } else {
+            tags(&[(OWNER_TAG, "driftd")])
+        };
+        assert_eq!(sdk.alarm_tags(name).await, expected, "tags of {name}");
+    }
+}
+
+/// 150 alarms without actions, named `bulk-000` to `bulk-149`.
+fn bulk_alarms(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: bulk-{i:03}}}\nspec:\n  \
+                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
+                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn a_second_apply_writes_nothing_and_reads_are_batched() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("stack.yaml", STACK)]);
+
+    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(!proxy.writes().is_empty(), "the first apply creates");
+
+    proxy.reset();
+    let second = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    assert_eq!(second.code, 0, "{second:?}");
+    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
+    assert!(writes.is_empty(), "second apply wrote: {writes:?}");
+    assert!(
+        second
+            .stdout
+            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 4 in sync."),
+        "{second:?}"
+    );
+
+    let plan = driftd(
+        proxy.driftd(&moto),
+        &["plan", "--detailed-exitcode"],
+        dir.path(),
+    );
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(
+        plan.stdout,
+        "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
+    );
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+
+    // Reads are batched: 100 alarm names per DescribeAlarms, 100 ARNs per
+    // tag:GetResources, whatever the number of alarms.
+    let bulk = desired_dir(&[("bulk.yaml", &bulk_alarms(150))]);
+    let created = driftd(proxy.driftd(&moto), &["apply"], bulk.path());
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(
+        created.stdout.contains("Apply: 150 created,"),
+        "{created:?}"
+    );
+    proxy.reset();
+    let plan = driftd(
+        proxy.driftd(&moto),
+        &["plan", "--detailed-exitcode"],
+        bulk.path(),
+    );
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
+    assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
+    // Real AWS answers a GetResources with a ResourceARNList in one page (it
+    // rejects pagination parameters alongside one), so 2 calls for 150 ARNs.
+    // moto pages it at 50 resources nonetheless: 100 ARNs in 2 pages, the last
+    // 50 in 1, which driftd follows.
+    assert_eq!(proxy.count("GetResources"), 3, "{calls:?}");
+    assert_eq!(calls.len(), 5, "nothing else is read: {calls:?}");
+    assert!(
+        proxy
+            .calls()
+            .iter()
+            .filter(|c| c.op() == "GetResources")
+            .all(|c| c.service.as_deref() == Some("tagging")),
+        "{calls:?}"
+    );
+    // With every GetResources answered in one page, as real AWS does (the
+    // proxy's `drop` answers `{}`: a last page, here without tags), the calls
+    // count the batches themselves.
+    proxy.faults(serde_json::json!([{"operation": "GetResources", "action": "drop"}]));
+    proxy.reset();
+    let plan = driftd(proxy.driftd(&moto), &["plan"], bulk.path());
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
+    assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
+    assert_eq!(proxy.count("GetResources"), 2, "{calls:?}");
+    assert_eq!(calls.len(), 4, "{calls:?}");
+}
+
+#[tokio::test]
+async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
+    let moto = Moto::start();
+    let sdk = Sdk::new(&moto).await;
+    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let created = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(created.code, 0, "{created:?}");
+    let topic = sdk.topic_arn("alerts").await.expect("topic");
+
+    // Someone edits the alarm at the console and disables its actions...
+    sdk.edit_alarm("cpu-high", |put| put.threshold(90.0).evaluation_periods(2))
+        .await;
+    sdk.cw
+        .disable_alarm_actions()
+        .alarm_names("cpu-high")
+        .send()
+        .await
+        .expect("disable alarm actions");
+    // ...renames the topic and removes its SQS subscription.
+    sdk.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("DisplayName")
+        .attribute_value("Renamed by hand")
+        .send()
+        .await
+        .expect("set display name");
+    let sqs = sdk
+        .subscriptions(&topic)
+        .await
+        .into_iter()
+        .find(|(p, _, _)| p == "sqs")
+        .expect("sqs subscription")
+        .2;
+    sdk.sns
+        .unsubscribe()
+        .subscription_arn(sqs)
+        .send()
+        .await
+        .expect("unsubscribe");
+
+    let plan = driftd(moto.driftd(), &["plan"], dir.path());
+    assert_eq!(plan.code, 0, "plain plan exits 0 on drift: {plan:?}");
+    assert_eq!(
+        block(&plan.stdout, "~ Topic alerts"),
+        [
+            "~ Topic alerts",
+            "    displayName: Renamed by hand → Platform alerts",
+            // A missing subscription is shown with its desired value only.
+            &format!("    subscriptions: sqs:{SQS_ARCHIVE}"),
+        ],
+        "{plan:?}"
+    );
+    assert_eq!(
+        block(&plan.stdout, "~ Alarm cpu-high"),
+        [
+            "~ Alarm cpu-high",
+            "    evaluationPeriods: 2 → 1",
+            "    threshold: 90 → 85",
+            "    actionsEnabled: false → true",
+        ],
+        "{plan:?}"
+    );
+    // The other alarms are in sync and not shown without -v.
+    assert!(!plan.stdout.contains("latency-p99"), "{plan:?}");
+    assert!(!plan.stdout.contains("errors-5xx"), "{plan:?}");
+    assert!(
+        plan.stdout
+            .ends_with("\nPlan: 0 to create, 2 to update, 0 to delete, 0 errors.\n"),
+        "{plan:?}"
+    );
+
+    let detailed = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(detailed.code, 2, "{detailed:?}");
+
+    // The JSON plan: {"version": 1, "summary": {"create", "update", "delete",
+    // "error", "in_sync", "orphaned"}, "drift": bool, "resources": [{"kind",
+    // "name", "mode", "action", "state", "changes": [{"field", "from"?, "to"?}]
+    // (absent when empty), ...}]}.
+    let json = driftd(moto.driftd(), &["plan", "--output", "json"], dir.path());
+    assert_eq!(json.code, 0, "{json:?}");
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan is JSON");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["drift"], true);
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"create": 0, "update": 2, "delete": 0, "error": 0,
+                           "in_sync": 2, "orphaned": 0})
+    );
+    let resources = doc["resources"].as_array().expect("resources");
+    let find = |kind: &str, name: &str| {
+        resources
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} in {doc:#}"))
+            .clone()
+    };
+    let alarm = find("Alarm", "cpu-high");
+    assert_eq!(alarm["action"], "update");
+    assert_eq!(alarm["state"], "drifted");
+    assert_eq!(alarm["mode"], "enforce");
+    assert_eq!(
+        alarm["changes"],
+        serde_json::json!([
+            {"field": "evaluationPeriods", "from": "2", "to": "1"},
+            {"field": "threshold", "from": "90", "to": "85"},
+            {"field": "actionsEnabled", "from": "false", "to": "true"},
+        ])
+    );
+    let topic_json = find("Topic", "alerts");
+    assert_eq!(topic_json["action"], "update");
+    assert_eq!(
+        topic_json["changes"],
+        serde_json::json!([
+            {"field": "displayName", "from": "Renamed by hand", "to": "Platform alerts"},
+            {"field": "subscriptions", "to": format!("sqs:{SQS_ARCHIVE}")},
+        ])
+    );
+    let in_sync = find("Alarm", "latency-p99");
+    assert_eq!(in_sync["action"], "in_sync");
+    assert!(in_sync.get("changes").is_none(), "{in_sync}");
+
+    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert_eq!(
+        block(&apply.stdout, "~ Alarm cpu-high"),
+        [
+            "~ Alarm cpu-high: corrected",
+            "    evaluationPeriods: 2 → 1",
+            "    threshold: 90 → 85",
+            "    actionsEnabled: false → true",
+        ],
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("~ Topic alerts: corrected"),
+        "{apply:?}"
+    );
+    assert!(
+        apply
+            .stdout
+            .contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 2 in sync."),
+        "{apply:?}"
+    );
+
+    let cpu = sdk.alarm("cpu-high").await;
+    assert_eq!(cpu.threshold(), Some(85.0));
+    assert_eq!(cpu.evaluation_periods(), Some(1));
+    assert_eq!(cpu.datapoints_to_alarm(), Some(1));
+    assert_eq!(cpu.actions_enabled(), Some(true));
+    assert_eq!(cpu.alarm_actions(), [topic.as_str()]);
+    assert_eq!(
+        sdk.alarm_tags("cpu-high").await,
+        tags(&[(OWNER_TAG, "driftd"), ("team", "platform")])
+    );
+    assert_eq!(
+        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
+        Some("Platform alerts")
+    );
+    assert_eq!(
+        sdk.subscribed(&topic).await,
+        [
+            ("email".to_string(), ONCALL.to_string()),
+            ("sqs".to_string(), SQS_ARCHIVE.to_string()),
+        ]
+    );
+
+    let clean = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(clean.code, 0, "{clean:?}");
+    assert_eq!(
+        clean.stdout,
+        "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
+    );
+}
+
+const ADOPTED: &str = r#"
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: legacy-alerts
+spec:
+  displayName: Legacy alerts
+  tags: {team: platform}
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: legacy-errors
+spec:
+  namespace: Shop
+  metricName: Errors
+  statistic: Sum
+  period: 60
+  evaluationPeriods: 1
+  threshold: 5
+  comparisonOperator: GreaterThanThreshold
+  alarmActions: [topic:legacy-alerts]
+  tags: {team: platform}
+"#;
+
+#[tokio::test]
+async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
+    let moto = Moto::start();
+    let sdk = Sdk::new(&moto).await;
+    // Made by hand before driftd: no owner tag, a tag of someone else's, and
+    // values that differ from the files.
+    let topic = sdk
+        .sns
+        .create_topic()
+        .name("legacy-alerts")
+        .attributes("DisplayName", "Old name")
+        .tags(
+            aws_sdk_sns::types::Tag::builder()
+                .key("cost-center")
+                .value("42")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn()
+        .expect("topic ARN")
+        .to_string();
+    sdk.cw
+        .put_metric_alarm()
+        .alarm_name("legacy-errors")
+        .namespace("Shop")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(50.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(&topic)
+        .tags(Tag::builder().key("cost-center").value("42").build())
+        .send()
+        .await
+        .expect("create alarm");
+    let dir = desired_dir(&[("legacy.yaml", ADOPTED)]);
+
+    let plan = driftd(moto.driftd(), &["plan"], dir.path());
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(
+        block(&plan.stdout, "~ Topic legacy-alerts"),
+        [
+            "~ Topic legacy-alerts",
+            "    displayName: Old name → Legacy alerts",
+            "    tags.driftd:owner: driftd",
+            "    tags.team: platform",
+        ],
+        "{plan:?}"
+    );
+    assert_eq!(
+        block(&plan.stdout, "~ Alarm legacy-errors"),
+        [
+            "~ Alarm legacy-errors",
+            "    threshold: 50 → 5",
+            "    tags.driftd:owner: driftd",
+            "    tags.team: platform",
+        ],
+        "{plan:?}"
+    );
+
+    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        apply
+            .stdout
+            .contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 0 in sync."),
+        "{apply:?}"
+    );
+    // Adopted, not recreated: the same topic, and no second one.
+    assert_eq!(
+        sdk.topic_arn("legacy-alerts").await.as_deref(),
+        Some(&*topic)
+    );
+    let all_topics = sdk.sns.list_topics().send().await.expect("list topics");
+    assert_eq!(all_topics.topics().len(), 1);
+    assert_eq!(
+        sdk.topic_tags(&topic).await,
+        tags(&[
+            ("cost-center", "42"),
+            (OWNER_TAG, "driftd"),
+            ("team", "platform")
+        ])
+    );
+    assert_eq!(
+        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
+        Some("Legacy alerts")
+    );
+    let alarm = sdk.alarm("legacy-errors").await;
+    assert_eq!(alarm.threshold(), Some(5.0));
+    assert_eq!(alarm.alarm_actions(), [topic.as_str()]);
+    assert_eq!(
+        sdk.alarm_tags("legacy-errors").await,
+        tags(&[
+            ("cost-center", "42"),
+            (OWNER_TAG, "driftd"),
+            ("team", "platform")
+        ])
+    );
+
+    let clean = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(clean.code, 0, "{clean:?}");
+}
+
+#[tokio::test]
+async fn observe_mode_reports_drift_and_writes_nothing() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sdk = Sdk::new(&moto).await;
+    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let created = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(created.code, 0, "{created:?}");
+    let topic = sdk.topic_arn("alerts").await.expect("topic");
+
+    sdk.edit_alarm("cpu-high", |put| put.threshold(95.0)).await;
+    sdk.edit_alarm("latency-p99", |put| put.threshold(4.0))
+        .await;
+    sdk.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("DisplayName")
+        .attribute_value("Renamed by hand")
+        .send()
+        .await
+        .expect("set display name");
+
+    // The global switch: nothing is written, whatever the files say.
+    proxy.reset();
+    let observed = driftd(
+        proxy.driftd(&moto),
+        &["apply", "--mode", "observe"],
+        dir.path(),
+    );
+    assert_eq!(
+        observed.code, 0,
+        "observed drift is not a failure: {observed:?}"
+    );
+    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
+    assert!(writes.is_empty(), "--mode observe wrote: {writes:?}");
+    assert_eq!(
+        block(&observed.stdout, "~ Alarm cpu-high"),
+        [
+            "~ Alarm cpu-high: drifted (observe: not changed)",
+            "    threshold: 95 → 85",
+        ],
+        "{observed:?}"
+    );
+    assert!(
+        observed
+            .stdout
+            .contains("~ Topic alerts: drifted (observe: not changed)"),
+        "{observed:?}"
+    );
+    assert!(
+        observed
+            .stdout
+            .contains("Apply: 0 created, 0 corrected, 3 observed, 0 errors, 1 in sync."),
+        "{observed:?}"
+    );
+    assert_eq!(sdk.alarm("cpu-high").await.threshold(), Some(95.0));
+    assert_eq!(sdk.alarm("latency-p99").await.threshold(), Some(4.0));
+    assert_eq!(
+        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
+        Some("Renamed by hand")
+    );
+
+    // One alarm opts out with `metadata.mode: observe`: it stays drifted while
+    // the rest is corrected.
+    let observe_one = STACK.replacen(
+        "  name: cpu-high\n",
+        "  name: cpu-high\n  mode: observe\n",
+        1,
+    );
+    assert_ne!(observe_one, STACK);
+    let dir = desired_dir(&[("stack.yaml", &observe_one)]);
+    let plan = driftd(moto.driftd(), &["plan"], dir.path());
+    assert!(
+        plan.stdout
+            .contains("~ Alarm cpu-high (observe: will not be changed)\n"),
+        "{plan:?}"
+    );
+    proxy.reset();
+    let apply = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        apply
+            .stdout
+            .contains("~ Alarm cpu-high: drifted (observe: not changed)"),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("~ Alarm latency-p99: corrected"),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("~ Topic alerts: corrected"),
+        "{apply:?}"
+    );
+    assert!(
+        apply
+            .stdout
+            .contains("Apply: 0 created, 2 corrected, 1 observed, 0 errors, 1 in sync."),
+        "{apply:?}"
+    );
+    assert_eq!(
+        proxy.count("PutMetricAlarm"),
+        1,
+        "only latency-p99 is put: {:?}",
+        proxy.writes()
+    );
+    assert_eq!(sdk.alarm("cpu-high").await.threshold(), Some(95.0));
+    assert_eq!(sdk.alarm("latency-p99").await.threshold(), Some(2.0));
+    assert_eq!(
+        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
+        Some("Platform alerts")
+    );
+}
+
+const SUBSCRIBED: &str = r#"
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: alerts
+spec:
+  displayName: Platform alerts
+  subscriptions:
+    - {protocol: email, endpoint: oncall@example.com}
+    - {protocol: email, endpoint: lead@example.com}
+    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
+"#;
+
+#[tokio::test]
+async fn subscriptions_are_never_doubled() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sdk = Sdk::new(&moto).await;
+    let dir = desired_dir(&[("topic.yaml", SUBSCRIBED)]);
+    let expected = [
+        ("email".to_string(), "lead@example.com".to_string()),
+        ("email".to_string(), ONCALL.to_string()),
+        ("sqs".to_string(), SQS_ARCHIVE.to_string()),
+    ];
+
+    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(proxy.count("Subscribe"), 3, "{:?}", proxy.writes());
+    let topic = sdk.topic_arn("alerts").await.expect("topic");
+    // moto confirms email subscriptions at once (real SNS keeps them pending
+    // until the link in the mail is clicked; the fake covers that case).
+    let arns: Vec<String> = sdk
+        .subscriptions(&topic)
+        .await
+        .into_iter()
+        .map(|(_, _, arn)| arn)
+        .collect();
+
+    for pass in 2..=3 {
+        proxy.reset();
+        let again = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+        assert_eq!(again.code, 0, "apply #{pass}: {again:?}");
+        assert_eq!(
+            proxy.count("Subscribe"),
+            0,
+            "apply #{pass} subscribed again: {:?}",
+            proxy.writes()
+        );
+        assert!(
+            proxy.writes().is_empty(),
+            "apply #{pass}: {:?}",
+            proxy.writes()
+        );
+        assert_eq!(
+            sdk.subscribed(&topic).await,
+            expected,
+            "after apply #{pass}"
+        );
+        let now: Vec<String> = sdk
+            .subscriptions(&topic)
+            .await
+            .into_iter()
+            .map(|(_, _, arn)| arn)
+            .collect();
+        assert_eq!(now, arns, "the same subscriptions after apply #{pass}");
+    }
+}
+
+#[tokio::test]
+async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
+    let moto = Moto::start();
+    let sdk = Sdk::new(&moto).await;
+    sdk.cw
+        .put_metric_alarm()
+        .alarm_name("theirs")
+        .namespace("Shop")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(50.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .dimensions(Dimension::builder().name("Env").value("prod").build())
+        .tags(Tag::builder().key(OWNER_TAG).value("someone-else").build())
+        .send()
+        .await
+        .expect("create their alarm");
+    let before = sdk.alarm("theirs").await;
+    let dir = desired_dir(&[(
+        "alarms.yaml",
+        r#"
+apiVersion: driftd/v1
+kind: Alarm
+metadata: {name: theirs}
+spec:
+  namespace: Shop
+  metricName: Errors
+  statistic: Sum
+  period: 60
+  evaluationPeriods: 1
+  threshold: 5
+  comparisonOperator: GreaterThanThreshold
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata: {name: ours}
+spec:
+  namespace: Shop
+  metricName: Errors
+  statistic: Sum
+  period: 60
+  evaluationPeriods: 1
+  threshold: 5
+  comparisonOperator: GreaterThanThreshold
+"#,
+    )]);
+
+    let plan = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(plan.stdout.contains("! Alarm theirs\n"), "{plan:?}");
+    assert!(
+        plan.stdout
+            .ends_with("Plan: 1 to create, 0 to update, 0 to delete, 1 error.\n"),
+        "{plan:?}"
+    );
+
+    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(apply.code, 1, "{apply:?}");
+    let theirs = block(&apply.stdout, "! Alarm theirs");
+    assert_eq!(theirs[0], "! Alarm theirs: error", "{apply:?}");
+    assert!(
+        theirs.len() == 2
+            && theirs[1].starts_with("    error (foreign_owner): ")
+            && theirs[1].contains("\"someone-else\""),
+        "{apply:?}"
+    );
+    assert!(apply.stdout.contains("+ Alarm ours: created"), "{apply:?}");
+
+    // Untouched: the same definition and the same tags.
+    let after = sdk.alarm("theirs").await;
+    assert_eq!(after.threshold(), Some(50.0));
+    assert_eq!(
+        after.alarm_configuration_updated_timestamp(),
+        before.alarm_configuration_updated_timestamp()
+    );
+    assert_eq!(
+        sdk.alarm_tags("theirs").await,
+        tags(&[(OWNER_TAG, "someone-else")])
+    );
+    assert_eq!(sdk.alarm("ours").await.threshold(), Some(5.0));
+}
+
+#[tokio::test]
+async fn a_missing_ecs_service_fails_alone() {
+    let moto = Moto::start();
+    let sdk = Sdk::new(&moto).await;
+    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+    ecs.create_cluster()
+        .cluster_name("shop")
+        .send()
+        .await
+        .expect("create cluster");
+    let services = r#"
+apiVersion: driftd/v1
+kind: EcsService
+metadata: {name: shop-worker}
+spec:
+  cluster: shop
+  desiredCount: 1
+"#;
+    let dir = desired_dir(&[("stack.yaml", STACK), ("services.yaml", services)]);
+
+    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    assert_eq!(apply.code, 1, "{apply:?}");
+    let worker = block(&apply.stdout, "! EcsService shop-worker");
+    assert_eq!(worker[0], "! EcsService shop-worker: error", "{apply:?}");
+    assert!(
+        worker.len() == 2
+            && worker[1].starts_with("    error (not_found): ")
+            && worker[1].contains("shop-worker not found in cluster shop"),
+        "{apply:?}"
+    );
+    assert!(
+        apply
+            .stdout
+            .contains("Apply: 4 created, 0 corrected, 0 observed, 1 error, 0 in sync."),
+        "{apply:?}"
+    );
+    assert_eq!(
+        sdk.alarm_names().await,
+        ["cpu-high", "errors-5xx", "latency-p99"]
+    );
+    assert!(sdk.topic_arn("alerts").await.is_some());
+}

@@ -1,0 +1,357 @@
+//! The command behaviour of the contract (section 3) through the real binary:
+//! `validate` never calls AWS and reports every error with its place, `plan`
+//! of an invalid desired state calls nothing, the text plan's markers and
+//! summary line, `-v`, `DRIFTD_DESIRED_STATE`, and clap's handling of unknown
+//! flags.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::proxy::Proxy;
+use common::{desired_dir, free_port, repo_root, run, Moto, Run};
+
+/// The binary with AWS pointed at a loopback port nobody listens on: any AWS
+/// call it made would fail.
+fn offline_driftd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn with_dir(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
+    run(cmd.args(args).arg("--desired-state").arg(dir))
+}
+
+/// The contract's own example: the typo `threshhold` at line 14, column 5 of
+/// `desired-state/alarms.yaml`.
+const TYPO: &str = "\
+# The ECS alarms of tiktimer (dev).
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+    name: tiktimer-dev-ecs-cpu-high
+spec:
+    description: ECS CPU above 85% for 5 minutes
+    namespace: AWS/ECS
+    metricName: CPUUtilization
+    dimensions: {ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}
+    statistic: Average
+    period: 300
+    evaluationPeriods: 1
+    threshhold: 85
+    comparisonOperator: GreaterThanThreshold
+";
+
+/// A second mistake in another file, to show that errors are reported together.
+const BAD_TOPIC: &str = "\
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+    name: alerts
+spec:
+    displayName: Alerts
+    subscriptions:
+        - {protocol: email, endpont: ops@example.com}
+";
+
+#[test]
+fn validate_accepts_the_example_desired_state_without_calling_aws() {
+    let out = with_dir(
+        offline_driftd(),
+        &["validate"],
+        &repo_root().join("desired-state"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains(": valid: "), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+
+    // `./desired-state` is the default directory.
+    let out = run(offline_driftd().arg("validate").current_dir(repo_root()));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("desired-state: valid: "), "{out:?}");
+}
+
+#[test]
+fn validate_reports_every_error_with_its_file_line_and_column() {
+    let root = desired_dir(&[
+        ("desired-state/alarms.yaml", TYPO),
+        ("desired-state/topics.yaml", BAD_TOPIC),
+    ]);
+    let out = run(offline_driftd()
+        .args(["validate", "--desired-state", "desired-state"])
+        .current_dir(root.path()));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: \
+             unknown field (did you mean threshold?)",
+            "desired-state/topics.yaml:8:29: Topic alerts: spec.subscriptions[0].endpont: \
+             unknown field (did you mean endpoint?)",
+            "desired-state: 2 errors in the desired state",
+        ],
+        "{out:?}"
+    );
+
+    let missing = with_dir(
+        offline_driftd(),
+        &["validate"],
+        &root.path().join("no-such-directory"),
+    );
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.stderr.contains("no-such-directory"), "{missing:?}");
+}
+
+#[test]
+fn desired_state_env_var_works_like_the_flag() {
+    let example = repo_root().join("desired-state");
+    let by_flag = with_dir(offline_driftd(), &["validate"], &example);
+    let by_env = run(offline_driftd()
+        .arg("validate")
+        .env("DRIFTD_DESIRED_STATE", &example));
+    assert_eq!(by_env.code, 0, "{by_env:?}");
+    assert_eq!(by_env.stdout, by_flag.stdout);
+
+    let invalid = desired_dir(&[("alarms.yaml", TYPO)]);
+    let by_env = run(offline_driftd()
+        .arg("validate")
+        .env("DRIFTD_DESIRED_STATE", invalid.path()));
+    assert_eq!(by_env.code, 1, "{by_env:?}");
+    assert!(by_env.stderr.contains("spec.threshhold"), "{by_env:?}");
+
+    // The flag wins over the environment.
+    let out = run(offline_driftd()
+        .args(["validate", "--desired-state"])
+        .arg(&example)
+        .env("DRIFTD_DESIRED_STATE", invalid.path()));
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn an_unknown_flag_is_refused_by_clap() {
+    let out = run(offline_driftd().args(["plan", "--bogus"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: unexpected argument '--bogus' found\n\n\
+         Usage: driftd plan [OPTIONS]\n\n\
+         For more information, try '--help'.\n",
+        "{out:?}"
+    );
+
+    // A near miss is refused too, with a hint.
+    let out = run(offline_driftd().args(["plan", "--detailed-exit-code"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("error: unexpected argument '--detailed-exit-code' found"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("tip: a similar argument exists: '--detailed-exitcode'"),
+        "{out:?}"
+    );
+
+    let out = run(offline_driftd().args(["apply", "--mode", "yolo"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("invalid value 'yolo' for '--mode <MODE>'"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn plan_of_an_invalid_desired_state_calls_no_aws() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("alarms.yaml", TYPO)]);
+
+    for args in [
+        &["plan"][..],
+        &["plan", "--detailed-exitcode"],
+        &["plan", "--output", "json"],
+        &["apply"],
+    ] {
+        let out = with_dir(proxy.driftd(&moto), args, dir.path());
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains(
+                "Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: unknown field \
+                 (did you mean threshold?)"
+            ),
+            "{args:?}: {out:?}"
+        );
+    }
+    let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
+    assert!(calls.is_empty(), "AWS was called: {calls:?}");
+}
+
+fn alarm(name: &str, threshold: u32) -> String {
+    format!(
+        "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
+         namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
+         evaluationPeriods: 1\n  threshold: {threshold}\n  \
+         comparisonOperator: GreaterThanThreshold\n"
+    )
+}
+
+fn service(name: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1\nkind: EcsService\nmetadata: {{name: {name}}}\nspec:\n  \
+         cluster: shop\n  desiredCount: 1\n"
+    )
+}
+
+#[tokio::test]
+async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    ecs.create_cluster()
+        .cluster_name("shop")
+        .send()
+        .await
+        .expect("create cluster");
+
+    // Nothing declared yet in AWS: every resource is to be created.
+    let new = desired_dir(&[("a.yaml", &alarm("in-sync", 5))]);
+    let out = with_dir(moto.driftd(), &["plan"], new.path());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("+ Alarm in-sync\n"), "{out:?}");
+    assert!(
+        out.stdout
+            .ends_with("\n\nPlan: 1 to create, 0 to update, 0 to delete, 0 errors.\n"),
+        "{out:?}"
+    );
+    let created = with_dir(moto.driftd(), &["apply"], new.path());
+    assert_eq!(created.code, 0, "{created:?}");
+
+    // An alarm made by hand that differs, one in sync, one to create, and two
+    // ECS services that do not exist.
+    cw.put_metric_alarm()
+        .alarm_name("drifted")
+        .namespace("Shop")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(50.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key("driftd:owner")
+                .value("driftd")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put alarm");
+    let files = [
+        (
+            "alarms.yaml",
+            [alarm("in-sync", 5), alarm("drifted", 5), alarm("new", 7)].join("---\n"),
+        ),
+        (
+            "services.yaml",
+            [service("api"), service("worker")].join("---\n"),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let dir = desired_dir(&files);
+
+    let plan = with_dir(moto.driftd(), &["plan"], dir.path());
+    assert_eq!(plan.code, 1, "a resource in error fails the plan: {plan:?}");
+    let lines: Vec<&str> = plan.stdout.lines().collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| !l.starts_with("    "))
+            .collect::<Vec<_>>(),
+        [
+            &"~ Alarm drifted",
+            &"+ Alarm new",
+            &"! EcsService api",
+            &"! EcsService worker",
+            &"",
+            &"Plan: 1 to create, 1 to update, 0 to delete, 2 errors.",
+        ],
+        "{plan:?}"
+    );
+    assert!(lines.contains(&"    threshold: 50 → 5"), "{plan:?}");
+    assert!(lines.contains(&"    threshold: 7"), "{plan:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("    error (not_found): ")),
+        "{plan:?}"
+    );
+
+    // -v adds the resources in sync, marked `=`, with no detail under them.
+    let verbose = with_dir(moto.driftd(), &["plan", "-v"], dir.path());
+    assert_eq!(verbose.code, 1, "{verbose:?}");
+    let mut in_sync = verbose
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "= Alarm in-sync");
+    assert_eq!(in_sync.next(), Some("= Alarm in-sync"), "{verbose:?}");
+    assert!(
+        in_sync.next().is_some_and(|l| !l.starts_with("    ")),
+        "{verbose:?}"
+    );
+    let without: Vec<&str> = verbose
+        .stdout
+        .lines()
+        .filter(|l| *l != "= Alarm in-sync")
+        .collect();
+    assert_eq!(without, lines, "-v adds only the in-sync line");
+
+    // The environment variable reads the same desired state as the flag.
+    let by_env = run(moto
+        .driftd()
+        .arg("plan")
+        .env("DRIFTD_DESIRED_STATE", dir.path()));
+    assert_eq!(by_env.code, plan.code, "{by_env:?}");
+    assert_eq!(by_env.stdout, plan.stdout);
+
+    // One error is singular.
+    let one_error = desired_dir(&[("services.yaml", &service("api"))]);
+    let out = with_dir(moto.driftd(), &["plan"], one_error.path());
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .ends_with("\nPlan: 0 to create, 0 to update, 0 to delete, 1 error.\n"),
+        "{out:?}"
+    );
+
+    // In sync: only the summary, and -v lists the resource.
+    let out = with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], new.path());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
+    );
+    let out = with_dir(moto.driftd(), &["plan", "-v"], new.path());
+    assert_eq!(
+        out.stdout,
+        "= Alarm in-sync\n\nPlan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
+    );
+}
