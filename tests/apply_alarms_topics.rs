@@ -605,7 +605,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
             "~ Topic alerts",
             "    displayName: Renamed by hand → Platform alerts",
             // A missing subscription is shown with its desired value only.
-            &format!("    subscriptions: sqs:{SQS_ARCHIVE}"),
+            &format!("    subscriptions: (none) → sqs:{SQS_ARCHIVE}"),
         ],
         "{plan:?}"
     );
@@ -804,8 +804,8 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         [
             "~ Topic legacy-alerts",
             "    displayName: Old name → Legacy alerts",
-            "    tags.driftd:owner: driftd",
-            "    tags.team: platform",
+            "    tags.driftd:owner: (none) → driftd",
+            "    tags.team: (none) → platform",
         ],
         "{plan:?}"
     );
@@ -814,8 +814,8 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         [
             "~ Alarm legacy-errors",
             "    threshold: 50 → 5",
-            "    tags.driftd:owner: driftd",
-            "    tags.team: platform",
+            "    tags.driftd:owner: (none) → driftd",
+            "    tags.team: (none) → platform",
         ],
         "{plan:?}"
     );
