@@ -85,6 +85,12 @@ pub struct PlanArgs {
     /// Plan as this mode would act (observe-mode resources are reported, not planned for change).
     #[arg(long, env = "DRIFTD_MODE", value_enum, default_value_t = Mode::Enforce)]
     pub mode: Mode,
+    /// Plan the deletions `apply --prune` would make (without it, orphans are only reported).
+    #[arg(long, env = "DRIFTD_PRUNE")]
+    pub prune: bool,
+    /// Plan as `apply --max-prune` would: more deletions than this are refused.
+    #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
+    pub max_prune: usize,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: false,
                 mode: args.mode,
                 owner: global.owner,
+                prune: args.prune,
+                max_prune: args.max_prune,
                 stop: Default::default(),
             };
             let report = pass(&aws, &state, &opts).await;
@@ -68,6 +70,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 apply: true,
                 mode: args.change.mode,
                 owner: global.owner,
+                prune: args.change.prune,
+                max_prune: args.change.max_prune,
                 stop: Default::default(),
             };
             if args.change.mode == Mode::Observe {
@@ -153,11 +157,16 @@ async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Aws {
     Aws::from_sdk_config(&aws::sdk_config(region, endpoint_url).await)
 }
 
-/// One pass over the whole desired state.
+/// One pass over the whole desired state, then the prune step: what this
+/// driftd owns and no longer declares is reported, and deleted with `--prune`.
+/// The state was just loaded without error, so pruning may go ahead.
 pub async fn pass(aws: &Aws, state: &DesiredState, opts: &PassOptions) -> engine::PassReport {
     let resources: Vec<_> = state.resources.iter().collect();
     let mut refs = Refs::default();
-    engine::reconcile(aws, &resources, &mut refs, opts).await
+    let mut report = engine::reconcile(aws, &resources, &mut refs, opts).await;
+    let orphans = engine::prune::prune(aws, state, engine::prune::Validity::Valid, opts).await;
+    report.add_prune(orphans);
+    report
 }
 
 /// `driftd run`: serve the endpoints, watch the files, reconcile until a
@@ -224,20 +233,23 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         apply: true,
         mode: args.change.mode,
         owner: global.owner,
+        prune: args.change.prune,
+        max_prune: args.change.max_prune,
         stop: Default::default(),
     };
     let loader_dir = dir.clone();
     let daemon = Daemon {
-        settings: Settings::new(args.interval, opts, args.change.prune),
+        settings: Settings::new(args.interval, opts),
         reconciler: Arc::new(aws),
         loader: Arc::new(move || desired::load(&loader_dir)),
         metrics,
         status,
     };
     daemon.run(changes, probes, shutdown).await;
-    let _ = stop_server.send(()); // the server may have stopped already
-                                  // It finishes the requests under way; a client holding a connection open
-                                  // does not hold up the exit for more than a moment.
+    // The server may have stopped already. It finishes the requests under
+    // way; a client holding a connection open does not hold up the exit for
+    // more than a moment.
+    let _ = stop_server.send(());
     match tokio::time::timeout(std::time::Duration::from_secs(2), server).await {
         Ok(Ok(Ok(()))) | Err(_) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "the HTTP server failed"),

@@ -244,6 +244,13 @@ impl Metrics {
         }
     }
 
+    /// Counts a kind whose owned resources the prune step could not list.
+    pub fn observe_prune_error(&self, kind: Kind, reason: &str) {
+        self.reconcile_errors
+            .with_label_values(&[kind.as_str(), reason])
+            .inc();
+    }
+
     /// Sets the per-resource gauges of a resource of the desired state.
     pub fn set_resource(&self, kind: Kind, name: &str, in_sync: bool, flapping: bool) {
         let labels = [kind.as_str(), name];

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::engine::pass::PruneProblems;
 use crate::engine::{PassReport, Planned, ResourceReport, State, Summary};
 use crate::kinds::Change;
 
@@ -65,7 +66,28 @@ fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
     Ok(())
 }
 
-/// The text plan: one block per resource that is not in sync (all with `verbose`), then the summary.
+/// Why the prune step deleted nothing, or could not see everything: one
+/// `!` line each, after the resources.
+fn write_prune_problems(out: &mut impl Write, problems: &PruneProblems) -> io::Result<()> {
+    if let Some(refused) = &problems.refused {
+        writeln!(out, "! {}", refused.message)?;
+    }
+    for e in &problems.errors {
+        let kinds: Vec<&str> = e.kinds.iter().map(|k| k.as_str()).collect();
+        writeln!(
+            out,
+            "! cannot list the {} this driftd owns ({}): {}",
+            kinds.join(", "),
+            e.error.reason,
+            e.error.message
+        )?;
+    }
+    Ok(())
+}
+
+/// The text plan: one block per resource that is not in sync (all with
+/// `verbose`), orphans marked `-` (deleted with `--prune`) or `?` (left
+/// alone), then why pruning was refused, if it was, and the summary.
 pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool) -> io::Result<()> {
     for r in &report.resources {
         if r.action == Planned::InSync && !verbose {
@@ -86,6 +108,10 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
     {
         writeln!(out)?;
     }
+    if !report.prune.is_empty() {
+        write_prune_problems(out, &report.prune)?;
+        writeln!(out)?;
+    }
     writeln!(out, "{}", plan_summary_line(&report.summary()))
 }
 
@@ -97,6 +123,8 @@ pub fn write_apply_text(
 ) -> io::Result<()> {
     let mut created = 0;
     let mut corrected = 0;
+    let mut deleted = 0;
+    let mut orphaned = 0;
     let mut observed = 0;
     let mut errors = 0;
     let mut in_sync = 0;
@@ -113,6 +141,10 @@ pub fn write_apply_text(
                 created += 1;
                 "created"
             }
+            (State::Corrected, Planned::Delete) => {
+                deleted += 1;
+                "deleted"
+            }
             (State::Corrected, _) => {
                 corrected += 1;
                 "corrected"
@@ -125,31 +157,72 @@ pub fn write_apply_text(
                     "drifted (left as it is: see the notes)"
                 }
             }
+            (State::Orphaned, Planned::Delete) => {
+                orphaned += 1;
+                "orphaned (observe: not deleted)"
+            }
             (State::Orphaned, _) => {
-                "orphaned (not in the desired state; left alone without --prune)"
+                orphaned += 1;
+                "orphaned"
             }
             (State::Error, _) => {
                 errors += 1;
                 "error"
             }
         };
-        let marker = if r.state == State::Error {
-            '!'
-        } else {
-            r.action.marker()
+        let marker = match r.state {
+            State::Error => '!',
+            // Not deleted (observe mode): what the plan would mark `-` stays.
+            State::Orphaned => Planned::Orphaned.marker(),
+            _ => r.action.marker(),
         };
         writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
-        // A created resource's fields are its whole spec: shown with -v only.
-        if r.action != Planned::Create || r.state == State::Error || verbose {
+        // A created resource's fields are its whole spec, and what was said
+        // of a deletion was said before it: shown with -v only.
+        let done =
+            r.state == State::Corrected && matches!(r.action, Planned::Create | Planned::Delete);
+        if !done || verbose {
             write_details(out, r)?;
         }
     }
     writeln!(out)?;
+    if !report.prune.is_empty() {
+        write_prune_problems(out, &report.prune)?;
+        writeln!(out)?;
+    }
+    errors += report.prune.errors.len() + usize::from(report.prune.refused.is_some());
     writeln!(
         out,
-        "Apply: {created} created, {corrected} corrected, {observed} observed, {}, {in_sync} in sync.",
-        plural(errors, "error")
+        "{}",
+        apply_summary_line(created, corrected, deleted, observed, errors, in_sync, orphaned)
     )
+}
+
+/// `Apply: 1 created, 2 corrected, 0 observed, 0 errors, 5 in sync.`, with
+/// `, N deleted` and `, N orphaned` before the period when there are any.
+/// An error of the prune step itself (a refusal, a listing that failed)
+/// counts as an error.
+fn apply_summary_line(
+    created: usize,
+    corrected: usize,
+    deleted: usize,
+    observed: usize,
+    errors: usize,
+    in_sync: usize,
+    orphaned: usize,
+) -> String {
+    let mut line = format!(
+        "Apply: {created} created, {corrected} corrected, {observed} observed, {}, {in_sync} in sync",
+        plural(errors, "error")
+    );
+    if deleted > 0 {
+        line.push_str(&format!(", {deleted} deleted"));
+    }
+    if orphaned > 0 {
+        line.push_str(&format!(", {orphaned} orphaned"));
+    }
+    line.push('.');
+    line
 }
 
 #[derive(Serialize)]
@@ -158,6 +231,14 @@ struct JsonPlan<'a> {
     summary: Summary,
     drift: bool,
     resources: &'a [ResourceReport],
+    /// `{"refused": {"reason", "message", "would_delete"}, "errors": [...]}`,
+    /// present only when the prune step was refused or could not list.
+    #[serde(skip_serializing_if = "no_prune_problems")]
+    prune: &'a PruneProblems,
+}
+
+fn no_prune_problems(p: &&PruneProblems) -> bool {
+    p.is_empty()
 }
 
 /// The JSON document of a plan or an apply.
@@ -167,6 +248,7 @@ pub fn write_json(out: &mut impl Write, report: &PassReport) -> io::Result<()> {
         summary: report.summary(),
         drift: report.drift_found(),
         resources: &report.resources,
+        prune: &report.prune,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
@@ -194,6 +276,123 @@ mod tests {
         assert_eq!(
             plan_summary_line(&none),
             "Plan: 0 to create, 0 to update, 0 to delete, 0 errors."
+        );
+    }
+
+    use std::time::Duration;
+
+    use crate::engine::pass::ResourceError;
+    use crate::engine::prune::{ListingError, Refusal};
+    use crate::kinds::{Kind, Mode};
+
+    fn orphan(name: &str, action: Planned, state: State, notes: &[&str]) -> ResourceReport {
+        ResourceReport {
+            kind: Kind::Alarm,
+            name: name.into(),
+            mode: Mode::Enforce,
+            action,
+            state,
+            changes: Vec::new(),
+            notes: notes.iter().map(|n| n.to_string()).collect(),
+            error: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn text(write: impl Fn(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn a_plan_marks_deletions_and_orphans_and_counts_deletions() {
+        let report = PassReport {
+            resources: vec![
+                orphan("old-cpu", Planned::Delete, State::Orphaned, &[]),
+                orphan(
+                    "kept",
+                    Planned::Orphaned,
+                    State::Orphaned,
+                    &["not in the desired state: only --prune deletes it"],
+                ),
+            ],
+            prune: PruneProblems::default(),
+        };
+        assert_eq!(
+            text(|out| write_plan_text(out, &report, false)),
+            "- Alarm old-cpu\n\
+             ? Alarm kept\n    note: not in the desired state: only --prune deletes it\n\
+             \n\
+             Plan: 0 to create, 0 to update, 1 to delete, 0 errors, 1 orphaned.\n"
+        );
+    }
+
+    #[test]
+    fn a_refused_prune_is_said_before_the_summary_and_counts_as_an_error() {
+        let report = PassReport {
+            resources: vec![orphan(
+                "a01",
+                Planned::Orphaned,
+                State::Orphaned,
+                &["would be deleted, but pruning is refused in this pass (more than --max-prune)"],
+            )],
+            prune: PruneProblems {
+                refused: Some(Refusal {
+                    reason: "max_prune",
+                    message: "pruning refused: this pass would delete 11 resources".into(),
+                    would_delete: 11,
+                }),
+                errors: vec![ListingError {
+                    kinds: vec![Kind::Secret],
+                    error: ResourceError {
+                        reason: "access_denied",
+                        message: "secretsmanager.ListSecrets: denied".into(),
+                        retryable: false,
+                    },
+                }],
+            },
+        };
+        let plan = text(|out| write_plan_text(out, &report, false));
+        assert!(
+            plan.ends_with(
+                "! pruning refused: this pass would delete 11 resources\n\
+                 ! cannot list the Secret this driftd owns (access_denied): secretsmanager.ListSecrets: denied\n\
+                 \n\
+                 Plan: 0 to create, 0 to update, 0 to delete, 2 errors, 1 orphaned.\n"
+            ),
+            "{plan}"
+        );
+        let apply = text(|out| write_apply_text(out, &report, false));
+        assert!(
+            apply.starts_with("? Alarm a01: orphaned\n    note: would be deleted"),
+            "{apply}"
+        );
+        assert!(
+            apply.ends_with(
+                "Apply: 0 created, 0 corrected, 0 observed, 2 errors, 0 in sync, 1 orphaned.\n"
+            ),
+            "{apply}"
+        );
+    }
+
+    #[test]
+    fn apply_reports_deletions_and_what_observe_mode_left() {
+        let mut observed = orphan("watched", Planned::Delete, State::Orphaned, &[]);
+        observed.mode = Mode::Observe;
+        let report = PassReport {
+            resources: vec![
+                orphan("gone", Planned::Delete, State::Corrected, &["a note"]),
+                observed,
+            ],
+            prune: PruneProblems::default(),
+        };
+        assert_eq!(
+            text(|out| write_apply_text(out, &report, false)),
+            "- Alarm gone: deleted\n\
+             ? Alarm watched: orphaned (observe: not deleted)\n\
+             \n\
+             Apply: 0 created, 0 corrected, 0 observed, 0 errors, 0 in sync, 1 deleted, 1 orphaned.\n"
         );
     }
 }

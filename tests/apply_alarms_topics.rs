@@ -527,9 +527,13 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     // Real AWS answers a GetResources with a ResourceARNList in one page (it
     // rejects pagination parameters alongside one), so 2 calls for 150 ARNs.
     // moto pages it at 50 resources nonetheless: 100 ARNs in 2 pages, the last
-    // 50 in 1, which driftd follows.
-    assert_eq!(proxy.count("GetResources"), 3, "{calls:?}");
-    assert_eq!(calls.len(), 5, "nothing else is read: {calls:?}");
+    // 50 in 1, which driftd follows. Then the prune step lists what this
+    // driftd owns, pruning or not (docs/pruning.md): GetResources with a tag
+    // filter (150 alarms: 2 pages of 100), one ListSecrets, one ListDashboards.
+    assert_eq!(proxy.count("GetResources"), 3 + 2, "{calls:?}");
+    assert_eq!(proxy.count("ListSecrets"), 1, "{calls:?}");
+    assert_eq!(proxy.count("ListDashboards"), 1, "{calls:?}");
+    assert_eq!(calls.len(), 5 + 4, "nothing else is read: {calls:?}");
     assert!(
         proxy
             .calls()
@@ -547,8 +551,9 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     assert_eq!(plan.code, 0, "{plan:?}");
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
-    assert_eq!(proxy.count("GetResources"), 2, "{calls:?}");
-    assert_eq!(calls.len(), 4, "{calls:?}");
+    // 2 batches of tags, and the prune step's listing in one page.
+    assert_eq!(proxy.count("GetResources"), 2 + 1, "{calls:?}");
+    assert_eq!(calls.len(), 4 + 3, "{calls:?}");
 }
 
 #[tokio::test]
@@ -600,7 +605,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
             "~ Topic alerts",
             "    displayName: Renamed by hand → Platform alerts",
             // A missing subscription is shown with its desired value only.
-            &format!("    subscriptions: sqs:{SQS_ARCHIVE}"),
+            &format!("    subscriptions: (none) → sqs:{SQS_ARCHIVE}"),
         ],
         "{plan:?}"
     );
@@ -799,8 +804,8 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         [
             "~ Topic legacy-alerts",
             "    displayName: Old name → Legacy alerts",
-            "    tags.driftd:owner: driftd",
-            "    tags.team: platform",
+            "    tags.driftd:owner: (none) → driftd",
+            "    tags.team: (none) → platform",
         ],
         "{plan:?}"
     );
@@ -809,8 +814,8 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         [
             "~ Alarm legacy-errors",
             "    threshold: 50 → 5",
-            "    tags.driftd:owner: driftd",
-            "    tags.team: platform",
+            "    tags.driftd:owner: (none) → driftd",
+            "    tags.team: (none) → platform",
         ],
         "{plan:?}"
     );

@@ -158,6 +158,7 @@ impl Env {
 fn ctx() -> Ctx {
     Ctx {
         owner: "driftd".into(),
+        prune: false,
     }
 }
 

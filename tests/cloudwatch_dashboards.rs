@@ -101,6 +101,7 @@ widgets:
 fn ctx() -> Ctx {
     Ctx {
         owner: OWNER.into(),
+        prune: false,
     }
 }
 

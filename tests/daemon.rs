@@ -753,3 +753,45 @@ fn refuses_what_it_cannot_do_safely() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let topic_only = desired("80").split("---\n").next().unwrap().to_string();
+
+    // Without --prune: reported as orphaned, left alone.
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "3s");
+    driftd.wait_ready();
+    edit(dir.path(), "alarms.yaml", &topic_only);
+    until(Duration::from_secs(15), "orphan reported", || async {
+        driftd.resource("Alarm", ALARM)["state"] == "orphaned"
+    })
+    .await;
+    assert_eq!(threshold(&cloudwatch).await, Some(80.0), "left alone");
+    assert_eq!(
+        driftd.metric("driftd_resources{kind=\"Alarm\",state=\"orphaned\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_resource_in_sync{kind=\"Alarm\",name=\"daemon-test-cpu-high\"}"),
+        None,
+        "no per-resource series once it left the desired state"
+    );
+    drop(driftd);
+
+    // With --prune: deleted, promptly (a full pass is brought forward).
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let mut cmd = moto.driftd();
+    cmd.env("DRIFTD_PRUNE", "true");
+    let driftd = Driftd::start(cmd, dir.path(), "10m");
+    driftd.wait_ready();
+    edit(dir.path(), "alarms.yaml", &topic_only);
+    let took = until(Duration::from_secs(10), "orphan pruned", || async {
+        threshold(&cloudwatch).await.is_none()
+    })
+    .await;
+    println!("removed alarm pruned {took:?} after the edit");
+    assert_eq!(driftd.resource("Topic", TOPIC)["state"], "in_sync");
+}

@@ -115,6 +115,7 @@ fn resource(name: &str, spec: &ecs_service::Spec) -> Resource {
 fn ctx() -> Ctx {
     Ctx {
         owner: "driftd".into(),
+        prune: false,
     }
 }
 

@@ -332,26 +332,37 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     assert_eq!(by_env.code, plan.code, "{by_env:?}");
     assert_eq!(by_env.stdout, plan.stdout);
 
-    // One error is singular.
+    // One error is singular. The alarms driftd owns and these files leave
+    // out are reported as orphaned (docs/pruning.md).
     let one_error = desired_dir(&[("services.yaml", &service("api"))]);
     let out = with_dir(moto.driftd(), &["plan"], one_error.path());
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stdout
-            .ends_with("\nPlan: 0 to create, 0 to update, 0 to delete, 1 error.\n"),
+            .ends_with("\nPlan: 0 to create, 0 to update, 0 to delete, 1 error, 2 orphaned.\n"),
         "{out:?}"
     );
 
-    // In sync: only the summary, and -v lists the resource.
-    let out = with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], new.path());
+    // In sync: only the summary, and -v lists the resources. Both owned
+    // alarms are declared as they are (an owned alarm left out of the files
+    // would be reported as orphaned, docs/pruning.md).
+    let in_sync = desired_dir(&[(
+        "a.yaml",
+        &[alarm("in-sync", 5), alarm("drifted", 50)].join("---\n"),
+    )]);
+    let out = with_dir(
+        moto.driftd(),
+        &["plan", "--detailed-exitcode"],
+        in_sync.path(),
+    );
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         out.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
-    let out = with_dir(moto.driftd(), &["plan", "-v"], new.path());
+    let out = with_dir(moto.driftd(), &["plan", "-v"], in_sync.path());
     assert_eq!(
         out.stdout,
-        "= Alarm in-sync\n\nPlan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
+        "= Alarm in-sync\n= Alarm drifted\n\nPlan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
 }

@@ -15,6 +15,7 @@ use driftd::kinds::{Change, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
 fn ctx() -> Ctx {
     Ctx {
         owner: "driftd".to_string(),
+        prune: false,
     }
 }
 
@@ -474,6 +475,8 @@ async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
         apply: true,
         mode: Mode::Enforce,
         owner: "driftd".to_string(),
+        prune: false,
+        max_prune: 10,
         stop: Default::default(),
     };
 

@@ -22,6 +22,7 @@ use driftd::kinds::{Change, Origin, Resource, Spec, Tags, OWNER_TAG};
 fn ctx() -> Ctx {
     Ctx {
         owner: "driftd".into(),
+        prune: false,
     }
 }
 

@@ -33,6 +33,22 @@ pub trait CloudWatch: Send + Sync {
 
     /// Adds or overwrites these tags on the alarm; other tags stay.
     async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error>;
+
+    /// Deletes these alarms in one `DeleteAlarms` call: at most
+    /// [`NAMES_PER_CALL`] names. Names that do not exist are ignored.
+    async fn delete_alarms(&self, names: &[String]) -> Result<(), Error>;
+
+    /// Every alarm of the account, metric and composite, with the actions it
+    /// notifies (alarm, OK and insufficient-data actions together): one
+    /// `DescribeAlarms` walk, 100 alarms a page.
+    async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error>;
+}
+
+/// The actions one alarm notifies, whatever the state that triggers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmActions {
+    pub name: String,
+    pub actions: Vec<String>,
 }
 
 pub struct SdkCloudWatch {
@@ -123,6 +139,63 @@ impl CloudWatch for SdkCloudWatch {
             .await
             .op(SERVICE, "TagResource")?;
         Ok(())
+    }
+
+    async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .delete_alarms()
+            .set_alarm_names(Some(names.to_vec()))
+            .send()
+            .await
+            .op(SERVICE, "DeleteAlarms")?;
+        Ok(())
+    }
+
+    async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .describe_alarms()
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(NAMES_PER_CALL as i32)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .op(SERVICE, "DescribeAlarms")?;
+            for a in resp.metric_alarms() {
+                out.push(AlarmActions {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    actions: [
+                        a.alarm_actions(),
+                        a.ok_actions(),
+                        a.insufficient_data_actions(),
+                    ]
+                    .concat(),
+                });
+            }
+            for a in resp.composite_alarms() {
+                out.push(AlarmActions {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    actions: [
+                        a.alarm_actions(),
+                        a.ok_actions(),
+                        a.insufficient_data_actions(),
+                    ]
+                    .concat(),
+                });
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -334,6 +407,47 @@ impl CloudWatch for super::fake::FakeAws {
             .or_default()
             .extend(tags.clone());
         Ok(())
+    }
+
+    async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
+        self.record_write(format!("cloudwatch.DeleteAlarms {}", names.join(",")));
+        if names.len() > NAMES_PER_CALL {
+            return Err(Error::new(
+                SERVICE,
+                "DeleteAlarms",
+                ErrorClass::Validation,
+                format!("at most {NAMES_PER_CALL} alarm names per call"),
+            ));
+        }
+        let mut state = self.state.lock().unwrap();
+        state.cloudwatch.fail("DeleteAlarms")?;
+        for name in names {
+            if state.cloudwatch.alarms.remove(name).is_some() {
+                // Real CloudWatch forgets a deleted alarm's tags (moto does not).
+                state.tags.remove(&fake_alarm_arn(name));
+            }
+        }
+        Ok(())
+    }
+
+    async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error> {
+        let mut state = self.state.lock().unwrap();
+        state.cloudwatch.describe_calls += 1;
+        state.cloudwatch.fail("DescribeAlarms")?;
+        Ok(state
+            .cloudwatch
+            .alarms
+            .values()
+            .map(|d| AlarmActions {
+                name: d.name.clone(),
+                actions: [
+                    d.alarm_actions.as_slice(),
+                    &d.ok_actions,
+                    &d.insufficient_data_actions,
+                ]
+                .concat(),
+            })
+            .collect())
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::tagging::{resource_type, TaggedResource};
 use super::{Aws, Error, Tagging};
 use crate::kinds::Tags;
 
@@ -16,6 +17,10 @@ pub struct FakeState {
     pub tags: HashMap<String, Tags>,
     /// Every write call received, as "Service.Operation name".
     pub writes: Vec<String>,
+    /// When set, `Tagging::tagged` (GetResources by tag) fails with it.
+    pub tagged_failure: Option<Error>,
+    /// How many times `Tagging::tagged` was called.
+    pub tagged_calls: usize,
     pub cloudwatch: super::cloudwatch::FakeState,
     pub dashboards: super::dashboards::FakeState,
     pub sns: super::sns::FakeState,
@@ -61,6 +66,33 @@ impl Tagging for FakeAws {
             .iter()
             .filter_map(|a| state.tags.get(a).map(|t| (a.clone(), t.clone())))
             .collect())
+    }
+
+    async fn tagged(
+        &self,
+        key: &str,
+        value: &str,
+        resource_types: &[&str],
+    ) -> Result<Vec<TaggedResource>, Error> {
+        let mut state = self.state.lock().unwrap();
+        state.tagged_calls += 1;
+        if let Some(e) = &state.tagged_failure {
+            return Err(e.clone());
+        }
+        let mut found: Vec<TaggedResource> = state
+            .tags
+            .iter()
+            .filter(|(arn, tags)| {
+                tags.get(key).map(String::as_str) == Some(value)
+                    && resource_type(arn).is_some_and(|t| resource_types.contains(&t))
+            })
+            .map(|(arn, tags)| TaggedResource {
+                arn: arn.clone(),
+                tags: tags.clone(),
+            })
+            .collect();
+        found.sort_by(|a, b| a.arn.cmp(&b.arn));
+        Ok(found)
     }
 }
 

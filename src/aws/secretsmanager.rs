@@ -88,6 +88,39 @@ pub trait SecretsManager: Send + Sync {
 
     /// A random password as `GetRandomPassword` makes it.
     async fn random_password(&self, params: &Generate) -> Result<SecretValue, Error>;
+
+    /// The secrets that carry the tag `key=value`, scheduled deletions left
+    /// out: `ListSecrets` filtered by tag key and tag value, 100 a page.
+    /// AWS matches both filters by prefix and not as a pair, so the caller
+    /// must check each secret's tags itself.
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error>;
+
+    /// Schedules a secret's deletion with a recovery window of
+    /// `recovery_window_days` (7 to 30), or deletes it at once, without
+    /// recovery, when it is 0.
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error>;
+}
+
+/// What a `ListSecrets` entry tells, when it names its secret.
+fn info_of(entry: &aws_sdk_secretsmanager::types::SecretListEntry) -> Option<SecretInfo> {
+    let (Some(name), Some(arn)) = (entry.name(), entry.arn()) else {
+        return None;
+    };
+    Some(SecretInfo {
+        arn: arn.to_string(),
+        name: name.to_string(),
+        description: entry.description().map(str::to_string),
+        kms_key_id: entry
+            .kms_key_id()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
+        tags: entry
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+        deleted_date: entry.deleted_date().copied(),
+    })
 }
 
 pub struct SdkSecretsManager {
@@ -137,33 +170,11 @@ impl SecretsManager for SdkSecretsManager {
                     .send()
                     .await
                     .op(SERVICE, "ListSecrets")?;
-                for entry in resp.secret_list() {
-                    let (Some(name), Some(arn)) = (entry.name(), entry.arn()) else {
-                        continue;
-                    };
+                for info in resp.secret_list().iter().filter_map(info_of) {
                     // The `name` filter is a prefix match: `app` also finds `app/db`.
-                    if !chunk.iter().any(|n| n == name) {
-                        continue;
+                    if chunk.contains(&info.name) {
+                        out.insert(info.name.clone(), info);
                     }
-                    let tags = entry
-                        .tags()
-                        .iter()
-                        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                        .collect();
-                    out.insert(
-                        name.to_string(),
-                        SecretInfo {
-                            arn: arn.to_string(),
-                            name: name.to_string(),
-                            description: entry.description().map(str::to_string),
-                            kms_key_id: entry
-                                .kms_key_id()
-                                .filter(|k| !k.is_empty())
-                                .map(str::to_string),
-                            tags,
-                            deleted_date: entry.deleted_date().copied(),
-                        },
-                    );
                 }
                 match resp.next_token() {
                     Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -281,6 +292,49 @@ impl SecretsManager for SdkSecretsManager {
                     "GetRandomPassword returned no password",
                 )
             })
+    }
+
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error> {
+        let filters = [
+            (FilterNameStringType::TagKey, key),
+            (FilterNameStringType::TagValue, value),
+        ]
+        .map(|(k, v)| Filter::builder().key(k).values(v).build());
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_secrets()
+                .set_filters(Some(filters.to_vec()))
+                .include_planned_deletion(false)
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .op(SERVICE, "ListSecrets")?;
+            out.extend(resp.secret_list().iter().filter_map(info_of));
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error> {
+        let request = self.client.delete_secret().secret_id(secret_id);
+        let request = if recovery_window_days == 0 {
+            request.force_delete_without_recovery(true)
+        } else {
+            request.recovery_window_in_days(recovery_window_days)
+        };
+        match request.send().await.op(SERVICE, "DeleteSecret") {
+            Ok(_) => Ok(()),
+            // Gone already: what pruning wanted.
+            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -538,5 +592,64 @@ impl SecretsManager for super::fake::FakeAws {
             .take(length)
             .collect();
         Ok(SecretValue::new(password))
+    }
+    async fn tagged_secrets(&self, key: &str, value: &str) -> Result<Vec<SecretInfo>, Error> {
+        let state = self.state.lock().unwrap();
+        let mut found: Vec<SecretInfo> = state
+            .secretsmanager
+            .secrets
+            .iter()
+            .filter(|(_, s)| s.deleted_date.is_none())
+            .filter_map(|(name, s)| {
+                let tags = state.tags.get(&s.arn)?;
+                (tags.get(key).map(String::as_str) == Some(value)).then(|| SecretInfo {
+                    arn: s.arn.clone(),
+                    name: name.clone(),
+                    description: s.description.clone(),
+                    kms_key_id: s.kms_key_id.clone(),
+                    tags: tags.clone(),
+                    deleted_date: None,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    async fn delete_secret(&self, secret_id: &str, recovery_window_days: i64) -> Result<(), Error> {
+        self.record_write(format!(
+            "SecretsManager.DeleteSecret {secret_id} recovery={recovery_window_days}"
+        ));
+        if recovery_window_days != 0 && !(7..=30).contains(&recovery_window_days) {
+            return Err(Error::new(
+                SERVICE,
+                "DeleteSecret",
+                ErrorClass::Validation,
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
+        let mut state = self.state.lock().unwrap();
+        let Some(name) = state
+            .secretsmanager
+            .secrets
+            .iter()
+            .find(|(name, s)| s.arn == secret_id || name.as_str() == secret_id)
+            .map(|(name, _)| name.clone())
+        else {
+            return Ok(());
+        };
+        if recovery_window_days == 0 {
+            if let Some(s) = state.secretsmanager.secrets.remove(&name) {
+                state.tags.remove(&s.arn);
+            }
+        } else if let Some(s) = state.secretsmanager.secrets.get_mut(&name) {
+            if s.deleted_date.is_some() {
+                return Err(marked_deleted("DeleteSecret"));
+            }
+            s.deleted_date = Some(DateTime::from_secs(
+                1_700_000_000 + recovery_window_days * 86_400,
+            ));
+        }
+        Ok(())
     }
 }

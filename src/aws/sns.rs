@@ -105,6 +105,10 @@ pub trait Sns: Send + Sync {
 
     /// Adds or overwrites these tags (others stay as they are).
     async fn tag_topic(&self, arn: &str, tags: &Tags) -> Result<(), Error>;
+
+    /// Deletes a topic and, with it, all its subscriptions. A topic that is
+    /// already gone is not an error (SNS answers so itself).
+    async fn delete_topic(&self, arn: &str) -> Result<(), Error>;
 }
 
 pub struct SdkSns {
@@ -291,6 +295,21 @@ impl Sns for SdkSns {
             .await
             .op(SERVICE, OP)?;
         Ok(())
+    }
+
+    async fn delete_topic(&self, arn: &str) -> Result<(), Error> {
+        match self
+            .client
+            .delete_topic()
+            .topic_arn(arn)
+            .send()
+            .await
+            .op(SERVICE, "DeleteTopic")
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -610,6 +629,14 @@ impl Sns for super::fake::FakeAws {
             .entry(arn.to_string())
             .or_default()
             .extend(tags.clone());
+        Ok(())
+    }
+
+    async fn delete_topic(&self, arn: &str) -> Result<(), Error> {
+        self.record_write(format!("sns.DeleteTopic {}", topic_name(arn)));
+        let mut state = self.state.lock().unwrap();
+        state.sns.topics.remove(arn);
+        state.tags.remove(arn);
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use super::backoff::{jittered, Backoff};
 use super::pass::{PassOptions, PassReport, Planned, ResourceError, ResourceReport, State};
+use super::prune::{PruneReport, Validity};
 use super::reconciler::Refs;
 use super::scheduler::{Batch, Key, Outcome, Scheduler};
 use super::status::StatusStore;
@@ -42,6 +43,14 @@ pub trait Reconcile: Send + Sync + 'static {
         refs: &mut Refs,
         opts: &PassOptions,
     ) -> PassReport;
+
+    /// The prune step that ends a full pass: [`crate::engine::prune::prune`].
+    async fn prune(
+        &self,
+        desired: &DesiredState,
+        validity: Validity,
+        opts: &PassOptions,
+    ) -> PruneReport;
 }
 
 #[async_trait]
@@ -54,6 +63,15 @@ impl Reconcile for Aws {
     ) -> PassReport {
         super::pass::reconcile(self, resources, refs, opts).await
     }
+
+    async fn prune(
+        &self,
+        desired: &DesiredState,
+        validity: Validity,
+        opts: &PassOptions,
+    ) -> PruneReport {
+        super::prune::prune(self, desired, validity, opts).await
+    }
 }
 
 /// Reads the desired-state files (blocking; run off the async threads).
@@ -64,11 +82,9 @@ pub type Loader = Arc<dyn Fn() -> Result<DesiredState, LoadErrors> + Send + Sync
 pub struct Settings {
     /// Time between full resyncs (jittered by ±10 %).
     pub interval: Duration,
-    /// Options of every reconcile; `apply` is true.
+    /// Options of every reconcile; `apply` is true. `opts.prune` is
+    /// `--prune`: what it deletes is never deleted while the files are invalid.
     pub opts: PassOptions,
-    /// `--prune`: delete owned resources that left the desired state. Never
-    /// while the files are invalid.
-    pub prune: bool,
     /// Batches reconciled at once.
     pub concurrency: usize,
     pub backoff: Backoff,
@@ -84,11 +100,10 @@ impl Settings {
     /// Below the 30 s a Kubernetes pod gets between SIGTERM and SIGKILL.
     pub const GRACE: Duration = Duration::from_secs(20);
 
-    pub fn new(interval: Duration, opts: PassOptions, prune: bool) -> Settings {
+    pub fn new(interval: Duration, opts: PassOptions) -> Settings {
         Settings {
             interval,
             opts,
-            prune,
             concurrency: Settings::CONCURRENCY,
             backoff: Backoff::DEFAULT,
             debouncer: Debouncer::default(),
@@ -160,10 +175,32 @@ struct PassProgress {
     started: Instant,
     started_at: SystemTime,
     pending: HashSet<Key>,
+    prune: PruneStage,
 }
 
-/// What a batch task hands back.
-type BatchOutput = (PassReport, Refs);
+/// Where a full pass stands once its resources are reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PruneStage {
+    /// Reconciling the resources of the pass.
+    NotYet,
+    /// Waiting for the reconciles under way to finish: the prune step runs
+    /// alone, so that no correction races a deletion.
+    Waiting,
+    Running,
+}
+
+/// What a task does.
+#[derive(Debug)]
+enum Work {
+    Batch(Batch),
+    Prune,
+}
+
+/// What a task hands back.
+enum Output {
+    Batch(PassReport, Refs),
+    Prune(PruneReport),
+}
 
 /// The run loop's state.
 struct Runner {
@@ -181,8 +218,8 @@ struct Runner {
     last_errors: Vec<LoadError>,
     scheduler: Scheduler,
     debouncer: Debouncer,
-    tasks: JoinSet<BatchOutput>,
-    batches: HashMap<Id, Batch>,
+    tasks: JoinSet<Output>,
+    work: HashMap<Id, Work>,
     pass: Option<PassProgress>,
     next_resync: Instant,
     /// A full pass is wanted as soon as the one under way ends.
@@ -215,7 +252,7 @@ impl Daemon {
             desired_valid: false,
             last_errors: Vec::new(),
             tasks: JoinSet::new(),
-            batches: HashMap::new(),
+            work: HashMap::new(),
             pass: None,
             next_resync: Instant::now(),
             pass_requested: false,
@@ -279,7 +316,7 @@ impl Runner {
     /// The earliest time something is due: a work item (when a slot is
     /// free), the resync, or the debounced reload.
     fn next_wake(&self) -> Option<Instant> {
-        let due = (self.tasks.len() < self.settings.concurrency)
+        let due = (self.tasks.len() < self.settings.concurrency && !self.pruning())
             .then(|| self.scheduler.next_due())
             .flatten();
         let resync = self.pass.is_none().then_some(self.next_resync);
@@ -287,6 +324,13 @@ impl Runner {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Whether the prune step runs or waits to run: nothing else starts then.
+    fn pruning(&self) -> bool {
+        self.pass
+            .as_ref()
+            .is_some_and(|p| p.prune != PruneStage::NotYet)
     }
 
     /// Reads the files; a valid desired state replaces the one in force and
@@ -357,7 +401,7 @@ impl Runner {
                 "desired state loaded"
             );
         }
-        if !removed.is_empty() && self.settings.prune {
+        if !removed.is_empty() && self.settings.opts.prune {
             // Pruning is part of a full pass: run one as soon as possible
             // (right after the one under way, if any).
             if self.pass.is_some() {
@@ -429,15 +473,17 @@ impl Runner {
             started: now,
             started_at: SystemTime::now(),
             pending,
+            prune: PruneStage::NotYet,
         });
         self.check_pass(now);
     }
 
-    /// The options of the reconciles started now.
+    /// The options of the reconciles started now. While the files are
+    /// invalid nothing is pruned, not even a Topic's extra subscriptions.
     fn options(&self) -> PassOptions {
-        // Pruning (when it is enabled) must also check `self.desired_valid`:
-        // nothing is pruned while the files are invalid.
-        self.settings.opts.clone()
+        let mut opts = self.settings.opts.clone();
+        opts.prune &= self.desired_valid;
+        opts
     }
 
     /// Starts the batches that are due, as far as free slots allow.
@@ -445,6 +491,9 @@ impl Runner {
         let Some(desired) = self.desired.clone() else {
             return;
         };
+        if self.pruning() {
+            return;
+        }
         let slots = self.settings.concurrency.saturating_sub(self.tasks.len());
         for batch in self.scheduler.start_due(now, slots) {
             let reconciler = self.reconciler.clone();
@@ -458,32 +507,71 @@ impl Runner {
                     let resources: Vec<&Resource> =
                         keys.iter().filter_map(|k| desired.get(k)).collect();
                     let report = reconciler.reconcile(&resources, &mut refs, &opts).await;
-                    (report, refs)
+                    Output::Batch(report, refs)
                 }
                 .instrument(span),
             );
-            self.batches.insert(handle.id(), batch);
+            self.work.insert(handle.id(), Work::Batch(batch));
         }
     }
 
-    /// Records a finished batch: status, metrics, retries, pass progress.
-    fn finished(&mut self, done: Result<(Id, BatchOutput), JoinError>) {
-        let now = Instant::now();
-        let at = SystemTime::now();
+    /// Starts the prune step of the pass once nothing else runs.
+    fn start_prune(&mut self) {
+        let Some(desired) = self.desired.clone() else {
+            return;
+        };
+        if self.settings.opts.stop.is_raised() {
+            return;
+        }
+        let Some(pass) = &mut self.pass else { return };
+        if pass.prune != PruneStage::Waiting || !self.tasks.is_empty() {
+            return;
+        }
+        pass.prune = PruneStage::Running;
+        let reconciler = self.reconciler.clone();
+        // The step itself refuses to delete while the files are invalid (and
+        // says so); it needs `--prune` as given to know what it would delete.
+        let opts = self.settings.opts.clone();
+        let validity = if self.desired_valid {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
+        let handle = self.tasks.spawn(
+            async move { Output::Prune(reconciler.prune(&desired.state, validity, &opts).await) }
+                .instrument(tracing::debug_span!("prune")),
+        );
+        self.work.insert(handle.id(), Work::Prune);
+    }
+
+    /// Records a finished task.
+    fn finished(&mut self, done: Result<(Id, Output), JoinError>) {
         let id = match &done {
             Ok((id, _)) => *id,
             Err(e) => e.id(),
         };
-        let Some(batch) = self.batches.remove(&id) else {
-            return;
-        };
-        let report = match done {
-            Ok((_, (report, refs))) => {
+        match (self.work.remove(&id), done) {
+            (Some(Work::Batch(batch)), Ok((_, Output::Batch(report, refs)))) => {
                 self.refs.topic_arns.extend(refs.topic_arns);
-                report
+                self.batch_finished(&batch, report);
             }
-            Err(e) => self.crashed(&batch, &e),
-        };
+            (Some(Work::Batch(batch)), Err(e)) => {
+                let report = self.crashed(&batch, &e);
+                self.batch_finished(&batch, report);
+            }
+            (Some(Work::Prune), Ok((_, Output::Prune(report)))) => self.prune_finished(report),
+            (Some(Work::Prune), Err(e)) => {
+                error!(error = %e, "the prune step failed");
+                self.prune_finished(PruneReport::default());
+            }
+            (work, _) => error!(?work, "a task finished that does not match its work"),
+        }
+    }
+
+    /// Records a finished batch: status, metrics, retries, pass progress.
+    fn batch_finished(&mut self, batch: &Batch, report: PassReport) {
+        let now = Instant::now();
+        let at = SystemTime::now();
         let mut seen = HashSet::new();
         let in_batch: HashSet<&str> = batch.names.iter().map(String::as_str).collect();
         for r in &report.resources {
@@ -535,6 +623,23 @@ impl Runner {
         self.check_pass(now);
     }
 
+    /// Records what the prune step found and did, and completes the pass.
+    fn prune_finished(&mut self, report: PruneReport) {
+        let at = SystemTime::now();
+        for r in &report.resources {
+            self.metrics.observe_reconcile(r);
+            self.status.record(r, at);
+        }
+        for e in &report.problems.errors {
+            for kind in &e.kinds {
+                self.metrics.observe_prune_error(*kind, e.error.reason);
+            }
+        }
+        self.status.prune_completed(&report.problems);
+        self.metrics.set_resource_counts(&self.status.counts());
+        self.complete_pass(Instant::now());
+    }
+
     /// Reports for a batch whose task panicked: a bug, reported as an error
     /// of each of its resources, and not retried before the next resync.
     fn crashed(&self, batch: &Batch, e: &JoinError) -> PassReport {
@@ -564,14 +669,25 @@ impl Runner {
                 duration: Duration::ZERO,
             })
             .collect();
-        PassReport { resources }
+        PassReport {
+            resources,
+            ..PassReport::default()
+        }
     }
 
-    /// Completes the full pass once every resource of it was reconciled.
-    fn check_pass(&mut self, now: Instant) {
-        if !self.pass.as_ref().is_some_and(|p| p.pending.is_empty()) {
-            return;
+    /// Once every resource of the full pass was reconciled, its prune step
+    /// is due.
+    fn check_pass(&mut self, _now: Instant) {
+        if let Some(pass) = &mut self.pass {
+            if pass.pending.is_empty() && pass.prune == PruneStage::NotYet {
+                pass.prune = PruneStage::Waiting;
+            }
         }
+        self.start_prune();
+    }
+
+    /// Completes the full pass after its prune step.
+    fn complete_pass(&mut self, now: Instant) {
         let Some(pass) = self.pass.take() else {
             return;
         };
@@ -739,6 +855,15 @@ mod tests {
         delay: Mutex<Duration>,
         /// Whether the stop flag was raised when each call ended.
         stopped_at_end: Mutex<Vec<bool>>,
+        /// Each prune step: when, with what validity and `opts.prune`, and
+        /// how many resources were being reconciled meanwhile.
+        prunes: Mutex<Vec<(Instant, Validity, bool, usize)>>,
+        /// The orphans the prune step reports.
+        orphans: Mutex<Vec<String>>,
+        /// The `opts.prune` of each reconcile.
+        prune_opts: Mutex<Vec<bool>>,
+        /// How long each prune step takes.
+        prune_delay: Mutex<Duration>,
     }
 
     impl Fake {
@@ -849,7 +974,44 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push(opts.stop.is_raised());
+            self.prune_opts.lock().unwrap().push(opts.prune);
             report
+        }
+
+        async fn prune(
+            &self,
+            _desired: &DesiredState,
+            validity: Validity,
+            opts: &PassOptions,
+        ) -> PruneReport {
+            let running = self.running.lock().unwrap().len();
+            self.prunes
+                .lock()
+                .unwrap()
+                .push((Instant::now(), validity, opts.prune, running));
+            let delay = *self.prune_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            let resources = self
+                .orphans
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|name| ResourceReport {
+                    kind: Kind::Secret,
+                    name: name.clone(),
+                    mode: opts.mode,
+                    action: Planned::Orphaned,
+                    state: State::Orphaned,
+                    changes: Vec::new(),
+                    notes: vec!["not in the desired state: only --prune deletes it".into()],
+                    error: None,
+                    duration: Duration::ZERO,
+                })
+                .collect();
+            PruneReport {
+                resources,
+                problems: Default::default(),
+            }
         }
     }
 
@@ -891,9 +1053,11 @@ mod tests {
                 apply: true,
                 mode: Mode::Enforce,
                 owner: "driftd".into(),
+                prune: false,
+                max_prune: 10,
                 stop: Default::default(),
             };
-            let mut settings = Settings::new(Duration::from_secs(60), opts, false);
+            let mut settings = Settings::new(Duration::from_secs(60), opts);
             tune(&mut settings);
             let status = Arc::new(StatusStore::new(std::path::Path::new("desired")));
             let metrics = Arc::new(Metrics::new().unwrap());
@@ -1198,7 +1362,7 @@ mod tests {
         let h = Harness::with(
             state(vec![secret("a", "x"), secret("b", "x")]),
             Fake::default(),
-            |s| s.prune = true,
+            |s| s.opts.prune = true,
         );
         h.until(secs(1), |h| h.status.ready()).await;
         tokio::time::sleep(secs(5)).await;
@@ -1235,7 +1399,7 @@ mod tests {
         let fake = Fake::default();
         *fake.delay.lock().unwrap() = secs(5);
         let h = Harness::with(state(vec![secret("a", "x"), secret("b", "x")]), fake, |s| {
-            s.prune = true
+            s.opts.prune = true
         });
         tokio::time::sleep(secs(1)).await;
         h.edit(state(vec![secret("a", "x")])).await;
@@ -1246,6 +1410,68 @@ mod tests {
         let calls = h.fake.calls();
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert_eq!(calls[1].at - calls[0].at, secs(5), "right after the first");
+        h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_full_pass_ends_with_a_prune_step_that_runs_alone() {
+        let fake = Fake::default();
+        *fake.delay.lock().unwrap() = secs(1);
+        *fake.prune_delay.lock().unwrap() = secs(2);
+        fake.orphans.lock().unwrap().push("old".into());
+        let h = Harness::start(state(vec![secret("a", "x"), topic("t")]), fake);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // The resources are reconciled; the prune step runs, alone.
+        let prunes = h.fake.prunes.lock().unwrap().clone();
+        assert_eq!(prunes.len(), 1);
+        let (at, validity, prune, running) = prunes[0];
+        assert_eq!(at - h.started, secs(1));
+        assert_eq!((validity, prune, running), (Validity::Valid, false, 0));
+        assert!(!h.status.ready(), "the pass ends with its prune step");
+        // An edit meanwhile waits for the prune step to end.
+        let edited = h.edit(state(vec![secret("a", "y"), topic("t")])).await;
+        h.until(secs(5), |h| h.fake.calls().len() == 3).await;
+        assert_eq!(
+            h.fake.calls()[2].at - h.started,
+            secs(3),
+            "edited at {:?}",
+            edited - h.started
+        );
+        assert!(h.status.ready());
+        let status = h.status.snapshot();
+        let old = status.resources.iter().find(|r| r.name == "old").unwrap();
+        assert_eq!(old.state, Some(State::Orphaned));
+        assert_eq!(
+            h.metric("driftd_resources{kind=\"Secret\",state=\"orphaned\"}"),
+            Some(1.0)
+        );
+        // No per-resource series for what is not declared.
+        assert_eq!(
+            h.metric("driftd_resource_in_sync{kind=\"Secret\",name=\"old\"}"),
+            None
+        );
+        // Edits alone do not prune: only full passes do.
+        tokio::time::sleep(secs(10)).await;
+        assert_eq!(h.fake.prunes.lock().unwrap().len(), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_the_files_are_invalid_nothing_is_pruned() {
+        let h = Harness::with(state(vec![secret("a", "x")]), Fake::default(), |s| {
+            s.opts.prune = true
+        });
+        h.until(secs(1), |h| h.status.ready()).await;
+        h.edit(invalid()).await;
+        h.until(secs(70), |h| h.fake.prunes.lock().unwrap().len() == 2)
+            .await;
+        let prunes = h.fake.prunes.lock().unwrap().clone();
+        // The step knows --prune was given, and that the files are invalid:
+        // it reports orphans and refuses to delete.
+        assert_eq!((prunes[0].1, prunes[0].2), (Validity::Valid, true));
+        assert_eq!((prunes[1].1, prunes[1].2), (Validity::Invalid, true));
+        // The reconciles of the last valid state remove no subscription.
+        assert_eq!(*h.fake.prune_opts.lock().unwrap(), [true, false]);
         h.stop().await;
     }
 

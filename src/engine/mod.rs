@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod daemon;
 pub mod pass;
+pub mod prune;
 pub mod reconciler;
 pub mod scheduler;
 pub mod status;

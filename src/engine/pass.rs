@@ -22,6 +22,12 @@ pub struct PassOptions {
     pub mode: Mode,
     /// The `driftd:owner` value of this process.
     pub owner: String,
+    /// `--prune`: delete what this driftd owns and no longer declares (see
+    /// [`super::prune`]), and subscriptions a Topic's file does not name. The
+    /// daemon keeps it off while the desired state fails to load.
+    pub prune: bool,
+    /// `--max-prune`: a pass that would delete more resources prunes nothing.
+    pub max_prune: usize,
     /// Raised when the daemon stops: no write starts after that.
     pub stop: StopFlag,
 }
@@ -115,7 +121,7 @@ pub struct ResourceError {
 }
 
 impl ResourceError {
-    fn from_aws(e: &aws::Error) -> ResourceError {
+    pub(crate) fn from_aws(e: &aws::Error) -> ResourceError {
         ResourceError {
             reason: e.class.reason(),
             message: e.to_string(),
@@ -155,10 +161,33 @@ impl ResourceReport {
     }
 }
 
-/// All resources of one pass, in the order they were reconciled.
+/// All resources of one pass, in the order they were reconciled (orphans
+/// found by the prune step last).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PassReport {
     pub resources: Vec<ResourceReport>,
+    /// What the prune step refused or could not find (see [`super::prune`]).
+    #[serde(skip_serializing_if = "PruneProblems::is_empty")]
+    pub prune: PruneProblems,
+}
+
+/// What kept the prune step from doing its whole job, beyond the orphans
+/// it reports one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneProblems {
+    /// Why nothing was deleted in this pass, when a guard refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<super::prune::Refusal>,
+    /// Kinds whose owned resources could not be listed: their orphans are
+    /// neither reported nor deleted in this pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<super::prune::ListingError>,
+}
+
+impl PruneProblems {
+    pub fn is_empty(&self) -> bool {
+        self.refused.is_none() && self.errors.is_empty()
+    }
 }
 
 /// Counts of a pass, for the summary line.
@@ -189,24 +218,30 @@ impl PassReport {
                 s.error += 1;
             }
         }
+        // A refused prune failed to do what `--prune` asked; a listing that
+        // failed left orphans unknown.
+        s.error += self.prune.errors.len() + usize::from(self.prune.refused.is_some());
         s
     }
 
     /// Whether every resource ended in sync, corrected, or merely observed
     /// (drift left alone because of observe mode): `apply`'s exit 0. Drift
     /// driftd may not correct (a missing required key of a `createOnly`
-    /// secret, an extra subscription without `--prune`) is not converged.
+    /// secret, an extra subscription without `--prune`) is not converged, nor
+    /// is a prune step that was refused or could not list what it owns.
     pub fn converged(&self) -> bool {
-        self.resources.iter().all(|r| match r.state {
-            State::InSync | State::Corrected | State::Orphaned => true,
-            State::Drifted => r.mode == Mode::Observe,
-            State::Error => false,
-        })
+        self.prune.is_empty()
+            && self.resources.iter().all(|r| match r.state {
+                State::InSync | State::Corrected | State::Orphaned => true,
+                State::Drifted => r.mode == Mode::Observe,
+                State::Error => false,
+            })
     }
 
-    /// Whether some resource could not be read or reconciled.
+    /// Whether some resource could not be read or reconciled, or the prune
+    /// step was refused or could not list what it owns.
     pub fn has_errors(&self) -> bool {
-        self.resources.iter().any(|r| r.state == State::Error)
+        !self.prune.is_empty() || self.resources.iter().any(|r| r.state == State::Error)
     }
 
     /// Whether anything differs from the desired state.
@@ -297,6 +332,7 @@ pub async fn reconcile_kind<R: Reconciler>(
     }
     let ctx = Ctx {
         owner: opts.owner.clone(),
+        prune: opts.prune,
     };
     let mut reports = Vec::with_capacity(items.len());
     for (resource, spec) in items {
@@ -448,6 +484,8 @@ mod tests {
             apply,
             mode,
             owner: "driftd".into(),
+            prune: false,
+            max_prune: 10,
             stop: Default::default(),
         }
     }

@@ -39,6 +39,10 @@ impl Refs {
 pub struct Ctx {
     /// The value of the `driftd:owner` tag this process writes and honours.
     pub owner: String,
+    /// Whether this pass removes what the desired state no longer names
+    /// inside a resource it still declares (a Topic's subscriptions): `--prune`,
+    /// and only while the desired state loads.
+    pub prune: bool,
 }
 
 /// What a resource needs, as the pure diff decided it.

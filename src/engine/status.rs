@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::pass::{ResourceReport, State};
+use super::pass::{PruneProblems, ResourceReport, State};
 use super::scheduler::Key;
 use crate::desired::LoadError;
 use crate::kinds::{Kind, Mode};
@@ -35,6 +35,9 @@ pub struct Status {
     pub last_pass_at: Option<SystemTime>,
     pub last_pass_duration_seconds: Option<f64>,
     pub desired_state: DesiredStatus,
+    /// What kept the last prune step from doing its whole job: a refusal
+    /// (`max_prune`, `desired_state_invalid`) or kinds it could not list.
+    pub prune: PruneProblems,
     pub resources: Vec<ResourceStatus>,
 }
 
@@ -320,6 +323,11 @@ impl StatusStore {
             s.last_pass_at = Some(at);
             s.last_pass_duration_seconds = Some(duration.as_secs_f64());
         });
+    }
+
+    /// Records the problems of the prune step that just ended a pass.
+    pub fn prune_completed(&self, problems: &PruneProblems) {
+        self.update(|s| s.prune = problems.clone());
     }
 
     pub fn set_stopping(&self) {

@@ -866,6 +866,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".into(),
+            prune: false,
         }
     }
 

@@ -149,9 +149,35 @@ impl Reconciler for Dashboard {
 
 /// Reads these dashboards: one `ListDashboards` walk, then `GetDashboard` only
 /// for those whose (LastModified, Size) changed since this process last
-/// fetched them. The prune step uses it for dashboards that are not declared.
+/// fetched them.
 pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, aws::Error> {
     let listed = aws.dashboards.list("").await?;
+    observe_listed(aws, &listed, names).await
+}
+
+/// Reads every dashboard of the account that is not among `declared`, for
+/// the prune step to check its marker ([`is_owned`]): one `ListDashboards`
+/// walk, and `GetDashboard` only for bodies this process has not read at
+/// their current (LastModified, Size).
+pub async fn observe_undeclared(
+    aws: &Aws,
+    declared: &std::collections::HashSet<&str>,
+) -> Result<Observed<Live>, aws::Error> {
+    let listed = aws.dashboards.list("").await?;
+    let names: Vec<&str> = listed
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| !declared.contains(n))
+        .collect();
+    observe_listed(aws, &listed, &names).await
+}
+
+/// Reads these dashboards out of one listing, from the body cache where it can.
+async fn observe_listed(
+    aws: &Aws,
+    listed: &[DashboardEntry],
+    names: &[&str],
+) -> Result<Observed<Live>, aws::Error> {
     let bodies = aws.dashboards.bodies();
     let by_name: HashMap<&str, &DashboardEntry> =
         listed.iter().map(|e| (e.name.as_str(), e)).collect();
@@ -1000,6 +1026,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: OWNER.into(),
+            prune: false,
         }
     }
 
@@ -1166,6 +1193,8 @@ mod tests {
             apply,
             mode: Mode::Enforce,
             owner: OWNER.into(),
+            prune: false,
+            max_prune: 10,
             stop: Default::default(),
         };
 

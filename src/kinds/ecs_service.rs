@@ -588,6 +588,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".into(),
+            prune: false,
         }
     }
 

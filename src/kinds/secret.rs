@@ -951,6 +951,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".to_string(),
+            prune: false,
         }
     }
 

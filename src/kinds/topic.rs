@@ -253,9 +253,8 @@ impl Reconciler for Topic {
         _refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {
-        // `Ctx` has no prune flag yet: until the engine passes `--prune` down,
-        // extra subscriptions are reported and left in place.
-        diff(&resource.name, spec, live, ctx, false)
+        // Subscriptions the file does not name go only in a pass that prunes.
+        diff(&resource.name, spec, live, ctx, ctx.prune)
     }
 
     async fn apply(
@@ -693,6 +692,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             owner: "driftd".into(),
+            prune: false,
         }
     }
 
@@ -1198,6 +1198,7 @@ mod tests {
     fn the_owner_tag_follows_the_configured_owner() {
         let ctx = Ctx {
             owner: "team-a".into(),
+            prune: false,
         };
         let live = Live::test("alerts").tag(OWNER_TAG, "team-a");
         let d = diff("alerts", &Spec::test(), Some(&live), &ctx, false);

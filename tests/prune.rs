@@ -1,0 +1,699 @@
+//! Pruning through the real binary against a private moto: orphans reported
+//! by `plan` and `apply`, deleted only with `--prune` and only when every guard
+//! allows it, found without a call per resource (counted by the recording
+//! proxy).
+//!
+//! Where moto differs from real AWS (see moto/cloudwatch/models.py,
+//! moto/secretsmanager/models.py):
+//! * `DeleteAlarms` leaves the alarm's tags behind in moto's tagger, so an
+//!   alarm re-created under the same name would get them back; `GetResources`
+//!   lists only alarms that exist, so a deleted alarm is never reported. The
+//!   tests below never re-create a deleted alarm.
+//! * moto cannot tag dashboards (ownership is the body marker, as on real AWS).
+//! * moto's `DescribeSecret` reports the date a scheduled deletion will happen
+//!   as `DeletedDate` (deletion request + recovery window), which lets the
+//!   window driftd asked for be read back.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::proxy::Proxy;
+use common::{desired_dir, write_file, Moto, Run};
+
+const HEADER: &str = "apiVersion: driftd/v1";
+
+fn alarm(name: &str, actions: &[&str]) -> String {
+    format!(
+        "{HEADER}\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
+         namespace: App\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
+         evaluationPeriods: 1\n  threshold: 5\n  comparisonOperator: GreaterThanThreshold\n  \
+         alarmActions: [{}]\n",
+        actions.join(", ")
+    )
+}
+
+fn topic(name: &str, subscriptions: &[&str]) -> String {
+    let subs: Vec<String> = subscriptions
+        .iter()
+        .map(|e| format!("{{protocol: sqs, endpoint: \"{e}\"}}"))
+        .collect();
+    format!(
+        "{HEADER}\nkind: Topic\nmetadata: {{name: {name}}}\nspec:\n  subscriptions: [{}]\n",
+        subs.join(", ")
+    )
+}
+
+fn dashboard(name: &str) -> String {
+    format!(
+        "{HEADER}\nkind: Dashboard\nmetadata: {{name: {name}}}\nspec:\n  body:\n    widgets:\n      \
+         - {{type: text, x: 0, y: 0, width: 6, height: 2, properties: {{markdown: {name}}}}}\n"
+    )
+}
+
+fn secret(name: &str, recovery_window_days: i64) -> String {
+    format!(
+        "{HEADER}\nkind: Secret\nmetadata: {{name: {name}}}\nspec:\n  \
+         initialValue: {{placeholderKeys: [KEY]}}\n  recoveryWindowDays: {recovery_window_days}\n"
+    )
+}
+
+fn docs(documents: &[String]) -> String {
+    documents.join("---\n")
+}
+
+/// Runs `driftd <args> --desired-state <dir>` through the proxy.
+fn driftd(proxy: &Proxy, moto: &Moto, dir: &std::path::Path, args: &[&str]) -> Run {
+    let mut cmd = proxy.driftd(moto);
+    cmd.args(args)
+        .args(["--desired-state", dir.to_str().expect("a UTF-8 path")]);
+    common::run(&mut cmd)
+}
+
+/// Replaces the desired state with these files.
+fn rewrite(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::remove_file(path).expect("remove file");
+        }
+    }
+    for (name, text) in files {
+        write_file(dir, name, text);
+    }
+}
+
+/// The names of the writes AWS accepted, in order. A call the SDK retried
+/// (a 5xx from an emulator under load) shows once.
+fn writes(proxy: &Proxy) -> Vec<String> {
+    proxy
+        .writes()
+        .iter()
+        .filter(|c| c.status < 300)
+        .map(|c| c.op().to_string())
+        .collect()
+}
+
+/// The names of the calls AWS answered, sorted.
+fn answered(proxy: &Proxy) -> Vec<String> {
+    sorted(
+        proxy
+            .calls()
+            .iter()
+            .filter(|c| c.status < 300)
+            .map(|c| c.op().to_string())
+            .collect(),
+    )
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+struct Clients {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    async fn of(moto: &Moto) -> Clients {
+        let config = moto.sdk_config().await;
+        Clients {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+        }
+    }
+
+    async fn alarms(&self) -> Vec<String> {
+        let out = self
+            .cloudwatch
+            .describe_alarms()
+            .send()
+            .await
+            .expect("describe alarms");
+        sorted(
+            out.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    async fn topics(&self) -> Vec<String> {
+        let out = self.sns.list_topics().send().await.expect("list topics");
+        sorted(
+            out.topics()
+                .iter()
+                .filter_map(|t| t.topic_arn())
+                .map(|arn| arn.rsplit(':').next().unwrap_or(arn).to_string())
+                .collect(),
+        )
+    }
+
+    async fn dashboards(&self) -> Vec<String> {
+        let out = self
+            .cloudwatch
+            .list_dashboards()
+            .send()
+            .await
+            .expect("list dashboards");
+        sorted(
+            out.dashboard_entries()
+                .iter()
+                .filter_map(|d| d.dashboard_name().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    async fn subscriptions(&self, topic: &str) -> Vec<String> {
+        let arn = format!("arn:aws:sns:us-east-1:123456789012:{topic}");
+        let out = self
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(arn)
+            .send()
+            .await
+            .expect("list subscriptions");
+        sorted(
+            out.subscriptions()
+                .iter()
+                .filter_map(|s| s.endpoint().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    /// `None` when the secret does not exist; its `DeletedDate` otherwise.
+    async fn secret(&self, name: &str) -> Option<Option<aws_smithy_types::DateTime>> {
+        match self.secrets.describe_secret().secret_id(name).send().await {
+            Ok(out) => Some(out.deleted_date().copied()),
+            Err(e) => {
+                let code = e.as_service_error().and_then(|e| {
+                    aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(e).map(str::to_string)
+                });
+                assert_eq!(code.as_deref(), Some("ResourceNotFoundException"), "{e:?}");
+                None
+            }
+        }
+    }
+
+    async fn subscribe(&self, topic: &str, endpoint: &str) {
+        self.sns
+            .subscribe()
+            .topic_arn(format!("arn:aws:sns:us-east-1:123456789012:{topic}"))
+            .protocol("sqs")
+            .endpoint(endpoint)
+            .send()
+            .await
+            .expect("subscribe by hand");
+    }
+
+    async fn put_alarm(&self, name: &str, tags: &[(&str, &str)], actions: &[String]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+            })
+            .collect();
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("App")
+            .metric_name("Errors")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .set_alarm_actions((!actions.is_empty()).then(|| actions.to_vec()))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("put alarm by hand");
+    }
+
+    async fn put_topic(&self, name: &str, tags: &[(&str, &str)]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_sns::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .expect("tag")
+            })
+            .collect();
+        self.sns
+            .create_topic()
+            .name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("create topic by hand");
+    }
+
+    async fn put_secret(&self, name: &str, tags: &[(&str, &str)]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+            })
+            .collect();
+        self.secrets
+            .create_secret()
+            .name(name)
+            .secret_string("{}")
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("create secret by hand");
+    }
+
+    async fn put_dashboard(&self, name: &str, body: &serde_json::Value) {
+        self.cloudwatch
+            .put_dashboard()
+            .dashboard_name(name)
+            .dashboard_body(body.to_string())
+            .send()
+            .await
+            .expect("put dashboard by hand");
+    }
+}
+
+fn topic_arn(name: &str) -> String {
+    format!("arn:aws:sns:us-east-1:123456789012:{name}")
+}
+
+const KEEP: &str = "arn:aws:sqs:us-east-1:123456789012:keep";
+const EXTRA: &str = "arn:aws:sqs:us-east-1:123456789012:extra";
+
+#[tokio::test]
+async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let all = [
+        (
+            "topics.yaml",
+            docs(&[topic("p-alerts", &[KEEP]), topic("p-old", &[])]),
+        ),
+        (
+            "alarms.yaml",
+            docs(&[
+                alarm("p-a1", &["topic:p-alerts"]),
+                alarm("p-a2", &["topic:p-old"]),
+                alarm("p-a3", &[]),
+            ]),
+        ),
+        ("dashboards.yaml", dashboard("p-main")),
+        (
+            "secrets.yaml",
+            docs(&[secret("p/week", 7), secret("p/now", 0)]),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = all.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let dir = desired_dir(&files);
+    let created = driftd(&proxy, &moto, dir.path(), &["apply"]);
+    assert_eq!(created.code, 0, "{created:?}");
+    aws.subscribe("p-alerts", EXTRA).await;
+
+    // The files now keep one topic (its extra subscription gone from AWS
+    // only with --prune) and the alarm that notifies it.
+    let kept = [
+        ("topics.yaml", topic("p-alerts", &[KEEP])),
+        ("alarms.yaml", alarm("p-a1", &["topic:p-alerts"])),
+    ];
+    rewrite(
+        dir.path(),
+        &kept
+            .iter()
+            .map(|(n, t)| (*n, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    proxy.reset();
+
+    let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    for line in [
+        "? Alarm p-a2",
+        "? Alarm p-a3",
+        "? Topic p-old",
+        "? Dashboard p-main",
+        "? Secret p/week",
+        "? Secret p/now",
+        "    note: not in the desired state: only --prune deletes it",
+        "Plan: 0 to create, 1 to update, 0 to delete, 0 errors, 6 orphaned.",
+    ] {
+        assert!(plan.stdout.contains(line), "{line:?} in\n{plan:?}");
+    }
+
+    let pruning_plan = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["plan", "--prune", "--detailed-exitcode"],
+    );
+    assert_eq!(pruning_plan.code, 2, "{pruning_plan:?}");
+    for line in [
+        "- Alarm p-a2",
+        "- Alarm p-a3",
+        "- Topic p-old",
+        "    note: named by alarm p-a2, deleted first",
+        "- Dashboard p-main",
+        "- Secret p/week",
+        "    note: restorable for 7 days after deletion",
+        "- Secret p/now",
+        "    note: deleted at once, without recovery (recoveryWindowDays: 0)",
+        &format!("    subscriptions: sqs:{EXTRA} → (none)"),
+        "Plan: 0 to create, 1 to update, 6 to delete, 0 errors.",
+    ] {
+        assert!(
+            pruning_plan.stdout.contains(line),
+            "{line:?} in\n{pruning_plan:?}"
+        );
+    }
+    assert!(
+        proxy.writes().is_empty(),
+        "plans write nothing: {:?}",
+        proxy.writes()
+    );
+
+    // Without --prune: orphans stay, and so does the extra subscription —
+    // drift apply may not correct, so it exits 1.
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stdout.contains("? Alarm p-a2: orphaned")
+            && apply.stdout.ends_with(", 6 orphaned.\n"),
+        "{apply:?}"
+    );
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+
+    let pruned = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    assert!(
+        pruned.stdout.contains("- Alarm p-a2: deleted")
+            && pruned.stdout.contains("- Secret p/now: deleted")
+            && pruned.stdout.contains(
+                "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted."
+            ),
+        "{pruned:?}"
+    );
+    assert_eq!(
+        sorted(writes(&proxy)),
+        [
+            "DeleteAlarms",
+            "DeleteDashboards",
+            "DeleteSecret",
+            "DeleteSecret",
+            "DeleteTopic",
+            "Unsubscribe"
+        ],
+        "the alarms go in one DeleteAlarms call"
+    );
+    let order = writes(&proxy);
+    let position = |op: &str| order.iter().position(|w| w == op).expect(op);
+    assert!(
+        position("DeleteAlarms") < position("DeleteTopic"),
+        "the alarm naming the topic goes first: {order:?}"
+    );
+
+    assert_eq!(aws.alarms().await, ["p-a1"]);
+    assert_eq!(aws.topics().await, ["p-alerts"]);
+    assert_eq!(aws.subscriptions("p-alerts").await, [KEEP]);
+    assert!(aws.dashboards().await.is_empty());
+    assert_eq!(aws.secret("p/now").await, None, "deleted without recovery");
+    let deletion = aws
+        .secret("p/week")
+        .await
+        .expect("scheduled, still there")
+        .expect("scheduled for deletion");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let window = Duration::from_secs((deletion.secs() - now).max(0) as u64);
+    assert!(
+        (Duration::from_secs(7 * 86_400 - 600)..=Duration::from_secs(7 * 86_400 + 600))
+            .contains(&window),
+        "deleted with a 7-day recovery window (moto's DeletedDate): {window:?}"
+    );
+
+    for call in proxy.calls() {
+        let action = driftd::iam::action_of(call.service.as_deref().unwrap_or_default(), call.op());
+        assert!(
+            driftd::iam::allows(&action),
+            "{action} is not in the IAM policy"
+        );
+    }
+
+    proxy.reset();
+    let again = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    assert!(
+        again
+            .stdout
+            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 2 in sync."),
+        "nothing left to prune, the scheduled secret included: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let names: Vec<String> = (1..=11).map(|i| format!("m-{i:02}")).collect();
+    let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
+    let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
+    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    // An edit that drops every alarm, by mistake.
+    rewrite(dir.path(), &[]);
+    proxy.reset();
+
+    let refusal =
+        "pruning refused: this pass would delete 11 resources, more than --max-prune 10; \
+                   nothing is deleted (if these deletions are intended, raise --max-prune)";
+    let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
+    assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
+    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "? Alarm m-01\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
+        ),
+        "the would-be deletions are listed: {plan:?}"
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned."),
+        "{plan:?}"
+    );
+
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    assert_eq!(aws.alarms().await, names);
+
+    let raised = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--max-prune", "11"],
+    );
+    assert_eq!(raised.code, 0, "{raised:?}");
+    assert_eq!(writes(&proxy), ["DeleteAlarms"]);
+    assert!(aws.alarms().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_topic_an_alarm_still_names_is_never_pruned() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let dir = desired_dir(&[
+        (
+            "topics.yaml",
+            &docs(&[
+                topic("r-by-file", &[]),
+                topic("r-by-hand", &[]),
+                topic("r-unused", &[]),
+            ]),
+        ),
+        ("alarms.yaml", &alarm("r-cpu", &["topic:r-by-file"])),
+    ]);
+    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    // An alarm driftd does not manage notifies another of the topics.
+    aws.put_alarm("r-made-by-hand", &[], &[topic_arn("r-by-hand")])
+        .await;
+    // The topics leave the files; the declared alarm keeps naming one, now by ARN.
+    rewrite(
+        dir.path(),
+        &[("alarms.yaml", &alarm("r-cpu", &[&topic_arn("r-by-file")]))],
+    );
+    proxy.reset();
+
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+
+    assert_eq!(apply.code, 0, "{apply:?}");
+    for line in [
+        "? Topic r-by-file: orphaned\n    note: not pruned: still named in the actions of alarm r-cpu",
+        "? Topic r-by-hand: orphaned\n    note: not pruned: still named in the actions of alarm r-made-by-hand",
+        "- Topic r-unused: deleted",
+    ] {
+        assert!(apply.stdout.contains(line), "{line:?} in\n{apply:?}");
+    }
+    assert_eq!(writes(&proxy), ["DeleteTopic"]);
+    assert_eq!(aws.topics().await, ["r-by-file", "r-by-hand"]);
+    assert_eq!(
+        answered(&proxy)
+            .iter()
+            .filter(|op| *op == "DescribeAlarms")
+            .count(),
+        2,
+        "the declared alarm, then one walk over every alarm for the references"
+    );
+}
+
+#[tokio::test]
+async fn resources_of_another_owner_or_of_none_are_never_deleted() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let theirs = [("driftd:owner", "team-b")];
+    let prefixed = [("driftd:owner", "driftd-prod")];
+    aws.put_alarm("o-team-b", &theirs, &[]).await;
+    aws.put_alarm("o-hand-made", &[("team", "driftd")], &[])
+        .await;
+    aws.put_topic("o-team-b", &theirs).await;
+    aws.put_topic("o-hand-made", &[]).await;
+    aws.put_secret("o/team-b", &theirs).await;
+    // ListSecrets matches tag values by prefix: `driftd-prod` starts with `driftd`.
+    aws.put_secret("o/prod", &prefixed).await;
+    aws.put_secret("o/hand-made", &[]).await;
+    let marker = |owner: &str, name: &str| {
+        serde_json::json!({"widgets": [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 1,
+            "properties": {"markdown": driftd::kinds::dashboard::marker_markdown(owner, name)}}]})
+    };
+    aws.put_dashboard("o-team-b", &marker("team-b", "o-team-b"))
+        .await;
+    aws.put_dashboard("o-hand-made", &serde_json::json!({"widgets": []}))
+        .await;
+    // A copy of a dashboard of ours under another name: its marker names the original.
+    aws.put_dashboard("o-copy", &marker("driftd", "o-original"))
+        .await;
+    let dir = desired_dir(&[]);
+
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    assert!(
+        apply
+            .stdout
+            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 0 in sync."),
+        "nothing reported as ours: {apply:?}"
+    );
+
+    // The owner tag is what decides: team-b's driftd prunes exactly its own.
+    let team_b = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--owner", "team-b"],
+    );
+    assert_eq!(team_b.code, 0, "{team_b:?}");
+    assert_eq!(aws.alarms().await, ["o-hand-made"]);
+    assert_eq!(aws.topics().await, ["o-hand-made"]);
+    assert_eq!(aws.dashboards().await, ["o-copy", "o-hand-made"]);
+    assert!(aws.secret("o/team-b").await.expect("there").is_some());
+    assert_eq!(aws.secret("o/prod").await, Some(None), "not scheduled");
+    assert_eq!(aws.secret("o/hand-made").await, Some(None));
+}
+
+#[tokio::test]
+async fn finding_orphans_costs_no_call_per_resource() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let mut documents: Vec<String> = (0..40).map(|i| alarm(&format!("c-{i:02}"), &[])).collect();
+    documents.extend((0..5).map(|i| topic(&format!("c-topic-{i}"), &[])));
+    documents.extend((0..5).map(|i| secret(&format!("c/secret-{i}"), 7)));
+    documents.push(dashboard("c-main"));
+    let dir = desired_dir(&[("all.yaml", &docs(&documents))]);
+    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    rewrite(dir.path(), &[]);
+    proxy.reset();
+
+    let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
+
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains(", 51 orphaned."), "{plan:?}");
+    assert_eq!(
+        answered(&proxy),
+        [
+            // One body to check for its ownership marker: a one-shot process
+            // reads each undeclared dashboard once (the daemon's cache keeps
+            // them across passes while they do not change).
+            "GetDashboard",
+            // 45 alarms and topics with the owner tag, one page.
+            "GetResources",
+            "ListDashboards",
+            // 5 secrets with the owner tag, one page.
+            "ListSecrets",
+        ]
+    );
+
+    proxy.reset();
+    let pruning = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["plan", "--prune", "--max-prune", "60"],
+    );
+    assert_eq!(pruning.code, 0, "{pruning:?}");
+    assert!(pruning.stdout.contains("51 to delete"), "{pruning:?}");
+    assert_eq!(
+        answered(&proxy),
+        [
+            // With topics to prune, one walk over the alarms for references.
+            "DescribeAlarms",
+            "GetDashboard",
+            "GetResources",
+            "ListDashboards",
+            "ListSecrets",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_desired_state_calls_no_aws_and_prunes_nothing() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("alarms.yaml", &alarm("i-cpu", &[]))]);
+    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    rewrite(
+        dir.path(),
+        &[(
+            "alarms.yaml",
+            "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: i-cpu}\nspec: {threshhold: 1}\n",
+        )],
+    );
+    proxy.reset();
+
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
+    assert_eq!(Clients::of(&moto).await.alarms().await, ["i-cpu"]);
+}
