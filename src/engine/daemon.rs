@@ -389,7 +389,10 @@ impl Runner {
             }
         }
         if !self.desired_valid && self.desired.is_some() {
-            info!(resources = new.index.len(), "desired state is valid again");
+            info!(
+                resources = new.index.len(),
+                "the desired state is valid again"
+            );
         }
         if added + changed + removed.len() > 0 {
             info!(
@@ -401,9 +404,11 @@ impl Runner {
                 "desired state loaded"
             );
         }
-        if !removed.is_empty() && self.settings.opts.prune {
-            // Pruning is part of a full pass: run one as soon as possible
-            // (right after the one under way, if any).
+        let fixed = !self.desired_valid && self.desired.is_some();
+        if self.settings.opts.prune && (!removed.is_empty() || fixed) {
+            // Something to prune (or pruning refused while the files were
+            // invalid): pruning is part of a full pass, run one as soon as
+            // possible (right after the one under way, if any).
             if self.pass.is_some() {
                 self.pass_requested = true;
             } else {
