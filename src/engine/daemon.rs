@@ -1477,6 +1477,12 @@ mod tests {
         assert_eq!((prunes[1].1, prunes[1].2), (Validity::Invalid, true));
         // The reconciles of the last valid state remove no subscription.
         assert_eq!(*h.fake.prune_opts.lock().unwrap(), [true, false]);
+        // Fixed (even back to what it was): what was refused is pruned at
+        // once, not at the next interval.
+        h.edit(state(vec![secret("a", "x")])).await;
+        h.until(secs(1), |h| h.fake.prunes.lock().unwrap().len() == 3)
+            .await;
+        assert_eq!(h.fake.prunes.lock().unwrap()[2].1, Validity::Valid);
         h.stop().await;
     }
 
