@@ -16,6 +16,7 @@ pub mod cloudwatch;
 pub mod dashboards;
 pub mod ecs;
 pub mod fake;
+pub mod pace;
 pub mod secretsmanager;
 pub mod sns;
 pub mod tagging;
