@@ -28,8 +28,7 @@ echo; echo "\$ driftd plan"; $driftd plan || true
 echo; echo "\$ driftd apply"; $driftd apply || true
 echo; echo "\$ driftd plan --detailed-exitcode"; $driftd plan --detailed-exitcode && echo "(exit 0: no drift)" || true
 
-if $driftd run --help >/dev/null 2>&1 && ! $driftd run --help 2>&1 | grep -q "not available"; then
-  cat <<TXT
+cat <<TXT
 
 driftd run is starting against the emulator at $AWS_ENDPOINT_URL.
   metrics:  curl http://$METRICS/metrics
@@ -41,5 +40,4 @@ or with the emulator's own Python (no AWS CLI needed):
   AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo .venv/bin/python -c "import boto3; boto3.client('ecs', endpoint_url='$AWS_ENDPOINT_URL', region_name='us-east-1').update_service(cluster='tiktimer-dev', service='tiktimer-dev-worker', desiredCount=3)"
 Edit a file under desired-state/ and it is applied within about a second. Ctrl-C stops it.
 TXT
-  $driftd run --interval 10s --metrics-addr "$METRICS"
-fi
+$driftd run --interval 10s --metrics-addr "$METRICS"

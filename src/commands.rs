@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 owner: global.owner,
                 prune: args.prune,
                 max_prune: args.max_prune,
+                stop: Default::default(),
             };
             let report = pass(&aws, &state, &opts).await;
             let mut out = std::io::stdout().lock();
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 owner: global.owner,
                 prune: args.change.prune,
                 max_prune: args.change.max_prune,
+                stop: Default::default(),
             };
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
@@ -107,7 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 .context("writing the schema")?;
             Ok(EXIT_OK)
         }
-        Command::Run(_) => anyhow::bail!("`run` is not available in this build yet"),
+        Command::Run(args) => run_daemon(global, args).await,
     }
 }
 
@@ -165,4 +167,120 @@ pub async fn pass(aws: &Aws, state: &DesiredState, opts: &PassOptions) -> engine
     let orphans = engine::prune::prune(aws, state, engine::prune::Validity::Valid, opts).await;
     report.add_prune(orphans);
     report
+}
+
+/// `driftd run`: serve the endpoints, watch the files, reconcile until a
+/// signal; exit 0 after a graceful stop.
+async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> anyhow::Result<u8> {
+    use std::sync::Arc;
+
+    use crate::engine::daemon::{self, Daemon, Settings};
+    use crate::engine::status::StatusStore;
+    use crate::metrics::Metrics;
+
+    if let Some(table) = &args.lease_table {
+        // Two replicas that both believe they lead would fight over AWS:
+        // refuse rather than run unelected.
+        anyhow::bail!(
+            "--lease-table {table}: leader election is not available in this build; run a single replica without it"
+        );
+    }
+    anyhow::ensure!(
+        args.interval >= std::time::Duration::from_secs(1),
+        "--interval {}: must be at least 1s",
+        humantime::format_duration(args.interval)
+    );
+    let dir = args.desired.desired_state;
+    // Signal handlers first, so that a signal during start-up stops it gracefully.
+    let shutdown = signals().context("installing the signal handlers")?;
+    let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
+    let status = Arc::new(StatusStore::new(&dir));
+    let config = aws::sdk_config(global.region, global.endpoint_url).await;
+    let aws = Aws::counted(&config, metrics.clone());
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("listening on {}", args.metrics_addr))?;
+    let (liveness, probes) = daemon::liveness();
+    let state = crate::http::AppState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        liveness,
+    };
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let server = tokio::spawn(crate::http::serve(listener, state, async {
+        let _ = server_stopped.await; // a dropped sender stops it too
+    }));
+    let changes = match engine::watch::watch(&dir) {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the desired state; changes are picked up at each resync");
+            tokio::sync::mpsc::channel(1).1
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        desired_state = %dir.display(),
+        interval = %humantime::format_duration(args.interval),
+        mode = %args.change.mode,
+        prune = args.change.prune,
+        %addr,
+        "driftd started: serving /metrics /healthz /readyz /status"
+    );
+    let opts = PassOptions {
+        apply: true,
+        mode: args.change.mode,
+        owner: global.owner,
+        prune: args.change.prune,
+        max_prune: args.change.max_prune,
+        stop: Default::default(),
+    };
+    let loader_dir = dir.clone();
+    let daemon = Daemon {
+        settings: Settings::new(args.interval, opts),
+        reconciler: Arc::new(aws),
+        loader: Arc::new(move || desired::load(&loader_dir)),
+        metrics,
+        status,
+    };
+    daemon.run(changes, probes, shutdown).await;
+    // The server may have stopped already. It finishes the requests under
+    // way; a client holding a connection open does not hold up the exit for
+    // more than a moment.
+    let _ = stop_server.send(());
+    match tokio::time::timeout(std::time::Duration::from_secs(2), server).await {
+        Ok(Ok(Ok(()))) | Err(_) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "the HTTP server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server task failed"),
+    }
+    Ok(EXIT_OK)
+}
+
+/// Resolves at the first SIGTERM or SIGINT; a second one exits the process
+/// at once (with 128 + the signal's number, as a shell reports it).
+fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "stopping gracefully; a second signal stops at once"
+        );
+        tokio::spawn(async move {
+            let (name, code) = tokio::select! {
+                _ = term.recv() => ("SIGTERM", 128 + 15),
+                _ = int.recv() => ("SIGINT", 128 + 2),
+            };
+            tracing::warn!(signal = name, "second signal: exiting at once");
+            std::process::exit(code);
+        });
+    })
 }

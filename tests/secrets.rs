@@ -477,6 +477,7 @@ async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
         owner: "driftd".to_string(),
         prune: false,
         max_prune: 10,
+        stop: Default::default(),
     };
 
     let report = engine::reconcile(&env.aws, &refs, &mut Refs::default(), &opts).await;

@@ -51,6 +51,11 @@ impl SdkAutoScaling {
             client: aws_sdk_applicationautoscaling::Client::new(config),
         }
     }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_applicationautoscaling::Client) -> SdkAutoScaling {
+        SdkAutoScaling { client }
+    }
 }
 
 #[async_trait]

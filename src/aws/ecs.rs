@@ -160,6 +160,11 @@ impl SdkEcs {
             client: aws_sdk_ecs::Client::new(config),
         }
     }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_ecs::Client) -> SdkEcs {
+        SdkEcs { client }
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub mod autoscaling;
 pub mod cloudwatch;
+pub mod counting;
 pub mod dashboards;
 pub mod ecs;
 pub mod fake;
@@ -281,6 +282,51 @@ impl Aws {
             secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config)),
             ecs: Arc::new(ecs::SdkEcs::new(config)),
             autoscaling: Arc::new(autoscaling::SdkAutoScaling::new(config)),
+        }
+    }
+
+    /// Like [`Aws::from_sdk_config`], and every request of every client is
+    /// reported to `observer` (the daemon's metrics) by a
+    /// [`counting::CountingInterceptor`] labelled with driftd's service name.
+    pub fn counted(
+        config: &aws_config::SdkConfig,
+        observer: Arc<dyn counting::RequestObserver>,
+    ) -> Aws {
+        macro_rules! client {
+            ($sdk:ident, $service:literal) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(counting::CountingInterceptor::new(
+                            $service,
+                            observer.clone(),
+                        ))
+                        .build(),
+                )
+            };
+        }
+        Aws {
+            cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::from_client(client!(
+                aws_sdk_cloudwatch,
+                "cloudwatch"
+            ))),
+            dashboards: Arc::new(dashboards::SdkDashboards::from_client(client!(
+                aws_sdk_cloudwatch,
+                "cloudwatch"
+            ))),
+            sns: Arc::new(sns::SdkSns::from_client(client!(aws_sdk_sns, "sns"))),
+            tagging: Arc::new(tagging::SdkTagging::from_client(client!(
+                aws_sdk_resourcegroupstagging,
+                "tagging"
+            ))),
+            secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::from_client(client!(
+                aws_sdk_secretsmanager,
+                "secretsmanager"
+            ))),
+            ecs: Arc::new(ecs::SdkEcs::from_client(client!(aws_sdk_ecs, "ecs"))),
+            autoscaling: Arc::new(autoscaling::SdkAutoScaling::from_client(client!(
+                aws_sdk_applicationautoscaling,
+                "autoscaling"
+            ))),
         }
     }
 }

@@ -133,6 +133,11 @@ impl SdkSecretsManager {
             client: aws_sdk_secretsmanager::Client::new(config),
         }
     }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_secretsmanager::Client) -> SdkSecretsManager {
+        SdkSecretsManager { client }
+    }
 }
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {

@@ -121,6 +121,11 @@ impl SdkSns {
             client: aws_sdk_sns::Client::new(config),
         }
     }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_sns::Client) -> SdkSns {
+        SdkSns { client }
+    }
 }
 
 fn sdk_tags(tags: &Tags, operation: &'static str) -> Result<Vec<aws_sdk_sns::types::Tag>, Error> {

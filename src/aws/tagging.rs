@@ -87,6 +87,11 @@ impl SdkTagging {
             client: aws_sdk_resourcegroupstagging::Client::new(config),
         }
     }
+
+    /// Over a client configured by the caller (e.g. with an interceptor).
+    pub fn from_client(client: aws_sdk_resourcegroupstagging::Client) -> SdkTagging {
+        SdkTagging { client }
+    }
 }
 
 #[async_trait]

@@ -1,8 +1,17 @@
-//! Plan and apply a pass over the whole desired state.
+//! Plan and apply a pass over the whole desired state; the daemon's
+//! scheduler, backoff, watch and run loop.
 
+pub mod backoff;
+pub mod daemon;
 pub mod pass;
 pub mod prune;
 pub mod reconciler;
+pub mod scheduler;
+pub mod status;
+pub mod watch;
 
-pub use pass::{reconcile, PassOptions, PassReport, Planned, ResourceReport, State, Summary};
+pub use pass::{
+    reconcile, PassOptions, PassReport, Planned, ResourceError, ResourceReport, State, StopFlag,
+    Summary,
+};
 pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};

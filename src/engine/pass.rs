@@ -2,6 +2,8 @@
 //! diff, and — when applying — correct, in dependency order.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -26,6 +28,23 @@ pub struct PassOptions {
     pub prune: bool,
     /// `--max-prune`: a pass that would delete more resources prunes nothing.
     pub max_prune: usize,
+    /// Raised when the daemon stops: no write starts after that.
+    pub stop: StopFlag,
+}
+
+/// Raised once when the process is stopping; from then on no new AWS write
+/// starts (writes in flight finish), and drifted resources stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// What the plan says about a resource.
@@ -317,7 +336,8 @@ pub async fn reconcile_kind<R: Reconciler>(
     };
     let mut reports = Vec::with_capacity(items.len());
     for (resource, spec) in items {
-        let span = tracing::info_span!("reconcile", kind = %R::KIND, name = %resource.name);
+        // `resource`, not `name`: JSON logs already use `name` for the span's own name.
+        let span = tracing::info_span!("reconcile", kind = %R::KIND, resource = %resource.name);
         let started = tokio::time::Instant::now();
         let live = observed.remove(&resource.name).unwrap_or(Ok(None));
         let mut report = reconcile_one::<R>(aws, resource, spec, live, refs, &ctx, opts)
@@ -410,6 +430,13 @@ async fn reconcile_one<R: Reconciler>(
     if !opts.apply || mode == Mode::Observe || R::writes_nothing(&diff.ops) {
         return report;
     }
+    if opts.stop.is_raised() {
+        info!(action = ?planned, fields = ?fields, "not corrected: driftd is stopping");
+        report
+            .notes
+            .push("not corrected: driftd is stopping".to_string());
+        return report;
+    }
     match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
         Ok(()) if R::corrects_all(&diff.ops) => {
             info!(action = ?planned, fields = ?fields, "corrected");
@@ -459,6 +486,7 @@ mod tests {
             owner: "driftd".into(),
             prune: false,
             max_prune: 10,
+            stop: Default::default(),
         }
     }
 

@@ -1195,6 +1195,7 @@ mod tests {
             owner: OWNER.into(),
             prune: false,
             max_prune: 10,
+            stop: Default::default(),
         };
 
         let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;

@@ -20,6 +20,7 @@ fn opts(apply: bool, prune: bool) -> PassOptions {
         owner: OWNER.into(),
         prune,
         max_prune: 10,
+        stop: Default::default(),
     }
 }
 

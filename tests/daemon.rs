@@ -1,0 +1,797 @@
+//! `driftd run` as operators run it: the real binary against a private moto
+//! (through the recording, fault-injecting proxy where calls are counted),
+//! driven through its files, its HTTP endpoints and signals.
+//!
+//! Waits are generous (the suite runs in parallel on small machines) but
+//! bounded; the latencies that matter are measured and printed.
+// Printing the measured latencies (and a failed test's daemon logs) is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::proxy::Proxy;
+use common::{desired_dir, Moto};
+use serde_json::Value;
+
+/// How long the daemon may take to start and complete its first pass.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ALARM: &str = "daemon-test-cpu-high";
+const TOPIC: &str = "daemon-test-alerts";
+
+/// A secret created with placeholder keys.
+const SECRET: &str = "apiVersion: driftd/v1
+kind: Secret
+metadata:
+  name: daemon-test/app
+spec:
+  description: Daemon test secret
+  initialValue:
+    placeholderKeys: [SECRET_KEY]
+";
+
+/// A Topic and an Alarm that notifies it, with the alarm's threshold.
+fn desired(threshold: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: {TOPIC}
+spec:
+  displayName: Daemon test alerts
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: {ALARM}
+spec:
+  description: CPU above the threshold
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  dimensions: {{ClusterName: daemon-test}}
+  statistic: Average
+  period: 60
+  evaluationPeriods: 1
+  threshold: {threshold}
+  comparisonOperator: GreaterThanThreshold
+  alarmActions: [topic:{TOPIC}]
+"
+    )
+}
+
+/// Writes a file the way editors do: a temporary file renamed over the old one.
+fn edit(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).expect("write temporary file");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename over the file");
+}
+
+/// A running `driftd run`; killed (if still running) when dropped, its logs
+/// printed when the test failed.
+struct Driftd {
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Driftd {
+    /// Starts `driftd run` on a free port and waits until it serves HTTP.
+    fn start(mut cmd: Command, dir: &Path, interval: &str) -> Driftd {
+        cmd.args(["run", "--desired-state"])
+            .arg(dir)
+            .args([
+                "--interval",
+                interval,
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("RUST_LOG", "warn,driftd=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start driftd run");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        if v["message"]
+                            == "driftd started: serving /metrics /healthz /readyz /status"
+                        {
+                            let _ =
+                                addr_tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                        }
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut daemon = Driftd {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            logs,
+        };
+        match addr_rx.recv_timeout(READY_TIMEOUT) {
+            Ok(addr) => daemon.addr = addr.parse().expect("listening address"),
+            Err(_) => panic!("driftd did not start:\n{}", daemon.logs()),
+        }
+        daemon
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// The log lines, parsed.
+    fn log_events(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// `GET path`: the status and the body.
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect to driftd");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: driftd\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, body.to_string())
+    }
+
+    fn status(&self) -> Value {
+        let (code, body) = self.get("/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status is JSON")
+    }
+
+    fn resource(&self, kind: &str, name: &str) -> Value {
+        self.status()["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// The value of one series, e.g. `driftd_drift_corrected_total{kind="Alarm"}`.
+    fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Polls `/readyz` until it answers 200; returns how long that took.
+    fn wait_ready(&self) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.get("/readyz").0 == 200 {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < READY_TIMEOUT,
+                "not ready within {READY_TIMEOUT:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for driftd") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Driftd {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // it may have exited already; either way we reap it
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- driftd logs\n{}", self.logs());
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms for at most `limit`; returns how long it took.
+async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if cond().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
+    cloudwatch
+        .describe_alarms()
+        .alarm_names(ALARM)
+        .send()
+        .await
+        .expect("describe alarms")
+        .metric_alarms()
+        .first()
+        .and_then(|a| a.threshold())
+}
+
+#[tokio::test]
+async fn serves_health_readiness_status_and_metrics_that_promtool_accepts() {
+    let moto = Moto::start();
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    assert_eq!(driftd.get("/healthz").0, 200);
+    let ready_after = driftd.wait_ready();
+    println!("ready after {ready_after:?} (first pass included)");
+
+    let status = driftd.status();
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["leader"], true);
+    assert_eq!(status["desired_state"]["valid"], true);
+    assert_eq!(status["desired_state"]["resources"], 2);
+    assert!(status["last_pass_at"].is_string(), "{status:#}");
+    let alarm = driftd.resource("Alarm", ALARM);
+    assert_eq!(
+        alarm["state"], "corrected",
+        "created in the first pass: {alarm:#}"
+    );
+    assert_eq!(alarm["mode"], "enforce");
+    assert!(alarm["last_reconcile_at"].is_string());
+    assert!(alarm["last_transition_at"].is_string());
+
+    let metrics = driftd.metrics();
+    let mut promtool = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "promtool is required for this test (Debian package `prometheus`; scripts/test.sh installs it): {e}"
+        ),
+    };
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for series in [
+        "driftd_resources{kind=\"Alarm\",state=\"corrected\"} 1",
+        "driftd_resource_in_sync{kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 1",
+        "driftd_resource_in_sync{kind=\"Topic\",name=\"daemon-test-alerts\"} 1",
+        "driftd_drift_detected_total{kind=\"Alarm\"} 1",
+        "driftd_drift_corrected_total{kind=\"Topic\"} 1",
+        "driftd_desired_state_valid 1",
+        "driftd_desired_state_load_errors_total 0",
+        "driftd_leader 1",
+        "driftd_pass_duration_seconds_count 1",
+        "driftd_drift_flapping{kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 0",
+        "driftd_aws_requests_total{operation=\"PutMetricAlarm\",outcome=\"success\",service=\"cloudwatch\"} 1",
+        "driftd_aws_requests_total{operation=\"CreateTopic\",outcome=\"success\",service=\"sns\"} 1",
+    ] {
+        assert!(metrics.contains(&format!("{series}\n")), "{series} missing:\n{metrics}");
+    }
+    for name in [
+        "driftd_reconcile_duration_seconds_bucket",
+        "driftd_last_pass_timestamp_seconds",
+        "driftd_build_info{version=",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "2s");
+    driftd.wait_ready();
+    let topic_arn = aws_sdk_sns::Client::new(&moto.sdk_config().await)
+        .list_topics()
+        .send()
+        .await
+        .expect("list topics")
+        .topics()[0]
+        .topic_arn()
+        .expect("topic ARN")
+        .to_string();
+
+    // Someone raises the threshold in the console.
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(ALARM)
+        .alarm_description("CPU above the threshold")
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("ClusterName")
+                .value("daemon-test")
+                .build(),
+        )
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(95.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(topic_arn)
+        .send()
+        .await
+        .expect("inject drift");
+    let injected = Instant::now();
+    let took = until(Duration::from_secs(20), "drift corrected", || async {
+        threshold(&cloudwatch).await == Some(80.0)
+    })
+    .await;
+    println!("drift corrected {took:?} after it was made (interval 2s ± 10%)");
+    assert!(
+        injected.elapsed() < Duration::from_secs(10),
+        "corrected only after {took:?}"
+    );
+    until(Duration::from_secs(5), "correction counted", || async {
+        driftd.metric("driftd_drift_corrected_total{kind=\"Alarm\"}") >= Some(2.0)
+    })
+    .await;
+    assert!(driftd.metric("driftd_drift_detected_total{kind=\"Alarm\"}") >= Some(2.0));
+
+    // The log names the drifted field, inside a span naming the resource.
+    let events = driftd.log_events();
+    let corrected = events
+        .iter()
+        .filter(|e| e["message"] == "corrected")
+        .find(|e| {
+            e["fields"]
+                .as_str()
+                .is_some_and(|f| f.contains("threshold"))
+        })
+        .unwrap_or_else(|| panic!("no correction of the threshold logged:\n{}", driftd.logs()));
+    assert_eq!(corrected["level"], "INFO");
+    assert_eq!(corrected["span"]["kind"], "Alarm", "{corrected:#}");
+    assert_eq!(corrected["span"]["resource"], ALARM, "{corrected:#}");
+}
+
+#[tokio::test]
+async fn a_yaml_edit_is_applied_within_about_a_second() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    // A long interval: only the edit can explain the change.
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    driftd.wait_ready();
+    let mut latencies = Vec::new();
+    for (i, value) in ["81", "82", "83"].into_iter().enumerate() {
+        edit(dir.path(), "alarms.yaml", &desired(value));
+        let expected: f64 = value.parse().unwrap();
+        let took = until(Duration::from_secs(10), "edit applied", || async {
+            threshold(&cloudwatch).await == Some(expected)
+        })
+        .await;
+        println!("edit {} applied {took:?} after the file was written", i + 1);
+        latencies.push(took);
+    }
+    latencies.sort();
+    let median = latencies[1];
+    println!("edit-to-converged latency: median {median:?} of {latencies:?}");
+    assert!(median < Duration::from_secs(3), "{latencies:?}");
+    // Only the alarm was reconciled: the topic did not change.
+    let alarm = driftd.resource("Alarm", ALARM);
+    assert_eq!(
+        alarm["drifted_fields"],
+        serde_json::json!(["threshold"]),
+        "{alarm:#}"
+    );
+    assert_eq!(
+        driftd.metric("driftd_pass_duration_seconds_count"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "2s");
+    driftd.wait_ready();
+
+    // A typo, and the topic is gone from the file: nothing may be pruned or
+    // changed while the files are invalid.
+    let broken = desired("70").replace("threshold: 70", "threshhold: 70");
+    let broken = broken.split("---\n").nth(1).unwrap().to_string();
+    edit(dir.path(), "alarms.yaml", &broken);
+    until(Duration::from_secs(10), "invalid state noticed", || async {
+        driftd.metric("driftd_desired_state_valid") == Some(0.0)
+    })
+    .await;
+    assert!(driftd.metric("driftd_desired_state_load_errors_total") >= Some(1.0));
+    let status = driftd.status();
+    let desired_state = &status["desired_state"];
+    assert_eq!(desired_state["valid"], false);
+    assert_eq!(
+        desired_state["resources"], 2,
+        "the last valid state is in force"
+    );
+    let error = &desired_state["errors"][0];
+    assert!(
+        error["file"].as_str().unwrap().ends_with("alarms.yaml"),
+        "{error:#}"
+    );
+    assert!(error["line"].as_u64().is_some(), "{error:#}");
+    assert!(
+        error["text"].as_str().unwrap().contains("threshhold"),
+        "{error:#}"
+    );
+    assert_eq!(
+        driftd.get("/readyz").0,
+        200,
+        "still ready: the last state is enforced"
+    );
+    let logged = driftd.log_events().iter().any(|e| {
+        e["level"] == "WARN"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("threshhold"))
+    });
+    assert!(logged, "the load error is logged:\n{}", driftd.logs());
+
+    // Drift is still corrected to the last valid state (threshold 80).
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(ALARM)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(99.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("inject drift");
+    until(
+        Duration::from_secs(20),
+        "drift corrected to the last good state",
+        || async { threshold(&cloudwatch).await == Some(80.0) },
+    )
+    .await;
+    assert_eq!(driftd.resource("Topic", TOPIC)["mode"], "enforce");
+
+    // Fixed: valid again, and the fix is applied.
+    edit(dir.path(), "alarms.yaml", &desired("70"));
+    until(Duration::from_secs(10), "fix applied", || async {
+        threshold(&cloudwatch).await == Some(70.0)
+    })
+    .await;
+    assert_eq!(driftd.metric("driftd_desired_state_valid"), Some(1.0));
+    assert_eq!(
+        driftd.status()["desired_state"]["errors"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_it_promptly_with_exit_0() {
+    let moto = Moto::start();
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let mut driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    driftd.wait_ready();
+    let sent = Instant::now();
+    driftd.signal("TERM");
+    let status = driftd
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("still running 15 s after SIGTERM:\n{}", driftd.logs()));
+    let took = sent.elapsed();
+    println!("exited {took:?} after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", driftd.logs());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(driftd.logs().contains("\"stopped\""), "{}", driftd.logs());
+}
+
+#[tokio::test]
+async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    // Every PutMetricAlarm is throttled for a while: the SDK's three attempts
+    // of the first try fail, then the daemon's own backoff retries the alarm.
+    // One Secrets Manager call is throttled too: a JSON protocol, where the
+    // error type comes in a header and `__type`, not in XML. The SDK's second
+    // attempt succeeds, so no reconcile fails for it.
+    proxy.faults(serde_json::json!([
+        {"operation": "PutMetricAlarm", "action": "throttle", "count": 3},
+        {"service": "secretsmanager", "action": "throttle", "count": 1}
+    ]));
+    let dir = desired_dir(&[("alarms.yaml", &desired("80")), ("secrets.yaml", SECRET)]);
+    let driftd = Driftd::start(proxy.driftd(&moto), dir.path(), "10m");
+    driftd.wait_ready();
+    let took = until(
+        Duration::from_secs(20),
+        "alarm created after backoff",
+        || async { driftd.resource("Alarm", ALARM)["state"] == "corrected" },
+    )
+    .await;
+    println!("alarm created {took:?} after the first pass, once throttling stopped");
+    let alarm = driftd.resource("Alarm", ALARM);
+    assert_eq!(alarm["last_error"]["reason"], "throttled", "{alarm:#}");
+    assert_eq!(alarm["error"], Value::Null);
+    assert_eq!(alarm["consecutive_failures"], 0);
+    assert_eq!(
+        driftd.metric("driftd_aws_throttled_total{service=\"cloudwatch\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_aws_throttled_total{service=\"secretsmanager\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_reconcile_errors_total{kind=\"Alarm\",reason=\"throttled\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        driftd.metric(
+            "driftd_aws_requests_total{operation=\"PutMetricAlarm\",outcome=\"throttled\",service=\"cloudwatch\"}"
+        ),
+        Some(3.0)
+    );
+    // The others were not held up by the alarm's trouble.
+    assert_eq!(driftd.resource("Topic", TOPIC)["state"], "corrected");
+    let secret = driftd.resource("Secret", "daemon-test/app");
+    assert_eq!(secret["state"], "corrected", "{secret:#}");
+    assert_eq!(
+        secret["last_error"],
+        Value::Null,
+        "the SDK's retry absorbed it"
+    );
+
+    // Every request the proxy saw is counted, per service and operation.
+    let metrics = driftd.metrics();
+    let mut seen: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for call in proxy.calls() {
+        let service = match call.service.as_deref() {
+            Some("monitoring") => "cloudwatch",
+            Some("application-autoscaling") => "autoscaling",
+            Some(other) => other,
+            None => panic!("a call the proxy could not name: {call:?}"),
+        };
+        *seen
+            .entry((service.to_string(), call.op().to_string()))
+            .or_default() += 1;
+    }
+    assert!(!seen.is_empty());
+    for ((service, operation), n) in &seen {
+        let counted: f64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("driftd_aws_requests_total{")
+                    && l.contains(&format!("operation=\"{operation}\","))
+                    && l.contains(&format!("service=\"{service}\"}}"))
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        assert_eq!(counted, *n as f64, "{service}.{operation}:\n{metrics}");
+    }
+    let total: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("driftd_aws_requests_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, proxy.calls().len() as f64, "{metrics}");
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    // An endpoint that accepts connections and never answers: the first
+    // pass hangs in its reads, so a graceful stop has something to wait for.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut driftd = Driftd::start(cmd, dir.path(), "10m");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        driftd.get("/readyz").0,
+        503,
+        "the first pass cannot complete"
+    );
+
+    driftd.signal("TERM");
+    assert!(
+        driftd.wait_exit(Duration::from_secs(1)).is_none(),
+        "the first signal waits for the reconciles in flight:\n{}",
+        driftd.logs()
+    );
+    assert_eq!(driftd.get("/readyz").0, 503);
+    let sent = Instant::now();
+    driftd.signal("TERM");
+    let status = driftd
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running after a second SIGTERM:\n{}", driftd.logs()));
+    println!("exited {:?} after the second SIGTERM", sent.elapsed());
+    assert_eq!(status.code(), Some(128 + 15), "{}", driftd.logs());
+    drop(black_hole);
+}
+
+/// Lays `text` out as a Kubernetes ConfigMap volume does: `alarms.yaml` is a
+/// symlink to `..data/alarms.yaml`, `..data` a symlink to a hidden,
+/// timestamped directory; an update writes a new directory and swaps
+/// `..data` atomically.
+fn configmap_update(dir: &Path, version: u32, text: &str) {
+    let data = format!("..2026_11_22_00_00_{version:02}.000000001");
+    std::fs::create_dir(dir.join(&data)).expect("create the data directory");
+    std::fs::write(dir.join(&data).join("alarms.yaml"), text).expect("write the data");
+    std::os::unix::fs::symlink(&data, dir.join("..data_tmp")).expect("symlink ..data_tmp");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    if !dir.join("alarms.yaml").exists() {
+        std::os::unix::fs::symlink("..data/alarms.yaml", dir.join("alarms.yaml"))
+            .expect("symlink the file");
+    }
+    if version > 1 {
+        let old = format!("..2026_11_22_00_00_{:02}.000000001", version - 1);
+        std::fs::remove_dir_all(dir.join(old)).expect("remove the old data");
+    }
+}
+
+#[tokio::test]
+async fn a_configmap_volume_update_is_applied() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    configmap_update(dir.path(), 1, &desired("80"));
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    driftd.wait_ready();
+    assert_eq!(threshold(&cloudwatch).await, Some(80.0));
+    // The hidden data directories are not read twice over.
+    assert_eq!(driftd.status()["desired_state"]["resources"], 2);
+
+    configmap_update(dir.path(), 2, &desired("75"));
+    let took = until(
+        Duration::from_secs(10),
+        "ConfigMap update applied",
+        || async { threshold(&cloudwatch).await == Some(75.0) },
+    )
+    .await;
+    println!("ConfigMap update applied {took:?} after ..data was swapped");
+    assert_eq!(
+        driftd.metric("driftd_pass_duration_seconds_count"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn refuses_what_it_cannot_do_safely() {
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    for (args, says) in [
+        (vec!["--interval", "0s"], "must be at least 1s"),
+        // Leader election is not in this build: running unelected next to
+        // other replicas would have them fight over AWS.
+        (vec!["--lease-table", "driftd-leases"], "leader election"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["run", "--metrics-addr", "127.0.0.1:0", "--desired-state"])
+            .arg(dir.path())
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run driftd");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let topic_only = desired("80").split("---\n").next().unwrap().to_string();
+
+    // Without --prune: reported as orphaned, left alone.
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Driftd::start(moto.driftd(), dir.path(), "3s");
+    driftd.wait_ready();
+    edit(dir.path(), "alarms.yaml", &topic_only);
+    until(Duration::from_secs(15), "orphan reported", || async {
+        driftd.resource("Alarm", ALARM)["state"] == "orphaned"
+    })
+    .await;
+    assert_eq!(threshold(&cloudwatch).await, Some(80.0), "left alone");
+    assert_eq!(
+        driftd.metric("driftd_resources{kind=\"Alarm\",state=\"orphaned\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_resource_in_sync{kind=\"Alarm\",name=\"daemon-test-cpu-high\"}"),
+        None,
+        "no per-resource series once it left the desired state"
+    );
+    drop(driftd);
+
+    // With --prune: deleted, promptly (a full pass is brought forward).
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let mut cmd = moto.driftd();
+    cmd.env("DRIFTD_PRUNE", "true");
+    let driftd = Driftd::start(cmd, dir.path(), "10m");
+    driftd.wait_ready();
+    edit(dir.path(), "alarms.yaml", &topic_only);
+    let took = until(Duration::from_secs(10), "orphan pruned", || async {
+        threshold(&cloudwatch).await.is_none()
+    })
+    .await;
+    println!("removed alarm pruned {took:?} after the edit");
+    assert_eq!(driftd.resource("Topic", TOPIC)["state"], "in_sync");
+}
