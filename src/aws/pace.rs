@@ -50,6 +50,9 @@
 //! such call. Calls that were already under way when the service was slowed
 //! down do not slow it down again: they were sent at the old pace.
 //!
+//! The SDK's retries of a call do not wait for another turn: they follow its
+//! own backoff, at most [`super::MAX_ATTEMPTS`] − 1 of them per call.
+//!
 //! Each throttled attempt is counted, as `driftd_aws_throttled_total{service}`,
 //! by the daemon's request-counting interceptor, not here.
 
@@ -179,7 +182,14 @@ impl Default for Pacer {
 
 impl Pacer {
     /// A pacer keeping to these limits (the process's is [`Pacer::default`]).
+    /// Panics unless every rate is positive and finite.
     pub fn new(limits: &'static [Limit]) -> Pacer {
+        if let Some(bad) = limits
+            .iter()
+            .find(|l| !(l.per_second.is_finite() && l.per_second > 0.0))
+        {
+            panic!("a pace must be a positive number of calls a second: {bad:?}");
+        }
         Pacer {
             limits,
             state: Mutex::new(State::default()),
