@@ -5,11 +5,13 @@
 //! autoscaler).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 
 const SERVICE: &str = "autoscaling";
 
@@ -43,18 +45,27 @@ pub trait AutoScaling: Send + Sync {
 
 pub struct SdkAutoScaling {
     client: aws_sdk_applicationautoscaling::Client,
+    pace: Pace,
 }
 
 impl SdkAutoScaling {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkAutoScaling {
-        SdkAutoScaling {
-            client: aws_sdk_applicationautoscaling::Client::new(config),
-        }
+        SdkAutoScaling::from_client(aws_sdk_applicationautoscaling::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_applicationautoscaling::Client) -> SdkAutoScaling {
-        SdkAutoScaling { client }
+        SdkAutoScaling {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkAutoScaling {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -82,8 +93,8 @@ impl AutoScaling for SdkAutoScaling {
                 .set_resource_ids(Some(resource_ids.to_vec()))
                 .set_next_token(token.take())
                 .send()
-                .await
-                .op(SERVICE, "DescribeScalableTargets")?;
+                .paced(&self.pace, "DescribeScalableTargets")
+                .await?;
             for target in resp.scalable_targets() {
                 if target.scalable_dimension() != &ScalableDimension::EcsServiceDesiredCount {
                     continue;

@@ -4,13 +4,15 @@
 //! [`super::dashboards`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, Metric, MetricDataQuery, StandardUnit, Statistic, Tag,
 };
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 use crate::kinds::alarm::{Definition, Live, MetricQuery, MetricStat};
 use crate::kinds::Tags;
 
@@ -53,16 +55,27 @@ pub struct AlarmActions {
 
 pub struct SdkCloudWatch {
     client: aws_sdk_cloudwatch::Client,
+    pace: Pace,
 }
 
 impl SdkCloudWatch {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkCloudWatch {
         SdkCloudWatch::from_client(aws_sdk_cloudwatch::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkCloudWatch {
-        SdkCloudWatch { client }
+        SdkCloudWatch {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkCloudWatch {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -81,8 +94,8 @@ impl CloudWatch for SdkCloudWatch {
                     .max_records(NAMES_PER_CALL as i32)
                     .set_next_token(token.take())
                     .send()
-                    .await
-                    .op(SERVICE, "DescribeAlarms")?;
+                    .paced(&self.pace, "DescribeAlarms")
+                    .await?;
                 for alarm in resp.metric_alarms() {
                     out.push(live_from_sdk(alarm)?);
                 }
@@ -125,8 +138,8 @@ impl CloudWatch for SdkCloudWatch {
             .set_metrics(non_empty(d.metrics.iter().map(query_to_sdk).collect()))
             .set_tags(non_empty(tags_to_sdk(tags)))
             .send()
-            .await
-            .op(SERVICE, "PutMetricAlarm")?;
+            .paced(&self.pace, "PutMetricAlarm")
+            .await?;
         Ok(())
     }
 
@@ -136,8 +149,8 @@ impl CloudWatch for SdkCloudWatch {
             .resource_arn(arn)
             .set_tags(Some(tags_to_sdk(tags)))
             .send()
-            .await
-            .op(SERVICE, "TagResource")?;
+            .paced(&self.pace, "TagResource")
+            .await?;
         Ok(())
     }
 
@@ -149,8 +162,8 @@ impl CloudWatch for SdkCloudWatch {
             .delete_alarms()
             .set_alarm_names(Some(names.to_vec()))
             .send()
-            .await
-            .op(SERVICE, "DeleteAlarms")?;
+            .paced(&self.pace, "DeleteAlarms")
+            .await?;
         Ok(())
     }
 
@@ -166,8 +179,8 @@ impl CloudWatch for SdkCloudWatch {
                 .max_records(NAMES_PER_CALL as i32)
                 .set_next_token(token.take())
                 .send()
-                .await
-                .op(SERVICE, "DescribeAlarms")?;
+                .paced(&self.pace, "DescribeAlarms")
+                .await?;
             for a in resp.metric_alarms() {
                 out.push(AlarmActions {
                     name: a.alarm_name().unwrap_or_default().to_string(),

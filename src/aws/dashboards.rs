@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::operation::put_dashboard::PutDashboardError;
 use aws_smithy_types::DateTime;
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 use crate::kinds::Tags;
 
 const SERVICE: &str = "cloudwatch";
@@ -232,10 +233,12 @@ impl BodyCache {
 
 pub struct SdkDashboards {
     client: aws_sdk_cloudwatch::Client,
+    pace: Pace,
     bodies: Arc<BodyCache>,
 }
 
 impl SdkDashboards {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkDashboards {
         SdkDashboards::from_client(aws_sdk_cloudwatch::Client::new(config))
     }
@@ -244,8 +247,15 @@ impl SdkDashboards {
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkDashboards {
         SdkDashboards {
             client,
+            pace: Pace::unpaced(SERVICE),
             bodies: Arc::new(BodyCache::default()),
         }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkDashboards {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -261,8 +271,8 @@ impl Dashboards for SdkDashboards {
                 .set_dashboard_name_prefix((!prefix.is_empty()).then(|| prefix.to_string()))
                 .set_next_token(token.take())
                 .send()
-                .await
-                .op(SERVICE, "ListDashboards")?;
+                .paced(&self.pace, "ListDashboards")
+                .await?;
             for entry in resp.dashboard_entries() {
                 let Some(name) = entry.dashboard_name() else {
                     continue;
@@ -288,8 +298,8 @@ impl Dashboards for SdkDashboards {
             .get_dashboard()
             .dashboard_name(name)
             .send()
+            .paced(&self.pace, "GetDashboard")
             .await
-            .op(SERVICE, "GetDashboard")
         {
             Ok(resp) => resp,
             Err(e) if e.class == ErrorClass::NotFound => return Ok(None),
@@ -307,7 +317,9 @@ impl Dashboards for SdkDashboards {
     }
 
     async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error> {
-        match self
+        // Not `paced()`: a rejected body's reasons are in the SDK's own error.
+        let started = self.pace.ready("PutDashboard").await;
+        let result = match self
             .client
             .put_dashboard()
             .dashboard_name(name)
@@ -332,7 +344,9 @@ impl Dashboards for SdkDashboards {
                 let error = Error::from_sdk(SERVICE, "PutDashboard", err);
                 Err(with_validation_messages(error, &messages))
             }
-        }
+        };
+        self.pace.ended(started, &result);
+        result
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
@@ -350,8 +364,8 @@ impl Dashboards for SdkDashboards {
             .resource_arn(arn)
             .set_tags(Some(tags))
             .send()
-            .await
-            .op(SERVICE, "TagResource")?;
+            .paced(&self.pace, "TagResource")
+            .await?;
         Ok(())
     }
 
@@ -361,8 +375,8 @@ impl Dashboards for SdkDashboards {
             .delete_dashboards()
             .dashboard_names(name)
             .send()
+            .paced(&self.pace, "DeleteDashboards")
             .await
-            .op(SERVICE, "DeleteDashboards")
         {
             Ok(_) => Ok(()),
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),

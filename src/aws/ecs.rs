@@ -16,10 +16,12 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 
 const SERVICE: &str = "ecs";
 
@@ -152,18 +154,27 @@ pub trait Ecs: Send + Sync {
 
 pub struct SdkEcs {
     client: aws_sdk_ecs::Client,
+    pace: Pace,
 }
 
 impl SdkEcs {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkEcs {
-        SdkEcs {
-            client: aws_sdk_ecs::Client::new(config),
-        }
+        SdkEcs::from_client(aws_sdk_ecs::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_ecs::Client) -> SdkEcs {
-        SdkEcs { client }
+        SdkEcs {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkEcs {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -183,8 +194,8 @@ impl Ecs for SdkEcs {
             .cluster(cluster)
             .set_services(Some(services.to_vec()))
             .send()
-            .await
-            .op(SERVICE, "DescribeServices")?;
+            .paced(&self.pace, "DescribeServices")
+            .await?;
         let services = resp
             .services()
             .iter()
@@ -228,8 +239,8 @@ impl Ecs for SdkEcs {
             .service(service)
             .desired_count(desired_count)
             .send()
-            .await
-            .op(SERVICE, "UpdateService")?;
+            .paced(&self.pace, "UpdateService")
+            .await?;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ pub mod counting;
 pub mod dashboards;
 pub mod ecs;
 pub mod fake;
+pub mod pace;
 pub mod secretsmanager;
 pub mod sns;
 pub mod tagging;
@@ -271,16 +272,19 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Clients for real AWS (or an emulator at `--endpoint-url`), all sharing one SDK config.
+    /// Clients for real AWS (or an emulator at `--endpoint-url`), all sharing
+    /// one SDK config and one [`pace::Pacer`]: every call waits for its turn
+    /// below AWS's request quotas.
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Aws {
+        let pacer = Arc::new(pace::Pacer::default());
         Aws {
-            cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::new(config)),
-            dashboards: Arc::new(dashboards::SdkDashboards::new(config)),
-            sns: Arc::new(sns::SdkSns::new(config)),
-            tagging: Arc::new(tagging::SdkTagging::new(config)),
-            secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config)),
-            ecs: Arc::new(ecs::SdkEcs::new(config)),
-            autoscaling: Arc::new(autoscaling::SdkAutoScaling::new(config)),
+            cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::new(config).paced(&pacer)),
+            dashboards: Arc::new(dashboards::SdkDashboards::new(config).paced(&pacer)),
+            sns: Arc::new(sns::SdkSns::new(config).paced(&pacer)),
+            tagging: Arc::new(tagging::SdkTagging::new(config).paced(&pacer)),
+            secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config).paced(&pacer)),
+            ecs: Arc::new(ecs::SdkEcs::new(config).paced(&pacer)),
+            autoscaling: Arc::new(autoscaling::SdkAutoScaling::new(config).paced(&pacer)),
         }
     }
 
@@ -291,6 +295,7 @@ impl Aws {
         config: &aws_config::SdkConfig,
         observer: Arc<dyn counting::RequestObserver>,
     ) -> Aws {
+        let pacer = Arc::new(pace::Pacer::default());
         macro_rules! client {
             ($sdk:ident, $service:literal) => {
                 $sdk::Client::from_conf(
@@ -304,28 +309,34 @@ impl Aws {
             };
         }
         Aws {
-            cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::from_client(client!(
-                aws_sdk_cloudwatch,
-                "cloudwatch"
-            ))),
-            dashboards: Arc::new(dashboards::SdkDashboards::from_client(client!(
-                aws_sdk_cloudwatch,
-                "cloudwatch"
-            ))),
-            sns: Arc::new(sns::SdkSns::from_client(client!(aws_sdk_sns, "sns"))),
-            tagging: Arc::new(tagging::SdkTagging::from_client(client!(
-                aws_sdk_resourcegroupstagging,
-                "tagging"
-            ))),
-            secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::from_client(client!(
-                aws_sdk_secretsmanager,
-                "secretsmanager"
-            ))),
-            ecs: Arc::new(ecs::SdkEcs::from_client(client!(aws_sdk_ecs, "ecs"))),
-            autoscaling: Arc::new(autoscaling::SdkAutoScaling::from_client(client!(
-                aws_sdk_applicationautoscaling,
-                "autoscaling"
-            ))),
+            cloudwatch: Arc::new(
+                cloudwatch::SdkCloudWatch::from_client(client!(aws_sdk_cloudwatch, "cloudwatch"))
+                    .paced(&pacer),
+            ),
+            dashboards: Arc::new(
+                dashboards::SdkDashboards::from_client(client!(aws_sdk_cloudwatch, "cloudwatch"))
+                    .paced(&pacer),
+            ),
+            sns: Arc::new(sns::SdkSns::from_client(client!(aws_sdk_sns, "sns")).paced(&pacer)),
+            tagging: Arc::new(
+                tagging::SdkTagging::from_client(client!(aws_sdk_resourcegroupstagging, "tagging"))
+                    .paced(&pacer),
+            ),
+            secretsmanager: Arc::new(
+                secretsmanager::SdkSecretsManager::from_client(client!(
+                    aws_sdk_secretsmanager,
+                    "secretsmanager"
+                ))
+                .paced(&pacer),
+            ),
+            ecs: Arc::new(ecs::SdkEcs::from_client(client!(aws_sdk_ecs, "ecs")).paced(&pacer)),
+            autoscaling: Arc::new(
+                autoscaling::SdkAutoScaling::from_client(client!(
+                    aws_sdk_applicationautoscaling,
+                    "autoscaling"
+                ))
+                .paced(&pacer),
+            ),
         }
     }
 }

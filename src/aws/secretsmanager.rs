@@ -7,12 +7,14 @@
 //! only when a spec requires it; the caller decides.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use aws_smithy_types::DateTime;
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 use crate::kinds::secret::{Generate, SecretValue};
 use crate::kinds::Tags;
 
@@ -125,18 +127,27 @@ fn info_of(entry: &aws_sdk_secretsmanager::types::SecretListEntry) -> Option<Sec
 
 pub struct SdkSecretsManager {
     client: aws_sdk_secretsmanager::Client,
+    pace: Pace,
 }
 
 impl SdkSecretsManager {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkSecretsManager {
-        SdkSecretsManager {
-            client: aws_sdk_secretsmanager::Client::new(config),
-        }
+        SdkSecretsManager::from_client(aws_sdk_secretsmanager::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_secretsmanager::Client) -> SdkSecretsManager {
-        SdkSecretsManager { client }
+        SdkSecretsManager {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkSecretsManager {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -168,8 +179,8 @@ impl SecretsManager for SdkSecretsManager {
                     .max_results(100)
                     .set_next_token(token.take())
                     .send()
-                    .await
-                    .op(SERVICE, "ListSecrets")?;
+                    .paced(&self.pace, "ListSecrets")
+                    .await?;
                 for info in resp.secret_list().iter().filter_map(info_of) {
                     // The `name` filter is a prefix match: `app` also finds `app/db`.
                     if chunk.contains(&info.name) {
@@ -191,8 +202,8 @@ impl SecretsManager for SdkSecretsManager {
             .get_secret_value()
             .secret_id(secret_id)
             .send()
-            .await
-            .op(SERVICE, "GetSecretValue");
+            .paced(&self.pace, "GetSecretValue")
+            .await;
         match resp {
             Ok(mut out) => Ok(match out.secret_string.take() {
                 Some(text) => CurrentValue::Text(SecretValue::new(text)),
@@ -216,8 +227,8 @@ impl SecretsManager for SdkSecretsManager {
             .set_tags(Some(sdk_tags(secret.tags)))
             .set_secret_string(secret.value.map(|v| v.expose().to_string()))
             .send()
-            .await
-            .op(SERVICE, "CreateSecret")?;
+            .paced(&self.pace, "CreateSecret")
+            .await?;
         resp.arn().map(str::to_string).ok_or_else(|| {
             Error::new(
                 SERVICE,
@@ -240,8 +251,8 @@ impl SecretsManager for SdkSecretsManager {
             .set_description(description.map(str::to_string))
             .set_kms_key_id(kms_key_id.map(str::to_string))
             .send()
-            .await
-            .op(SERVICE, "UpdateSecret")?;
+            .paced(&self.pace, "UpdateSecret")
+            .await?;
         Ok(())
     }
 
@@ -251,8 +262,8 @@ impl SecretsManager for SdkSecretsManager {
             .secret_id(secret_id)
             .secret_string(value.expose())
             .send()
-            .await
-            .op(SERVICE, "PutSecretValue")?;
+            .paced(&self.pace, "PutSecretValue")
+            .await?;
         Ok(())
     }
 
@@ -262,8 +273,8 @@ impl SecretsManager for SdkSecretsManager {
             .secret_id(secret_id)
             .set_tags(Some(sdk_tags(tags)))
             .send()
-            .await
-            .op(SERVICE, "TagResource")?;
+            .paced(&self.pace, "TagResource")
+            .await?;
         Ok(())
     }
 
@@ -279,8 +290,8 @@ impl SecretsManager for SdkSecretsManager {
             .include_space(params.include_space)
             .set_exclude_characters(params.exclude_characters.clone())
             .send()
-            .await
-            .op(SERVICE, "GetRandomPassword")?;
+            .paced(&self.pace, "GetRandomPassword")
+            .await?;
         resp.random_password
             .take()
             .map(SecretValue::new)
@@ -311,8 +322,8 @@ impl SecretsManager for SdkSecretsManager {
                 .max_results(100)
                 .set_next_token(token.take())
                 .send()
-                .await
-                .op(SERVICE, "ListSecrets")?;
+                .paced(&self.pace, "ListSecrets")
+                .await?;
             out.extend(resp.secret_list().iter().filter_map(info_of));
             match resp.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -329,7 +340,7 @@ impl SecretsManager for SdkSecretsManager {
         } else {
             request.recovery_window_in_days(recovery_window_days)
         };
-        match request.send().await.op(SERVICE, "DeleteSecret") {
+        match request.send().paced(&self.pace, "DeleteSecret").await {
             Ok(_) => Ok(()),
             // Gone already: what pruning wanted.
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),

@@ -5,10 +5,12 @@
 //! Tags are read through the tagging seam ([`super::Tagging`]), many ARNs at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Error, ErrorClass, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::{Error, ErrorClass};
 use crate::kinds::topic::Subscription;
 use crate::kinds::Tags;
 
@@ -113,18 +115,27 @@ pub trait Sns: Send + Sync {
 
 pub struct SdkSns {
     client: aws_sdk_sns::Client,
+    pace: Pace,
 }
 
 impl SdkSns {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkSns {
-        SdkSns {
-            client: aws_sdk_sns::Client::new(config),
-        }
+        SdkSns::from_client(aws_sdk_sns::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_sns::Client) -> SdkSns {
-        SdkSns { client }
+        SdkSns {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkSns {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -159,8 +170,8 @@ impl Sns for SdkSns {
                 .list_topics()
                 .set_next_token(token)
                 .send()
-                .await
-                .op(SERVICE, "ListTopics")?;
+                .paced(&self.pace, "ListTopics")
+                .await?;
             for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
                 let name = topic_name(arn);
                 if names.contains(name) {
@@ -180,8 +191,8 @@ impl Sns for SdkSns {
             .get_topic_attributes()
             .topic_arn(arn)
             .send()
-            .await
-            .op(SERVICE, "GetTopicAttributes")?;
+            .paced(&self.pace, "GetTopicAttributes")
+            .await?;
         Ok(out.attributes().cloned().unwrap_or_default())
     }
 
@@ -195,8 +206,8 @@ impl Sns for SdkSns {
                 .topic_arn(arn)
                 .set_next_token(token)
                 .send()
-                .await
-                .op(SERVICE, "ListSubscriptionsByTopic")?;
+                .paced(&self.pace, "ListSubscriptionsByTopic")
+                .await?;
             for s in page.subscriptions() {
                 match (s.protocol(), s.endpoint()) {
                     (Some(protocol), Some(endpoint)) => out.push(TopicSubscription::new(
@@ -238,8 +249,8 @@ impl Sns for SdkSns {
             }))
             .set_tags((!tags.is_empty()).then(|| sdk_tags(tags, OP)).transpose()?)
             .send()
-            .await
-            .op(SERVICE, OP)?;
+            .paced(&self.pace, OP)
+            .await?;
         out.topic_arn()
             .map(str::to_string)
             .ok_or_else(|| Error::new(SERVICE, OP, ErrorClass::Other, "answer holds no TopicArn"))
@@ -252,8 +263,8 @@ impl Sns for SdkSns {
             .attribute_name(name)
             .attribute_value(value)
             .send()
-            .await
-            .op(SERVICE, "SetTopicAttributes")?;
+            .paced(&self.pace, "SetTopicAttributes")
+            .await?;
         Ok(())
     }
 
@@ -270,8 +281,8 @@ impl Sns for SdkSns {
             .endpoint(&subscription.endpoint)
             .return_subscription_arn(true)
             .send()
-            .await
-            .op(SERVICE, "Subscribe")?;
+            .paced(&self.pace, "Subscribe")
+            .await?;
         Ok(out.subscription_arn().map(str::to_string))
     }
 
@@ -280,8 +291,8 @@ impl Sns for SdkSns {
             .unsubscribe()
             .subscription_arn(subscription_arn)
             .send()
-            .await
-            .op(SERVICE, "Unsubscribe")?;
+            .paced(&self.pace, "Unsubscribe")
+            .await?;
         Ok(())
     }
 
@@ -292,8 +303,8 @@ impl Sns for SdkSns {
             .resource_arn(arn)
             .set_tags(Some(sdk_tags(tags, OP)?))
             .send()
-            .await
-            .op(SERVICE, OP)?;
+            .paced(&self.pace, OP)
+            .await?;
         Ok(())
     }
 
@@ -303,8 +314,8 @@ impl Sns for SdkSns {
             .delete_topic()
             .topic_arn(arn)
             .send()
+            .paced(&self.pace, "DeleteTopic")
             .await
-            .op(SERVICE, "DeleteTopic")
         {
             Ok(_) => Ok(()),
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),

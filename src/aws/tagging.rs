@@ -7,10 +7,12 @@
 //! resources a page, for pruning.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Error, SdkResultExt};
+use super::pace::{Pace, Paced, Pacer};
+use super::Error;
 use crate::kinds::Tags;
 
 const SERVICE: &str = "tagging";
@@ -79,18 +81,27 @@ fn tags_of_mapping(mapping: &aws_sdk_resourcegroupstagging::types::ResourceTagMa
 
 pub struct SdkTagging {
     client: aws_sdk_resourcegroupstagging::Client,
+    pace: Pace,
 }
 
 impl SdkTagging {
+    /// Unpaced: [`super::Aws`] gives its clients the process's pacer.
     pub fn new(config: &aws_config::SdkConfig) -> SdkTagging {
-        SdkTagging {
-            client: aws_sdk_resourcegroupstagging::Client::new(config),
-        }
+        SdkTagging::from_client(aws_sdk_resourcegroupstagging::Client::new(config))
     }
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_resourcegroupstagging::Client) -> SdkTagging {
-        SdkTagging { client }
+        SdkTagging {
+            client,
+            pace: Pace::unpaced(SERVICE),
+        }
+    }
+
+    /// Its calls wait for their turn at the process's pacer (see [`super::pace`]).
+    pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkTagging {
+        self.pace = Pace::new(pacer, SERVICE);
+        self
     }
 }
 
@@ -107,8 +118,8 @@ impl Tagging for SdkTagging {
                     .set_resource_arn_list(Some(chunk.to_vec()))
                     .set_pagination_token(token.take())
                     .send()
-                    .await
-                    .op(SERVICE, "GetResources")?;
+                    .paced(&self.pace, "GetResources")
+                    .await?;
                 for mapping in resp.resource_tag_mapping_list() {
                     let Some(arn) = mapping.resource_arn() else {
                         continue;
@@ -147,8 +158,8 @@ impl Tagging for SdkTagging {
                 .resources_per_page(RESOURCES_PER_PAGE)
                 .set_pagination_token(token.take())
                 .send()
-                .await
-                .op(SERVICE, "GetResources")?;
+                .paced(&self.pace, "GetResources")
+                .await?;
             for mapping in resp.resource_tag_mapping_list() {
                 if let Some(arn) = mapping.resource_arn() {
                     out.push(TaggedResource {

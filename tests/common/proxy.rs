@@ -36,6 +36,9 @@ pub struct Call {
     pub injected: bool,
     /// The fault rule's action when injected: `throttle`, `error` or `drop`.
     pub fault: Option<String>,
+    /// When the request arrived, in microseconds of the proxy's monotonic
+    /// clock (only differences between calls mean anything).
+    pub received_us: u64,
 }
 
 impl Call {
@@ -47,6 +50,11 @@ impl Call {
     /// Whether this call changes AWS (anything but Describe/Get/List/...).
     pub fn is_write(&self) -> bool {
         !READ_PREFIXES.iter().any(|p| self.op().starts_with(p))
+    }
+
+    /// When the request arrived, on the proxy's monotonic clock.
+    pub fn received(&self) -> Duration {
+        Duration::from_micros(self.received_us)
     }
 }
 

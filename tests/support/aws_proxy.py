@@ -15,7 +15,10 @@ stdout. Logs go to stderr. The proxy exits when stdin closes or on SIGTERM.
 
 Control API, on the same port:
   GET  /__proxy/calls   -> [{"service", "operation", "status", "injected",
-                             "fault"}, ...] in the order the answers were sent
+                             "fault", "received_us"}, ...] in the order the
+                           answers were sent; received_us: when the request
+                           arrived, in microseconds of the proxy's monotonic
+                           clock
   POST /__proxy/reset   -> forgets the recorded calls (fault rules stay)
   GET  /__proxy/faults  -> the rules in force, each with its "fired" count
   POST /__proxy/faults  <- a JSON list of rules, replacing the rules in force
@@ -45,6 +48,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,7 +222,7 @@ class State:
                     chosen = rule
             return chosen
 
-    def record(self, call, status, fault):
+    def record(self, call, status, fault, received_us):
         with self.lock:
             self.calls.append(
                 {
@@ -227,6 +231,7 @@ class State:
                     "status": status,
                     "injected": fault is not None,
                     "fault": fault,
+                    "received_us": received_us,
                 }
             )
 
@@ -237,6 +242,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def do_any(self):
+        received_us = time.monotonic_ns() // 1000
         body = self.read_body()
         if body is None:
             return
@@ -247,10 +253,10 @@ class Handler(BaseHTTPRequestHandler):
         rule = self.server.state.fault_for(call) if call.protocol else None
         if rule is not None:
             status = self.inject(rule, call)
-            self.server.state.record(call, status, rule.action)
+            self.server.state.record(call, status, rule.action, received_us)
             return
         status = self.forward(body)
-        self.server.state.record(call, status, None)
+        self.server.state.record(call, status, None, received_us)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_any
 

@@ -1,0 +1,678 @@
+//! Throttling through the real binary, against a private moto behind the
+//! recording, fault-injecting proxy (tests/support/aws_proxy.py), which
+//! answers chosen requests with each service's real throttling error:
+//!
+//! * `apply` rides out throttled writes and reads: every correction lands,
+//!   nothing is lost or doubled;
+//! * `driftd run` converges under the same faults, and
+//!   `driftd_aws_throttled_total{service}` counts exactly the throttles the
+//!   proxy injected;
+//! * calls are paced below AWS's quotas (`PutMetricAlarm`: 3 a second), as
+//!   the proxy sees them arrive;
+//! * a call that AWS still throttles after the SDK's retries slows its
+//!   service down.
+//!
+//! Every wait is bounded, and every process a test starts is stopped when it
+//! ends, pass or fail.
+// A failed test prints the daemon's logs.
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use common::proxy::{Call, Proxy};
+use common::{desired_dir, free_port, Moto, Run};
+use serde_json::{json, Value};
+
+/// How long one `apply` may take (20 alarms at 2.5 a second, plus the SDK's
+/// backoff after each injected throttle, on a busy machine).
+const APPLY_LIMIT: Duration = Duration::from_secs(120);
+/// How long the daemon may take to converge under the injected faults.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(180);
+
+const CLUSTER: &str = "t-cluster";
+const WORKER: &str = "t-worker";
+const TOPIC: &str = "t-alerts";
+/// A topic made by hand, with a display name driftd corrects.
+const LEGACY_TOPIC: &str = "t-legacy";
+const SECRET: &str = "t/app";
+const ALARMS: usize = 20;
+
+fn alarm_name(i: usize) -> String {
+    format!("t-alarm-{i:02}")
+}
+
+/// `n` alarms notifying `actions` (a `topic:` reference or nothing), with
+/// threshold `i` for alarm `i`.
+fn alarms(n: usize, actions: &str) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {}}}\nspec:\n  \
+                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
+                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n  \
+                 alarmActions: [{actions}]\n",
+                alarm_name(i)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Two topics, a secret and an ECS service count, besides the alarms.
+const OTHERS: &str = "apiVersion: driftd/v1
+kind: Topic
+metadata: {name: t-alerts}
+spec:
+  displayName: Throttling test alerts
+  tags: {team: platform}
+---
+apiVersion: driftd/v1
+kind: Topic
+metadata: {name: t-legacy}
+spec:
+  displayName: Legacy alerts
+---
+apiVersion: driftd/v1
+kind: Secret
+metadata: {name: t/app}
+spec:
+  description: Throttling test secret
+  initialValue: {placeholderKeys: [SECRET_KEY]}
+---
+apiVersion: driftd/v1
+kind: EcsService
+metadata: {name: t-worker}
+spec:
+  cluster: t-cluster
+  desiredCount: 1
+";
+
+/// Every 2nd `PutMetricAlarm` is throttled, and the first attempt of every
+/// other write and read of the desired state (once each: one call at a time
+/// may be throttled once, which the SDK's next attempt rides out).
+fn faults() -> Value {
+    let once = |operation: &str| json!({"operation": operation, "action": "throttle", "count": 1});
+    let mut rules = vec![json!({"operation": "PutMetricAlarm", "action": "throttle", "every": 2})];
+    rules.extend(
+        [
+            "CreateTopic",
+            "SetTopicAttributes",
+            "CreateSecret",
+            "UpdateService",
+            "DescribeAlarms",
+            "ListTopics",
+            "GetTopicAttributes",
+            "ListSubscriptionsByTopic",
+            "ListSecrets",
+            "DescribeServices",
+            "DescribeScalableTargets",
+            "GetResources",
+        ]
+        .map(once),
+    );
+    Value::Array(rules)
+}
+
+/// Raw SDK clients on moto itself (not through the proxy): to arrange the
+/// emulator and to read back what driftd did.
+struct Sdk {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    ecs: aws_sdk_ecs::Client,
+}
+
+impl Sdk {
+    async fn new(moto: &Moto) -> Sdk {
+        let config = moto.sdk_config().await;
+        Sdk {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+        }
+    }
+
+    /// What driftd finds besides the desired state: an ECS service running 3
+    /// tasks, and a topic made by hand under another display name.
+    async fn arrange(&self) {
+        self.ecs
+            .create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .expect("create cluster");
+        let registered = self
+            .ecs
+            .register_task_definition()
+            .family("worker")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("worker")
+                    .image("public.ecr.aws/docker/library/busybox:latest")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register task definition");
+        let task_definition = registered
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("task definition ARN");
+        self.ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(WORKER)
+            .task_definition(task_definition)
+            .desired_count(3)
+            .send()
+            .await
+            .expect("create service");
+        self.sns
+            .create_topic()
+            .name(LEGACY_TOPIC)
+            .attributes("DisplayName", "Made by hand")
+            .send()
+            .await
+            .expect("create topic");
+    }
+
+    /// Alarm name -> (threshold, alarm actions).
+    async fn alarms(&self) -> BTreeMap<String, (Option<f64>, Vec<String>)> {
+        let mut out = BTreeMap::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .cloudwatch
+                .describe_alarms()
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("describe alarms");
+            for a in page.metric_alarms() {
+                out.insert(
+                    a.alarm_name().unwrap_or_default().to_string(),
+                    (a.threshold(), a.alarm_actions().to_vec()),
+                );
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// Topic name -> ARN.
+    async fn topics(&self) -> BTreeMap<String, String> {
+        let topics = self.sns.list_topics().send().await.expect("list topics");
+        topics
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .map(|arn| {
+                (
+                    arn.rsplit(':').next().unwrap_or(arn).to_string(),
+                    arn.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn display_name(&self, arn: &str) -> Option<String> {
+        self.sns
+            .get_topic_attributes()
+            .topic_arn(arn)
+            .send()
+            .await
+            .expect("get topic attributes")
+            .attributes()
+            .and_then(|a| a.get("DisplayName").cloned())
+    }
+
+    async fn secret_value(&self) -> Option<String> {
+        self.secrets
+            .get_secret_value()
+            .secret_id(SECRET)
+            .send()
+            .await
+            .expect("get secret value")
+            .secret_string()
+            .map(str::to_string)
+    }
+
+    async fn desired_count(&self) -> i32 {
+        let described = self
+            .ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(WORKER)
+            .send()
+            .await
+            .expect("describe services");
+        described
+            .services()
+            .first()
+            .expect("the service")
+            .desired_count()
+    }
+
+    /// Asserts that every resource of the desired state is as declared.
+    async fn assert_converged(&self) {
+        let topics = self.topics().await;
+        let alerts = topics.get(TOPIC).expect("the topic driftd creates");
+        assert_eq!(
+            self.display_name(alerts).await.as_deref(),
+            Some("Throttling test alerts")
+        );
+        let legacy = topics.get(LEGACY_TOPIC).expect("the topic made by hand");
+        assert_eq!(
+            self.display_name(legacy).await.as_deref(),
+            Some("Legacy alerts")
+        );
+        let expected: BTreeMap<String, (Option<f64>, Vec<String>)> = (0..ALARMS)
+            .map(|i| (alarm_name(i), (Some(i as f64), vec![alerts.clone()])))
+            .collect();
+        assert_eq!(self.alarms().await, expected);
+        assert_eq!(
+            self.secret_value().await.as_deref(),
+            Some(r#"{"SECRET_KEY":"CHANGE_ME"}"#)
+        );
+        assert_eq!(self.desired_count().await, 1);
+    }
+}
+
+/// Runs a one-shot driftd command to completion, killing it when it takes
+/// longer than `limit`.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start driftd");
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text); // what was read before an error is kept
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for driftd") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill(); // stopping it before the panic below
+            let _ = child.wait();
+            panic!(
+                "driftd did not finish within {limit:?}\n--- stderr\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn apply(proxy: &Proxy, moto: &Moto, dir: &Path) -> Run {
+    run_bounded(
+        proxy
+            .driftd(moto)
+            .args(["apply", "--desired-state"])
+            .arg(dir),
+        APPLY_LIMIT,
+    )
+}
+
+/// driftd's name of the service of a call the proxy recorded.
+fn service_of(call: &Call) -> &str {
+    match call.service.as_deref() {
+        Some("monitoring") => "cloudwatch",
+        Some("application-autoscaling") => "autoscaling",
+        Some(other) => other,
+        None => panic!("a call the proxy could not name: {call}"),
+    }
+}
+
+/// Injected throttles per driftd service name.
+fn injected_throttles(calls: &[Call]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for call in calls
+        .iter()
+        .filter(|c| c.injected && c.fault.as_deref() == Some("throttle"))
+    {
+        *out.entry(service_of(call).to_string()).or_insert(0.0) += 1.0;
+    }
+    out
+}
+
+/// Calls of this operation that reached moto and succeeded.
+fn landed(calls: &[Call], operation: &str) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.op() == operation && !c.injected && c.status == 200)
+        .count()
+}
+
+/// Asserts that every fault rule fired: the test exercised what it claims.
+fn assert_every_rule_fired(proxy: &Proxy) {
+    let rules = proxy.rules();
+    for rule in rules.as_array().expect("rules") {
+        assert!(rule["fired"].as_u64() > Some(0), "never fired: {rule}");
+    }
+}
+
+/// The most of these instants that any window of `window` holds (both ends
+/// included).
+fn most_in_window(times: &[Duration], window: Duration) -> usize {
+    times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t <= *start + window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// When each `PutMetricAlarm` request reached the proxy, in order.
+fn put_alarm_arrivals(proxy: &Proxy) -> Vec<Duration> {
+    let mut times: Vec<Duration> = proxy
+        .calls()
+        .iter()
+        .filter(|c| c.op() == "PutMetricAlarm")
+        .map(Call::received)
+        .collect();
+    times.sort();
+    times
+}
+
+#[tokio::test]
+async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sdk = Sdk::new(&moto).await;
+    sdk.arrange().await;
+    let dir = desired_dir(&[
+        ("alarms.yaml", &alarms(ALARMS, "topic:t-alerts")),
+        ("others.yaml", OTHERS),
+    ]);
+    proxy.faults(faults());
+
+    let run = apply(&proxy, &moto, dir.path());
+
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Apply: 22 created, 2 corrected, 0 observed, 0 errors, 0 in sync."),
+        "{run:?}"
+    );
+    assert_every_rule_fired(&proxy);
+    sdk.assert_converged().await;
+    // Nothing lost, nothing doubled: each write landed once, however often
+    // it was throttled on the way.
+    let calls = proxy.calls();
+    assert_eq!(landed(&calls, "PutMetricAlarm"), ALARMS);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.op() == "PutMetricAlarm" && c.injected)
+            .count(),
+        ALARMS - 1,
+        "every 2nd attempt: the first try of every alarm but the first"
+    );
+    for operation in [
+        "CreateTopic",
+        "SetTopicAttributes",
+        "CreateSecret",
+        "UpdateService",
+    ] {
+        assert_eq!(landed(&calls, operation), 1, "{operation}");
+    }
+
+    // A second apply finds nothing to do.
+    proxy.clear_faults();
+    let again = apply(&proxy, &moto, dir.path());
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 24 in sync."),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_converges_and_counts_every_injected_throttle() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sdk = Sdk::new(&moto).await;
+    sdk.arrange().await;
+    let dir = desired_dir(&[
+        ("alarms.yaml", &alarms(ALARMS, "topic:t-alerts")),
+        ("others.yaml", OTHERS),
+    ]);
+    proxy.faults(faults());
+
+    let driftd = Daemon::start(proxy.driftd(&moto), dir.path());
+    driftd.wait_ready();
+    let started = Instant::now();
+    loop {
+        let status = driftd.status();
+        let resources = status["resources"].as_array().expect("resources");
+        let converged = resources.len() == ALARMS + 4
+            && resources
+                .iter()
+                .all(|r| r["state"] == "corrected" || r["state"] == "in_sync");
+        if converged {
+            break;
+        }
+        assert!(
+            started.elapsed() < CONVERGE_LIMIT,
+            "not converged within {CONVERGE_LIMIT:?}: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sdk.assert_converged().await;
+    assert_every_rule_fired(&proxy);
+
+    // The proxy's log and the metrics, taken while no call is under way (the
+    // next pass is 10 minutes away; a call in between shows as a change).
+    let (calls, metrics) = loop {
+        let before = proxy.calls();
+        let metrics = driftd.metrics();
+        if proxy.calls() == before {
+            break (before, metrics);
+        }
+        assert!(started.elapsed() < CONVERGE_LIMIT, "never quiet");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let injected = injected_throttles(&calls);
+    assert!(
+        injected.get("cloudwatch") >= Some(&((ALARMS / 2) as f64)),
+        "{injected:?}"
+    );
+    let mut counted = series(&metrics, "driftd_aws_throttled_total", "service");
+    counted.retain(|_, n| *n > 0.0);
+    assert_eq!(counted, injected, "per service:\n{metrics}");
+    assert_eq!(
+        counted.values().sum::<f64>(),
+        calls.iter().filter(|c| c.injected).count() as f64,
+        "in all"
+    );
+}
+
+#[tokio::test]
+async fn put_metric_alarm_is_paced_below_three_a_second() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
+
+    let run = apply(&proxy, &moto, dir.path());
+
+    assert_eq!(run.code, 0, "{run:?}");
+    let times = put_alarm_arrivals(&proxy);
+    assert_eq!(times.len(), 30);
+    let busiest = most_in_window(&times, Duration::from_secs(1));
+    assert!(
+        busiest <= 3,
+        "{busiest} PutMetricAlarm within one second; arrivals (s): {:?}",
+        times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>()
+    );
+    // Evenly spaced at 2.5 a second: 30 calls span about 11.6 s.
+    let span = times[29] - times[0];
+    assert!(span >= Duration::from_millis(11_000), "{span:?}");
+}
+
+#[tokio::test]
+async fn a_call_still_throttled_after_retries_slows_its_service_down() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sdk = Sdk::new(&moto).await;
+    // The first alarm's three attempts are throttled: its call fails, and the
+    // five alarms after it go at half pace (recovering by 5% a second)
+    // instead of 2.5 a second.
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "count": 3}]));
+    let dir = desired_dir(&[("alarms.yaml", &alarms(6, ""))]);
+
+    let run = apply(&proxy, &moto, dir.path());
+
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Apply: 5 created, 0 corrected, 0 observed, 1 error, 0 in sync."),
+        "{run:?}"
+    );
+    assert_eq!(sdk.alarms().await.len(), 5);
+    let calls = proxy.calls();
+    let landed: Vec<Duration> = calls
+        .iter()
+        .filter(|c| c.op() == "PutMetricAlarm" && !c.injected)
+        .map(Call::received)
+        .collect();
+    assert_eq!(landed.len(), 5, "{calls:?}");
+    // At full pace four gaps take 1.6 s; slowed down, about 2.9 s.
+    let span = landed[4] - landed[0];
+    assert!(span >= Duration::from_millis(2_400), "{span:?}");
+}
+
+/// The values of one metric by the value of one label, e.g.
+/// `driftd_aws_throttled_total{service="sns"} 2` -> {"sns": 2}.
+fn series(metrics: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
+    let prefix = format!("{name}{{{label}=\"");
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let (value_of_label, rest) = rest.split_once('"')?;
+            let value = rest.strip_prefix('}')?.trim().parse().ok()?;
+            Some((value_of_label.to_string(), value))
+        })
+        .collect()
+}
+
+/// A running `driftd run`: stopped when dropped, its logs printed when the
+/// test failed.
+struct Daemon {
+    child: Child,
+    port: u16,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// How long the first pass may take under the injected faults.
+    const READY_LIMIT: Duration = Duration::from_secs(120);
+
+    fn start(mut cmd: Command, dir: &Path) -> Daemon {
+        let port = free_port();
+        cmd.args(["run", "--desired-state"])
+            .arg(dir)
+            .args(["--interval", "10m", "--metrics-addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start driftd run");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, port, logs }
+    }
+
+    /// Polls `/readyz` until the first pass is done.
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        while self.get("/readyz").map(|(status, _)| status) != Some(200) {
+            assert!(
+                started.elapsed() < Daemon::READY_LIMIT,
+                "not ready within {:?}",
+                Daemon::READY_LIMIT
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn status(&self) -> Value {
+        let (code, body) = self.get("/status").expect("driftd answers");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status is JSON")
+    }
+
+    fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics").expect("driftd answers");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// `GET path`: the status and the body; `None` while nothing listens.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: driftd\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // it may have exited already; either way we reap it
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- driftd logs\n{}", self.logs.lock().unwrap().join("\n"));
+        }
+    }
+}
