@@ -384,6 +384,7 @@ impl Runner {
         for key in &removed {
             self.scheduler.forget(key);
             self.metrics.forget_resource(key.kind, &key.name);
+            self.settings.opts.guards.forget(key);
             if let Some(pass) = &mut self.pass {
                 pass.pending.remove(key);
             }
@@ -1056,6 +1057,7 @@ mod tests {
                 prune: false,
                 max_prune: 10,
                 stop: Default::default(),
+                guards: Default::default(),
             };
             let mut settings = Settings::new(Duration::from_secs(60), opts);
             tune(&mut settings);
