@@ -628,7 +628,7 @@ fn not_converging(fields: &BTreeSet<String>) -> ResourceError {
     ResourceError {
         reason: NOT_CONVERGING,
         message: format!(
-            "not converging: {} still differed after {} corrections in a row; driftd no longer writes it until its desired state changes (or driftd restarts)",
+            "{} still differed after {} corrections in a row, each read back: driftd no longer writes it until its desired state changes (or driftd restarts)",
             join(fields),
             Convergence::LIMIT
         ),
