@@ -5,16 +5,21 @@
 //!
 //! The counts are per process ([`Convergence`] is shared by every pass of
 //! it): a restart forgets them. A quarantine is lifted when the resource's
-//! desired state (spec or mode) changes, when it is found in sync, or when it
-//! leaves the desired state.
+//! desired state (spec or mode) changes, when none of the fields that did
+//! not converge differs any more (found in sync, or put back by someone),
+//! or when it leaves the desired state.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing::info;
+use tracing::{info, warn};
 
+use super::pass::{PassOptions, ResourceError, ResourceReport, State};
+use super::reconciler::{Action, Ctx, Reconciler, Refs};
 use super::scheduler::Key;
+use super::status::NOT_CONVERGING;
+use crate::aws::Aws;
 use crate::kinds::{Mode, Resource, Spec};
 
 /// Per-process counts of corrections that did not take, per resource.
@@ -99,21 +104,34 @@ impl Convergence {
         self.tracks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The fields that quarantine this resource, when it is quarantined for
-    /// this desired state. Counts kept for another desired state (it was
-    /// edited since) are dropped: the edit lifts the quarantine.
-    pub fn quarantined(&self, resource: &Resource, mode: Mode) -> Option<BTreeSet<String>> {
+    /// The fields that quarantine this resource, found with `drifted`
+    /// fields, when it is quarantined for this desired state. Counts kept
+    /// for another desired state (it was edited since) are dropped: the
+    /// edit lifts the quarantine. So is a quarantine whose fields no longer
+    /// differ (the drift that did not converge went away by other means).
+    pub fn quarantined<S: AsRef<str>>(
+        &self,
+        resource: &Resource,
+        mode: Mode,
+        drifted: &[S],
+    ) -> Option<BTreeSet<String>> {
         let key = key(resource);
         let mut tracks = self.lock();
         let track = tracks.get(&key)?;
-        if track.spec != resource.spec || track.mode != mode {
-            if track.failed >= Convergence::LIMIT {
-                info!(kind = %key.kind, name = %key.name, "desired state changed: quarantine lifted");
-            }
-            tracks.remove(&key);
+        let why = if track.spec != resource.spec || track.mode != mode {
+            "desired state changed"
+        } else if track.failed < Convergence::LIMIT {
             return None;
+        } else if !drifted.iter().any(|f| track.fields.contains(f.as_ref())) {
+            "its fields no longer differ"
+        } else {
+            return Some(track.fields.clone());
+        };
+        if track.failed >= Convergence::LIMIT {
+            info!(kind = %key.kind, name = %key.name, why, "quarantine lifted");
         }
-        (track.failed >= Convergence::LIMIT).then(|| track.fields.clone())
+        tracks.remove(&key);
+        None
     }
 
     /// A correction was read back still showing `fields` drifted. The count
@@ -180,6 +198,161 @@ pub fn is_tag(field: &str) -> bool {
     field.starts_with("tags.")
 }
 
+/// Makes the writes, reads the resource back and, while the read-back
+/// still differs and this reconcile may try again, corrects again.
+#[allow(clippy::too_many_arguments)] // the parts of one reconcile, passed down once
+pub(super) async fn correct<R: Reconciler>(
+    aws: &Aws,
+    resource: &Resource,
+    spec: &R::Spec,
+    mut ops: R::Ops,
+    refs: &mut Refs,
+    ctx: &Ctx,
+    opts: &PassOptions,
+    report: &mut ResourceReport,
+) {
+    let convergence = &opts.guards.convergence;
+    let planned = report.action;
+    let fields: Vec<String> = report.changes.iter().map(|c| c.field.clone()).collect();
+    let mut attempt = 1;
+    loop {
+        if let Err(e) = R::apply(aws, resource, spec, &ops, refs, ctx).await {
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
+            report.state = State::Error;
+            report.error = Some(ResourceError::from_aws(&e));
+            return;
+        }
+        if !R::corrects_all(&ops) {
+            // The kind leaves part of the drift alone on purpose: nothing
+            // to verify, and not a correction that failed.
+            info!(action = ?planned, fields = ?fields, "drift left as it is");
+            return;
+        }
+        let read = if fields.iter().all(|f| is_tag(f)) {
+            ReadBack::InSync
+        } else {
+            read_back::<R>(aws, resource, spec, refs, ctx).await
+        };
+        let (failed, still, next) = match read {
+            ReadBack::InSync => {
+                info!(action = ?planned, fields = ?fields, "corrected");
+                convergence.converged(resource);
+                report.state = State::Corrected;
+                return;
+            }
+            ReadBack::Unknown(why) => {
+                // The writes succeeded; whether they took is for the next
+                // pass to see. Not counted either way.
+                info!(action = ?planned, fields = ?fields, read_back = %why, "corrected (not verified)");
+                report.state = State::Corrected;
+                return;
+            }
+            ReadBack::Drifted(still, next) => {
+                match convergence.failed(resource, report.mode, still) {
+                    Verdict::Quarantined { fields } => {
+                        warn!(kind = %R::KIND, name = %resource.name, fields = ?fields, "corrections do not converge: quarantined, no more writes until its desired state changes");
+                        report.state = State::Error;
+                        report.error = Some(not_converging(&fields));
+                        return;
+                    }
+                    Verdict::Retry { failed, fields } => (failed, fields, next),
+                }
+            }
+        };
+        warn!(kind = %R::KIND, name = %resource.name, fields = ?still, failed, limit = Convergence::LIMIT, "correction did not take: read back still drifted");
+        if attempt < convergence.attempts_per_reconcile() && !opts.stop.is_raised() {
+            attempt += 1;
+            tokio::time::sleep(convergence.pause()).await;
+            ops = next;
+            continue;
+        }
+        report.state = State::Drifted;
+        report.notes.push(format!(
+            "correction did not take: {} still differ{} when read back ({failed} of {} corrections in a row before driftd stops writing it)",
+            join(&still),
+            if still.len() == 1 { "s" } else { "" },
+            Convergence::LIMIT
+        ));
+        return;
+    }
+}
+
+/// What reading a resource back after its correction showed.
+enum ReadBack<O> {
+    /// It matches its desired state (tags aside, see [`is_tag`]).
+    InSync,
+    /// These fields still differ; these writes would correct them.
+    Drifted(BTreeSet<String>, O),
+    /// It could not be told: the read failed, or a resource just created
+    /// cannot be seen yet (AWS lists some new resources with a delay).
+    Unknown(String),
+}
+
+/// Observes one resource again (a batch of one) and diffs it again.
+async fn read_back<R: Reconciler>(
+    aws: &Aws,
+    resource: &Resource,
+    spec: &R::Spec,
+    refs: &Refs,
+    ctx: &Ctx,
+) -> ReadBack<R::Ops> {
+    let live = match R::observe(aws, &[(resource, spec)]).await {
+        Ok(mut observed) => observed.remove(&resource.name).unwrap_or(Ok(None)),
+        Err(e) => Err(e),
+    };
+    let live = match live {
+        Ok(Some(live)) => live,
+        Ok(None) => return ReadBack::Unknown("not found yet".to_string()),
+        Err(e) => return ReadBack::Unknown(e.to_string()),
+    };
+    let diff = R::diff(resource, spec, Some(&live), refs, ctx);
+    match diff.action {
+        Action::InSync => ReadBack::InSync,
+        Action::Error { message, .. } => ReadBack::Unknown(message),
+        Action::Create | Action::Update
+            if R::writes_nothing(&diff.ops) || !R::corrects_all(&diff.ops) =>
+        {
+            // What is left is drift driftd does not correct: not a write
+            // that failed to take.
+            ReadBack::InSync
+        }
+        Action::Create | Action::Update => {
+            let still: BTreeSet<String> = diff
+                .changes
+                .iter()
+                .map(|c| c.field.clone())
+                .filter(|f| !is_tag(f))
+                .collect();
+            if still.is_empty() {
+                ReadBack::InSync
+            } else {
+                ReadBack::Drifted(still, diff.ops)
+            }
+        }
+    }
+}
+
+/// The error of a quarantined resource.
+pub(super) fn not_converging(fields: &BTreeSet<String>) -> ResourceError {
+    ResourceError {
+        reason: NOT_CONVERGING,
+        message: format!(
+            "{} still differed after {} corrections in a row, each read back: driftd no longer writes it until its desired state changes (or driftd restarts)",
+            join(fields),
+            Convergence::LIMIT
+        ),
+        retryable: false,
+    }
+}
+
+fn join(fields: &BTreeSet<String>) -> String {
+    fields
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use async_trait::async_trait;
@@ -217,7 +390,7 @@ mod tests {
                     fields: fields(&["threshold"])
                 }
             );
-            assert_eq!(c.quarantined(&r, Mode::Enforce), None);
+            assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
         }
         assert_eq!(
             c.failed(&r, Mode::Enforce, fields(&["threshold", "period"])),
@@ -226,7 +399,7 @@ mod tests {
             }
         );
         assert_eq!(
-            c.quarantined(&r, Mode::Enforce),
+            c.quarantined(&r, Mode::Enforce, &["threshold"]),
             Some(fields(&["threshold"]))
         );
     }
@@ -267,15 +440,19 @@ mod tests {
         for _ in 0..Convergence::LIMIT {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
-        assert!(c.quarantined(&r, Mode::Enforce).is_some());
+        assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         // The same spec in another mode is another desired state.
-        assert_eq!(c.quarantined(&r, Mode::Observe), None);
-        assert_eq!(c.quarantined(&r, Mode::Enforce), None, "lifted for good");
+        assert_eq!(c.quarantined(&r, Mode::Observe, &["threshold"]), None);
+        assert_eq!(
+            c.quarantined(&r, Mode::Enforce, &["threshold"]),
+            None,
+            "lifted for good"
+        );
         for _ in 0..Convergence::LIMIT {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
         let edited = alarm(6.0);
-        assert_eq!(c.quarantined(&edited, Mode::Enforce), None);
+        assert_eq!(c.quarantined(&edited, Mode::Enforce, &["threshold"]), None);
         // A failure under the new spec starts a new count.
         for _ in 0..Convergence::LIMIT {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
@@ -287,6 +464,22 @@ mod tests {
     }
 
     #[test]
+    fn a_quarantine_whose_fields_no_longer_differ_is_lifted() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        assert!(c
+            .quarantined(&r, Mode::Enforce, &["threshold", "period"])
+            .is_some());
+        // Someone put the threshold back and changed the period: the
+        // period is corrected like any drift.
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["period"]), None);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+    }
+
+    #[test]
     fn found_in_sync_or_forgotten_lifts_the_quarantine() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
@@ -294,12 +487,12 @@ mod tests {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
         c.converged(&r);
-        assert_eq!(c.quarantined(&r, Mode::Enforce), None);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
         for _ in 0..Convergence::LIMIT {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
         c.forget(&Key::new(r.kind(), "cpu-high"));
-        assert_eq!(c.quarantined(&r, Mode::Enforce), None);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
     }
 
     #[test]
@@ -310,7 +503,7 @@ mod tests {
         for _ in 0..Convergence::LIMIT {
             other.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
-        assert!(c.quarantined(&r, Mode::Enforce).is_some());
+        assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         assert_eq!(c.attempts_per_reconcile(), Convergence::LIMIT);
         assert_eq!(Convergence::daemon().attempts_per_reconcile(), 1);
     }
@@ -519,6 +712,6 @@ mod tests {
             assert_eq!(report.state, State::Drifted, "{report:#?}");
             assert!(report.error.is_none());
         }
-        assert_eq!(c.quarantined(&r, Mode::Enforce), None);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
     }
 }

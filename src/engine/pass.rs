@@ -1,7 +1,6 @@
 //! One pass: observe every resource of the desired state (batched per kind),
 //! diff, and — when applying — correct, in dependency order.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,11 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
-use super::converge::{self, Convergence, Verdict};
+use super::converge::{self, Convergence};
 use super::events::Events;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
 use super::scheduler::Key;
-use super::status::NOT_CONVERGING;
 use crate::aws::{self, Aws};
 use crate::kinds::{self, Change, Kind, Mode, Resource, OWNER_TAG};
 
@@ -472,10 +470,10 @@ async fn reconcile_one<R: Reconciler>(
     if !opts.apply || mode == Mode::Observe || R::writes_nothing(&diff.ops) {
         return report;
     }
-    if let Some(fields) = convergence.quarantined(resource, mode) {
+    if let Some(fields) = convergence.quarantined(resource, mode, &fields) {
         info!(fields = ?fields, "not corrected: quarantined, its corrections do not converge");
         report.state = State::Error;
-        report.error = Some(not_converging(&fields));
+        report.error = Some(converge::not_converging(&fields));
         return report;
     }
     if opts.stop.is_raised() {
@@ -485,163 +483,8 @@ async fn reconcile_one<R: Reconciler>(
             .push("not corrected: driftd is stopping".to_string());
         return report;
     }
-    correct::<R>(aws, resource, spec, diff.ops, refs, ctx, opts, &mut report).await;
+    converge::correct::<R>(aws, resource, spec, diff.ops, refs, ctx, opts, &mut report).await;
     report
-}
-
-/// Makes the writes, reads the resource back and, while the read-back
-/// still differs and this reconcile may try again, corrects again.
-#[allow(clippy::too_many_arguments)] // the parts of one reconcile, passed down once
-async fn correct<R: Reconciler>(
-    aws: &Aws,
-    resource: &Resource,
-    spec: &R::Spec,
-    mut ops: R::Ops,
-    refs: &mut Refs,
-    ctx: &Ctx,
-    opts: &PassOptions,
-    report: &mut ResourceReport,
-) {
-    let convergence = &opts.guards.convergence;
-    let planned = report.action;
-    let fields: Vec<String> = report.changes.iter().map(|c| c.field.clone()).collect();
-    let mut attempt = 1;
-    loop {
-        if let Err(e) = R::apply(aws, resource, spec, &ops, refs, ctx).await {
-            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
-            report.state = State::Error;
-            report.error = Some(ResourceError::from_aws(&e));
-            return;
-        }
-        if !R::corrects_all(&ops) {
-            // The kind leaves part of the drift alone on purpose: nothing
-            // to verify, and not a correction that failed.
-            info!(action = ?planned, fields = ?fields, "drift left as it is");
-            return;
-        }
-        let read = if fields.iter().all(|f| converge::is_tag(f)) {
-            ReadBack::InSync
-        } else {
-            read_back::<R>(aws, resource, spec, refs, ctx).await
-        };
-        let (failed, still, next) = match read {
-            ReadBack::InSync => {
-                info!(action = ?planned, fields = ?fields, "corrected");
-                convergence.converged(resource);
-                report.state = State::Corrected;
-                return;
-            }
-            ReadBack::Unknown(why) => {
-                // The writes succeeded; whether they took is for the next
-                // pass to see. Not counted either way.
-                info!(action = ?planned, fields = ?fields, read_back = %why, "corrected (not verified)");
-                report.state = State::Corrected;
-                return;
-            }
-            ReadBack::Drifted(still, next) => {
-                match convergence.failed(resource, report.mode, still) {
-                    Verdict::Quarantined { fields } => {
-                        warn!(kind = %R::KIND, name = %resource.name, fields = ?fields, "corrections do not converge: quarantined, no more writes until its desired state changes");
-                        report.state = State::Error;
-                        report.error = Some(not_converging(&fields));
-                        return;
-                    }
-                    Verdict::Retry { failed, fields } => (failed, fields, next),
-                }
-            }
-        };
-        warn!(kind = %R::KIND, name = %resource.name, fields = ?still, failed, limit = Convergence::LIMIT, "correction did not take: read back still drifted");
-        if attempt < convergence.attempts_per_reconcile() && !opts.stop.is_raised() {
-            attempt += 1;
-            tokio::time::sleep(convergence.pause()).await;
-            ops = next;
-            continue;
-        }
-        report.state = State::Drifted;
-        report.notes.push(format!(
-            "correction did not take: {} still differ{} when read back ({failed} of {} corrections in a row before driftd stops writing it)",
-            join(&still),
-            if still.len() == 1 { "s" } else { "" },
-            Convergence::LIMIT
-        ));
-        return;
-    }
-}
-
-/// What reading a resource back after its correction showed.
-enum ReadBack<O> {
-    /// It matches its desired state (tags aside, see [`converge::is_tag`]).
-    InSync,
-    /// These fields still differ; these writes would correct them.
-    Drifted(BTreeSet<String>, O),
-    /// It could not be told: the read failed, or a resource just created
-    /// cannot be seen yet (AWS lists some new resources with a delay).
-    Unknown(String),
-}
-
-/// Observes one resource again (a batch of one) and diffs it again.
-async fn read_back<R: Reconciler>(
-    aws: &Aws,
-    resource: &Resource,
-    spec: &R::Spec,
-    refs: &Refs,
-    ctx: &Ctx,
-) -> ReadBack<R::Ops> {
-    let live = match R::observe(aws, &[(resource, spec)]).await {
-        Ok(mut observed) => observed.remove(&resource.name).unwrap_or(Ok(None)),
-        Err(e) => Err(e),
-    };
-    let live = match live {
-        Ok(Some(live)) => live,
-        Ok(None) => return ReadBack::Unknown("not found yet".to_string()),
-        Err(e) => return ReadBack::Unknown(e.to_string()),
-    };
-    let diff = R::diff(resource, spec, Some(&live), refs, ctx);
-    match diff.action {
-        Action::InSync => ReadBack::InSync,
-        Action::Error { message, .. } => ReadBack::Unknown(message),
-        Action::Create | Action::Update
-            if R::writes_nothing(&diff.ops) || !R::corrects_all(&diff.ops) =>
-        {
-            // What is left is drift driftd does not correct: not a write
-            // that failed to take.
-            ReadBack::InSync
-        }
-        Action::Create | Action::Update => {
-            let still: BTreeSet<String> = diff
-                .changes
-                .iter()
-                .map(|c| c.field.clone())
-                .filter(|f| !converge::is_tag(f))
-                .collect();
-            if still.is_empty() {
-                ReadBack::InSync
-            } else {
-                ReadBack::Drifted(still, diff.ops)
-            }
-        }
-    }
-}
-
-/// The error of a quarantined resource.
-fn not_converging(fields: &BTreeSet<String>) -> ResourceError {
-    ResourceError {
-        reason: NOT_CONVERGING,
-        message: format!(
-            "{} still differed after {} corrections in a row, each read back: driftd no longer writes it until its desired state changes (or driftd restarts)",
-            join(fields),
-            Convergence::LIMIT
-        ),
-        retryable: false,
-    }
-}
-
-fn join(fields: &BTreeSet<String>) -> String {
-    fields
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn failed(
