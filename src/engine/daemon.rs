@@ -1532,4 +1532,36 @@ mod tests {
         assert_eq!(starts, [secs(0), secs(0), secs(1), secs(1)]);
         h.stop().await;
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resource_that_leaves_the_desired_state_is_forgotten_by_the_guards() {
+        let guards = crate::engine::Guards::default();
+        let b = secret("b", "x");
+        let description = ["description".to_string()];
+        for _ in 0..crate::engine::converge::Convergence::LIMIT {
+            guards
+                .convergence
+                .failed(&b, Mode::Enforce, description.iter().cloned().collect());
+        }
+        let shared = guards.clone();
+        let h = Harness::with(
+            state(vec![secret("a", "x"), b.clone()]),
+            Fake::default(),
+            move |s| s.opts.guards = shared,
+        );
+        h.until(secs(1), |h| h.status.ready()).await;
+        assert!(guards
+            .convergence
+            .quarantined(&b, Mode::Enforce, &description)
+            .is_some());
+        h.edit(state(vec![secret("a", "x")])).await;
+        h.until(secs(1), |_| {
+            guards
+                .convergence
+                .quarantined(&b, Mode::Enforce, &description)
+                .is_none()
+        })
+        .await;
+        h.stop().await;
+    }
 }
