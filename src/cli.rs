@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::engine::events::Target;
 use crate::kinds::Mode;
 
 /// driftd keeps CloudWatch alarms and dashboards, SNS topics, Secrets Manager
@@ -113,6 +114,11 @@ pub struct ChangeArgs {
     /// Refuse to prune when a pass would delete more than this many resources.
     #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
     pub max_prune: usize,
+    /// Publish drift events (a JSON message when a resource starts drifting
+    /// and one when it is back in sync) to this SNS topic: an ARN, or
+    /// `topic:<name>` for a Topic of the desired state.
+    #[arg(long, env = "DRIFTD_EVENTS_TOPIC")]
+    pub events_topic: Option<Target>,
 }
 
 #[derive(Debug, Args)]
@@ -161,5 +167,20 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(run.interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn events_topic_is_an_arn_or_a_topic_reference() {
+        let cli =
+            Cli::try_parse_from(["driftd", "apply", "--events-topic", "topic:drift"]).unwrap();
+        let Command::Apply(apply) = cli.command else {
+            panic!("not apply")
+        };
+        assert_eq!(
+            apply.change.events_topic,
+            Some(Target::Topic("drift".into()))
+        );
+        let err = Cli::try_parse_from(["driftd", "run", "--events-topic", "drift"]).unwrap_err();
+        assert!(err.to_string().contains("topic:<name>"), "{err}");
     }
 }

@@ -8,7 +8,9 @@ use anyhow::Context;
 use crate::aws::{self, Aws};
 use crate::cli::{Cli, Command, OutputFormat};
 use crate::desired::{self, DesiredState, LoadErrors};
-use crate::engine::{self, PassOptions, Refs};
+use crate::engine::converge::Convergence;
+use crate::engine::events::{Events, EventsObserver, Target};
+use crate::engine::{self, Guards, PassOptions, Refs};
 use crate::kinds::{Kind, Mode};
 
 /// Exit code: success (and, with `--detailed-exitcode`, no drift).
@@ -17,6 +19,10 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code of `plan --detailed-exitcode` when drift was found.
 pub const EXIT_DRIFT: u8 = 2;
+
+/// How long `apply` waits before correcting again a resource whose
+/// correction did not take (it corrects up to 3 times).
+const ONE_SHOT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the command the command line asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -44,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 prune: args.prune,
                 max_prune: args.max_prune,
                 stop: Default::default(),
+                guards: Default::default(),
             };
             let report = pass(&aws, &state, &opts).await;
             let mut out = std::io::stdout().lock();
@@ -65,7 +72,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(state) = load(&args.desired.desired_state) else {
                 return Ok(EXIT_ERROR);
             };
+            if let Some(Target::Topic(name)) = &args.change.events_topic {
+                anyhow::ensure!(
+                    state.get(Kind::Topic, name).is_some(),
+                    "--events-topic topic:{name}: the desired state declares no Topic {name:?}"
+                );
+            }
             let aws = connect(global.region, global.endpoint_url).await;
+            let events = args
+                .change
+                .events_topic
+                .map(|target| Events::new(target, global.owner.clone(), None));
             let opts = PassOptions {
                 apply: true,
                 mode: args.change.mode,
@@ -73,6 +90,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 prune: args.change.prune,
                 max_prune: args.change.max_prune,
                 stop: Default::default(),
+                guards: Guards {
+                    // One apply is all the passes there are: it corrects up
+                    // to the limit itself.
+                    convergence: Convergence::one_shot(ONE_SHOT_PAUSE),
+                    events,
+                },
             };
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
@@ -226,9 +249,18 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         interval = %humantime::format_duration(args.interval),
         mode = %args.change.mode,
         prune = args.change.prune,
+        events_topic = %args
+            .change
+            .events_topic
+            .as_ref()
+            .map_or_else(|| "none".to_string(), ToString::to_string),
         %addr,
         "driftd started: serving /metrics /healthz /readyz /status"
     );
+    let events = args.change.events_topic.map(|target| {
+        let observer: Arc<dyn EventsObserver> = metrics.clone();
+        Events::new(target, global.owner.clone(), Some(observer))
+    });
     let opts = PassOptions {
         apply: true,
         mode: args.change.mode,
@@ -236,6 +268,10 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         prune: args.change.prune,
         max_prune: args.change.max_prune,
         stop: Default::default(),
+        guards: Guards {
+            convergence: Convergence::daemon(),
+            events,
+        },
     };
     let loader_dir = dir.clone();
     let daemon = Daemon {

@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 use crate::aws::counting::{Outcome, RequestObserver};
+use crate::engine::events::{EventType, EventsObserver};
 use crate::engine::{ResourceReport, State};
 use crate::kinds::Kind;
 
@@ -44,6 +45,8 @@ pub struct Metrics {
     leader: IntGauge,
     drift_flapping: IntGaugeVec,
     aws_throttled: IntCounterVec,
+    events_published: IntCounterVec,
+    events_publish_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -190,6 +193,23 @@ impl Metrics {
                     &["service"],
                 )?,
             )?,
+            events_published: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "driftd_events_published_total",
+                        "Drift events published to the --events-topic, by event.",
+                    ),
+                    &["event"],
+                )?,
+            )?,
+            events_publish_errors: reg(
+                &registry,
+                IntCounter::with_opts(Opts::new(
+                    "driftd_events_publish_errors_total",
+                    "Attempts to publish a drift event that failed (it is tried again), or events dropped.",
+                ))?,
+            )?,
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -211,6 +231,9 @@ impl Metrics {
         for kind in Kind::ALL {
             m.drift_detected.with_label_values(&[kind.as_str()]);
             m.drift_corrected.with_label_values(&[kind.as_str()]);
+        }
+        for event in EventType::ALL {
+            m.events_published.with_label_values(&[event.as_str()]);
         }
         m.set_resource_counts(&[]);
         m.set_leader(true);
@@ -310,6 +333,18 @@ impl Metrics {
     }
 }
 
+impl EventsObserver for Metrics {
+    fn published(&self, event: EventType) {
+        self.events_published
+            .with_label_values(&[event.as_str()])
+            .inc();
+    }
+
+    fn publish_failed(&self) {
+        self.events_publish_errors.inc();
+    }
+}
+
 impl RequestObserver for Metrics {
     fn request(&self, service: &'static str, operation: &str, outcome: Outcome) {
         self.aws_requests
@@ -383,6 +418,8 @@ mod tests {
             ("driftd_build_info", "gauge"),
             ("driftd_drift_flapping", "gauge"),
             ("driftd_aws_throttled_total", "counter"),
+            ("driftd_events_published_total", "counter"),
+            ("driftd_events_publish_errors_total", "counter"),
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} {kind}\n")),

@@ -478,6 +478,7 @@ async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
         prune: false,
         max_prune: 10,
         stop: Default::default(),
+        guards: Default::default(),
     };
 
     let report = engine::reconcile(&env.aws, &refs, &mut Refs::default(), &opts).await;

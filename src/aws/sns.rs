@@ -111,6 +111,19 @@ pub trait Sns: Send + Sync {
     /// Deletes a topic and, with it, all its subscriptions. A topic that is
     /// already gone is not an error (SNS answers so itself).
     async fn delete_topic(&self, arn: &str) -> Result<(), Error>;
+
+    /// Publishes a message to a topic (`Publish`); returns its message id.
+    async fn publish(&self, topic_arn: &str, message: &Message) -> Result<Option<String>, Error>;
+}
+
+/// A message to publish: its body, an optional subject (what email
+/// subscribers see; at most 100 printable ASCII characters) and message
+/// attributes (strings), which subscription filter policies can match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    pub subject: Option<String>,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
 }
 
 pub struct SdkSns {
@@ -322,6 +335,26 @@ impl Sns for SdkSns {
             Err(e) => Err(e),
         }
     }
+
+    async fn publish(&self, topic_arn: &str, message: &Message) -> Result<Option<String>, Error> {
+        const OP: &str = "Publish";
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .message(&message.body)
+            .set_subject(message.subject.clone());
+        for (name, value) in &message.attributes {
+            let value = aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| Error::new(SERVICE, OP, ErrorClass::Other, e.to_string()))?;
+            request = request.message_attributes(name, value);
+        }
+        let out = request.send().await.op(SERVICE, OP)?;
+        Ok(out.message_id().map(str::to_string))
+    }
 }
 
 /// The account and region of the fake's ARNs.
@@ -337,6 +370,10 @@ pub struct FakeState {
     pub topics: BTreeMap<String, FakeTopic>,
     /// Topic names whose reads fail with this error class.
     pub failing_reads: BTreeMap<String, ErrorClass>,
+    /// Every message published, with the ARN of its topic, in order.
+    pub published: Vec<(String, Message)>,
+    /// When set, `Publish` fails with this error class.
+    pub failing_publish: Option<ErrorClass>,
     next_subscription: u64,
 }
 
@@ -649,5 +686,19 @@ impl Sns for super::fake::FakeAws {
         state.sns.topics.remove(arn);
         state.tags.remove(arn);
         Ok(())
+    }
+
+    async fn publish(&self, topic_arn: &str, message: &Message) -> Result<Option<String>, Error> {
+        self.record_write(format!("sns.Publish {}", topic_name(topic_arn)));
+        let mut state = self.state.lock().unwrap();
+        if let Some(class) = state.sns.failing_publish {
+            return Err(Error::new(SERVICE, "Publish", class, "injected failure"));
+        }
+        state.sns.topic(topic_arn, "Publish")?;
+        state
+            .sns
+            .published
+            .push((topic_arn.to_string(), message.clone()));
+        Ok(Some(format!("message-{}", state.sns.published.len())))
     }
 }

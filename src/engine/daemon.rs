@@ -384,6 +384,7 @@ impl Runner {
         for key in &removed {
             self.scheduler.forget(key);
             self.metrics.forget_resource(key.kind, &key.name);
+            self.settings.opts.guards.forget(key);
             if let Some(pass) = &mut self.pass {
                 pass.pending.remove(key);
             }
@@ -1061,6 +1062,7 @@ mod tests {
                 prune: false,
                 max_prune: 10,
                 stop: Default::default(),
+                guards: Default::default(),
             };
             let mut settings = Settings::new(Duration::from_secs(60), opts);
             tune(&mut settings);
@@ -1539,6 +1541,38 @@ mod tests {
         h.until(secs(5), |h| h.status.ready()).await;
         let starts: Vec<Duration> = h.fake.calls().iter().map(|c| c.at - h.started).collect();
         assert_eq!(starts, [secs(0), secs(0), secs(1), secs(1)]);
+        h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resource_that_leaves_the_desired_state_is_forgotten_by_the_guards() {
+        let guards = crate::engine::Guards::default();
+        let b = secret("b", "x");
+        let description = ["description".to_string()];
+        for _ in 0..crate::engine::converge::Convergence::LIMIT {
+            guards
+                .convergence
+                .failed(&b, Mode::Enforce, description.iter().cloned().collect());
+        }
+        let shared = guards.clone();
+        let h = Harness::with(
+            state(vec![secret("a", "x"), b.clone()]),
+            Fake::default(),
+            move |s| s.opts.guards = shared,
+        );
+        h.until(secs(1), |h| h.status.ready()).await;
+        assert!(guards
+            .convergence
+            .quarantined(&b, Mode::Enforce, &description)
+            .is_some());
+        h.edit(state(vec![secret("a", "x")])).await;
+        h.until(secs(1), |_| {
+            guards
+                .convergence
+                .quarantined(&b, Mode::Enforce, &description)
+                .is_none()
+        })
+        .await;
         h.stop().await;
     }
 }

@@ -2,7 +2,9 @@
 //! scheduler, backoff, watch and run loop.
 
 pub mod backoff;
+pub mod converge;
 pub mod daemon;
+pub mod events;
 pub mod pass;
 pub mod prune;
 pub mod reconciler;
@@ -11,7 +13,7 @@ pub mod status;
 pub mod watch;
 
 pub use pass::{
-    reconcile, PassOptions, PassReport, Planned, ResourceError, ResourceReport, State, StopFlag,
-    Summary,
+    reconcile, Guards, PassOptions, PassReport, Planned, ResourceError, ResourceReport, State,
+    StopFlag, Summary,
 };
 pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};

@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
+use super::converge::{self, Convergence};
+use super::events::Events;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
+use super::scheduler::Key;
 use crate::aws::{self, Aws};
 use crate::kinds::{self, Change, Kind, Mode, Resource, OWNER_TAG};
 
@@ -30,6 +33,30 @@ pub struct PassOptions {
     pub max_prune: usize,
     /// Raised when the daemon stops: no write starts after that.
     pub stop: StopFlag,
+    /// The guards that remember across the passes of one process.
+    pub guards: Guards,
+}
+
+/// The guards of section 6 of the contract that keep state across the
+/// passes of one process (clones share it): the convergence counts and the
+/// drift episodes.
+#[derive(Debug, Clone, Default)]
+pub struct Guards {
+    /// Corrections read back still drifted, and the quarantines they led to.
+    pub convergence: Convergence,
+    /// `--events-topic`: where drift episodes are announced.
+    pub events: Option<Events>,
+}
+
+impl Guards {
+    /// Forgets a resource that left the desired state: its counts, its
+    /// quarantine and its open drift episode (which ends without a message).
+    pub fn forget(&self, key: &Key) {
+        self.convergence.forget(key);
+        if let Some(events) = &self.events {
+            events.forget(key);
+        }
+    }
 }
 
 /// Raised once when the process is stopping; from then on no new AWS write
@@ -275,6 +302,15 @@ pub async fn reconcile(
             .await;
         report.resources.extend(reports);
     }
+    if let Some(events) = &opts.guards.events {
+        events.record(&report.resources, std::time::SystemTime::now());
+        let keys: Vec<Key> = report
+            .resources
+            .iter()
+            .map(|r| Key::new(r.kind, r.name.clone()))
+            .collect();
+        events.publish(aws, refs, &keys).await;
+    }
     report
 }
 
@@ -422,12 +458,22 @@ async fn reconcile_one<R: Reconciler>(
         error: None,
         duration: Duration::ZERO,
     };
+    let convergence = &opts.guards.convergence;
     if planned == Planned::InSync {
+        if opts.apply {
+            convergence.converged(resource);
+        }
         return report;
     }
     let fields: Vec<&str> = report.changes.iter().map(|c| c.field.as_str()).collect();
     info!(action = ?planned, fields = ?fields, %mode, "drift detected");
     if !opts.apply || mode == Mode::Observe || R::writes_nothing(&diff.ops) {
+        return report;
+    }
+    if let Some(fields) = convergence.quarantined(resource, mode, &fields) {
+        info!(fields = ?fields, "not corrected: quarantined, its corrections do not converge");
+        report.state = State::Error;
+        report.error = Some(converge::not_converging(&fields));
         return report;
     }
     if opts.stop.is_raised() {
@@ -437,20 +483,7 @@ async fn reconcile_one<R: Reconciler>(
             .push("not corrected: driftd is stopping".to_string());
         return report;
     }
-    match R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
-        Ok(()) if R::corrects_all(&diff.ops) => {
-            info!(action = ?planned, fields = ?fields, "corrected");
-            report.state = State::Corrected;
-        }
-        Ok(()) => {
-            info!(action = ?planned, fields = ?fields, "drift left as it is");
-        }
-        Err(e) => {
-            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
-            report.state = State::Error;
-            report.error = Some(ResourceError::from_aws(&e));
-        }
-    }
+    converge::correct::<R>(aws, resource, spec, diff.ops, refs, ctx, opts, &mut report).await;
     report
 }
 
@@ -487,6 +520,7 @@ mod tests {
             prune: false,
             max_prune: 10,
             stop: Default::default(),
+            guards: Default::default(),
         }
     }
 

@@ -1196,6 +1196,7 @@ mod tests {
             prune: false,
             max_prune: 10,
             stop: Default::default(),
+            guards: Default::default(),
         };
 
         let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;

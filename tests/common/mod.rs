@@ -2,6 +2,7 @@
 //! loopback port, SDK clients pointed at it, and the real `driftd` binary.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod driftd;
 pub mod proxy;
 
 use std::io::{Read, Write};

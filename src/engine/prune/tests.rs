@@ -21,6 +21,7 @@ fn opts(apply: bool, prune: bool) -> PassOptions {
         prune,
         max_prune: 10,
         stop: Default::default(),
+        guards: Default::default(),
     }
 }
 
@@ -627,6 +628,10 @@ async fn finding_orphans_costs_one_listing_per_source() {
     let fake = FakeAws::new();
     alarms(&fake, 30).await;
     applied(&fake, &[dashboard("main")]).await;
+    // Saved again outside driftd (same body, new LastModified): the body
+    // cached when the apply read it back is stale.
+    let body = fake.dashboard_body("main").expect("applied");
+    fake.put_dashboard_out_of_band("main", &body);
     let gets = fake.dashboard_get_calls();
 
     prune(

@@ -1,0 +1,717 @@
+//! The guard against writes that do not converge: after a correction the
+//! resource is read back, and a field still drifted after
+//! [`Convergence::LIMIT`] corrections in a row quarantines the resource: no
+//! more writes, state `error`, reason `not_converging`.
+//!
+//! The counts are per process ([`Convergence`] is shared by every pass of
+//! it): a restart forgets them. A quarantine is lifted when the resource's
+//! desired state (spec or mode) changes, when none of the fields that did
+//! not converge differs any more (found in sync, or put back by someone),
+//! or when it leaves the desired state.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::pass::{PassOptions, ResourceError, ResourceReport, State};
+use super::reconciler::{Action, Ctx, Reconciler, Refs};
+use super::scheduler::Key;
+use super::status::NOT_CONVERGING;
+use crate::aws::Aws;
+use crate::kinds::{Mode, Resource, Spec};
+
+/// Per-process counts of corrections that did not take, per resource.
+///
+/// Cheap to clone: clones share the counts. A std `Mutex`, never held across
+/// an `.await`.
+#[derive(Debug, Clone)]
+pub struct Convergence {
+    attempts: u32,
+    pause: Duration,
+    tracks: Arc<Mutex<HashMap<Key, Track>>>,
+}
+
+/// The corrections of one resource that did not take, in a row.
+#[derive(Debug)]
+struct Track {
+    /// The desired state these corrections were made for: another one (an
+    /// edit) starts afresh.
+    spec: Spec,
+    mode: Mode,
+    /// Corrections in a row whose read-back still showed `fields` drifted.
+    failed: u32,
+    /// The fields drifted after every one of these corrections.
+    fields: BTreeSet<String>,
+}
+
+/// What a correction whose read-back still differs amounts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not yet quarantined: `failed` corrections in a row left these fields drifted.
+    Retry {
+        failed: u32,
+        fields: BTreeSet<String>,
+    },
+    /// The limit is reached: the resource is quarantined.
+    Quarantined { fields: BTreeSet<String> },
+}
+
+impl Default for Convergence {
+    fn default() -> Convergence {
+        Convergence::per_reconcile(1, Duration::ZERO)
+    }
+}
+
+impl Convergence {
+    /// Corrections in a row that leave the same field drifted before the
+    /// resource is quarantined.
+    pub const LIMIT: u32 = 3;
+
+    /// For the daemon: one correction per reconcile; the next reconcile of
+    /// the resource (the next pass) makes the next attempt.
+    pub fn daemon() -> Convergence {
+        Convergence::per_reconcile(1, Duration::ZERO)
+    }
+
+    /// For a one-shot `apply`, which has no next pass: up to [`Self::LIMIT`]
+    /// corrections within the one reconcile, `pause` apart.
+    pub fn one_shot(pause: Duration) -> Convergence {
+        Convergence::per_reconcile(Convergence::LIMIT, pause)
+    }
+
+    fn per_reconcile(attempts: u32, pause: Duration) -> Convergence {
+        Convergence {
+            attempts: attempts.max(1),
+            pause,
+            tracks: Arc::default(),
+        }
+    }
+
+    /// How many corrections one reconcile may make.
+    pub fn attempts_per_reconcile(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How long to wait before correcting again within one reconcile.
+    pub fn pause(&self) -> Duration {
+        self.pause
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Track>> {
+        // A panic while holding the lock left consistent counts: go on.
+        self.tracks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The fields that quarantine this resource, found with `drifted`
+    /// fields, when it is quarantined for this desired state. Counts kept
+    /// for another desired state (it was edited since) are dropped: the
+    /// edit lifts the quarantine. So is a quarantine whose fields no longer
+    /// differ (the drift that did not converge went away by other means).
+    pub fn quarantined<S: AsRef<str>>(
+        &self,
+        resource: &Resource,
+        mode: Mode,
+        drifted: &[S],
+    ) -> Option<BTreeSet<String>> {
+        let key = key(resource);
+        let mut tracks = self.lock();
+        let track = tracks.get(&key)?;
+        let why = if track.spec != resource.spec || track.mode != mode {
+            "desired state changed"
+        } else if track.failed < Convergence::LIMIT {
+            return None;
+        } else if !drifted.iter().any(|f| track.fields.contains(f.as_ref())) {
+            "its fields no longer differ"
+        } else {
+            return Some(track.fields.clone());
+        };
+        if track.failed >= Convergence::LIMIT {
+            info!(kind = %key.kind, name = %key.name, why, "quarantine lifted");
+        }
+        tracks.remove(&key);
+        None
+    }
+
+    /// A correction was read back still showing `fields` drifted. The count
+    /// goes on while at least one field stays drifted from one correction to
+    /// the next; it starts afresh otherwise, or when the desired state changed.
+    pub fn failed(&self, resource: &Resource, mode: Mode, fields: BTreeSet<String>) -> Verdict {
+        let mut tracks = self.lock();
+        let track = tracks.entry(key(resource)).or_insert_with(|| Track {
+            spec: resource.spec.clone(),
+            mode,
+            failed: 0,
+            fields: BTreeSet::new(),
+        });
+        let same_state = track.spec == resource.spec && track.mode == mode;
+        let still: BTreeSet<String> = track.fields.intersection(&fields).cloned().collect();
+        if same_state && track.failed > 0 && !still.is_empty() {
+            track.failed += 1;
+            track.fields = still;
+        } else {
+            track.spec = resource.spec.clone();
+            track.mode = mode;
+            track.failed = 1;
+            track.fields = fields;
+        }
+        if track.failed >= Convergence::LIMIT {
+            Verdict::Quarantined {
+                fields: track.fields.clone(),
+            }
+        } else {
+            Verdict::Retry {
+                failed: track.failed,
+                fields: track.fields.clone(),
+            }
+        }
+    }
+
+    /// A correction took (read back in sync), or the resource was found in
+    /// sync: the count starts afresh, and a quarantine is lifted.
+    pub fn converged(&self, resource: &Resource) {
+        let key = key(resource);
+        if let Some(track) = self.lock().remove(&key) {
+            if track.failed >= Convergence::LIMIT {
+                info!(kind = %key.kind, name = %key.name, "in sync again: quarantine lifted");
+            }
+        }
+    }
+
+    /// Forgets a resource that left the desired state.
+    pub fn forget(&self, key: &Key) {
+        self.lock().remove(key);
+    }
+}
+
+fn key(resource: &Resource) -> Key {
+    Key::new(resource.kind(), resource.name.clone())
+}
+
+/// Whether a field is a tag. Tags of alarms and topics are read through the
+/// Resource Groups Tagging API, which AWS documents as eventually
+/// consistent: a tag just written may not show yet when the resource is
+/// read back. Tags are therefore not checked by the read-back (the next
+/// pass's diff checks them, and writes them again if they are missing).
+pub fn is_tag(field: &str) -> bool {
+    field.starts_with("tags.")
+}
+
+/// Makes the writes, reads the resource back and, while the read-back
+/// still differs and this reconcile may try again, corrects again.
+#[allow(clippy::too_many_arguments)] // the parts of one reconcile, passed down once
+pub(super) async fn correct<R: Reconciler>(
+    aws: &Aws,
+    resource: &Resource,
+    spec: &R::Spec,
+    mut ops: R::Ops,
+    refs: &mut Refs,
+    ctx: &Ctx,
+    opts: &PassOptions,
+    report: &mut ResourceReport,
+) {
+    let convergence = &opts.guards.convergence;
+    let planned = report.action;
+    let fields: Vec<String> = report.changes.iter().map(|c| c.field.clone()).collect();
+    let mut attempt = 1;
+    loop {
+        if let Err(e) = R::apply(aws, resource, spec, &ops, refs, ctx).await {
+            warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
+            report.state = State::Error;
+            report.error = Some(ResourceError::from_aws(&e));
+            return;
+        }
+        if !R::corrects_all(&ops) {
+            // The kind leaves part of the drift alone on purpose: nothing
+            // to verify, and not a correction that failed.
+            info!(action = ?planned, fields = ?fields, "drift left as it is");
+            return;
+        }
+        let read = if fields.iter().all(|f| is_tag(f)) {
+            ReadBack::InSync
+        } else {
+            read_back::<R>(aws, resource, spec, refs, ctx).await
+        };
+        let (failed, still, next) = match read {
+            ReadBack::InSync => {
+                info!(action = ?planned, fields = ?fields, "corrected");
+                convergence.converged(resource);
+                report.state = State::Corrected;
+                return;
+            }
+            ReadBack::Unknown(why) => {
+                // The writes succeeded; whether they took is for the next
+                // pass to see. Not counted either way.
+                info!(action = ?planned, fields = ?fields, read_back = %why, "corrected (not verified)");
+                report.state = State::Corrected;
+                return;
+            }
+            ReadBack::Drifted(still, next) => {
+                match convergence.failed(resource, report.mode, still) {
+                    Verdict::Quarantined { fields } => {
+                        warn!(kind = %R::KIND, name = %resource.name, fields = ?fields, "corrections do not converge: quarantined, no more writes until its desired state changes");
+                        report.state = State::Error;
+                        report.error = Some(not_converging(&fields));
+                        return;
+                    }
+                    Verdict::Retry { failed, fields } => (failed, fields, next),
+                }
+            }
+        };
+        warn!(kind = %R::KIND, name = %resource.name, fields = ?still, failed, limit = Convergence::LIMIT, "correction did not take: read back still drifted");
+        if attempt < convergence.attempts_per_reconcile() && !opts.stop.is_raised() {
+            attempt += 1;
+            tokio::time::sleep(convergence.pause()).await;
+            ops = next;
+            continue;
+        }
+        report.state = State::Drifted;
+        report.notes.push(format!(
+            "correction did not take: {} still differ{} when read back ({failed} of {} corrections in a row before driftd stops writing it)",
+            join(&still),
+            if still.len() == 1 { "s" } else { "" },
+            Convergence::LIMIT
+        ));
+        return;
+    }
+}
+
+/// What reading a resource back after its correction showed.
+enum ReadBack<O> {
+    /// It matches its desired state (tags aside, see [`is_tag`]).
+    InSync,
+    /// These fields still differ; these writes would correct them.
+    Drifted(BTreeSet<String>, O),
+    /// It could not be told: the read failed, or a resource just created
+    /// cannot be seen yet (AWS lists some new resources with a delay).
+    Unknown(String),
+}
+
+/// Observes one resource again (a batch of one) and diffs it again.
+async fn read_back<R: Reconciler>(
+    aws: &Aws,
+    resource: &Resource,
+    spec: &R::Spec,
+    refs: &Refs,
+    ctx: &Ctx,
+) -> ReadBack<R::Ops> {
+    let live = match R::observe(aws, &[(resource, spec)]).await {
+        Ok(mut observed) => observed.remove(&resource.name).unwrap_or(Ok(None)),
+        Err(e) => Err(e),
+    };
+    let live = match live {
+        Ok(Some(live)) => live,
+        Ok(None) => return ReadBack::Unknown("not found yet".to_string()),
+        Err(e) => return ReadBack::Unknown(e.to_string()),
+    };
+    let diff = R::diff(resource, spec, Some(&live), refs, ctx);
+    match diff.action {
+        Action::InSync => ReadBack::InSync,
+        Action::Error { message, .. } => ReadBack::Unknown(message),
+        Action::Create | Action::Update
+            if R::writes_nothing(&diff.ops) || !R::corrects_all(&diff.ops) =>
+        {
+            // What is left is drift driftd does not correct: not a write
+            // that failed to take.
+            ReadBack::InSync
+        }
+        Action::Create | Action::Update => {
+            let still: BTreeSet<String> = diff
+                .changes
+                .iter()
+                .map(|c| c.field.clone())
+                .filter(|f| !is_tag(f))
+                .collect();
+            if still.is_empty() {
+                ReadBack::InSync
+            } else {
+                ReadBack::Drifted(still, diff.ops)
+            }
+        }
+    }
+}
+
+/// The error of a quarantined resource.
+pub(super) fn not_converging(fields: &BTreeSet<String>) -> ResourceError {
+    ResourceError {
+        reason: NOT_CONVERGING,
+        message: format!(
+            "{} still differed after {} corrections in a row, each read back: driftd no longer writes it until its desired state changes (or driftd restarts)",
+            join(fields),
+            Convergence::LIMIT
+        ),
+        retryable: false,
+    }
+}
+
+fn join(fields: &BTreeSet<String>) -> String {
+    fields
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::aws::cloudwatch::{AlarmActions, CloudWatch};
+    use crate::aws::fake::FakeAws;
+    use crate::aws::{Aws, Error};
+    use crate::engine::pass::{reconcile, Guards, PassOptions, ResourceReport, State};
+    use crate::engine::reconciler::Refs;
+    use crate::engine::status::NOT_CONVERGING;
+    use crate::kinds::alarm::{Definition, Live};
+    use crate::kinds::{alarm, secret, Spec, Tags};
+
+    fn alarm(threshold: f64) -> Resource {
+        Resource::test(
+            "cpu-high",
+            Spec::Alarm(alarm::Spec::test().threshold(threshold).alarm_actions(&[])),
+        )
+    }
+
+    fn fields(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn three_corrections_in_a_row_that_do_not_take_quarantine() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        for n in 1..Convergence::LIMIT {
+            assert_eq!(
+                c.failed(&r, Mode::Enforce, fields(&["threshold"])),
+                Verdict::Retry {
+                    failed: n,
+                    fields: fields(&["threshold"])
+                }
+            );
+            assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+        }
+        assert_eq!(
+            c.failed(&r, Mode::Enforce, fields(&["threshold", "period"])),
+            Verdict::Quarantined {
+                fields: fields(&["threshold"])
+            }
+        );
+        assert_eq!(
+            c.quarantined(&r, Mode::Enforce, &["threshold"]),
+            Some(fields(&["threshold"]))
+        );
+    }
+
+    #[test]
+    fn the_count_goes_on_only_while_a_field_stays_drifted() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        c.failed(&r, Mode::Enforce, fields(&["threshold", "period"]));
+        // Another field this time: a new streak.
+        assert_eq!(
+            c.failed(&r, Mode::Enforce, fields(&["period"])),
+            Verdict::Retry {
+                failed: 1,
+                fields: fields(&["period"])
+            }
+        );
+    }
+
+    #[test]
+    fn a_correction_that_takes_resets_the_count() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        c.converged(&r);
+        assert!(matches!(
+            c.failed(&r, Mode::Enforce, fields(&["threshold"])),
+            Verdict::Retry { failed: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_change_of_the_desired_state_lifts_the_quarantine() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
+        // The same spec in another mode is another desired state.
+        assert_eq!(c.quarantined(&r, Mode::Observe, &["threshold"]), None);
+        assert_eq!(
+            c.quarantined(&r, Mode::Enforce, &["threshold"]),
+            None,
+            "lifted for good"
+        );
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        let edited = alarm(6.0);
+        assert_eq!(c.quarantined(&edited, Mode::Enforce, &["threshold"]), None);
+        // A failure under the new spec starts a new count.
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        assert!(matches!(
+            c.failed(&edited, Mode::Enforce, fields(&["threshold"])),
+            Verdict::Retry { failed: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_quarantine_whose_fields_no_longer_differ_is_lifted() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        assert!(c
+            .quarantined(&r, Mode::Enforce, &["threshold", "period"])
+            .is_some());
+        // Someone put the threshold back and changed the period: the
+        // period is corrected like any drift.
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["period"]), None);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+    }
+
+    #[test]
+    fn found_in_sync_or_forgotten_lifts_the_quarantine() {
+        let c = Convergence::daemon();
+        let r = alarm(5.0);
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        c.converged(&r);
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+        for _ in 0..Convergence::LIMIT {
+            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        c.forget(&Key::new(r.kind(), "cpu-high"));
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+    }
+
+    #[test]
+    fn clones_share_the_counts() {
+        let c = Convergence::one_shot(Duration::ZERO);
+        let r = alarm(5.0);
+        let other = c.clone();
+        for _ in 0..Convergence::LIMIT {
+            other.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        }
+        assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
+        assert_eq!(c.attempts_per_reconcile(), Convergence::LIMIT);
+        assert_eq!(Convergence::daemon().attempts_per_reconcile(), 1);
+    }
+
+    // -----------------------------------------------------------------------
+    // Through the pass, against the fake.
+
+    /// CloudWatch that answers `PutMetricAlarm` with success and ignores it
+    /// (as the test proxy's `drop` does), and serves everything else from the fake.
+    struct IgnoresPuts(FakeAws);
+
+    #[async_trait]
+    impl CloudWatch for IgnoresPuts {
+        async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
+            self.0.describe_metric_alarms(names).await
+        }
+
+        async fn put_metric_alarm(&self, definition: &Definition, _: &Tags) -> Result<(), Error> {
+            self.0
+                .record_write(format!("cloudwatch.PutMetricAlarm {}", definition.name));
+            Ok(())
+        }
+
+        async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
+            self.0.tag_alarm(arn, tags).await
+        }
+
+        async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
+            self.0.delete_alarms(names).await
+        }
+
+        async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error> {
+            self.0.alarm_actions().await
+        }
+    }
+
+    fn ignoring_puts(fake: &FakeAws) -> Aws {
+        let mut aws = fake.aws();
+        aws.cloudwatch = Arc::new(IgnoresPuts(fake.clone()));
+        aws
+    }
+
+    fn opts(convergence: &Convergence) -> PassOptions {
+        PassOptions {
+            apply: true,
+            mode: Mode::Enforce,
+            owner: "driftd".into(),
+            prune: false,
+            max_prune: 10,
+            stop: Default::default(),
+            guards: Guards {
+                convergence: convergence.clone(),
+                events: None,
+            },
+        }
+    }
+
+    async fn pass(aws: &Aws, resource: &Resource, convergence: &Convergence) -> ResourceReport {
+        let report = reconcile(aws, &[resource], &mut Refs::default(), &opts(convergence)).await;
+        report.resources.into_iter().next().expect("one report")
+    }
+
+    fn puts(fake: &FakeAws) -> usize {
+        fake.writes()
+            .iter()
+            .filter(|w| w.starts_with("cloudwatch.PutMetricAlarm"))
+            .count()
+    }
+
+    /// The alarm as driftd created it, then its threshold changed outside driftd.
+    async fn drifted_alarm(fake: &FakeAws, r: &Resource) {
+        let created = pass(&fake.aws(), r, &Convergence::daemon()).await;
+        assert_eq!(created.state, State::Corrected, "{created:#?}");
+        fake.state
+            .lock()
+            .unwrap()
+            .cloudwatch
+            .alarms
+            .get_mut(&r.name)
+            .expect("created")
+            .threshold = Some(99.0);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_never_takes_is_quarantined_after_three_corrections() {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        drifted_alarm(&fake, &r).await;
+        let c = Convergence::daemon();
+        let ignoring = ignoring_puts(&fake);
+        let before = puts(&fake);
+        for n in 1..Convergence::LIMIT {
+            let report = pass(&ignoring, &r, &c).await;
+            assert_eq!(report.state, State::Drifted, "{report:#?}");
+            assert_eq!(puts(&fake), before + n as usize, "one correction per pass");
+            assert!(
+                report
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("threshold still differs")),
+                "{:?}",
+                report.notes
+            );
+        }
+        let report = pass(&ignoring, &r, &c).await;
+        assert_eq!(report.state, State::Error);
+        let error = report.error.expect("quarantined");
+        assert_eq!(error.reason, NOT_CONVERGING);
+        assert!(!error.retryable);
+        assert!(error.message.contains("threshold"), "{}", error.message);
+        assert_eq!(puts(&fake), before + 3);
+        // Quarantined: observed and reported, never written again.
+        for _ in 0..2 {
+            let report = pass(&ignoring, &r, &c).await;
+            assert_eq!(report.state, State::Error);
+            assert_eq!(report.error.map(|e| e.reason), Some(NOT_CONVERGING));
+            assert_eq!(report.changes.len(), 1, "the drift is still shown");
+        }
+        assert_eq!(puts(&fake), before + 3, "{:?}", fake.writes());
+        // An edit of its desired state lifts the quarantine.
+        let edited = alarm(6.0);
+        let report = pass(&fake.aws(), &edited, &c).await;
+        assert_eq!(report.state, State::Corrected, "{report:#?}");
+        assert_eq!(puts(&fake), before + 4);
+    }
+
+    #[tokio::test]
+    async fn a_correction_read_back_in_sync_starts_the_count_afresh() {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        drifted_alarm(&fake, &r).await;
+        let c = Convergence::daemon();
+        let ignoring = ignoring_puts(&fake);
+        pass(&ignoring, &r, &c).await;
+        pass(&ignoring, &r, &c).await;
+        assert_eq!(pass(&fake.aws(), &r, &c).await.state, State::Corrected);
+        drifted_alarm_again(&fake, &r);
+        pass(&ignoring, &r, &c).await;
+        let report = pass(&ignoring, &r, &c).await;
+        assert_eq!(report.state, State::Drifted, "two in a row, not three");
+    }
+
+    fn drifted_alarm_again(fake: &FakeAws, r: &Resource) {
+        fake.state
+            .lock()
+            .unwrap()
+            .cloudwatch
+            .alarms
+            .get_mut(&r.name)
+            .expect("exists")
+            .threshold = Some(42.0);
+    }
+
+    #[tokio::test]
+    async fn a_one_shot_apply_corrects_up_to_three_times_then_reports_not_converging() {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        drifted_alarm(&fake, &r).await;
+        let before = puts(&fake);
+        let report = pass(
+            &ignoring_puts(&fake),
+            &r,
+            &Convergence::one_shot(Duration::ZERO),
+        )
+        .await;
+        assert_eq!(report.state, State::Error);
+        assert_eq!(report.error.map(|e| e.reason), Some(NOT_CONVERGING));
+        assert_eq!(puts(&fake), before + 3);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_takes_is_read_back_once() {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        drifted_alarm(&fake, &r).await;
+        let describes = fake.state.lock().unwrap().cloudwatch.describe_calls;
+        let report = pass(&fake.aws(), &r, &Convergence::one_shot(Duration::ZERO)).await;
+        assert_eq!(report.state, State::Corrected);
+        assert_eq!(
+            fake.state.lock().unwrap().cloudwatch.describe_calls - describes,
+            2,
+            "the pass's observe and the read-back"
+        );
+    }
+
+    #[tokio::test]
+    async fn drift_a_kind_leaves_alone_is_not_a_failed_correction() {
+        // A createOnly secret missing a required key: driftd reports it and
+        // may not fill it in; its other drift (the description) is corrected.
+        let fake = FakeAws::new();
+        let spec = secret::Spec::test()
+            .placeholder_keys(&["A"])
+            .required_keys(&["A"]);
+        let created = Resource::test("app", Spec::Secret(spec.clone()));
+        let c = Convergence::daemon();
+        assert_eq!(
+            pass(&fake.aws(), &created, &c).await.state,
+            State::Corrected
+        );
+        let r = Resource::test(
+            "app",
+            Spec::Secret(spec.description("new").required_keys(&["A", "B"])),
+        );
+        for _ in 0..4 {
+            let report = pass(&fake.aws(), &r, &c).await;
+            assert_eq!(report.state, State::Drifted, "{report:#?}");
+            assert!(report.error.is_none());
+        }
+        assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
+    }
+}

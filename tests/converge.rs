@@ -1,0 +1,190 @@
+//! Writes that do not converge, through the real binary: the recording proxy
+//! answers every `PutMetricAlarm` with success and never forwards it (a
+//! write AWS silently ignores), so the alarm's drift survives each correction.
+//! driftd reads each correction back and, after 3 that did not take, stops
+//! writing: state `error`, reason `not_converging`, `driftd_drift_flapping 1`.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::driftd::Daemon;
+use common::proxy::Proxy;
+use common::{desired_dir, run, Moto};
+use serde_json::json;
+
+const ALARM: &str = "converge-test-cpu-high";
+
+/// How long a few passes of a 2 s interval may take on a loaded machine.
+const PASSES_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn desired(threshold: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: {ALARM}
+spec:
+  description: CPU above the threshold
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  dimensions: {{ClusterName: converge-test}}
+  statistic: Average
+  period: 60
+  evaluationPeriods: 1
+  threshold: {threshold}
+  comparisonOperator: GreaterThanThreshold
+"
+    )
+}
+
+/// Changes the alarm's threshold as someone in the console would.
+async fn set_threshold(cloudwatch: &aws_sdk_cloudwatch::Client, threshold: f64) {
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(ALARM)
+        .alarm_description("CPU above the threshold")
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("ClusterName")
+                .value("converge-test")
+                .build(),
+        )
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("change the threshold");
+}
+
+async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
+    cloudwatch
+        .describe_alarms()
+        .alarm_names(ALARM)
+        .send()
+        .await
+        .expect("describe alarms")
+        .metric_alarms()
+        .first()
+        .and_then(|a| a.threshold())
+}
+
+/// The alarm as driftd creates it (threshold 80), then raised to 95 outside driftd.
+async fn drifted_alarm(moto: &Moto, proxy: &Proxy, dir: &std::path::Path) {
+    let created = run(proxy
+        .driftd(moto)
+        .args(["apply", "--desired-state"])
+        .arg(dir));
+    assert_eq!(created.code, 0, "{created:?}");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    set_threshold(&cloudwatch, 95.0).await;
+}
+
+fn puts(proxy: &Proxy) -> usize {
+    proxy.count("PutMetricAlarm")
+}
+
+#[tokio::test]
+async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let dir = desired_dir(&[("alarm.yaml", &desired("80"))]);
+    drifted_alarm(&moto, &proxy, dir.path()).await;
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "drop"}]));
+    proxy.reset();
+
+    let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "2s", &[]);
+    let flapping = format!("driftd_drift_flapping{{kind=\"Alarm\",name=\"{ALARM}\"}}");
+    driftd.wait(PASSES_TIMEOUT, "quarantined", || {
+        driftd.resource("Alarm", ALARM)["error"]["reason"] == "not_converging"
+    });
+    let alarm = driftd.resource("Alarm", ALARM);
+    assert_eq!(alarm["state"], "error", "{alarm:#}");
+    assert_eq!(alarm["drifted_fields"], json!(["threshold"]), "{alarm:#}");
+    let message = alarm["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("threshold"), "{message}");
+    assert_eq!(puts(&proxy), 3, "three corrections: {:?}", proxy.writes());
+    assert_eq!(driftd.metric(&flapping), Some(1.0));
+    assert_eq!(
+        driftd.metric("driftd_resource_in_sync{kind=\"Alarm\",name=\"converge-test-cpu-high\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_drift_corrected_total{kind=\"Alarm\"}"),
+        Some(0.0),
+        "corrections that did not take are not counted as made"
+    );
+    assert_eq!(threshold(&cloudwatch).await, Some(95.0));
+
+    // Quarantined: still observed at every pass, never written again.
+    driftd.wait_passes(2, PASSES_TIMEOUT);
+    assert_eq!(puts(&proxy), 3, "no 4th write: {:?}", proxy.writes());
+    assert_eq!(
+        driftd.resource("Alarm", ALARM)["error"]["reason"],
+        "not_converging"
+    );
+    assert!(
+        driftd.metric("driftd_reconcile_errors_total{kind=\"Alarm\",reason=\"not_converging\"}")
+            >= Some(2.0)
+    );
+
+    // The emulator takes writes again and the YAML is edited: the new
+    // desired state lifts the quarantine, and the alarm converges.
+    proxy.clear_faults();
+    std::fs::write(dir.path().join("alarm.yaml"), desired("81")).expect("edit the YAML");
+    driftd.wait(PASSES_TIMEOUT, "converged after the edit", || {
+        driftd.metric(&flapping) == Some(0.0)
+            && driftd.resource("Alarm", ALARM)["state"] == "corrected"
+    });
+    assert_eq!(threshold(&cloudwatch).await, Some(81.0));
+    assert_eq!(puts(&proxy), 4);
+    assert_eq!(driftd.resource("Alarm", ALARM)["error"], json!(null));
+}
+
+#[tokio::test]
+async fn apply_corrects_three_times_then_fails_with_not_converging() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("alarm.yaml", &desired("80"))]);
+    drifted_alarm(&moto, &proxy, dir.path()).await;
+    proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "drop"}]));
+    proxy.reset();
+
+    let applied = run(proxy
+        .driftd(&moto)
+        .args(["apply", "--desired-state"])
+        .arg(dir.path()));
+    assert_eq!(applied.code, 1, "{applied:?}");
+    assert!(
+        applied.stdout.contains(&format!("! Alarm {ALARM}: error")),
+        "{applied:?}"
+    );
+    assert!(
+        applied
+            .stdout
+            .contains("error (not_converging): threshold still differed"),
+        "{applied:?}"
+    );
+    assert_eq!(puts(&proxy), 3, "{:?}", proxy.writes());
+    // Each correction was read back: the pass's DescribeAlarms, then one
+    // after each of the three writes.
+    assert_eq!(proxy.count("DescribeAlarms"), 1 + 3, "{:?}", proxy.calls());
+
+    // Once writes take again, one correction is enough and is read back once.
+    proxy.clear_faults();
+    proxy.reset();
+    let applied = run(proxy
+        .driftd(&moto)
+        .args(["apply", "--desired-state"])
+        .arg(dir.path()));
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert_eq!(puts(&proxy), 1);
+    assert_eq!(proxy.count("DescribeAlarms"), 2, "{:?}", proxy.calls());
+}
