@@ -352,7 +352,7 @@ impl Sns for SdkSns {
                 .map_err(|e| Error::new(SERVICE, OP, ErrorClass::Other, e.to_string()))?;
             request = request.message_attributes(name, value);
         }
-        let out = request.send().await.op(SERVICE, OP)?;
+        let out = request.send().paced(&self.pace, OP).await?;
         Ok(out.message_id().map(str::to_string))
     }
 }
