@@ -730,16 +730,15 @@ fn the_service_is_driftd_and_the_sidecar_is_a_good_neighbour() {
     assert_eq!(container(&service, "driftd")["essential"], true);
 
     // As a sidecar, it must neither take the application down nor be needed
-    // by it, is restarted in place, elects a leader among the app's tasks and
-    // owns only the application's resources.
+    // by it, is restarted in place and owns only the application's resources.
     let sidecar = read_json("deploy/ecs/driftd-sidecar.json");
     let driftd = container(&sidecar, "driftd");
     assert_eq!(driftd["essential"], false);
     assert_eq!(driftd["restartPolicy"]["enabled"], true);
     let env = env_of(driftd);
     assert!(
-        env.contains_key("DRIFTD_LEASE_TABLE"),
-        "several app tasks run driftd: they need a lease"
+        !env.contains_key("DRIFTD_LEASE_TABLE"),
+        "this version has no leader election: `driftd run` refuses to start with a lease table"
     );
     assert_ne!(
         env.get("DRIFTD_OWNER")

@@ -132,7 +132,7 @@ variable "extra_environment" {
 }
 
 variable "lease_table_name" {
-  description = "DynamoDB table for leader election (DRIFTD_LEASE_TABLE); null runs without it, which allows only one task."
+  description = "DynamoDB table for leader election (DRIFTD_LEASE_TABLE). Reserved: this version of driftd has no leader election and refuses to start with it; keep null (one task)."
   type        = string
   default     = null
 }
