@@ -131,20 +131,6 @@ impl Error {
     }
 }
 
-/// Extension to turn SDK results into [`Error`]s naming the operation.
-pub trait SdkResultExt<T> {
-    fn op(self, service: &'static str, operation: &'static str) -> Result<T, Error>;
-}
-
-impl<T, E> SdkResultExt<T> for Result<T, SdkError<E, HttpResponse>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    fn op(self, service: &'static str, operation: &'static str) -> Result<T, Error> {
-        self.map_err(|e| Error::from_sdk(service, operation, e))
-    }
-}
-
 /// Error codes AWS services use, by class. Codes differ by protocol and service.
 fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
     match code.unwrap_or_default() {
