@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod engine;
+pub mod files;
 pub mod http;
 pub mod iam;
 pub mod kinds;

@@ -11,9 +11,9 @@ use crate::kinds::{
     alarm, dashboard, ecs_service, secret, topic, Kind, Mode, Origin, Resource, Spec,
 };
 
-use super::position::{self, DocIndex, FieldPath, Pos, Seg};
+use super::position::{self, DocIndex, FieldPath, Pos, Refused, Seg};
 use super::validate::{self, Cx, Problem, Problems, Validate};
-use super::{suggest, LoadError};
+use super::{quote, suggest, LoadError};
 
 /// The only API version this driftd reads.
 pub(crate) const API_VERSION: &str = "driftd/v1";
@@ -96,11 +96,27 @@ fn locate(
 /// Loads every document of one file into `declared`, problems into `errors`.
 pub(crate) fn load_file(
     file: &Path,
+    root: &Path,
     text: &str,
     declared: &mut Vec<Declared>,
     errors: &mut Vec<LoadError>,
 ) {
     let index = position::index(text);
+    if let Some(pos) = index.too_deep {
+        // Nothing more is read of this file: serde would go as deep.
+        errors.push(LoadError {
+            file: file.to_path_buf(),
+            line: Some(pos.line),
+            column: Some(pos.column),
+            resource: None,
+            field: None,
+            message: format!(
+                "nested deeper than {} levels of mappings and lists",
+                position::MAX_DEPTH
+            ),
+        });
+        return;
+    }
     let mut values = Vec::new();
     // serde_yaml yields the same error forever once a document fails to
     // parse: stop at the first one (the rest of the file cannot be read).
@@ -123,14 +139,41 @@ pub(crate) fn load_file(
     } else {
         docs.len() <= values.len()
     };
+    if !aligned {
+        // The values cannot be matched to documents: refuse them unlabelled.
+        for doc in &docs {
+            errors.extend(refusals(file, &doc.refused, None));
+        }
+    }
     let mut docs = docs.into_iter();
     let indexes: Vec<Option<DocIndex>> = values
         .iter()
         .map(|_| if aligned { docs.next() } else { None })
         .collect();
     for (value, index) in values.into_iter().zip(indexes) {
-        load_document(file, value, index, declared, errors);
+        load_document(file, root, value, index, declared, errors);
     }
+}
+
+/// Errors for the values the index refused (non-finite numbers, unknown
+/// tags), each at its exact place.
+fn refusals<'a>(
+    file: &'a Path,
+    refused: &'a [Refused],
+    label: Option<&'a String>,
+) -> impl Iterator<Item = LoadError> + 'a {
+    refused.iter().map(move |r| LoadError {
+        file: file.to_path_buf(),
+        line: Some(r.pos.line),
+        column: Some(r.pos.column),
+        resource: label.cloned(),
+        field: r
+            .path
+            .as_ref()
+            .filter(|p| !p.is_root())
+            .map(ToString::to_string),
+        message: r.message.clone(),
+    })
 }
 
 /// A document serde_yaml could not read: a syntax error, a duplicate key.
@@ -152,6 +195,18 @@ fn syntax_error(file: &Path, e: &serde_yaml::Error, index: &position::FileIndex)
         }
     }
     let location = e.location();
+    if location.is_none() && text.contains("repetition limit exceeded") {
+        // An alias bomb: serde_yaml gives no place; the first alias is one.
+        let pos = index.first_alias;
+        return LoadError {
+            file: file.to_path_buf(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            resource: None,
+            field: None,
+            message: "invalid YAML: aliases expand to too many values".to_string(),
+        };
+    }
     let message = match &location {
         Some(l) => text.replacen(
             &format!(" at line {} column {}", l.line(), l.column()),
@@ -172,6 +227,7 @@ fn syntax_error(file: &Path, e: &serde_yaml::Error, index: &position::FileIndex)
 
 fn load_document(
     file: &Path,
+    desired_root: &Path,
     mut value: Value,
     index: Option<DocIndex>,
     declared: &mut Vec<Declared>,
@@ -212,7 +268,10 @@ fn load_document(
                     Some(s) => format!("did you mean {s}?"),
                     None => format!("expected one of: {}", KIND_NAMES.join(", ")),
                 };
-                problems.add(root.key("kind"), format!("unknown kind {kind:?} ({hint})"));
+                problems.add(
+                    root.key("kind"),
+                    format!("unknown kind {} ({hint})", quote(kind)),
+                );
                 None
             }
         },
@@ -229,7 +288,10 @@ fn load_document(
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(Value::String(v)) => problems.add(
             root.key("apiVersion"),
-            format!("unsupported apiVersion {v:?} (expected {API_VERSION})"),
+            format!(
+                "unsupported apiVersion {} (expected {API_VERSION})",
+                quote(v)
+            ),
         ),
         Some(_) => problems.add(root.key("apiVersion"), format!("must be {API_VERSION}")),
     }
@@ -244,8 +306,26 @@ fn load_document(
         (None, _) => None,
     };
 
+    if let Some(index) = &index {
+        errors.extend(refusals(file, &index.refused, label.as_ref()));
+    }
+    // What serde says of a refused value (`1e400` read as a string) adds
+    // nothing to the refusal.
+    let refused: Vec<FieldPath> = index
+        .iter()
+        .flat_map(|i| i.refused.iter().filter_map(|r| r.path.clone()))
+        .collect();
+    let error = |resource: Option<String>, problem: Problem| {
+        (!refused.contains(&problem.path)).then(|| error(resource, problem))
+    };
+
     let Some(kind) = kind else {
-        errors.extend(problems.0.into_iter().map(|p| error(label.clone(), p)));
+        errors.extend(
+            problems
+                .0
+                .into_iter()
+                .filter_map(|p| error(label.clone(), p)),
+        );
         return;
     };
 
@@ -260,6 +340,7 @@ fn load_document(
                 validate::check_name(kind, &metadata.name, &mut problems);
                 let cx = Cx {
                     yaml_file: file,
+                    root: desired_root,
                     index: index.as_ref(),
                 };
                 match &mut spec {
@@ -287,7 +368,12 @@ fn load_document(
         }
     }
 
-    errors.extend(problems.0.into_iter().map(|p| error(label.clone(), p)));
+    errors.extend(
+        problems
+            .0
+            .into_iter()
+            .filter_map(|p| error(label.clone(), p)),
+    );
     if let Some(name) = name {
         let name_pos = index
             .as_ref()
@@ -367,9 +453,10 @@ fn serde_problem(err: serde_path_to_error::Error<serde_yaml::Error>) -> Problem 
             .map(|(_, e)| backticked(e))
             .unwrap_or_default();
         match suggest(value, names.iter().copied()) {
-            Some(s) => format!("unknown value {value:?} (did you mean {s}?)"),
+            Some(s) => format!("unknown value {} (did you mean {s}?)", quote(value)),
             None => format!(
-                "unknown value {value:?} (expected one of: {})",
+                "unknown value {} (expected one of: {})",
+                quote(value),
                 names.join(", ")
             ),
         }

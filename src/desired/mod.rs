@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::files;
 use crate::kinds::{Kind, Resource, Spec};
 
 mod document;
@@ -50,9 +51,11 @@ pub struct LoadError {
 }
 
 impl fmt::Display for LoadError {
-    /// `file:line:column: Kind name: field: message`, leaving out what is unknown.
+    /// `file:line:column: Kind name: field: message`, leaving out what is
+    /// unknown. Control characters are shown escaped and every part is cut
+    /// to a bounded length: a file name or a value may hold anything.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        f.write_str(&clean(&self.file.display().to_string(), 1024))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(column) = self.column {
@@ -61,12 +64,44 @@ impl fmt::Display for LoadError {
         }
         f.write_str(": ")?;
         if let Some(resource) = &self.resource {
-            write!(f, "{resource}: ")?;
+            write!(f, "{}: ", clean(resource, 600))?;
         }
         if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
+            write!(f, "{}: ", clean(field, 256))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&clean(&self.message, 1024))
+    }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), cut after
+/// `max` characters.
+fn clean(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let cut = text.char_indices().nth(max).map(|(i, _)| i);
+    if cut.is_none() && !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let head = &text[..cut.unwrap_or(text.len())];
+    let mut out = String::with_capacity(head.len() + 16);
+    for c in head.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if cut.is_some() {
+        out.push_str(&format!("… ({} bytes in all)", text.len()));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A value as messages quote it: in quotes, control characters escaped, and
+/// at most a short excerpt of a long one.
+pub(crate) fn quote(value: &str) -> String {
+    const MAX_CHARS: usize = 48;
+    match value.char_indices().nth(MAX_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
     }
 }
 
@@ -93,10 +128,12 @@ impl fmt::Display for LoadErrors {
 pub fn load(dir: &Path) -> Result<DesiredState, LoadErrors> {
     let mut errors = Vec::new();
     let files = discover(dir, &mut errors);
+    // Files a document points at must resolve to somewhere under here.
+    let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut declared = Vec::new();
     for file in &files {
-        match fs::read_to_string(file) {
-            Ok(text) => document::load_file(file, &text, &mut declared, &mut errors),
+        match files::read_text(file, files::MAX_YAML_BYTES) {
+            Ok(text) => document::load_file(file, &root, &text, &mut declared, &mut errors),
             Err(e) => errors.push(LoadError::of_file(file, format!("cannot read file: {e}"))),
         }
     }
@@ -186,6 +223,15 @@ fn discover(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => pending.push(path),
                 Ok(meta) if meta.is_file() && yaml => files.push(path),
+                // A FIFO, a device or a socket named like YAML: never read
+                // (a FIFO would block), never skipped silently.
+                Ok(meta) if yaml => errors.push(LoadError::of_file(
+                    &path,
+                    format!(
+                        "cannot read file: not a regular file (a {})",
+                        files::describe(&meta.file_type())
+                    ),
+                )),
                 Ok(_) => {}
                 Err(e) if yaml => {
                     errors.push(LoadError::of_file(&path, format!("cannot read: {e}")))
@@ -254,7 +300,7 @@ fn check_topic_references(declared: &[Declared], errors: &mut Vec<LoadError>) {
                 };
                 errors.push(doc.error(
                     &FieldPath::root().key("spec").key(field).index(i),
-                    format!("no Topic named {topic:?} is declared{hint}"),
+                    format!("no Topic named {} is declared{hint}", quote(topic)),
                 ));
             }
         }
@@ -267,6 +313,11 @@ pub(crate) fn suggest<'a>(
     word: &str,
     candidates: impl Iterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // The edit distance costs the product of both lengths: a long word is
+    // no typo of a field name, and must not take seconds.
+    if word.len() > 64 {
+        return None;
+    }
     let lower = word.to_lowercase();
     candidates
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))

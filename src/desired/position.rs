@@ -4,8 +4,14 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// How deeply mappings and sequences may nest in a document. Desired states
+/// need well under 20 levels (a dashboard body is the deepest); the limit
+/// keeps every later step (this index, serde, validation) linear in the
+/// input, and is checked before anything is built.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// One step of a field path: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,6 +103,18 @@ pub(crate) struct DocIndex {
     positions: HashMap<FieldPath, Pos>,
     /// The document holds nothing (or only `null`): such documents are skipped.
     pub(crate) is_empty: bool,
+    /// Values the typed parse would change silently (a number that is not
+    /// finite, a tag that is not a standard one): refused where they are.
+    pub(crate) refused: Vec<Refused>,
+}
+
+/// A value that the loader refuses, at its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refused {
+    /// `None` where the value has no field path (inside a complex key).
+    pub path: Option<FieldPath>,
+    pub pos: Pos,
+    pub message: String,
 }
 
 impl DocIndex {
@@ -138,15 +156,77 @@ pub(crate) struct FileIndex {
     /// The whole file was parsed; otherwise `docs` holds the documents
     /// before a syntax error (which serde_yaml reports itself).
     pub complete: bool,
+    /// Where nesting first went deeper than [`MAX_DEPTH`]: indexing stopped
+    /// there, and the file must not be parsed further.
+    pub too_deep: Option<Pos>,
+    /// Where the first alias is, for an error about aliases (which serde_yaml
+    /// reports without a place).
+    pub first_alias: Option<Pos>,
 }
 
-/// Indexes every document of `text`, up to a syntax error if there is one.
+/// Indexes every document of `text`, up to a syntax error or excessive
+/// nesting. Linear in the text: the parser is driven event by event and
+/// stopped at the first level beyond [`MAX_DEPTH`].
 pub(crate) fn index(text: &str) -> FileIndex {
     let mut builder = Builder::default();
-    let complete = Parser::new_from_str(text).load(&mut builder, true).is_ok();
+    let mut parser = Parser::new_from_str(text);
+    let complete = loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break true,
+            Ok((event, mark)) => {
+                builder.on_event(event, mark);
+                if builder.out.too_deep.is_some() {
+                    break false;
+                }
+            }
+            Err(e) => {
+                // The scanner looks ahead, and stops flow collections at 255
+                // levels itself: that is too deep as well.
+                if e.info() == "recursion limit exceeded" {
+                    builder.out.too_deep = Some(Pos::from_marker(*e.marker()));
+                }
+                break false;
+            }
+        }
+    };
     FileIndex {
         complete,
         ..builder.out
+    }
+}
+
+/// The tags of YAML's core schema; any other (`!custom`, `!!binary`) would
+/// be dropped or misread by the typed parse.
+fn standard_tag(tag: &Tag) -> bool {
+    let core = tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:";
+    core && matches!(
+        tag.suffix.as_str(),
+        "str" | "int" | "float" | "bool" | "null" | "map" | "seq"
+    )
+}
+
+/// Why a plain scalar is refused: YAML reads it as a float that JSON and
+/// AWS cannot hold (`.nan`, `.inf`, or a number too large such as `1e400`).
+fn non_finite(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    let unsigned = lower.trim_start_matches(['-', '+']);
+    if unsigned == ".inf" || lower == ".nan" {
+        return Some(format!("{value} is not a finite number"));
+    }
+    let mut digits = false;
+    let numeric = unsigned.chars().all(|c| {
+        digits |= c.is_ascii_digit();
+        c.is_ascii_digit() || matches!(c, '.' | 'e' | '-' | '+')
+    });
+    if !(digits && numeric) {
+        return None;
+    }
+    match unsigned.parse::<f64>() {
+        Ok(f) if f.is_infinite() => Some(format!(
+            "{} is out of range: not a finite number",
+            super::quote(value).trim_matches('"')
+        )),
+        _ => None,
     }
 }
 
@@ -246,6 +326,36 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn refuse(&mut self, path: Option<FieldPath>, pos: Pos, message: String) {
+        self.doc.refused.push(Refused { path, pos, message });
+    }
+
+    /// A node's tag, when it is not a standard one.
+    fn check_tag(&mut self, tag: Option<&Tag>, path: &Option<FieldPath>, pos: Pos) {
+        if let Some(tag) = tag.filter(|t| !standard_tag(t)) {
+            let shown = if tag.handle == "tag:yaml.org,2002:" {
+                format!("!!{}", tag.suffix)
+            } else {
+                format!("{}{}", tag.handle, tag.suffix)
+            };
+            let message = format!(
+                "the YAML tag {} is not supported (only standard YAML values)",
+                super::quote(&shown)
+            );
+            self.refuse(path.clone(), pos, message);
+        }
+    }
+
+    /// A container starts: nested too deeply, indexing stops here.
+    fn open(&mut self, frame: Frame, pos: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.out.too_deep = Some(pos);
+        }
+        self.stack.push(frame);
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         let pos = Pos::from_marker(mark);
@@ -259,16 +369,28 @@ impl MarkedEventReceiver for Builder {
                 let doc = std::mem::take(&mut self.doc);
                 self.out.docs.push(doc);
             }
-            Event::Scalar(..) | Event::Alias(_) => {
+            Event::Alias(_) => {
+                self.out.first_alias.get_or_insert(pos);
                 self.node(&event, pos);
             }
-            Event::MappingStart(..) => {
+            Event::Scalar(value, style, _, tag) => {
                 let path = self.node(&event, pos);
-                self.stack.push(Frame::Map { path, key: None });
+                self.check_tag(tag.as_ref(), &path, pos);
+                if *style == TScalarStyle::Plain && tag.is_none() {
+                    if let Some(message) = non_finite(value) {
+                        self.refuse(path, pos, message);
+                    }
+                }
             }
-            Event::SequenceStart(..) => {
+            Event::MappingStart(_, tag) => {
                 let path = self.node(&event, pos);
-                self.stack.push(Frame::Seq { path, next: 0 });
+                self.check_tag(tag.as_ref(), &path, pos);
+                self.open(Frame::Map { path, key: None }, pos);
+            }
+            Event::SequenceStart(_, tag) => {
+                let path = self.node(&event, pos);
+                self.check_tag(tag.as_ref(), &path, pos);
+                self.open(Frame::Seq { path, next: 0 }, pos);
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();

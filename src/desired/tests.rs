@@ -434,7 +434,7 @@ spec:
             "a.yaml",
             "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: \"cpu\\thigh\"}\nspec:\n  namespace: AWS/ECS\n  metricName: CPUUtilization\n  statistic: Average\n  period: 60\n  evaluationPeriods: 1\n  threshold: 1\n  comparisonOperator: GreaterThanThreshold\n",
         )],
-        errors: &["a.yaml:3:12: Alarm cpu\thigh: metadata.name: must not contain control characters"],
+        errors: &["a.yaml:3:12: Alarm cpu\\thigh: metadata.name: must not contain control characters"],
     },
     // --------------------------------------------------------------- Topic
     Case {
@@ -546,9 +546,9 @@ spec:
             ("c.json", "{\"widgets\": [{\"width\": 6}]}\n"),
         ],
         errors: &[
-            "a.yaml:4:8: Dashboard a: spec.bodyFile: cannot read missing.json: No such file or directory (os error 2)",
-            "b.yaml:4:8: Dashboard b: spec.bodyFile: boards/b.json: not valid JSON: expected value at line 1 column 14",
-            "c.yaml:4:8: Dashboard c: spec.bodyFile: c.json: widgets[0].type: a widget needs a type (e.g. metric, text, alarm)",
+            "a.yaml:4:8: Dashboard a: spec.bodyFile: cannot read \"missing.json\": No such file or directory (os error 2)",
+            "b.yaml:4:8: Dashboard b: spec.bodyFile: \"boards/b.json\": not valid JSON: expected value at line 1 column 14",
+            "c.yaml:4:8: Dashboard c: spec.bodyFile: \"c.json\": widgets[0].type: a widget needs a type (e.g. metric, text, alarm)",
         ],
     },
     Case {
@@ -861,6 +861,10 @@ fn good_documents_of_every_kind_load_with_what_the_loader_derives() {
         ("dashboards/main.yaml", GOOD_DASHBOARDS),
         ("dashboards/json/main.json", body),
         ("secrets.yaml", GOOD_SECRETS),
+        (
+            "secrets/app.json",
+            r#"{"SECRET_KEY": "not read by the loader"}"#,
+        ),
         ("services.yaml", GOOD_SERVICES),
     ]);
     let state = dir.state();
@@ -945,15 +949,20 @@ fn good_documents_of_every_kind_load_with_what_the_loader_derives() {
         "# dev"
     );
 
-    // fromFile is resolved against the YAML file but not read (it does not
-    // even exist here); fromEnv is not read either.
+    // fromFile is resolved against the YAML file, links and all, and checked
+    // to be a regular file inside the directory, but not read; fromEnv is
+    // not read either.
     let Some(Spec::Secret(app)) = state.get(Kind::Secret, "/dev/app").map(|r| &r.spec) else {
         panic!("the secret")
     };
     let from_file = app.initial_value.as_ref().and_then(|v| v.from_file.clone());
     assert_eq!(
         from_file.map(std::path::PathBuf::from),
-        Some(dir.path().join("secrets/app.json"))
+        Some(
+            fs::canonicalize(dir.path())
+                .unwrap()
+                .join("secrets/app.json")
+        )
     );
     assert_eq!(app.value_policy, secret::ValuePolicy::Enforce);
     assert_eq!(app.recovery_window_days, Some(7));
@@ -1420,3 +1429,5 @@ fn aws_length_and_count_limits() {
         ]
     );
 }
+
+mod hostile;

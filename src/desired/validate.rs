@@ -10,8 +10,10 @@ use std::path::Path;
 use crate::kinds::alarm::{self, ComparisonOperator, MetricQuery};
 use crate::kinds::{dashboard, ecs_service, secret, topic, Kind, Tags, OWNER_TAG};
 
+use crate::files::{self, FileError};
+
 use super::position::{DocIndex, FieldPath};
-use super::suggest;
+use super::{quote, suggest};
 
 /// One problem of a document, before it is located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,9 @@ impl Problems {
 pub(crate) struct Cx<'a> {
     /// The YAML file, for paths written relative to it.
     pub yaml_file: &'a Path,
+    /// The desired-state directory, canonical: files a document points at
+    /// must lie inside it.
+    pub root: &'a Path,
     /// The document's positions: tells an empty list from an absent one.
     pub index: Option<&'a DocIndex>,
 }
@@ -47,6 +52,16 @@ impl Cx<'_> {
             Some(dir) => dir.join(path),
             None => Path::new(path).to_path_buf(),
         }
+    }
+
+    /// The file a document names (relative to its YAML file), resolved and
+    /// confined to the desired-state directory.
+    fn inside(&self, path: &str) -> Result<std::path::PathBuf, String> {
+        let joined = self.relative(path);
+        files::confine(self.root, &joined).map_err(|e| match e {
+            FileError::Io(reason) => format!("cannot read {}: {reason}", quote(path)),
+            other => format!("{}: {other}", quote(path)),
+        })
     }
 
     fn written(&self, path: &FieldPath) -> bool {
@@ -742,16 +757,22 @@ impl Validate for dashboard::Spec {
             }
             (None, Some(file)) => {
                 let at = spec.key("bodyFile");
-                let path = cx.relative(file);
-                let text = match std::fs::read_to_string(&path) {
+                let path = match cx.inside(file) {
+                    Ok(path) => path,
+                    Err(message) => {
+                        problems.add(at, message);
+                        return;
+                    }
+                };
+                let text = match files::read_text(&path, files::MAX_DASHBOARD_BODY_BYTES) {
                     Ok(text) => text,
                     Err(e) => {
-                        problems.add(at, format!("cannot read {}: {e}", path.display()));
+                        problems.add(at, format!("{}: {e}", quote(file)));
                         return;
                     }
                 };
                 match serde_json::from_str::<serde_json::Value>(&text) {
-                    Err(e) => problems.add(at, format!("{}: not valid JSON: {e}", path.display())),
+                    Err(e) => problems.add(at, format!("{}: not valid JSON: {e}", quote(file))),
                     Ok(body) => {
                         let found = check_body(&body);
                         if found.is_empty() {
@@ -759,9 +780,9 @@ impl Validate for dashboard::Spec {
                         }
                         for (sub, message) in found {
                             let place = if sub.is_root() {
-                                path.display().to_string()
+                                quote(file)
                             } else {
-                                format!("{}: {sub}", path.display())
+                                format!("{}: {sub}", quote(file))
                             };
                             problems.add(at.clone(), format!("{place}: {message}"));
                         }
@@ -879,8 +900,17 @@ fn validate_initial_value(
     if let Some(file) = &mut initial.from_file {
         if file.is_empty() {
             problems.add(at.key("fromFile"), "must not be empty");
-        } else {
-            *file = cx.relative(file).to_string_lossy().into_owned();
+            return true;
+        }
+        // Checked now, read only when a value is needed (and checked again then).
+        let checked = cx.inside(file).and_then(|path| {
+            files::check_regular(&path, files::MAX_SECRET_BYTES)
+                .map(|()| path)
+                .map_err(|e| format!("{}: {e}", quote(file)))
+        });
+        match checked {
+            Ok(path) => *file = path.to_string_lossy().into_owned(),
+            Err(message) => problems.add(at.key("fromFile"), message),
         }
         return true;
     }

@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 
 use async_trait::async_trait;
 use aws_smithy_types::date_time::Format;
@@ -34,6 +35,7 @@ use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
 use crate::aws::secretsmanager::{CurrentValue, NewSecret, SecretInfo};
 use crate::aws::{self, Aws};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use crate::files;
 
 /// `spec:` of a `Secret` document (section 1.4 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -241,16 +243,20 @@ impl Source<'_> {
                     Err(SourceError::EnvNotUnicode(var.to_string()))
                 }
             },
-            Source::File(path) => match std::fs::read_to_string(path) {
-                Ok(v) if v.is_empty() => Err(SourceError::FileEmpty(path.to_string())),
-                Ok(v) => Ok(NewValue::Known(SecretValue::new(v))),
-                // An io::Error's text names the failure (not found, permission
-                // denied, invalid UTF-8), never the file's contents.
-                Err(e) => Err(SourceError::FileUnreadable {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                }),
-            },
+            // The loader confined the path to the desired-state directory;
+            // read defensively again, since the file may have changed since.
+            Source::File(path) => {
+                match files::read_text(Path::new(path), files::MAX_SECRET_BYTES) {
+                    Ok(v) if v.is_empty() => Err(SourceError::FileEmpty(path.to_string())),
+                    Ok(v) => Ok(NewValue::Known(SecretValue::new(v))),
+                    // A FileError's text names the failure (not found, not a
+                    // regular file, too large), never the file's contents.
+                    Err(e) => Err(SourceError::FileUnreadable {
+                        path: path.to_string(),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
             Source::Generate(g) => Ok(NewValue::Generate(g.clone())),
             Source::Placeholder(keys) => {
                 let object: serde_json::Map<String, serde_json::Value> = keys
