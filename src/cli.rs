@@ -92,6 +92,9 @@ pub struct PlanArgs {
     /// Plan as `apply --max-prune` would: more deletions than this are refused.
     #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
     pub max_prune: usize,
+    /// Plan as `apply --allow-empty` would: an empty desired state may prune.
+    #[arg(long, env = "DRIFTD_ALLOW_EMPTY")]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +117,10 @@ pub struct ChangeArgs {
     /// Refuse to prune when a pass would delete more than this many resources.
     #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
     pub max_prune: usize,
+    /// Let a desired state with no resources at all prune what it no longer
+    /// declares (by default an empty checkout or mount deletes nothing).
+    #[arg(long, env = "DRIFTD_ALLOW_EMPTY")]
+    pub allow_empty: bool,
     /// Publish drift events (a JSON message when a resource starts drifting
     /// and one when it is back in sync) to this SNS topic: an ARN, or
     /// `topic:<name>` for a Topic of the desired state.

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 stop: Default::default(),
                 guards: Default::default(),
             };
-            let report = pass(&aws, &state, &opts).await;
+            let report = pass(&aws, &state, &opts, args.allow_empty).await;
             let mut out = std::io::stdout().lock();
             match args.output {
                 OutputFormat::Text => crate::output::write_plan_text(&mut out, &report, verbose),
@@ -100,7 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
             }
-            let report = pass(&aws, &state, &opts).await;
+            let report = pass(&aws, &state, &opts, args.change.allow_empty).await;
             let mut out = std::io::stdout().lock();
             crate::output::write_apply_text(&mut out, &report, verbose)
                 .and_then(|()| out.flush())
@@ -182,12 +182,19 @@ async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Aws {
 
 /// One pass over the whole desired state, then the prune step: what this
 /// driftd owns and no longer declares is reported, and deleted with `--prune`.
-/// The state was just loaded without error, so pruning may go ahead.
-pub async fn pass(aws: &Aws, state: &DesiredState, opts: &PassOptions) -> engine::PassReport {
+/// The state was just loaded without error, so pruning may go ahead (unless
+/// it is empty and `allow_empty` is false).
+pub async fn pass(
+    aws: &Aws,
+    state: &DesiredState,
+    opts: &PassOptions,
+    allow_empty: bool,
+) -> engine::PassReport {
     let resources: Vec<_> = state.resources.iter().collect();
     let mut refs = Refs::default();
     let mut report = engine::reconcile(aws, &resources, &mut refs, opts).await;
-    let orphans = engine::prune::prune(aws, state, engine::prune::Validity::Valid, opts).await;
+    let validity = engine::prune::Validity::of(state, true, allow_empty);
+    let orphans = engine::prune::prune(aws, state, validity, opts).await;
     report.add_prune(orphans);
     report
 }
@@ -274,8 +281,10 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         },
     };
     let loader_dir = dir.clone();
+    let mut settings = Settings::new(args.interval, opts);
+    settings.allow_empty = args.change.allow_empty;
     let daemon = Daemon {
-        settings: Settings::new(args.interval, opts),
+        settings,
         reconciler: Arc::new(aws),
         loader: Arc::new(move || desired::load(&loader_dir)),
         metrics,

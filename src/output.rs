@@ -93,7 +93,9 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
         if r.action == Planned::InSync && !verbose {
             continue;
         }
-        let observe = if r.mode == crate::kinds::Mode::Observe && r.drifted() {
+        let observe = if r.action == Planned::Orphaned {
+            ": orphaned"
+        } else if r.mode == crate::kinds::Mode::Observe && r.drifted() {
             " (observe: will not be changed)"
         } else {
             ""
@@ -322,7 +324,7 @@ mod tests {
         assert_eq!(
             text(|out| write_plan_text(out, &report, false)),
             "- Alarm old-cpu\n\
-             ? Alarm kept\n    note: not in the desired state: only --prune deletes it\n\
+             ? Alarm kept: orphaned\n    note: not in the desired state: only --prune deletes it\n\
              \n\
              Plan: 0 to create, 0 to update, 1 to delete, 0 errors, 1 orphaned.\n"
         );

@@ -477,19 +477,25 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
     let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
     let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
     assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
-    // An edit that drops every alarm, by mistake.
+    // An edit that drops every alarm, by mistake; with --allow-empty, so
+    // that the guard seen here is --max-prune's.
     rewrite(dir.path(), &[]);
     proxy.reset();
 
     let refusal =
         "pruning refused: this pass would delete 11 resources, more than --max-prune 10; \
                    nothing is deleted (if these deletions are intended, raise --max-prune)";
-    let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
+    let plan = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["plan", "--prune", "--allow-empty"],
+    );
     assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
     assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
     assert!(
         plan.stdout.contains(
-            "? Alarm m-01\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
+            "? Alarm m-01: orphaned\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
         ),
         "the would-be deletions are listed: {plan:?}"
     );
@@ -499,7 +505,12 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         "{plan:?}"
     );
 
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    let apply = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--allow-empty"],
+    );
     assert_eq!(apply.code, 1, "{apply:?}");
     assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
     assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
@@ -510,9 +521,45 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         &proxy,
         &moto,
         dir.path(),
-        &["apply", "--prune", "--max-prune", "11"],
+        &["apply", "--prune", "--allow-empty", "--max-prune", "11"],
     );
     assert_eq!(raised.code, 0, "{raised:?}");
+    assert_eq!(writes(&proxy), ["DeleteAlarms"]);
+    assert!(aws.alarms().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let names: Vec<String> = (1..=3).map(|i| format!("e-{i:02}")).collect();
+    let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
+    let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
+    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    // `rm desired-state/*`, an empty checkout, a ConfigMap mounted empty.
+    rewrite(dir.path(), &[]);
+    proxy.reset();
+
+    let refusal = "pruning refused: the desired state declares no resources (an empty checkout \
+                   or mount?); 3 resources are kept (give --allow-empty if deleting everything is intended)";
+    let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
+    assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
+    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    assert_eq!(aws.alarms().await, names);
+
+    let allowed = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--allow-empty"],
+    );
+    assert_eq!(allowed.code, 0, "{allowed:?}");
     assert_eq!(writes(&proxy), ["DeleteAlarms"]);
     assert!(aws.alarms().await.is_empty());
 }
@@ -595,7 +642,12 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
         .await;
     let dir = desired_dir(&[]);
 
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
+    let apply = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--allow-empty"],
+    );
 
     assert_eq!(apply.code, 0, "{apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
@@ -611,7 +663,7 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
         &proxy,
         &moto,
         dir.path(),
-        &["apply", "--prune", "--owner", "team-b"],
+        &["apply", "--prune", "--allow-empty", "--owner", "team-b"],
     );
     assert_eq!(team_b.code, 0, "{team_b:?}");
     assert_eq!(aws.alarms().await, ["o-hand-made"]);
@@ -659,7 +711,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
         &proxy,
         &moto,
         dir.path(),
-        &["plan", "--prune", "--max-prune", "60"],
+        &["plan", "--prune", "--allow-empty", "--max-prune", "60"],
     );
     assert_eq!(pruning.code, 0, "{pruning:?}");
     assert!(pruning.stdout.contains("51 to delete"), "{pruning:?}");

@@ -91,6 +91,8 @@ pub struct Settings {
     pub debouncer: Debouncer,
     /// How long in-flight reconciles may take to finish after a stop signal.
     pub grace: Duration,
+    /// `--allow-empty`: a desired state without resources may prune.
+    pub allow_empty: bool,
 }
 
 impl Settings {
@@ -108,6 +110,7 @@ impl Settings {
             backoff: Backoff::DEFAULT,
             debouncer: Debouncer::default(),
             grace: Settings::GRACE,
+            allow_empty: false,
         }
     }
 }
@@ -538,11 +541,11 @@ impl Runner {
         // The step itself refuses to delete while the files are invalid (and
         // says so); it needs `--prune` as given to know what it would delete.
         let opts = self.settings.opts.clone();
-        let validity = if self.desired_valid {
-            Validity::Valid
-        } else {
-            Validity::Invalid
-        };
+        let validity = Validity::of(
+            &desired.state,
+            self.desired_valid,
+            self.settings.allow_empty,
+        );
         let handle = self.tasks.spawn(
             async move { Output::Prune(reconciler.prune(&desired.state, validity, &opts).await) }
                 .instrument(tracing::debug_span!("prune")),
@@ -1486,6 +1489,29 @@ mod tests {
             .await;
         assert_eq!(h.fake.prunes.lock().unwrap()[2].1, Validity::Valid);
         h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_emptied_desired_state_prunes_nothing_unless_allowed() {
+        for allow_empty in [false, true] {
+            let h = Harness::with(state(vec![secret("a", "x")]), Fake::default(), |s| {
+                s.opts.prune = true;
+                s.allow_empty = allow_empty;
+            });
+            h.until(secs(1), |h| h.status.ready()).await;
+            // `rm desired-state/*`: a valid load with nothing in it.
+            h.edit(state(vec![])).await;
+            h.until(secs(5), |h| h.fake.prunes.lock().unwrap().len() == 2)
+                .await;
+            let prunes = h.fake.prunes.lock().unwrap().clone();
+            let expected = if allow_empty {
+                Validity::Valid
+            } else {
+                Validity::Empty
+            };
+            assert_eq!((prunes[1].1, prunes[1].2), (expected, true));
+            h.stop().await;
+        }
     }
 
     #[tokio::test(start_paused = true)]

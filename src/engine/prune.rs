@@ -56,6 +56,24 @@ pub enum Validity {
     /// The files failed to load and the daemon enforces the last valid state:
     /// orphans are reported, nothing is deleted.
     Invalid,
+    /// The files loaded but declare nothing, and `--allow-empty` was not
+    /// given: almost always a broken checkout or an empty mount, so nothing
+    /// is deleted (the rule of Argo CD's `allowEmpty`).
+    Empty,
+}
+
+impl Validity {
+    /// The validity of a desired state that loaded (`loaded`) or failed to
+    /// and is replaced by the last valid one.
+    pub fn of(state: &DesiredState, loaded: bool, allow_empty: bool) -> Validity {
+        if !loaded {
+            Validity::Invalid
+        } else if state.resources.is_empty() && !allow_empty {
+            Validity::Empty
+        } else {
+            Validity::Valid
+        }
+    }
 }
 
 /// Why a pass deleted nothing although `--prune` was given.
@@ -481,26 +499,38 @@ fn decide(
         Validity::Invalid if would_delete > 0 => Some((
             "the desired state failed to load",
             Refusal {
-            reason: "desired_state_invalid",
-            message: format!(
-                "pruning refused: the desired state failed to load; {} deleted until it loads again",
+                reason: "desired_state_invalid",
+                message: format!(
+                "pruning refused: the desired state failed to load; {} kept until it loads again",
                 resources(would_delete, "resource is", "resources are")
             ),
-            would_delete,
-        },
+                would_delete,
+            },
+        )),
+        Validity::Empty if would_delete > 0 => Some((
+            "the desired state is empty",
+            Refusal {
+                reason: "desired_state_empty",
+                message: format!(
+                    "pruning refused: the desired state declares no resources (an empty checkout \
+                 or mount?); {} kept (give --allow-empty if deleting everything is intended)",
+                    resources(would_delete, "resource is", "resources are")
+                ),
+                would_delete,
+            },
         )),
         _ if would_delete > opts.max_prune => Some((
             "more than --max-prune",
             Refusal {
-            reason: "max_prune",
-            message: format!(
-                "pruning refused: this pass would delete {}, more than --max-prune {}; \
+                reason: "max_prune",
+                message: format!(
+                    "pruning refused: this pass would delete {}, more than --max-prune {}; \
                  nothing is deleted (if these deletions are intended, raise --max-prune)",
-                resources(would_delete, "resource", "resources"),
-                opts.max_prune
-            ),
-            would_delete,
-        },
+                    resources(would_delete, "resource", "resources"),
+                    opts.max_prune
+                ),
+                would_delete,
+            },
         )),
         _ => None,
     };

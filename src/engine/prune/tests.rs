@@ -281,6 +281,9 @@ async fn an_invalid_desired_state_prunes_nothing() {
     let refused = report.problems.refused.as_ref().expect("refused");
     assert_eq!(refused.reason, "desired_state_invalid");
     assert_eq!(refused.would_delete, 4);
+    assert!(refused
+        .message
+        .ends_with("4 resources are kept until it loads again"));
     assert!(report
         .resources
         .iter()
@@ -289,6 +292,44 @@ async fn an_invalid_desired_state_prunes_nothing() {
         notes(&report, "cpu"),
         ["would be deleted, but pruning is refused in this pass (the desired state failed to load)"]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Guard: a desired state with no resources prunes nothing unless allowed.
+
+#[tokio::test]
+async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
+    let fake = FakeAws::new();
+    four_orphans(&fake).await;
+    let empty = state(&[]);
+    assert_eq!(Validity::of(&empty, true, false), Validity::Empty);
+    assert_eq!(Validity::of(&empty, false, true), Validity::Invalid);
+    assert_eq!(
+        Validity::of(&state(&[alarm("cpu", &[])]), true, false),
+        Validity::Valid
+    );
+
+    let report = prune(&fake.aws(), &empty, Validity::Empty, &opts(true, true)).await;
+
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let refused = report.problems.refused.as_ref().expect("refused");
+    assert_eq!(refused.reason, "desired_state_empty");
+    assert_eq!(refused.would_delete, 4);
+    assert_eq!(
+        refused.message,
+        "pruning refused: the desired state declares no resources (an empty checkout or mount?); \
+         4 resources are kept (give --allow-empty if deleting everything is intended)"
+    );
+    assert_eq!(
+        notes(&report, "cpu"),
+        ["would be deleted, but pruning is refused in this pass (the desired state is empty)"]
+    );
+
+    // --allow-empty: the same state deletes what it no longer declares.
+    let allowed = Validity::of(&empty, true, true);
+    let report = prune(&fake.aws(), &empty, allowed, &opts(true, true)).await;
+    assert!(report.problems.refused.is_none());
+    assert!(!fake.writes().is_empty());
 }
 
 // ---------------------------------------------------------------------------
