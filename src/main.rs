@@ -24,7 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(driftd::commands::run(cli)) {
+    let outcome = runtime.block_on(driftd::commands::run(cli));
+    // A load stuck on a file system must not keep the process from exiting:
+    // dropping the runtime would wait for its blocking thread for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("driftd: {e:#}");

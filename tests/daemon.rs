@@ -795,3 +795,57 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     println!("removed alarm pruned {took:?} after the edit");
     assert_eq!(driftd.resource("Topic", TOPIC)["state"], "in_sync");
 }
+
+/// `driftd run --interval 10m > dir/../driftd.log 2>&1` at `RUST_LOG=trace`:
+/// the log beside the desired state must not feed back into the watcher
+/// (it grew by 726 MB in 8 s when the parent directory was watched).
+#[test]
+fn a_log_written_beside_the_desired_state_does_not_feed_the_watcher() {
+    let moto = Moto::start();
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("desired-state");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("topic.yaml"), desired("80")).expect("write");
+    let log_path = root.path().join("driftd.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut cmd = moto.driftd();
+    cmd.args(["run", "--desired-state"])
+        .arg(&dir)
+        .args(["--interval", "10m", "--metrics-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log);
+    let child = cmd.spawn().expect("start driftd run");
+    let _killed = KillOnDrop(child);
+    let size = || std::fs::metadata(&log_path).map_or(0, |m| m.len());
+    let text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !text().contains("pass completed") {
+        assert!(
+            Instant::now() < deadline,
+            "no pass within 30 s:\n{}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Idle from here on (the next resync is 10 minutes away).
+    std::thread::sleep(Duration::from_millis(500));
+    let before = size();
+    std::thread::sleep(Duration::from_secs(3));
+    let grown = size() - before;
+    assert!(
+        grown < 256 * 1024,
+        "the log grew by {grown} bytes in 3 s of idling"
+    );
+}
+
+/// Kills a child process when dropped, so that a failed assertion leaves none.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill(); // it may have exited already
+        let _ = self.0.wait();
+    }
+}

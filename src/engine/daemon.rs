@@ -93,6 +93,9 @@ pub struct Settings {
     pub grace: Duration,
     /// `--allow-empty`: a desired state without resources may prune.
     pub allow_empty: bool,
+    /// A load of the files that takes longer fails: the daemon keeps
+    /// enforcing the last valid state meanwhile, and after.
+    pub load_timeout: Duration,
 }
 
 impl Settings {
@@ -101,6 +104,9 @@ impl Settings {
     pub const CONCURRENCY: usize = 4;
     /// Below the 30 s a Kubernetes pod gets between SIGTERM and SIGKILL.
     pub const GRACE: Duration = Duration::from_secs(20);
+    /// Loads take milliseconds; the loader never blocks on a file (FIFOs and
+    /// devices are refused), so only a stuck file system gets this far.
+    pub const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub fn new(interval: Duration, opts: PassOptions) -> Settings {
         Settings {
@@ -111,6 +117,7 @@ impl Settings {
             debouncer: Debouncer::default(),
             grace: Settings::GRACE,
             allow_empty: false,
+            load_timeout: Settings::LOAD_TIMEOUT,
         }
     }
 }
@@ -230,6 +237,20 @@ struct Runner {
     /// Topic ARNs known from earlier reconciles, for `topic:` references.
     refs: Refs,
     rng: SmallRng,
+    /// The load of the files under way, off the loop: passes, probes and
+    /// signals are served while it runs.
+    loading: Option<Loading>,
+}
+
+/// A load of the desired-state files under way on a blocking thread.
+struct Loading {
+    why: &'static str,
+    /// A full pass starts when it ends (a resync, the start).
+    then_pass: bool,
+    /// The files changed again while they were read: read them once more.
+    again: bool,
+    started: Instant,
+    result: oneshot::Receiver<Result<DesiredState, LoadErrors>>,
 }
 
 impl Daemon {
@@ -261,35 +282,37 @@ impl Daemon {
             pass_requested: false,
             refs: Refs::default(),
             rng: SmallRng::from_os_rng(),
+            loading: None,
         };
         tokio::pin!(shutdown);
         let mut watching = true;
         loop {
             let now = Instant::now();
             if runner.debouncer.take_due(now) {
-                runner.reload("change").await;
-                if runner.pass.is_none() && !runner.status.ready() && runner.desired.is_some() {
-                    // The first valid desired state came with an edit.
-                    runner.start_pass(Instant::now());
-                }
+                runner.begin_load("change", false);
             }
-            if runner.pass.is_none() && now >= runner.next_resync {
+            if runner.pass.is_none() && !runner.pass_pending() && now >= runner.next_resync {
                 let why = if runner.desired.is_none() {
                     "start"
                 } else {
                     "resync"
                 };
-                runner.reload(why).await;
-                runner.start_pass(Instant::now());
+                runner.begin_load(why, true);
             }
             runner.start_due(Instant::now());
             let wake = runner.next_wake();
+            let load_deadline = runner
+                .loading
+                .as_ref()
+                .map(|l| l.started + runner.settings.load_timeout);
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 Some(reply) = probes.recv() => {
                     let _ = reply.send(()); // the prober gave up waiting: fine
                 }
+                loaded = loaded(&mut runner.loading) => runner.load_ended(loaded),
+                () = sleep_until(load_deadline) => runner.load_timed_out(),
                 Some(done) = runner.tasks.join_next_with_id(), if !runner.tasks.is_empty() => {
                     runner.finished(done);
                 }
@@ -304,6 +327,17 @@ impl Daemon {
             }
         }
         runner.stop(&mut probes).await;
+    }
+}
+
+/// The outcome of the load under way, when it ends; forever without one.
+/// `Err` when the loading thread ended without an answer (it panicked).
+async fn loaded(
+    loading: &mut Option<Loading>,
+) -> Result<Result<DesiredState, LoadErrors>, oneshot::error::RecvError> {
+    match loading {
+        Some(l) => (&mut l.result).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -322,7 +356,7 @@ impl Runner {
         let due = (self.tasks.len() < self.settings.concurrency && !self.pruning())
             .then(|| self.scheduler.next_due())
             .flatten();
-        let resync = self.pass.is_none().then_some(self.next_resync);
+        let resync = (self.pass.is_none() && !self.pass_pending()).then_some(self.next_resync);
         [due, resync, self.debouncer.deadline()]
             .into_iter()
             .flatten()
@@ -336,33 +370,103 @@ impl Runner {
             .is_some_and(|p| p.prune != PruneStage::NotYet)
     }
 
-    /// Reads the files; a valid desired state replaces the one in force and
-    /// what changed in it is scheduled now.
-    async fn reload(&mut self, why: &'static str) {
+    /// Whether a load under way ends with a full pass.
+    fn pass_pending(&self) -> bool {
+        self.loading.as_ref().is_some_and(|l| l.then_pass)
+    }
+
+    /// Starts reading the files on a blocking thread, unless a load is under
+    /// way already (which then also starts the pass, if `then_pass`). A
+    /// valid desired state replaces the one in force when the load ends.
+    fn begin_load(&mut self, why: &'static str, then_pass: bool) {
+        if let Some(loading) = &mut self.loading {
+            loading.then_pass |= then_pass;
+            loading.again |= why == "change";
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
         let loader = self.loader.clone();
-        let started = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || loader()).await;
+        // A blocking thread, so that the loop never waits on the files; the
+        // process does not wait for it on exit either (see `main`).
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(loader()); // the load timed out: nobody waits
+        });
+        self.loading = Some(Loading {
+            why,
+            then_pass,
+            again: false,
+            started: Instant::now(),
+            result: rx,
+        });
+    }
+
+    /// A load ended: the new state is accepted or rejected, then the pass
+    /// it was for starts.
+    fn load_ended(
+        &mut self,
+        loaded: Result<Result<DesiredState, LoadErrors>, oneshot::error::RecvError>,
+    ) {
+        let Some(loading) = self.loading.take() else {
+            return;
+        };
         let at = SystemTime::now();
         match loaded {
-            Ok(Ok(state)) => self.accept(state, why, at),
+            Ok(Ok(state)) => self.accept(state, loading.why, at),
             Ok(Err(LoadErrors(errors))) => self.reject(errors, at),
             Err(e) => {
                 error!(error = %e, "loading the desired state failed unexpectedly");
                 let message = format!("loading failed unexpectedly: {e}");
-                self.reject(
-                    vec![LoadError {
-                        file: self.status.desired_path().into(),
-                        line: None,
-                        column: None,
-                        resource: None,
-                        field: None,
-                        message,
-                    }],
-                    at,
-                );
+                self.reject(vec![self.load_error(message)], at);
             }
         }
-        debug!(trigger = why, elapsed = ?started.elapsed(), "desired state read");
+        debug!(trigger = loading.why, elapsed = ?loading.started.elapsed(), "desired state read");
+        self.after_load(loading.then_pass);
+        if loading.again {
+            self.begin_load("change", false);
+        }
+    }
+
+    /// A load took longer than the timeout: it counts as a failed load (the
+    /// last valid state stays in force, nothing is pruned) and the pass it
+    /// was for goes ahead with that state. The thread is left to finish.
+    fn load_timed_out(&mut self) {
+        let Some(loading) = self.loading.take() else {
+            return;
+        };
+        let timeout = self.settings.load_timeout;
+        let message = format!(
+            "reading the files took longer than {}; still enforcing the last valid state",
+            humantime::format_duration(timeout)
+        );
+        error!(
+            trigger = loading.why,
+            "loading the desired state timed out: {message}"
+        );
+        self.reject(vec![self.load_error(message)], SystemTime::now());
+        self.after_load(loading.then_pass);
+    }
+
+    fn after_load(&mut self, then_pass: bool) {
+        let now = Instant::now();
+        if self.pass.is_some() {
+            return;
+        }
+        // A resync's pass; or the first valid desired state, come with an edit.
+        if then_pass || (!self.status.ready() && self.desired.is_some()) {
+            self.start_pass(now);
+        }
+    }
+
+    /// A problem of the whole load, located at the directory.
+    fn load_error(&self, message: String) -> LoadError {
+        LoadError {
+            file: self.status.desired_path().into(),
+            line: None,
+            column: None,
+            resource: None,
+            field: None,
+            message,
+        }
     }
 
     fn accept(&mut self, state: DesiredState, why: &'static str, at: SystemTime) {
@@ -1024,9 +1128,16 @@ mod tests {
         }
     }
 
+    fn unstick(stuck: &(Mutex<bool>, std::sync::Condvar)) {
+        *stuck.0.lock().unwrap() = false;
+        stuck.1.notify_all();
+    }
+
     struct Harness {
         fake: Arc<Fake>,
         files: Arc<Mutex<Result<DesiredState, LoadErrors>>>,
+        /// While true, a load blocks (a stuck file system).
+        stuck: Arc<(Mutex<bool>, std::sync::Condvar)>,
         loads: Arc<Mutex<usize>>,
         status: Arc<StatusStore>,
         metrics: Arc<Metrics>,
@@ -1050,11 +1161,17 @@ mod tests {
             let fake = Arc::new(fake);
             let files = Arc::new(Mutex::new(files));
             let loads = Arc::new(Mutex::new(0));
+            let stuck = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
             let loader: Loader = {
                 let files = files.clone();
                 let loads = loads.clone();
+                let stuck = stuck.clone();
                 Arc::new(move || {
                     *loads.lock().unwrap() += 1;
+                    let (held, released) = &*stuck;
+                    let _held = released
+                        .wait_while(held.lock().unwrap(), |held| *held)
+                        .unwrap();
                     files.lock().unwrap().clone()
                 })
             };
@@ -1087,6 +1204,7 @@ mod tests {
             Harness {
                 fake,
                 files,
+                stuck,
                 loads,
                 status,
                 metrics,
@@ -1096,6 +1214,11 @@ mod tests {
                 daemon,
                 started: Instant::now(),
             }
+        }
+
+        /// Makes every load block until [`Harness::unstick`].
+        fn stick(&self) {
+            *self.stuck.0.lock().unwrap() = true;
         }
 
         /// Replaces the files and signals the change, as the watcher would.
@@ -1115,6 +1238,15 @@ mod tests {
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+
+        /// Stops the daemon, then lets a stuck load end (the test's runtime
+        /// waits for its blocking threads when it is dropped).
+        async fn stop_leaving_loads_stuck(self) -> Duration {
+            let stuck = self.stuck.clone();
+            let took = self.stop().await;
+            unstick(&stuck);
+            took
         }
 
         async fn stop(mut self) -> Duration {
@@ -1172,6 +1304,45 @@ mod tests {
         assert_eq!(*h.loads.lock().unwrap(), 5);
         assert!(h.liveness.check(secs(1)).await);
         h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_load_neither_freezes_the_loop_nor_stops_enforcement() {
+        let h = Harness::start(state(vec![secret("a", "x")]), Fake::default());
+        h.until(secs(1), |h| h.status.ready()).await;
+        h.stick();
+        h.edit(state(vec![secret("a", "y")])).await;
+        // The blocked load keeps paused time from moving by itself: move it.
+        for _ in 0..20 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        assert_eq!(*h.loads.lock().unwrap(), 2, "the edit's load is under way");
+        assert!(h.liveness.check(secs(1)).await, "the loop answers probes");
+        let status = h.status.snapshot();
+        assert!(status.ready && status.desired_state.valid);
+
+        // Past the timeout: a failed load, said everywhere; the last valid
+        // state is still the one enforced, and its resync pass runs.
+        let before = h.fake.calls().len();
+        for _ in 0..70 {
+            tokio::time::advance(secs(1)).await;
+        }
+        let status = h.status.snapshot();
+        assert!(!status.desired_state.valid, "{:?}", status.desired_state);
+        assert!(
+            status.desired_state.errors[0]
+                .message
+                .contains("took longer than 10s; still enforcing the last valid state"),
+            "{:?}",
+            status.desired_state.errors
+        );
+        assert_eq!(h.metric("driftd_desired_state_valid"), Some(0.0));
+        assert!(h.fake.calls().len() > before, "the resync pass ran");
+        assert!(h.liveness.check(secs(1)).await);
+
+        // A signal ends the daemon at once, the load still stuck.
+        let took = h.stop_leaving_loads_stuck().await;
+        assert!(took < secs(1), "stopped after {took:?}");
     }
 
     #[tokio::test(start_paused = true)]

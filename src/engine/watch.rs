@@ -88,52 +88,41 @@ fn relevant(kind: &EventKind) -> bool {
     }
 }
 
-/// A raw notify notification, as sent from notify's thread.
-enum Raw {
-    /// Something changed under the watched directory.
-    Changed,
-    /// The directory itself was created, removed, renamed or swapped.
-    Replaced,
+/// How often the directory's identity is checked, to follow a directory
+/// (or a link to one) that is replaced, created or removed.
+const IDENTITY_CHECK: Duration = Duration::from_secs(1);
+
+/// Which directory `dir` is now (device and inode, links followed), if any.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Watches `dir` and sends `()` on the returned channel (at most a few are
 /// queued; one is enough to mean "reload") whenever something under it
-/// changes. Watching stops when the receiver is dropped.
+/// changes. Only the directory is watched, recursively: nothing beside it
+/// (a log file written next to it must not feed back into reloads), and the
+/// files a document points at lie inside it. That the directory itself was
+/// replaced (a link swapped to another one, a directory created late) is
+/// noticed by checking its identity every second. Watching stops when the
+/// receiver is dropped.
 pub fn watch(dir: &Path) -> notify::Result<mpsc::Receiver<()>> {
-    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Raw>();
+    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let dir = absolute(dir);
-    let parent = dir.parent().map(Path::to_path_buf);
-    let watched_dir = dir.clone();
     // Runs on notify's own thread: only classify and forward, never block.
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let event = match res {
-            Ok(event) => event,
+        match res {
+            Ok(event) if !relevant(&event.kind) => return,
+            Ok(_) => {}
             Err(e) => {
                 warn!(error = %e, "watching the desired state failed; the next resync still reloads it");
-                let _ = raw_tx.send(Raw::Changed); // the daemon is gone: nothing to tell
-                return;
             }
-        };
-        if !relevant(&event.kind) {
-            return;
         }
-        let raw = if event.paths.contains(&watched_dir) {
-            Raw::Replaced
-        } else if event.paths.iter().any(|p| p.starts_with(&watched_dir)) {
-            Raw::Changed
-        } else {
-            // Elsewhere in the parent directory.
-            return;
-        };
-        let _ = raw_tx.send(raw); // the daemon is gone: nothing to tell
+        let _ = raw_tx.send(()); // the daemon is gone: nothing to tell
     })?;
-    if let Some(parent) = &parent {
-        if let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive) {
-            debug!(dir = %parent.display(), error = %e, "not watching the parent of the desired state");
-        }
-    }
+    let mut seen = identity(&dir);
     if let Err(e) = watcher.watch(&dir, RecursiveMode::Recursive) {
-        // It may appear later: the parent's watch tells us, then we watch it.
+        // It may appear later: the identity check notices, then we watch it.
         warn!(dir = %dir.display(), error = %e, "cannot watch the desired state (yet)");
     }
     let (tx, rx) = mpsc::channel(4);
@@ -141,23 +130,25 @@ pub fn watch(dir: &Path) -> notify::Result<mpsc::Receiver<()>> {
         // The watcher lives as long as this task, which ends when the daemon
         // drops its receiver.
         let mut watcher = watcher;
+        let mut check = tokio::time::interval(IDENTITY_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let raw = tokio::select! {
-                raw = raw_rx.recv() => raw,
-                () = tx.closed() => break,
-            };
-            let Some(raw) = raw else { break };
-            if let Raw::Replaced = raw {
-                // The old watch followed the old directory; follow the new one.
-                let _ = watcher.unwatch(&dir); // it may be gone with the old directory
-                match watcher.watch(&dir, RecursiveMode::Recursive) {
-                    Ok(()) => {
-                        debug!(dir = %dir.display(), "watching the replaced desired-state directory")
+            tokio::select! {
+                raw = raw_rx.recv() => if raw.is_none() { break },
+                _ = check.tick() => {
+                    let now = identity(&dir);
+                    if now == seen {
+                        continue;
                     }
-                    Err(e) => {
-                        debug!(dir = %dir.display(), error = %e, "desired-state directory is gone")
+                    seen = now;
+                    // The old watch followed the old directory; follow the new one.
+                    let _ = watcher.unwatch(&dir); // it may be gone with the old directory
+                    match watcher.watch(&dir, RecursiveMode::Recursive) {
+                        Ok(()) => debug!(dir = %dir.display(), "watching the replaced desired-state directory"),
+                        Err(e) => debug!(dir = %dir.display(), error = %e, "desired-state directory is gone"),
                     }
                 }
+                () = tx.closed() => break,
             }
             // A full channel already holds a "reload": this one adds nothing.
             if let Err(mpsc::error::TrySendError::Closed(())) = tx.try_send(()) {
@@ -239,6 +230,35 @@ mod tests {
     async fn settle(rx: &mut mpsc::Receiver<()>) {
         tokio::time::sleep(ms(200)).await;
         while rx.try_recv().is_ok() {}
+    }
+
+    #[tokio::test]
+    async fn files_beside_the_directory_are_not_watched() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("desired");
+        std::fs::create_dir(&dir).unwrap();
+        let mut rx = watch(&dir).unwrap();
+        settle(&mut rx).await;
+        // A log file written next to the desired state, as `run > log` does.
+        for i in 0..20 {
+            std::fs::write(root.path().join("driftd.log"), format!("line {i}\n")).unwrap();
+        }
+        let quiet = tokio::time::timeout(ms(1500), rx.recv()).await;
+        assert!(quiet.is_err(), "a write beside the directory was a change");
+        std::fs::write(dir.join("a.yaml"), "a: 1\n").unwrap();
+        assert!(changed(&mut rx).await, "a write inside it is");
+    }
+
+    #[tokio::test]
+    async fn a_directory_created_after_the_start_is_watched() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("late");
+        let mut rx = watch(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        assert!(changed(&mut rx).await, "the directory appeared");
+        settle(&mut rx).await;
+        std::fs::write(dir.join("a.yaml"), "a: 1\n").unwrap();
+        assert!(changed(&mut rx).await, "a file in it");
     }
 
     #[tokio::test]
