@@ -118,6 +118,7 @@ pub(crate) fn load_file(
         return;
     }
     let mut values = Vec::new();
+    let errors_before = errors.len();
     // serde_yaml yields the same error forever once a document fails to
     // parse: stop at the first one (the rest of the file cannot be read).
     for document in serde_yaml::Deserializer::from_str(text) {
@@ -129,16 +130,32 @@ pub(crate) fn load_file(
             }
         }
     }
+    // libyaml (serde_yaml) is laxer than YAML 1.2 in places (a flow list
+    // continued at column 0, say) where yaml-rust2 is not: such a file
+    // could be loaded but not located. It is refused, at the place the
+    // strict parser stopped, so that every error keeps its line.
+    if let Some((pos, info)) = &index.syntax_error {
+        if errors_before == errors.len() {
+            errors.push(LoadError {
+                file: file.to_path_buf(),
+                line: Some(pos.line),
+                column: Some(pos.column),
+                resource: None,
+                field: None,
+                message: format!("invalid YAML: {info}"),
+            });
+            return;
+        }
+    }
     // Both parsers agree on the documents that hold something; empty ones
     // (`---` alone, comments only, `null`) are skipped on both sides. Before
     // a syntax error, both hold the documents that precede it.
     values.retain(|v| !v.is_null());
     let docs: Vec<DocIndex> = index.docs.into_iter().filter(|d| !d.is_empty).collect();
-    let aligned = if index.complete {
-        docs.len() == values.len()
-    } else {
-        docs.len() <= values.len()
-    };
+    // Before a syntax error, the documents are matched one by one as far as
+    // both parsers got (the index also holds the part of the document the
+    // error is in).
+    let aligned = !index.complete || docs.len() == values.len();
     if !aligned {
         // The values cannot be matched to documents: refuse them unlabelled.
         for doc in &docs {

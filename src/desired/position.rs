@@ -162,6 +162,8 @@ pub(crate) struct FileIndex {
     /// Where the first alias is, for an error about aliases (which serde_yaml
     /// reports without a place).
     pub first_alias: Option<Pos>,
+    /// The syntax error that stopped indexing, with its place.
+    pub syntax_error: Option<(Pos, String)>,
 }
 
 /// Indexes every document of `text`, up to a syntax error or excessive
@@ -182,8 +184,18 @@ pub(crate) fn index(text: &str) -> FileIndex {
             Err(e) => {
                 // The scanner looks ahead, and stops flow collections at 255
                 // levels itself: that is too deep as well.
+                let pos = Pos::from_marker(*e.marker());
                 if e.info() == "recursion limit exceeded" {
-                    builder.out.too_deep = Some(Pos::from_marker(*e.marker()));
+                    builder.out.too_deep = Some(pos);
+                } else {
+                    builder.out.syntax_error = Some((pos, e.info().to_string()));
+                }
+                // What was indexed of the document the error is in still
+                // locates its fields (serde_yaml may read further: libyaml
+                // is laxer about indentation inside flow collections).
+                if !builder.doc.positions.is_empty() {
+                    let doc = std::mem::take(&mut builder.doc);
+                    builder.out.docs.push(doc);
                 }
                 break false;
             }
@@ -469,7 +481,9 @@ kind: Topic
     fn documents_before_a_syntax_error_are_indexed() {
         let index = index("a: 1\n---\nb: 2\n---\nc: [\n");
         assert!(!index.complete);
-        assert_eq!(index.docs.len(), 2);
+        // The document the error is in, as far as it was read, too.
+        assert_eq!(index.docs.len(), 3);
+        assert_eq!(at(&index.docs[2], &FieldPath::root().key("c")), (5, 1));
         assert_eq!(at(&index.docs[1], &FieldPath::root().key("b")), (3, 1));
     }
 

@@ -1430,4 +1430,5 @@ fn aws_length_and_count_limits() {
     );
 }
 
+mod fuzz;
 mod hostile;

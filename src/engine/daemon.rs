@@ -1316,6 +1316,11 @@ mod tests {
         for _ in 0..20 {
             tokio::time::advance(Duration::from_millis(100)).await;
         }
+        // The loading thread runs in real time: give it a moment to begin.
+        let began = std::time::Instant::now();
+        while *h.loads.lock().unwrap() < 2 && began.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(*h.loads.lock().unwrap(), 2, "the edit's load is under way");
         assert!(h.liveness.check(secs(1)).await, "the loop answers probes");
         let status = h.status.snapshot();
