@@ -55,6 +55,12 @@ pub const PERMISSIONS: &[Permission] = &[
         "Dashboards",
     ),
     p("cloudwatch:TagResource", Scope::Dashboard, "Dashboards"),
+    // The owner tag is the proof of ownership of a dashboard.
+    p(
+        "cloudwatch:ListTagsForResource",
+        Scope::Dashboard,
+        "Dashboards",
+    ),
     // Topics and subscriptions.
     p("sns:ListTopics", Scope::Any, "ListTopics"),
     p("sns:GetTopicAttributes", Scope::Topic, "Topics"),

@@ -334,11 +334,101 @@ async fn a_threshold_changed_outside_driftd_is_named_and_corrected() {
     assert_eq!(changed_fields(&diff), ["threshold"]);
     assert_eq!(diff.changes[0].from.as_deref(), Some("90"));
     assert_eq!(diff.changes[0].to.as_deref(), Some("85"));
-    assert_eq!(diff.ops.put, Some(alarm::Put::Update));
+    assert_eq!(
+        diff.ops.put,
+        Some(alarm::Put::Update {
+            kept: alarm::Kept::default()
+        })
+    );
     assert_eq!(diff.ops.tag, None, "the tags survived the hand-made put");
 
     env.apply("cpu", &spec, &diff.ops).await;
     env.assert_in_sync("cpu", &spec).await;
+}
+
+#[tokio::test]
+async fn a_low_sample_setting_the_spec_leaves_out_survives_a_correction() {
+    let env = Env::start().await;
+    let latency = |threshold: &str| {
+        format!(
+            "namespace: AWS/ApplicationELB\nmetricName: TargetResponseTime\n\
+             extendedStatistic: p99\nperiod: 60\nevaluationPeriods: 1\n\
+             threshold: {threshold}\ncomparisonOperator: GreaterThanThreshold\n"
+        )
+    };
+    // Set in the console, in a spec that does not mention it.
+    env.raw
+        .put_metric_alarm()
+        .alarm_name("latency")
+        .namespace("AWS/ApplicationELB")
+        .metric_name("TargetResponseTime")
+        .extended_statistic("p99")
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(3.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .evaluate_low_sample_count_percentile("ignore")
+        .send()
+        .await
+        .expect("put alarm by hand");
+    let undeclared = spec(&latency("1.5"));
+
+    let corrected = env.reconcile("latency", &undeclared).await;
+    assert_eq!(
+        changed_fields(&corrected),
+        ["threshold", "tags.driftd:owner"]
+    );
+    let live = env.assert_in_sync("latency", &undeclared).await;
+    assert_eq!(live.definition.threshold, Some(1.5));
+    assert_eq!(
+        live.definition
+            .evaluate_low_sample_count_percentile
+            .as_deref(),
+        Some("ignore"),
+        "kept by the rewrite"
+    );
+
+    // Declared, it is enforced.
+    let declared = spec(&format!(
+        "{}evaluateLowSampleCountPercentile: evaluate\n",
+        latency("1.5")
+    ));
+    let enforced = env.reconcile("latency", &declared).await;
+    assert_eq!(
+        changed_fields(&enforced),
+        ["evaluateLowSampleCountPercentile"]
+    );
+    let live = env.assert_in_sync("latency", &declared).await;
+    assert_eq!(
+        live.definition
+            .evaluate_low_sample_count_percentile
+            .as_deref(),
+        Some("evaluate")
+    );
+}
+
+#[tokio::test]
+async fn an_anomaly_band_alarm_reads_back_in_sync() {
+    let env = Env::start().await;
+    let spec = spec(
+        r#"
+evaluationPeriods: 3
+thresholdMetricId: ad1
+comparisonOperator: LessThanLowerOrGreaterThanUpperThreshold
+metrics:
+  - id: m1
+    metricStat: {namespace: AWS/ECS, metricName: CPUUtilization, period: 300, stat: Average,
+                 dimensions: {ClusterName: tiktimer-dev}}
+  - {id: ad1, expression: "ANOMALY_DETECTION_BAND(m1, 2)", label: CPU band}
+"#,
+    );
+    assert_eq!(
+        env.reconcile("cpu-band", &spec).await.action,
+        Action::Create
+    );
+    let live = env.assert_in_sync("cpu-band", &spec).await;
+    assert_eq!(live.definition.threshold_metric_id.as_deref(), Some("ad1"));
+    assert_eq!(live.definition.threshold, None);
 }
 
 #[tokio::test]

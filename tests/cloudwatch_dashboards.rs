@@ -85,8 +85,17 @@ fn resource(name: &str, body_yaml: &str) -> Resource {
         spec: Spec::Dashboard(dashboard::Spec {
             body: Some(body),
             body_file: None,
+            notice: false,
         }),
     }
+}
+
+/// The same resource, asking for the "managed by driftd" notice widget.
+fn noticed(mut resource: Resource) -> Resource {
+    if let Spec::Dashboard(spec) = &mut resource.spec {
+        spec.notice = true;
+    }
+    resource
 }
 
 const BODY: &str = r##"
@@ -204,13 +213,19 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     );
     // moto cannot tag dashboards (TagResource answers ResourceNotFoundException
     // for anything but alarms and insight rules; real CloudWatch tags them):
-    // the write tried, and tolerated the refusal.
+    // the write tried once, tolerated the refusal, and remembers it.
     assert_eq!(requests.count("TagResource"), 1);
+    assert!(aws.dashboards.tag_memory().refused());
 
-    // Read back: in sync, owned, fetched once.
+    // Read back: in sync, fetched once, exactly the declared body. Without
+    // a tag nothing proves driftd owns it: it would never be pruned.
     assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
     let live = observe(&aws, &ops).await.expect("exists");
-    assert!(dashboard::is_owned(&live, OWNER));
+    assert_eq!(live.body.as_ref(), spec(&ops).body());
+    assert_eq!(live.tags, None, "tags are not read where they are refused");
+    assert!(!dashboard::is_owned(&live, OWNER));
+    assert_eq!(requests.count("ListTagsForResource"), 0);
+    assert_eq!(requests.count("TagResource"), 1, "said once, tried once");
     assert_eq!(
         requests.count("GetDashboard"),
         1,
@@ -272,9 +287,10 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
 }
 
 #[tokio::test]
-async fn dashboards_made_elsewhere_are_adopted_when_declared_and_never_owned_otherwise() {
+async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_proves_ownership_on_moto(
+) {
     let moto = common::Moto::start();
-    let (aws, _requests, raw) = clients(&moto).await;
+    let (aws, requests, raw) = clients(&moto).await;
     let declared = resource("legacy", BODY);
     let body = spec(&declared).body().to_string();
     for name in ["legacy", "someone-elses"] {
@@ -286,45 +302,55 @@ async fn dashboards_made_elsewhere_are_adopted_when_declared_and_never_owned_oth
             .expect("raw PutDashboard");
     }
 
-    // Same content, no marker: the only change is ownership.
-    assert_eq!(
-        pass(&aws, &declared).await,
-        (
-            Action::Update,
-            vec!["driftd:owner: (none) → driftd".to_string()]
-        )
-    );
+    // Same content: in sync. Adoption sets the owner tag on the side (a tag
+    // is not a body change), which moto refuses (real CloudWatch sets it):
+    // tried once, then known. The body is never written.
     assert_eq!(pass(&aws, &declared).await, (Action::InSync, vec![]));
+    assert_eq!(pass(&aws, &declared).await, (Action::InSync, vec![]));
+    assert_eq!(requests.count("TagResource"), 1);
+    assert_eq!(requests.count("PutDashboard"), 0);
+    assert_eq!(body_in_aws(&raw, "legacy").await, body);
 
-    // A copy of driftd's dashboard under another name ("Save as") carries the
-    // marker of the original: not owned, so pruning would leave it alone.
-    let legacy = body_in_aws(&raw, "legacy").await;
+    // Asked for, the notice widget is written, and it is the one proof of
+    // ownership an endpoint without dashboard tags has.
+    let with_notice = noticed(resource("noticed", BODY));
+    assert_eq!(pass(&aws, &with_notice).await.0, Action::Create);
+    assert_eq!(pass(&aws, &with_notice).await, (Action::InSync, vec![]));
+    // A copy of it under another name ("Save as") names the original.
+    let copied = body_in_aws(&raw, "noticed").await;
+    assert!(copied.contains("Managed by driftd"), "{copied}");
     raw.put_dashboard()
-        .dashboard_name("legacy-copy")
-        .dashboard_body(&legacy)
+        .dashboard_name("noticed-copy")
+        .dashboard_body(&copied)
         .send()
         .await
         .expect("raw PutDashboard");
 
-    let observed = dashboard::observe_named(&aws, &["legacy", "someone-elses", "legacy-copy"])
-        .await
-        .expect("observe");
-    let owned = |name: &str| {
+    let observed = dashboard::observe_named(
+        &aws,
+        &["legacy", "someone-elses", "noticed", "noticed-copy"],
+    )
+    .await
+    .expect("observe");
+    let owned = |name: &str, owner: &str| {
         let live = observed[name]
             .as_ref()
             .expect("read")
             .as_ref()
             .expect("exists");
-        dashboard::is_owned(live, OWNER)
+        dashboard::is_owned(live, owner)
     };
-    assert!(owned("legacy"), "adopted");
-    assert!(!owned("someone-elses"), "never declared, never marked");
-    assert!(!owned("legacy-copy"), "a copy names the original");
-    let live = observed["legacy"].as_ref().unwrap().as_ref().unwrap();
     assert!(
-        !dashboard::is_owned(live, "another-driftd"),
-        "another owner"
+        !owned("legacy", OWNER),
+        "adopted, but unprovable without a tag"
     );
+    assert!(!owned("someone-elses", OWNER), "never declared");
+    assert!(
+        owned("noticed", OWNER),
+        "its notice names this owner and dashboard"
+    );
+    assert!(!owned("noticed-copy", OWNER), "a copy names the original");
+    assert!(!owned("noticed", "another-driftd"), "another owner");
 }
 
 #[tokio::test]
@@ -385,6 +411,11 @@ async fn the_seam_against_moto() {
     assert_eq!(seam.get("absent").await.expect("GetDashboard"), None);
 
     // Tagging: moto refuses dashboards and reports no tags on them.
+    assert!(seam
+        .tags(&arn)
+        .await
+        .expect("ListTagsForResource")
+        .is_empty());
     let tags = [(driftd::kinds::OWNER_TAG.to_string(), OWNER.to_string())].into();
     let error = seam
         .tag(&arn, &tags)

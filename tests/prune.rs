@@ -9,7 +9,10 @@
 //!   alarm re-created under the same name would get them back; `GetResources`
 //!   lists only alarms that exist, so a deleted alarm is never reported. The
 //!   tests below never re-create a deleted alarm.
-//! * moto cannot tag dashboards (ownership is the body marker, as on real AWS).
+//! * moto cannot tag dashboards (real CloudWatch can, and the `driftd:owner`
+//!   tag is the proof of ownership there): the dashboards these tests prune
+//!   ask for the notice widget, whose marker is the proof an endpoint
+//!   without dashboard tags has; one without it is never pruned here.
 //! * moto's `DescribeSecret` reports the date a scheduled deletion will happen
 //!   as `DeletedDate` (deletion request + recovery window), which lets the
 //!   window driftd asked for be read back.
@@ -45,7 +48,13 @@ fn topic(name: &str, subscriptions: &[&str]) -> String {
     )
 }
 
+/// A dashboard with the notice widget (see the module comment for why).
 fn dashboard(name: &str) -> String {
+    format!("{}  notice: true\n", plain_dashboard(name))
+}
+
+/// A dashboard exactly as declared, without the notice widget.
+fn plain_dashboard(name: &str) -> String {
     format!(
         "{HEADER}\nkind: Dashboard\nmetadata: {{name: {name}}}\nspec:\n  body:\n    widgets:\n      \
          - {{type: text, x: 0, y: 0, width: 6, height: 2, properties: {{markdown: {name}}}}}\n"
@@ -675,6 +684,39 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
 }
 
 #[tokio::test]
+async fn where_dashboards_cannot_be_tagged_one_without_its_notice_is_never_pruned() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::of(&moto).await;
+    let dir = desired_dir(&[(
+        "dashboards.yaml",
+        &docs(&[plain_dashboard("t-main"), plain_dashboard("t-second")]),
+    )]);
+    let created = driftd(&proxy, &moto, dir.path(), &["apply"]);
+    assert_eq!(created.code, 0, "{created:?}");
+    assert_eq!(
+        created
+            .stderr
+            .matches("this endpoint refuses tags on dashboards")
+            .count(),
+        1,
+        "said once: {created:?}"
+    );
+    rewrite(dir.path(), &[]);
+    proxy.reset();
+
+    let pruned = driftd(
+        &proxy,
+        &moto,
+        dir.path(),
+        &["apply", "--prune", "--allow-empty"],
+    );
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    assert_eq!(aws.dashboards().await, ["t-main", "t-second"]);
+}
+
+#[tokio::test]
 async fn finding_orphans_costs_no_call_per_resource() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
@@ -694,15 +736,17 @@ async fn finding_orphans_costs_no_call_per_resource() {
     assert_eq!(
         answered(&proxy),
         [
-            // One body to check for its ownership marker: a one-shot process
-            // reads each undeclared dashboard once (the daemon's cache keeps
-            // them across passes while they do not change).
+            // One dashboard to check for its owner tag and, as moto has
+            // none, for a marker in its body: a one-shot process reads each
+            // undeclared dashboard once (the daemon keeps what it read
+            // across passes while the dashboard's version does not move).
             "GetDashboard",
             // 45 alarms and topics with the owner tag, one page.
             "GetResources",
             "ListDashboards",
             // 5 secrets with the owner tag, one page.
             "ListSecrets",
+            "ListTagsForResource",
         ]
     );
 
@@ -724,6 +768,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
             "GetResources",
             "ListDashboards",
             "ListSecrets",
+            "ListTagsForResource",
         ]
     );
 }

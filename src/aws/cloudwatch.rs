@@ -124,6 +124,10 @@ impl CloudWatch for SdkCloudWatch {
             .set_evaluation_periods(d.evaluation_periods)
             .set_datapoints_to_alarm(d.datapoints_to_alarm)
             .set_threshold(d.threshold)
+            .set_threshold_metric_id(d.threshold_metric_id.clone())
+            .set_evaluate_low_sample_count_percentile(
+                d.evaluate_low_sample_count_percentile.clone(),
+            )
             .set_comparison_operator(
                 d.comparison_operator
                     .as_deref()
@@ -243,7 +247,11 @@ fn live_from_sdk(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<Live, Err
             evaluation_periods: a.evaluation_periods(),
             datapoints_to_alarm: a.datapoints_to_alarm(),
             threshold: a.threshold(),
+            threshold_metric_id: a.threshold_metric_id().map(str::to_string),
             comparison_operator: a.comparison_operator().map(|c| c.as_str().to_string()),
+            evaluate_low_sample_count_percentile: a
+                .evaluate_low_sample_count_percentile()
+                .map(str::to_string),
             treat_missing_data: a.treat_missing_data().map(str::to_string),
             actions_enabled: a.actions_enabled(),
             alarm_actions: a.alarm_actions().to_vec(),
@@ -485,6 +493,7 @@ mod tests {
             .dimensions(dimension("ServiceName", "app"))
             .dimensions(dimension("ClusterName", "dev"))
             .extended_statistic("p99")
+            .evaluate_low_sample_count_percentile("ignore")
             .unit(StandardUnit::Percent)
             .period(60)
             .evaluation_periods(3)
@@ -523,7 +532,9 @@ mod tests {
                 evaluation_periods: Some(3),
                 datapoints_to_alarm: Some(2),
                 threshold: Some(85.0),
+                threshold_metric_id: None,
                 comparison_operator: Some("GreaterThanThreshold".into()),
+                evaluate_low_sample_count_percentile: Some("ignore".into()),
                 treat_missing_data: Some("breaching".into()),
                 actions_enabled: Some(false),
                 alarm_actions: vec!["arn:aws:sns:us-east-1:123456789012:a".into()],

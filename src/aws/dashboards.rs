@@ -1,13 +1,14 @@
 //! CloudWatch dashboards (a separate seam from alarms: its own calls, its own ownership story).
 //!
-//! Besides the calls themselves this module holds [`BodyCache`], the
-//! process-wide memory of dashboard bodies already fetched: `ListDashboards`
-//! reports each dashboard's `LastModified` and `Size`, so a body whose pair has
-//! not changed since driftd last read it need not be fetched again.
+//! Besides the calls themselves this module holds the process-wide memory of
+//! what was already read: [`BodyCache`] for bodies and [`TagMemory`] for tags.
+//! `ListDashboards` reports each dashboard's `LastModified` and `Size`, so a
+//! body whose pair has not changed since driftd last read it need not be
+//! fetched again, nor its tags (see [`TagMemory`] for how stale they may be).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,38 +105,50 @@ pub trait Dashboards: Send + Sync {
     /// AWS's validation messages.
     async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error>;
 
-    /// Sets these tags on a dashboard ARN (CloudWatch `TagResource`).
+    /// Sets these tags on a dashboard ARN (CloudWatch `TagResource`). An
+    /// endpoint that cannot tag dashboards answers with an error of class
+    /// [`ErrorClass::NotFound`] (moto does; real CloudWatch tags them).
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error>;
+
+    /// The tags of a dashboard ARN (CloudWatch `ListTagsForResource`).
+    async fn tags(&self, arn: &str) -> Result<Tags, Error>;
 
     /// Deletes one dashboard; a dashboard that is already gone is not an error.
     async fn delete(&self, name: &str) -> Result<(), Error>;
 
     /// The body cache shared by every pass of this process.
     fn bodies(&self) -> Arc<BodyCache>;
+
+    /// What this process knows of dashboard tags, shared by every pass.
+    fn tag_memory(&self) -> Arc<TagMemory>;
 }
 
-/// A body fetched once, with the version it was fetched at.
+/// A value read once, with the version of the dashboard it was read at.
 #[derive(Debug, Clone)]
-struct CachedBody {
+struct Cached<T> {
     version: Version,
-    body: Arc<serde_json::Value>,
+    value: T,
     fetched_at: Instant,
 }
 
-/// Dashboard bodies already fetched, by name, so that a pass fetches only the
-/// dashboards whose (LastModified, Size) changed.
+/// Values read per dashboard (bodies, tags), by name, each remembered with
+/// the (LastModified, Size) it was read at, so that a pass reads again only
+/// the dashboards whose version changed.
 ///
 /// Safe across concurrent passes: the std `Mutex` is only taken for a map
 /// lookup or insert and never held across an `.await`. Two passes that miss at
 /// once both fetch; each entry is checked against the version it was stored
-/// with, so a late insert of an older body is simply a miss next time.
+/// with, so a late insert of an older value is simply a miss next time.
 #[derive(Debug)]
-pub struct BodyCache {
-    entries: Mutex<HashMap<String, CachedBody>>,
+pub struct VersionCache<T> {
+    entries: Mutex<HashMap<String, Cached<T>>>,
     max_age: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+/// Dashboard bodies already fetched.
+pub type BodyCache = VersionCache<Arc<serde_json::Value>>;
 
 /// How often the cache answered, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,20 +157,21 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
-impl Default for BodyCache {
-    fn default() -> BodyCache {
-        BodyCache::new(BodyCache::MAX_AGE)
+impl<T: Clone> Default for VersionCache<T> {
+    fn default() -> VersionCache<T> {
+        VersionCache::new(Self::MAX_AGE)
     }
 }
 
-impl BodyCache {
-    /// A body is fetched again after this long even when its version looks
+impl<T: Clone> VersionCache<T> {
+    /// A value is read again after this long even when its version looks
     /// unchanged: `LastModified` may only have a precision of a second, so two
-    /// edits of the same size within one second would otherwise go unseen.
+    /// edits of the same size within one second would otherwise go unseen
+    /// (and tags change without changing the version at all).
     pub const MAX_AGE: Duration = Duration::from_secs(15 * 60);
 
-    pub fn new(max_age: Duration) -> BodyCache {
-        BodyCache {
+    pub fn new(max_age: Duration) -> VersionCache<T> {
+        VersionCache {
             entries: Mutex::new(HashMap::new()),
             max_age,
             hits: AtomicU64::new(0),
@@ -165,15 +179,15 @@ impl BodyCache {
         }
     }
 
-    /// The body stored for `name` at exactly this version, if it is fresh
+    /// The value stored for `name` at exactly this version, if it is fresh
     /// enough. No version (AWS left a field out) is always a miss.
-    pub fn lookup(&self, name: &str, version: Option<Version>) -> Option<Arc<serde_json::Value>> {
+    pub fn lookup(&self, name: &str, version: Option<Version>) -> Option<T> {
         let found = version.and_then(|version| {
             let entries = self.lock();
             entries
                 .get(name)
                 .filter(|c| c.version == version && c.fetched_at.elapsed() < self.max_age)
-                .map(|c| Arc::clone(&c.body))
+                .map(|c| c.value.clone())
         });
         let counter = if found.is_some() {
             &self.hits
@@ -184,16 +198,24 @@ impl BodyCache {
         found
     }
 
-    /// Remembers a body fetched at this version.
-    pub fn store(&self, name: &str, version: Version, body: Arc<serde_json::Value>) {
+    /// Remembers a value read at this version.
+    pub fn store(&self, name: &str, version: Version, value: T) {
         self.lock().insert(
             name.to_string(),
-            CachedBody {
+            Cached {
                 version,
-                body,
+                value,
                 fetched_at: Instant::now(),
             },
         );
+    }
+
+    /// Changes the value stored for `name`, if any, keeping its version and
+    /// age (driftd changed it without changing the dashboard's version).
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut T)) {
+        if let Some(cached) = self.lock().get_mut(name) {
+            change(&mut cached.value);
+        }
     }
 
     /// Forgets one dashboard (driftd is about to write it).
@@ -213,7 +235,7 @@ impl BodyCache {
         }
     }
 
-    /// How many bodies are held.
+    /// How many values are held.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
@@ -222,7 +244,7 @@ impl BodyCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedBody>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached<T>>> {
         // A panic while holding this lock leaves a map that is still a valid
         // cache (every entry is checked on lookup), so poisoning is ignored.
         self.entries
@@ -231,10 +253,40 @@ impl BodyCache {
     }
 }
 
+/// What this process knows of dashboard tags.
+///
+/// * The tags read of each dashboard, at the version it had then: a pass
+///   reads a dashboard's tags (`ListTagsForResource`) only when its body
+///   changed, when it was never read, or after [`VersionCache::MAX_AGE`]. A
+///   tag removed out of band, the body untouched, is seen that much later;
+///   a deletion by `--prune` reads the tags afresh first.
+/// * Whether the endpoint refuses tags on dashboards (moto answers
+///   `TagResource` on one with ResourceNotFoundException; real CloudWatch
+///   tags them). Learned from the first refusal, for the rest of the process.
+#[derive(Debug, Default)]
+pub struct TagMemory {
+    pub seen: VersionCache<Tags>,
+    refused: AtomicBool,
+}
+
+impl TagMemory {
+    /// Whether this endpoint refused to tag a dashboard.
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    /// Records that the endpoint refuses dashboard tags; `true` only the
+    /// first time, so that the caller says so once per process.
+    pub fn refuse(&self) -> bool {
+        !self.refused.swap(true, Ordering::SeqCst)
+    }
+}
+
 pub struct SdkDashboards {
     client: aws_sdk_cloudwatch::Client,
     pace: Pace,
     bodies: Arc<BodyCache>,
+    tags: Arc<TagMemory>,
 }
 
 impl SdkDashboards {
@@ -249,6 +301,7 @@ impl SdkDashboards {
             client,
             pace: Pace::unpaced(SERVICE),
             bodies: Arc::new(BodyCache::default()),
+            tags: Arc::new(TagMemory::default()),
         }
     }
 
@@ -369,6 +422,21 @@ impl Dashboards for SdkDashboards {
         Ok(())
     }
 
+    async fn tags(&self, arn: &str) -> Result<Tags, Error> {
+        let resp = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .paced(&self.pace, "ListTagsForResource")
+            .await?;
+        Ok(resp
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
+    }
+
     async fn delete(&self, name: &str) -> Result<(), Error> {
         match self
             .client
@@ -387,6 +455,10 @@ impl Dashboards for SdkDashboards {
     fn bodies(&self) -> Arc<BodyCache> {
         Arc::clone(&self.bodies)
     }
+
+    fn tag_memory(&self) -> Arc<TagMemory> {
+        Arc::clone(&self.tags)
+    }
 }
 
 /// A dashboard as the fake stores it.
@@ -403,12 +475,15 @@ pub struct FakeState {
     pub dashboards: BTreeMap<String, FakeDashboard>,
     /// `GetDashboard` calls received (the cache is meant to keep this low).
     pub get_calls: usize,
+    /// `ListTagsForResource` calls received for dashboards.
+    pub tag_reads: usize,
     /// Answer `TagResource` on a dashboard with ResourceNotFoundException, as
     /// moto does; real AWS tags dashboards.
     pub cannot_tag: bool,
     /// Seconds added to the fake clock so far; each write moves it by one.
     clock: i64,
     bodies: Arc<BodyCache>,
+    tag_memory: Arc<TagMemory>,
 }
 
 impl FakeState {
@@ -497,6 +572,23 @@ impl super::fake::FakeAws {
         self.dashboards_state(|s| s.get_calls)
     }
 
+    /// How many `ListTagsForResource` calls on dashboards the fake has answered.
+    pub fn dashboard_tag_reads(&self) -> usize {
+        self.dashboards_state(|s| s.tag_reads)
+    }
+
+    /// Removes a tag from a dashboard outside driftd (the console), without
+    /// changing its version, as tags do not.
+    pub fn untag_dashboard_out_of_band(&self, name: &str, key: &str) {
+        let mut state = self.state.lock().unwrap();
+        let Some(arn) = state.dashboards.dashboards.get(name).map(|d| d.arn.clone()) else {
+            return;
+        };
+        if let Some(tags) = state.tags.get_mut(&arn) {
+            tags.remove(key);
+        }
+    }
+
     /// Makes `TagResource` on dashboards fail as it does in moto.
     pub fn dashboards_cannot_be_tagged(&self) {
         self.dashboards_state(|s| s.cannot_tag = true);
@@ -555,6 +647,13 @@ impl Dashboards for super::fake::FakeAws {
         Ok(())
     }
 
+    async fn tags(&self, arn: &str) -> Result<Tags, Error> {
+        let mut state = self.state.lock().unwrap();
+        state.dashboards.tag_reads += 1;
+        // Like moto and CloudWatch: an ARN nobody tagged has no tags.
+        Ok(state.tags.get(arn).cloned().unwrap_or_default())
+    }
+
     async fn delete(&self, name: &str) -> Result<(), Error> {
         let removed = self.dashboards_state(|s| s.dashboards.remove(name));
         if removed.is_some() {
@@ -565,6 +664,10 @@ impl Dashboards for super::fake::FakeAws {
 
     fn bodies(&self) -> Arc<BodyCache> {
         self.dashboards_state(|s| Arc::clone(&s.bodies))
+    }
+
+    fn tag_memory(&self) -> Arc<TagMemory> {
+        self.dashboards_state(|s| Arc::clone(&s.tag_memory))
     }
 }
 

@@ -208,7 +208,7 @@ spec:
             "a.yaml",
             "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: x}\nspec:\n  namespace: AWS/ECS\n  metricName: CPUUtilization\n  statistic: Average\n  period: 60\n  evaluationPeriods: 1\n  comparisonOperator: GreaterThanThreshold\n",
         )],
-        errors: &["a.yaml:4:1: Alarm x: spec.threshold: missing required field"],
+        errors: &["a.yaml:4:1: Alarm x: spec.threshold: missing required field (or thresholdMetricId, for an anomaly-detection band)"],
     },
     Case {
         name: "a threshold that is not a number",
@@ -290,7 +290,25 @@ spec:
             "a.yaml",
             "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: x}\nspec:\n  namespace: AWS/ECS\n  metricName: CPUUtilization\n  statistic: Average\n  period: 60\n  evaluationPeriods: 1\n  threshold: 1\n  comparisonOperator: GreaterThanUpperThreshold\n",
         )],
-        errors: &["a.yaml:11:3: Alarm x: spec.comparisonOperator: GreaterThanUpperThreshold is for anomaly-detection bands, which driftd does not manage; use a static threshold operator"],
+        errors: &["a.yaml:11:3: Alarm x: spec.comparisonOperator: GreaterThanUpperThreshold compares with an anomaly-detection band: give thresholdMetricId instead of threshold, or use a static threshold operator"],
+    },
+    Case {
+        name: "thresholdMetricId naming no query, with a static operator",
+        files: &[(
+            "a.yaml",
+            "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: x}\nspec:\n  metrics:\n    - {id: m1, metricStat: {namespace: AWS/ECS, metricName: CPUUtilization, period: 60, stat: Average}}\n    - {id: ad1, expression: \"ANOMALY_DETECTION_BAND(m1, 2)\"}\n  evaluationPeriods: 1\n  thresholdMetricId: ad2\n  comparisonOperator: GreaterThanThreshold\n",
+        )],
+        errors: &["a.yaml:9:3: Alarm x: spec.thresholdMetricId: names no query of metrics (ids: m1, ad1)",
+            "a.yaml:10:3: Alarm x: spec.comparisonOperator: GreaterThanThreshold compares with a static threshold; with thresholdMetricId use LessThanLowerOrGreaterThanUpperThreshold, LessThanLowerThreshold or GreaterThanUpperThreshold"],
+    },
+    Case {
+        name: "thresholdMetricId and threshold both, and a low-sample setting without a percentile",
+        files: &[(
+            "a.yaml",
+            "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: x}\nspec:\n  namespace: AWS/ECS\n  metricName: CPUUtilization\n  statistic: Average\n  period: 60\n  evaluationPeriods: 1\n  threshold: 1\n  thresholdMetricId: ad1\n  comparisonOperator: GreaterThanUpperThreshold\n  evaluateLowSampleCountPercentile: ignore\n",
+        )],
+        errors: &["a.yaml:11:3: Alarm x: spec.thresholdMetricId: not allowed with threshold: an alarm compares with a static threshold or a band, not both",
+            "a.yaml:13:3: Alarm x: spec.evaluateLowSampleCountPercentile: only for percentile alarms: set extendedStatistic (e.g. p99), or use metrics"],
     },
     Case {
         name: "actions that are neither ARNs nor topics, and too many",
@@ -990,6 +1008,31 @@ fn good_documents_of_every_kind_load_with_what_the_loader_derives() {
 }
 
 #[test]
+fn anomaly_band_and_low_sample_count_alarms_load() {
+    let dir = Dir::new(&[("a.yaml", "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: band}\nspec:\n  metrics:\n    - {id: m1, metricStat: {namespace: AWS/ECS, metricName: CPUUtilization, period: 60, stat: Average}}\n    - {id: ad1, expression: \"ANOMALY_DETECTION_BAND(m1, 2)\"}\n  evaluationPeriods: 1\n  thresholdMetricId: ad1\n  comparisonOperator: LessThanLowerOrGreaterThanUpperThreshold\n---\napiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: p99}\nspec:\n  namespace: AWS/ApplicationELB\n  metricName: TargetResponseTime\n  extendedStatistic: p99\n  period: 60\n  evaluationPeriods: 1\n  threshold: 1\n  comparisonOperator: GreaterThanThreshold\n  evaluateLowSampleCountPercentile: ignore\n")]);
+    let state = dir.state();
+    let spec = |name: &str| match &state
+        .resources
+        .iter()
+        .find(|r| r.name == name)
+        .expect(name)
+        .spec
+    {
+        Spec::Alarm(spec) => spec.clone(),
+        other => panic!("{other:?}"),
+    };
+    let band = spec("band");
+    assert_eq!(
+        (band.threshold, band.threshold_metric_id.as_deref()),
+        (None, Some("ad1"))
+    );
+    assert_eq!(
+        spec("p99").evaluate_low_sample_count_percentile,
+        Some(crate::kinds::alarm::LowSampleCount::Ignore)
+    );
+}
+
+#[test]
 fn multi_document_files_skip_empty_documents() {
     let text = "\
 # a comment before the first document
@@ -1270,6 +1313,7 @@ fn dashboard_spec_type_is_the_kinds_own() {
     let spec = dashboard::Spec {
         body: None,
         body_file: None,
+        notice: false,
     };
     assert_eq!(spec.body(), &serde_json::Value::Null);
 }

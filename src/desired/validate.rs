@@ -398,6 +398,76 @@ fn check_actions(problems: &mut Problems, path: FieldPath, actions: &[String]) {
     }
 }
 
+impl alarm::Spec {
+    /// Exactly one of `threshold` (a static threshold) and
+    /// `thresholdMetricId` (the band of an `ANOMALY_DETECTION_BAND` query),
+    /// each with the comparison operators CloudWatch allows for it.
+    fn validate_threshold(&self, problems: &mut Problems) {
+        let spec = spec_path();
+        let band_operator = matches!(
+            self.comparison_operator,
+            ComparisonOperator::LessThanLowerOrGreaterThanUpperThreshold
+                | ComparisonOperator::LessThanLowerThreshold
+                | ComparisonOperator::GreaterThanUpperThreshold
+        );
+        match (self.threshold, &self.threshold_metric_id) {
+            (Some(threshold), None) => {
+                if !threshold.is_finite() {
+                    problems.add(spec.key("threshold"), "must be a finite number");
+                }
+                if band_operator {
+                    problems.add(
+                        spec.key("comparisonOperator"),
+                        format!(
+                            "{} compares with an anomaly-detection band: give thresholdMetricId instead of threshold, or use a static threshold operator",
+                            self.comparison_operator.as_str()
+                        ),
+                    );
+                }
+            }
+            (None, Some(id)) => {
+                let ids: Vec<&str> = self
+                    .metrics
+                    .iter()
+                    .flatten()
+                    .map(|q| q.id.as_str())
+                    .collect();
+                if self.metrics.is_none() {
+                    problems.add(
+                        spec.key("thresholdMetricId"),
+                        "needs metrics: the band is one of its queries (an ANOMALY_DETECTION_BAND expression)",
+                    );
+                } else if !ids.contains(&id.as_str()) {
+                    problems.add(
+                        spec.key("thresholdMetricId"),
+                        format!(
+                            "names no query of metrics (ids: {})",
+                            ids.join(", ")
+                        ),
+                    );
+                }
+                if !band_operator {
+                    problems.add(
+                        spec.key("comparisonOperator"),
+                        format!(
+                            "{} compares with a static threshold; with thresholdMetricId use LessThanLowerOrGreaterThanUpperThreshold, LessThanLowerThreshold or GreaterThanUpperThreshold",
+                            self.comparison_operator.as_str()
+                        ),
+                    );
+                }
+            }
+            (Some(_), Some(_)) => problems.add(
+                spec.key("thresholdMetricId"),
+                "not allowed with threshold: an alarm compares with a static threshold or a band, not both",
+            ),
+            (None, None) => problems.add(
+                spec.key("threshold"),
+                "missing required field (or thresholdMetricId, for an anomaly-detection band)",
+            ),
+        }
+    }
+}
+
 impl Validate for alarm::Spec {
     fn validate(&mut self, _name: &str, _cx: &Cx<'_>, problems: &mut Problems) {
         let spec = spec_path();
@@ -427,7 +497,12 @@ impl Validate for alarm::Spec {
                         );
                     }
                 }
-                validate_metrics(problems, &spec.key("metrics"), metrics);
+                validate_metrics(
+                    problems,
+                    &spec.key("metrics"),
+                    metrics,
+                    self.threshold_metric_id.as_deref(),
+                );
             }
         }
         if self.evaluation_periods < 1 {
@@ -457,21 +532,14 @@ impl Validate for alarm::Spec {
                 );
             }
         }
-        if !self.threshold.is_finite() {
-            problems.add(spec.key("threshold"), "must be a finite number");
-        }
-        if matches!(
-            self.comparison_operator,
-            ComparisonOperator::LessThanLowerOrGreaterThanUpperThreshold
-                | ComparisonOperator::LessThanLowerThreshold
-                | ComparisonOperator::GreaterThanUpperThreshold
-        ) {
+        self.validate_threshold(problems);
+        if self.evaluate_low_sample_count_percentile.is_some()
+            && self.extended_statistic.is_none()
+            && self.metrics.is_none()
+        {
             problems.add(
-                spec.key("comparisonOperator"),
-                format!(
-                    "{} is for anomaly-detection bands, which driftd does not manage; use a static threshold operator",
-                    self.comparison_operator.as_str()
-                ),
+                spec.key("evaluateLowSampleCountPercentile"),
+                "only for percentile alarms: set extendedStatistic (e.g. p99), or use metrics",
             );
         }
         check_actions(problems, spec.key("alarmActions"), &self.alarm_actions);
@@ -530,7 +598,14 @@ impl alarm::Spec {
 }
 
 /// A metric-math alarm's queries, as CloudWatch's `Metrics` parameter.
-fn validate_metrics(problems: &mut Problems, path: &FieldPath, metrics: &[MetricQuery]) {
+/// `band`: the alarm's `thresholdMetricId`, whose query returns data next to
+/// the metric it bands.
+fn validate_metrics(
+    problems: &mut Problems,
+    path: &FieldPath,
+    metrics: &[MetricQuery],
+    band: Option<&str>,
+) {
     if metrics.is_empty() {
         problems.add(path.clone(), "must not be empty");
         return;
@@ -592,13 +667,20 @@ fn validate_metrics(problems: &mut Problems, path: &FieldPath, metrics: &[Metric
         .iter()
         .filter(|q| q.return_data.unwrap_or(true))
         .count();
-    if returned != 1 {
-        problems.add(
+    match band {
+        None if returned != 1 => problems.add(
             path.clone(),
             format!(
                 "exactly one entry must return data (returnData true or absent), found {returned}"
             ),
-        );
+        ),
+        Some(band) if returned != 2 => problems.add(
+            path.clone(),
+            format!(
+                "with thresholdMetricId, exactly two entries must return data (the band {band} and the metric it bands), found {returned}"
+            ),
+        ),
+        _ => {}
     }
 }
 

@@ -3,6 +3,12 @@
 //! [`Convergence::LIMIT`] corrections in a row quarantines the resource: no
 //! more writes, state `error`, reason `not_converging`.
 //!
+//! Tags are eventually consistent and are not checked by the read-back
+//! ([`is_tag`]); a tag written by one correction and still missing when the
+//! next pass reads the resource counts as a correction that did not take, so
+//! a tag that never sticks is quarantined the same way instead of being
+//! written on every pass.
+//!
 //! The counts are per process ([`Convergence`] is shared by every pass of
 //! it): a restart forgets them. A quarantine is lifted when the resource's
 //! desired state (spec or mode) changes, when none of the fields that did
@@ -31,6 +37,17 @@ pub struct Convergence {
     attempts: u32,
     pause: Duration,
     tracks: Arc<Mutex<HashMap<Key, Track>>>,
+    tags: Arc<Mutex<HashMap<Key, TagTrack>>>,
+}
+
+/// The tags the last correction of a resource wrote, and how many passes in
+/// a row found tags written by the correction before still missing.
+#[derive(Debug)]
+struct TagTrack {
+    spec: Spec,
+    mode: Mode,
+    written: BTreeSet<String>,
+    failed: u32,
 }
 
 /// The corrections of one resource that did not take, in a row.
@@ -86,6 +103,7 @@ impl Convergence {
             attempts: attempts.max(1),
             pause,
             tracks: Arc::default(),
+            tags: Arc::default(),
         }
     }
 
@@ -104,6 +122,72 @@ impl Convergence {
         self.tracks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_tags(&self) -> std::sync::MutexGuard<'_, HashMap<Key, TagTrack>> {
+        self.tags.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A correction is about to write these `tags`. Those among them that the
+    /// previous correction wrote too did not stick: counted like fields a
+    /// read-back still shows drifted (`None` when none is written again).
+    pub fn writing_tags(
+        &self,
+        resource: &Resource,
+        mode: Mode,
+        tags: &BTreeSet<String>,
+    ) -> Option<Verdict> {
+        let mut all = self.lock_tags();
+        let track = all.entry(key(resource)).or_insert_with(|| TagTrack {
+            spec: resource.spec.clone(),
+            mode,
+            written: BTreeSet::new(),
+            failed: 0,
+        });
+        let same_state = track.spec == resource.spec && track.mode == mode;
+        let stuck: BTreeSet<String> = track.written.intersection(tags).cloned().collect();
+        track.failed = if same_state && !stuck.is_empty() {
+            track.failed + 1
+        } else {
+            0
+        };
+        track.spec = resource.spec.clone();
+        track.mode = mode;
+        track.written = tags.clone();
+        match track.failed {
+            0 => None,
+            failed if failed >= Convergence::LIMIT => Some(Verdict::Quarantined { fields: stuck }),
+            failed => Some(Verdict::Retry {
+                failed,
+                fields: stuck,
+            }),
+        }
+    }
+
+    /// The tags that quarantine this resource (see [`Self::quarantined`]).
+    fn tags_quarantined<S: AsRef<str>>(
+        &self,
+        key: &Key,
+        resource: &Resource,
+        mode: Mode,
+        drifted: &[S],
+    ) -> Option<BTreeSet<String>> {
+        let mut all = self.lock_tags();
+        let track = all.get(key)?;
+        if track.failed < Convergence::LIMIT {
+            return None;
+        }
+        let stuck: BTreeSet<String> = drifted
+            .iter()
+            .map(|f| f.as_ref().to_string())
+            .filter(|f| track.written.contains(f))
+            .collect();
+        if track.spec == resource.spec && track.mode == mode && !stuck.is_empty() {
+            return Some(stuck);
+        }
+        info!(kind = %key.kind, name = %key.name, "quarantine of its tags lifted");
+        all.remove(key);
+        None
+    }
+
     /// The fields that quarantine this resource, found with `drifted`
     /// fields, when it is quarantined for this desired state. Counts kept
     /// for another desired state (it was edited since) are dropped: the
@@ -116,6 +200,9 @@ impl Convergence {
         drifted: &[S],
     ) -> Option<BTreeSet<String>> {
         let key = key(resource);
+        if let Some(tags) = self.tags_quarantined(&key, resource, mode, drifted) {
+            return Some(tags);
+        }
         let mut tracks = self.lock();
         let track = tracks.get(&key)?;
         let why = if track.spec != resource.spec || track.mode != mode {
@@ -168,9 +255,17 @@ impl Convergence {
         }
     }
 
-    /// A correction took (read back in sync), or the resource was found in
-    /// sync: the count starts afresh, and a quarantine is lifted.
+    /// The resource was found in sync, tags included: every count starts
+    /// afresh, and a quarantine is lifted.
     pub fn converged(&self, resource: &Resource) {
+        self.lock_tags().remove(&key(resource));
+        self.took(resource);
+    }
+
+    /// A correction was read back in sync (tags are not read back): the
+    /// count of its fields starts afresh; that of its tags waits for the
+    /// next pass.
+    pub fn took(&self, resource: &Resource) {
         let key = key(resource);
         if let Some(track) = self.lock().remove(&key) {
             if track.failed >= Convergence::LIMIT {
@@ -182,6 +277,7 @@ impl Convergence {
     /// Forgets a resource that left the desired state.
     pub fn forget(&self, key: &Key) {
         self.lock().remove(key);
+        self.lock_tags().remove(key);
     }
 }
 
@@ -214,6 +310,21 @@ pub(super) async fn correct<R: Reconciler>(
     let convergence = &opts.guards.convergence;
     let planned = report.action;
     let fields: Vec<String> = report.changes.iter().map(|c| c.field.clone()).collect();
+    let tags: BTreeSet<String> = fields.iter().filter(|f| is_tag(f)).cloned().collect();
+    if !tags.is_empty() {
+        match convergence.writing_tags(resource, report.mode, &tags) {
+            Some(Verdict::Quarantined { fields }) => {
+                warn!(kind = %R::KIND, name = %resource.name, fields = ?fields, "tags written by the last corrections never showed: quarantined, no more writes until its desired state changes");
+                report.state = State::Error;
+                report.error = Some(not_converging(&fields));
+                return;
+            }
+            Some(Verdict::Retry { failed, fields }) => {
+                warn!(kind = %R::KIND, name = %resource.name, fields = ?fields, failed, limit = Convergence::LIMIT, "tags written by the last correction are still missing: written again");
+            }
+            None => {}
+        }
+    }
     let mut attempt = 1;
     loop {
         if let Err(e) = R::apply(aws, resource, spec, &ops, refs, ctx).await {
@@ -236,7 +347,7 @@ pub(super) async fn correct<R: Reconciler>(
         let (failed, still, next) = match read {
             ReadBack::InSync => {
                 info!(action = ?planned, fields = ?fields, "corrected");
-                convergence.converged(resource);
+                convergence.took(resource);
                 report.state = State::Corrected;
                 return;
             }
@@ -628,6 +739,94 @@ mod tests {
         let report = pass(&fake.aws(), &edited, &c).await;
         assert_eq!(report.state, State::Corrected, "{report:#?}");
         assert_eq!(puts(&fake), before + 4);
+    }
+
+    /// CloudWatch that answers `TagResource` with success and ignores it.
+    struct IgnoresTags(FakeAws);
+
+    #[async_trait]
+    impl CloudWatch for IgnoresTags {
+        async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
+            self.0.describe_metric_alarms(names).await
+        }
+
+        async fn put_metric_alarm(
+            &self,
+            definition: &Definition,
+            tags: &Tags,
+        ) -> Result<(), Error> {
+            self.0.put_metric_alarm(definition, tags).await
+        }
+
+        async fn tag_alarm(&self, arn: &str, _: &Tags) -> Result<(), Error> {
+            self.0.record_write(format!("cloudwatch.TagResource {arn}"));
+            Ok(())
+        }
+
+        async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
+            self.0.delete_alarms(names).await
+        }
+
+        async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error> {
+            self.0.alarm_actions().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tag_that_never_sticks_is_quarantined_after_three_corrections() {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        let created = pass(&fake.aws(), &r, &Convergence::daemon()).await;
+        assert_eq!(created.state, State::Corrected);
+        let arn = crate::aws::cloudwatch::fake_alarm_arn(&r.name);
+        let untag = || {
+            fake.state
+                .lock()
+                .unwrap()
+                .tags
+                .get_mut(&arn)
+                .expect("tagged")
+                .remove("team")
+        };
+        untag().expect("the spec's tag was set");
+        let tags_written = || {
+            fake.writes()
+                .iter()
+                .filter(|w| w.starts_with("cloudwatch.TagResource"))
+                .count()
+        };
+        let mut aws = fake.aws();
+        aws.cloudwatch = Arc::new(IgnoresTags(fake.clone()));
+        let c = Convergence::daemon();
+        // Written on each of three passes: not verified at once (the
+        // tagging API is eventually consistent), found missing the next time.
+        for n in 1..=Convergence::LIMIT {
+            let report = pass(&aws, &r, &c).await;
+            assert_eq!(report.state, State::Corrected, "pass {n}: {report:#?}");
+            assert_eq!(tags_written(), n as usize);
+        }
+        for _ in 0..2 {
+            let report = pass(&aws, &r, &c).await;
+            assert_eq!(report.state, State::Error, "{report:#?}");
+            let error = report.error.expect("quarantined");
+            assert_eq!(error.reason, NOT_CONVERGING);
+            assert!(error.message.contains("tags.team"), "{}", error.message);
+        }
+        assert_eq!(tags_written(), 3, "quarantined: never written again");
+
+        // Set by other means: in sync, the quarantine lifted, and counting
+        // starts afresh if it goes missing again.
+        fake.state
+            .lock()
+            .unwrap()
+            .tags
+            .get_mut(&arn)
+            .unwrap()
+            .insert("team".into(), "platform".into());
+        assert_eq!(pass(&aws, &r, &c).await.state, State::InSync);
+        untag();
+        assert_eq!(pass(&aws, &r, &c).await.state, State::Corrected);
+        assert_eq!(tags_written(), 4);
     }
 
     #[tokio::test]

@@ -1496,7 +1496,7 @@ mod tests {
         // An alarm reconciled alone later still knows the topic's ARN.
         let mut edited = alarm("cpu");
         if let Spec::Alarm(a) = &mut edited.spec {
-            a.threshold = 2.0;
+            a.threshold = Some(2.0);
         }
         h.edit(state(vec![edited, topic("alerts")])).await;
         h.until(secs(5), |h| h.fake.calls().len() == 3).await;

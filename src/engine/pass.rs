@@ -462,6 +462,14 @@ async fn reconcile_one<R: Reconciler>(
     if planned == Planned::InSync {
         if opts.apply {
             convergence.converged(resource);
+            // In sync, with a write on the side that is no drift (a
+            // dashboard's owner tag: a tag is not a body change).
+            if mode == Mode::Enforce && !R::writes_nothing(&diff.ops) && !opts.stop.is_raised() {
+                if let Err(e) = R::apply(aws, resource, spec, &diff.ops, refs, ctx).await {
+                    warn!(kind = %R::KIND, name = %resource.name, error = %e, "in sync, but its owner tag could not be set");
+                    report.notes.push(format!("owner tag not set: {e}"));
+                }
+            }
         }
         return report;
     }

@@ -5,8 +5,10 @@
 //! The guards of contract sections 2 and 6, each decided in one place:
 //! * ownership ([`orphans_of_tagged`], [`orphans_of_dashboards`]): only a
 //!   resource whose `driftd:owner` tag names this owner is a candidate (a
-//!   dashboard: whose body marker does, see docs/dashboard-ownership.md). A
-//!   resource of another owner, or of none, is never touched;
+//!   dashboard without the tag: whose body marker from before the tag was
+//!   the proof does, see docs/dashboard-ownership.md), and a dashboard's tags
+//!   are read again right before it is deleted. A resource of another owner,
+//!   or of none, is never touched;
 //! * a desired state that failed to load prunes nothing ([`Validity`]);
 //! * a pass that would delete more than `--max-prune` resources deletes none;
 //! * a Topic still named in the actions of an alarm that stays is not pruned;
@@ -15,7 +17,8 @@
 //! Finding orphans costs no call per resource: one `GetResources` walk with a
 //! tag filter (100 resources a page) for alarms and topics, one `ListSecrets`
 //! walk with a tag filter (100 a page, scheduled deletions left out), one
-//! `ListDashboards` walk whose bodies come from the process-wide cache, and,
+//! `ListDashboards` walk whose bodies and tags come from the process-wide
+//! memory (read again only for dashboards whose version moved), and,
 //! only when a Topic is to be pruned, one `DescribeAlarms` walk (100 alarms a
 //! page) for the references to it.
 //!
@@ -360,7 +363,8 @@ fn kind_and_name(arn: &str) -> Option<(Kind, String)> {
     }
 }
 
-/// The undeclared dashboards whose marker proves this owner's ownership. A
+/// The undeclared dashboards whose owner tag (or, from before the tag was
+/// the proof, whose marker) proves this owner's ownership. A
 /// dashboard whose body could not be read is not proven owned in this pass.
 fn orphans_of_dashboards(
     observed: crate::engine::Observed<dashboard::Live>,
@@ -624,8 +628,29 @@ async fn execute(
                 aws.sns.delete_topic(arn).await
             }
             Target::Dashboard => {
+                match dashboard::still_owned(aws, &orphan.name, &opts.owner).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let r = &mut reports[i];
+                        r.state = State::Error;
+                        r.error = Some(ResourceError {
+                            reason: "not_pruned",
+                            message: format!(
+                                "Dashboard {} not deleted: read again right before, it no longer proves it is owned by {}",
+                                orphan.name, opts.owner
+                            ),
+                            retryable: false,
+                        });
+                        continue;
+                    }
+                    Err(e) => {
+                        finish(&mut reports[i], &Err(e), started.elapsed());
+                        continue;
+                    }
+                }
                 let result = aws.dashboards.delete(&orphan.name).await;
                 aws.dashboards.bodies().forget(&orphan.name);
+                aws.dashboards.tag_memory().seen.forget(&orphan.name);
                 result
             }
             Target::Secret {

@@ -9,9 +9,11 @@
 //! in their shortest form, so `85` and `85.0` are one value.
 //!
 //! `PutMetricAlarm` replaces the whole definition, so any differing field is
-//! corrected by writing all of them. Settings a spec cannot express
-//! (`EvaluateLowSampleCountPercentile`, `ThresholdMetricId`) are therefore not
-//! kept when driftd rewrites an alarm. Tags are set with `TagResource`, except
+//! corrected by writing all of them. A spec that leaves
+//! `evaluateLowSampleCountPercentile` unset keeps the live alarm's setting on
+//! such a write (it is not drift either), so a correction never drops it;
+//! `thresholdMetricId` (an anomaly-detection band) replaces `threshold`, and
+//! one of the two is always declared. Tags are set with `TagResource`, except
 //! on create, where they ride along with `PutMetricAlarm` (which ignores them
 //! for an alarm that already exists).
 
@@ -49,8 +51,18 @@ pub struct Spec {
     pub evaluation_periods: i32,
     #[serde(default)]
     pub datapoints_to_alarm: Option<i32>,
-    pub threshold: f64,
+    /// A static threshold; exactly one of `threshold` / `thresholdMetricId`.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// The id of the `metrics:` query (an `ANOMALY_DETECTION_BAND`
+    /// expression) whose band is the threshold.
+    #[serde(default)]
+    pub threshold_metric_id: Option<String>,
     pub comparison_operator: ComparisonOperator,
+    /// Percentile alarms only: whether a period with too few samples is
+    /// evaluated or ignored. Unset: whatever the live alarm has is kept.
+    #[serde(default)]
+    pub evaluate_low_sample_count_percentile: Option<LowSampleCount>,
     #[serde(default)]
     pub treat_missing_data: Option<TreatMissingData>,
     #[serde(default)]
@@ -116,6 +128,23 @@ impl Statistic {
             Statistic::Sum => "Sum",
             Statistic::Minimum => "Minimum",
             Statistic::Maximum => "Maximum",
+        }
+    }
+}
+
+/// `EvaluateLowSampleCountPercentile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LowSampleCount {
+    Evaluate,
+    Ignore,
+}
+
+impl LowSampleCount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LowSampleCount::Evaluate => "evaluate",
+            LowSampleCount::Ignore => "ignore",
         }
     }
 }
@@ -222,7 +251,9 @@ pub struct Definition {
     pub evaluation_periods: Option<i32>,
     pub datapoints_to_alarm: Option<i32>,
     pub threshold: Option<f64>,
+    pub threshold_metric_id: Option<String>,
     pub comparison_operator: Option<String>,
+    pub evaluate_low_sample_count_percentile: Option<String>,
     pub treat_missing_data: Option<String>,
     pub actions_enabled: Option<bool>,
     pub alarm_actions: Vec<String>,
@@ -258,8 +289,12 @@ impl Definition {
             period: spec.period,
             evaluation_periods: Some(spec.evaluation_periods),
             datapoints_to_alarm: spec.datapoints_to_alarm,
-            threshold: Some(spec.threshold),
+            threshold: spec.threshold,
+            threshold_metric_id: spec.threshold_metric_id.clone(),
             comparison_operator: Some(spec.comparison_operator.as_str().to_string()),
+            evaluate_low_sample_count_percentile: spec
+                .evaluate_low_sample_count_percentile
+                .map(|e| e.as_str().to_string()),
             treat_missing_data: spec.treat_missing_data.map(|t| t.as_str().to_string()),
             actions_enabled: spec.actions_enabled,
             alarm_actions: actions(&spec.alarm_actions)?,
@@ -317,8 +352,33 @@ pub struct Ops {
 pub enum Put {
     /// The alarm does not exist; it is created carrying these tags.
     Create { tags: Tags },
-    /// The alarm exists and its definition differs.
-    Update,
+    /// The alarm exists and its definition differs; what the spec leaves
+    /// unset and the live alarm has is written back as it is.
+    Update { kept: Kept },
+}
+
+/// Live settings a spec may leave unset, kept on a rewrite.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kept {
+    pub evaluate_low_sample_count_percentile: Option<String>,
+}
+
+impl Kept {
+    /// What of `live` the spec leaves unset.
+    fn of(spec: &Spec, live: &Definition) -> Kept {
+        Kept {
+            evaluate_low_sample_count_percentile: match spec.evaluate_low_sample_count_percentile {
+                Some(_) => None,
+                None => live.evaluate_low_sample_count_percentile.clone(),
+            },
+        }
+    }
+
+    fn apply_to(&self, definition: &mut Definition) {
+        if let Some(kept) = &self.evaluate_low_sample_count_percentile {
+            definition.evaluate_low_sample_count_percentile = Some(kept.clone());
+        }
+    }
 }
 
 /// Tags to set on an existing alarm.
@@ -358,7 +418,12 @@ fn fields(d: &Definition) -> Vec<Field> {
                 .map(|m| m.to_string()),
         ),
         ("threshold".into(), d.threshold.map(number)),
+        ("thresholdMetricId".into(), text(&d.threshold_metric_id)),
         ("comparisonOperator".into(), text(&d.comparison_operator)),
+        (
+            "evaluateLowSampleCountPercentile".into(),
+            text(&d.evaluate_low_sample_count_percentile),
+        ),
         (
             "treatMissingData".into(),
             Some(
@@ -556,8 +621,11 @@ impl Reconciler for Alarm {
                 },
             };
         };
+        let kept = Kept::of(spec, &live.definition);
+        let mut desired = desired;
+        kept.apply_to(&mut desired);
         let mut changes = field_changes(&live.definition, &desired);
-        let put = (!changes.is_empty()).then_some(Put::Update);
+        let put = (!changes.is_empty()).then_some(Put::Update { kept });
         let set = tag_changes(&live.tags, &tags, &mut changes);
         if changes.is_empty() {
             return Diff::in_sync();
@@ -587,11 +655,14 @@ impl Reconciler for Alarm {
         if let Some(put) = &ops.put {
             // Resolved now, not at diff time: a topic created earlier in this
             // pass has an ARN by now.
-            let definition = Definition::resolved(&resource.name, spec, refs)?;
+            let mut definition = Definition::resolved(&resource.name, spec, refs)?;
             let no_tags = Tags::new();
             let tags = match put {
                 Put::Create { tags } => tags,
-                Put::Update => &no_tags,
+                Put::Update { kept } => {
+                    kept.apply_to(&mut definition);
+                    &no_tags
+                }
             };
             aws.cloudwatch.put_metric_alarm(&definition, tags).await?;
         }
@@ -622,8 +693,10 @@ impl Spec {
             period: Some(300),
             evaluation_periods: 1,
             datapoints_to_alarm: Some(1),
-            threshold: 85.0,
+            threshold: Some(85.0),
+            threshold_metric_id: None,
             comparison_operator: ComparisonOperator::GreaterThanThreshold,
+            evaluate_low_sample_count_percentile: None,
             treat_missing_data: Some(TreatMissingData::Missing),
             actions_enabled: Some(true),
             alarm_actions: vec!["topic:tiktimer-dev-alerts".into()],
@@ -682,7 +755,7 @@ impl Spec {
         self
     }
     pub fn threshold(mut self, v: f64) -> Spec {
-        self.threshold = v;
+        self.threshold = Some(v);
         self
     }
     pub fn comparison_operator(mut self, v: ComparisonOperator) -> Spec {
@@ -799,7 +872,9 @@ impl Live {
                 evaluation_periods: Some(1),
                 datapoints_to_alarm: Some(1),
                 threshold: Some(85.0),
+                threshold_metric_id: None,
                 comparison_operator: Some("GreaterThanThreshold".into()),
+                evaluate_low_sample_count_percentile: None,
                 treat_missing_data: Some("missing".into()),
                 actions_enabled: Some(true),
                 alarm_actions: vec![tests::TOPIC_ARN.into()],
@@ -905,7 +980,9 @@ mod tests {
 
     fn update() -> Ops {
         Ops {
-            put: Some(Put::Update),
+            put: Some(Put::Update {
+                kept: Kept::default(),
+            }),
             tag: None,
         }
     }
@@ -943,6 +1020,74 @@ mod tests {
                 Live::test().with(|d| d.threshold = Some(90.0)),
                 vec![("threshold", Some("90"), Some("85"))],
                 update(),
+            ),
+            (
+                "a low-sample setting the spec leaves unset is no drift",
+                Spec::test(),
+                Live::test()
+                    .with(|d| d.evaluate_low_sample_count_percentile = Some("ignore".into())),
+                vec![],
+                Ops::default(),
+            ),
+            (
+                "and is kept when another field is corrected",
+                Spec::test(),
+                Live::test().with(|d| {
+                    d.evaluate_low_sample_count_percentile = Some("ignore".into());
+                    d.threshold = Some(90.0);
+                }),
+                vec![("threshold", Some("90"), Some("85"))],
+                Ops {
+                    put: Some(Put::Update {
+                        kept: Kept {
+                            evaluate_low_sample_count_percentile: Some("ignore".into()),
+                        },
+                    }),
+                    tag: None,
+                },
+            ),
+            (
+                "a declared low-sample setting is enforced",
+                Spec {
+                    evaluate_low_sample_count_percentile: Some(LowSampleCount::Evaluate),
+                    ..Spec::test()
+                },
+                Live::test()
+                    .with(|d| d.evaluate_low_sample_count_percentile = Some("ignore".into())),
+                vec![(
+                    "evaluateLowSampleCountPercentile",
+                    Some("ignore"),
+                    Some("evaluate"),
+                )],
+                update(),
+            ),
+            (
+                "a band instead of a static threshold",
+                Spec {
+                    threshold: None,
+                    threshold_metric_id: Some("ad1".into()),
+                    ..Spec::test()
+                },
+                Live::test(),
+                vec![
+                    ("threshold", Some("85"), None),
+                    ("thresholdMetricId", None, Some("ad1")),
+                ],
+                update(),
+            ),
+            (
+                "a band in sync",
+                Spec {
+                    threshold: None,
+                    threshold_metric_id: Some("ad1".into()),
+                    ..Spec::test()
+                },
+                Live::test().with(|d| {
+                    d.threshold = None;
+                    d.threshold_metric_id = Some("ad1".into());
+                }),
+                vec![],
+                Ops::default(),
             ),
             (
                 "threshold with a fraction drifts",
@@ -1291,7 +1436,9 @@ mod tests {
                     ("tags.env", None, Some("dev")),
                 ],
                 Ops {
-                    put: Some(Put::Update),
+                    put: Some(Put::Update {
+                        kept: Kept::default(),
+                    }),
                     ..tag_only(&[("env", "dev")])
                 },
             ),

@@ -1,10 +1,11 @@
 //! CloudWatch dashboards: the spec, the live view, and the pure diff.
 //!
 //! Bodies are compared as JSON values: key order, whitespace and number
-//! formatting (`5` vs `5.0`) are never drift. Ownership is proven by a marker
-//! widget driftd writes into every body it creates or adopts (CloudWatch can
-//! tag dashboards, but not every endpoint can, and a tag read needs extra
-//! calls); see docs/dashboard-ownership.md and [`is_owned`].
+//! formatting (`5` vs `5.0`) are never drift. The body in AWS is exactly the
+//! declared one; driftd adds a "managed by driftd" notice widget only to
+//! dashboards that ask for it (`notice: true`). Ownership is the
+//! `driftd:owner` tag, as for every other kind; see
+//! docs/dashboard-ownership.md and [`is_owned`].
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,8 +16,8 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-use super::{desired_tags, Change, Kind, Resource, Tags};
-use crate::aws::dashboards::DashboardEntry;
+use super::{desired_tags, Change, Kind, Resource, Tags, OWNER_TAG};
+use crate::aws::dashboards::{DashboardEntry, Version};
 use crate::aws::{self, Aws, ErrorClass};
 use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
@@ -32,6 +33,11 @@ pub struct Spec {
     /// A JSON file holding the body, relative to the YAML file.
     #[serde(default)]
     pub body_file: Option<String>,
+    /// Adds a one-line "managed by driftd: edits made here are overwritten"
+    /// text widget at the bottom of the dashboard. Off by default: the
+    /// dashboard is then exactly the declared body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 impl Spec {
@@ -47,22 +53,21 @@ impl Spec {
 pub struct Live {
     pub name: String,
     pub arn: Option<String>,
-    /// The body as stored, driftd's ownership marker included. Shared with
-    /// the body cache, so an unchanged dashboard costs no copy per pass.
+    /// The body as stored. Shared with the body cache, so an unchanged
+    /// dashboard costs no copy per pass.
     pub body: Arc<Value>,
+    /// Its tags; `None` where the endpoint refuses tags on dashboards (then
+    /// ownership cannot be proven by a tag, and a missing tag is no drift).
+    pub tags: Option<Tags>,
 }
 
 /// The writes a diff decided.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ops {
-    pub put: Option<Put>,
-}
-
-/// One `PutDashboard`: the whole body, marker included, then the owner tag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Put {
-    /// The body to write, as compact JSON.
-    pub body: String,
+    /// One `PutDashboard` with this body, as compact JSON.
+    pub put: Option<String>,
+    /// Set the `driftd:owner` tag (`TagResource`) afterwards.
+    pub tag: bool,
     /// The dashboard's ARN when it exists already (for `TagResource`).
     pub arn: Option<String>,
 }
@@ -73,13 +78,13 @@ pub const MAX_BODY_CHANGES: usize = 12;
 /// Values longer than this are cut in plan output.
 const MAX_SHOWN_CHARS: usize = 80;
 
-/// How many `GetDashboard` calls one pass makes at once.
+/// How many dashboards one pass reads at once.
 const FETCH_CONCURRENCY: usize = 4;
 
 const SERVICE: &str = "cloudwatch";
 
-/// The field name under which plans show ownership changes.
-const OWNER_FIELD: &str = "driftd:owner";
+/// The plan field of the notice widget.
+const NOTICE_FIELD: &str = "notice";
 
 pub struct Dashboard;
 
@@ -105,9 +110,8 @@ impl Reconciler for Dashboard {
         observe_named(aws, &names).await
     }
 
-    /// Ownership of dashboards is the body marker ([`is_owned`]), not tags.
-    fn live_tags(_live: &Live) -> Option<&Tags> {
-        None
+    fn live_tags(live: &Live) -> Option<&Tags> {
+        live.tags.as_ref()
     }
 
     fn diff(
@@ -117,7 +121,7 @@ impl Reconciler for Dashboard {
         _refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {
-        diff(&resource.name, spec.body(), live, &ctx.owner)
+        diff(&resource.name, spec, live, &ctx.owner)
     }
 
     async fn apply(
@@ -128,37 +132,37 @@ impl Reconciler for Dashboard {
         _refs: &mut Refs,
         ctx: &Ctx,
     ) -> Result<(), aws::Error> {
-        let Some(put) = &ops.put else {
-            return Ok(());
-        };
         let name = resource.name.as_str();
-        let bodies = aws.dashboards.bodies();
-        let warnings = aws.dashboards.put(name, &put.body).await;
-        // Whatever happened, the next read must come from AWS.
-        bodies.forget(name);
-        for warning in warnings? {
-            tracing::warn!(
-                dashboard = name,
-                "CloudWatch saved the dashboard with a warning: {warning}"
-            );
+        if let Some(body) = &ops.put {
+            let warnings = aws.dashboards.put(name, body).await;
+            // Whatever happened, the next read must come from AWS.
+            aws.dashboards.bodies().forget(name);
+            aws.dashboards.tag_memory().seen.forget(name);
+            for warning in warnings? {
+                tracing::warn!(
+                    dashboard = name,
+                    "CloudWatch saved the dashboard with a warning: {warning}"
+                );
+            }
         }
-        tag_owner(aws, name, put.arn.as_deref(), &ctx.owner).await;
+        if ops.tag {
+            tag_owner(aws, name, ops.arn.as_deref(), &ctx.owner).await?;
+        }
         Ok(())
     }
 }
 
-/// Reads these dashboards: one `ListDashboards` walk, then `GetDashboard` only
-/// for those whose (LastModified, Size) changed since this process last
-/// fetched them.
+/// Reads these dashboards: one `ListDashboards` walk, then `GetDashboard` and
+/// `ListTagsForResource` only for those whose (LastModified, Size) changed
+/// since this process last read them.
 pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, aws::Error> {
     let listed = aws.dashboards.list("").await?;
     observe_listed(aws, &listed, names).await
 }
 
 /// Reads every dashboard of the account that is not among `declared`, for
-/// the prune step to check its marker ([`is_owned`]): one `ListDashboards`
-/// walk, and `GetDashboard` only for bodies this process has not read at
-/// their current (LastModified, Size).
+/// the prune step to check its ownership ([`is_owned`]): one
+/// `ListDashboards` walk, and the reads of [`observe_named`] for the rest.
 pub async fn observe_undeclared(
     aws: &Aws,
     declared: &std::collections::HashSet<&str>,
@@ -172,52 +176,116 @@ pub async fn observe_undeclared(
     observe_listed(aws, &listed, &names).await
 }
 
-/// Reads these dashboards out of one listing, from the body cache where it can.
+/// Whether this dashboard still provably belongs to `owner`, its tags read
+/// afresh (the prune step asks right before deleting it: a tag removed in
+/// the console leaves the dashboard's version, and so the memory, unchanged).
+pub async fn still_owned(aws: &Aws, name: &str, owner: &str) -> Result<bool, aws::Error> {
+    aws.dashboards.tag_memory().seen.forget(name);
+    let listed = aws.dashboards.list(name).await?;
+    let mut observed = observe_listed(aws, &listed, &[name]).await?;
+    match observed.remove(name) {
+        Some(Ok(Some(live))) => Ok(is_owned(&live, owner)),
+        Some(Err(e)) => Err(e),
+        _ => Ok(false),
+    }
+}
+
+/// Reads these dashboards out of one listing, from the process's memory
+/// where it can.
 async fn observe_listed(
     aws: &Aws,
     listed: &[DashboardEntry],
     names: &[&str],
 ) -> Result<Observed<Live>, aws::Error> {
     let bodies = aws.dashboards.bodies();
+    let memory = aws.dashboards.tag_memory();
     let by_name: HashMap<&str, &DashboardEntry> =
         listed.iter().map(|e| (e.name.as_str(), e)).collect();
     bodies.retain(|name| by_name.contains_key(name));
+    memory.seen.retain(|name| by_name.contains_key(name));
 
     let mut observed = Observed::new();
-    let mut to_fetch = Vec::new();
+    let mut to_read = Vec::new();
     for &name in names {
         let Some(&entry) = by_name.get(name) else {
             observed.insert(name.to_string(), Ok(None));
             continue;
         };
-        match bodies.lookup(name, entry.version()) {
-            Some(body) => {
-                observed.insert(name.to_string(), Ok(Some(live_of(entry, body))));
+        let body = bodies.lookup(name, entry.version());
+        let tags = if memory.refused() {
+            Some(None)
+        } else {
+            memory.seen.lookup(name, entry.version()).map(Some)
+        };
+        match (body, tags) {
+            (Some(body), Some(tags)) => {
+                observed.insert(name.to_string(), Ok(Some(live_of(entry, body, tags))));
             }
-            None => to_fetch.push(entry.clone()),
+            (body, tags) => to_read.push((entry.clone(), body, tags)),
         }
     }
 
-    let fetched: Vec<_> = stream::iter(to_fetch)
+    let read: Vec<_> = stream::iter(to_read)
         // Owned entries: a closure over borrowed ones trips the compiler's
         // higher-ranked lifetime inference inside `async_trait`.
-        .map(|entry: DashboardEntry| async move {
-            let result = fetch(aws, &entry).await;
+        .map(|(entry, body, tags): (DashboardEntry, _, _)| async move {
+            let result = read(aws, &entry, body, tags).await;
             (entry, result)
         })
         .buffer_unordered(FETCH_CONCURRENCY)
         .collect()
         .await;
-    for (entry, result) in fetched {
+    for (entry, result) in read {
         observed.insert(entry.name, result);
     }
     Ok(observed)
 }
 
-/// Fetches and parses one body, and caches it at the version it was listed with.
-async fn fetch(aws: &Aws, entry: &DashboardEntry) -> Result<Option<Live>, aws::Error> {
-    // Deleted between the list and this call: it does not exist.
-    let Some(text) = aws.dashboards.get(&entry.name).await? else {
+/// Reads what the memory did not hold of one dashboard (its body, its tags,
+/// or both, at once) and remembers it at the version it was listed with.
+async fn read(
+    aws: &Aws,
+    entry: &DashboardEntry,
+    body: Option<Arc<Value>>,
+    tags: Option<Option<Tags>>,
+) -> Result<Option<Live>, aws::Error> {
+    let version = entry.version();
+    let body = async {
+        match body {
+            Some(body) => Ok(Some(body)),
+            None => fetch_body(aws, &entry.name, version).await,
+        }
+    };
+    let tags = async {
+        match (tags, entry.arn.as_deref()) {
+            (Some(tags), _) => Ok(tags),
+            (None, Some(arn)) => {
+                let tags = aws.dashboards.tags(arn).await?;
+                if let Some(version) = version {
+                    aws.dashboards
+                        .tag_memory()
+                        .seen
+                        .store(&entry.name, version, tags.clone());
+                }
+                Ok(Some(tags))
+            }
+            // CloudWatch lists every dashboard with its ARN; without one
+            // there is nothing to read tags of, and nothing proves ownership.
+            (None, None) => Ok(Some(Tags::new())),
+        }
+    };
+    let (body, tags) = futures::try_join!(body, tags)?;
+    // Deleted between the list and the read: it does not exist.
+    Ok(body.map(|body| live_of(entry, body, tags)))
+}
+
+/// Fetches and parses one body, and caches it at this version.
+async fn fetch_body(
+    aws: &Aws,
+    name: &str,
+    version: Option<Version>,
+) -> Result<Option<Arc<Value>>, aws::Error> {
+    let Some(text) = aws.dashboards.get(name).await? else {
         return Ok(None);
     };
     let body: Value = serde_json::from_str(&text).map_err(|e| {
@@ -225,66 +293,92 @@ async fn fetch(aws: &Aws, entry: &DashboardEntry) -> Result<Option<Live>, aws::E
             SERVICE,
             "GetDashboard",
             ErrorClass::Other,
-            format!("the body of dashboard {} is not JSON: {e}", entry.name),
+            format!("the body of dashboard {name} is not JSON: {e}"),
         )
     })?;
     let body = Arc::new(body);
-    if let Some(version) = entry.version() {
+    if let Some(version) = version {
         aws.dashboards
             .bodies()
-            .store(&entry.name, version, Arc::clone(&body));
+            .store(name, version, Arc::clone(&body));
     }
-    Ok(Some(live_of(entry, body)))
+    Ok(Some(body))
 }
 
-fn live_of(entry: &DashboardEntry, body: Arc<Value>) -> Live {
+fn live_of(entry: &DashboardEntry, body: Arc<Value>, tags: Option<Tags>) -> Live {
     Live {
         name: entry.name.clone(),
         arn: entry.arn.clone(),
         body,
+        tags,
     }
 }
 
-/// Sets the owner tag after a write. CloudWatch tags dashboards, but this is
-/// best effort: ownership is proven by the body marker, which the write just
-/// made. moto answers `TagResource` on a dashboard with
-/// ResourceNotFoundException (it can only tag alarms and insight rules).
-async fn tag_owner(aws: &Aws, name: &str, arn: Option<&str>, owner: &str) {
+/// Sets the owner tag, the proof of ownership. An endpoint that refuses tags
+/// on dashboards (moto answers `TagResource` on one with
+/// ResourceNotFoundException; real CloudWatch tags them) is said once per
+/// process and is no error: such dashboards are simply never pruned.
+async fn tag_owner(
+    aws: &Aws,
+    name: &str,
+    arn: Option<&str>,
+    owner: &str,
+) -> Result<(), aws::Error> {
+    let memory = aws.dashboards.tag_memory();
+    if memory.refused() {
+        return Ok(());
+    }
     let arn = match arn {
-        Some(arn) => Some(arn.to_string()),
+        Some(arn) => arn.to_string(),
         // A dashboard just created: PutDashboard does not return its ARN.
-        None => match aws.dashboards.list(name).await {
-            Ok(entries) => entries
-                .into_iter()
-                .find(|e| e.name == name)
-                .and_then(|e| e.arn),
-            Err(error) => {
-                tracing::warn!(dashboard = name, %error, "cannot find the new dashboard's ARN to tag it");
-                None
-            }
-        },
-    };
-    let Some(arn) = arn else {
-        return;
+        None => aws
+            .dashboards
+            .list(name)
+            .await?
+            .into_iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.arn)
+            .ok_or_else(|| {
+                aws::Error::new(
+                    SERVICE,
+                    "ListDashboards",
+                    ErrorClass::NotFound,
+                    format!("dashboard {name} is not listed with an ARN: it cannot be tagged"),
+                )
+            })?,
     };
     match aws
         .dashboards
         .tag(&arn, &desired_tags(&Tags::new(), owner))
         .await
     {
-        Ok(()) => {}
+        Ok(()) => {
+            memory.seen.update(name, |tags| {
+                tags.insert(OWNER_TAG.to_string(), owner.to_string());
+            });
+            Ok(())
+        }
+        // The dashboard was just listed or written: "not found" is the
+        // endpoint refusing tags on dashboards.
         Err(error) if error.class == ErrorClass::NotFound => {
-            tracing::debug!(dashboard = name, %error, "this endpoint cannot tag dashboards; the body marker records ownership");
+            if memory.refuse() {
+                tracing::warn!(
+                    dashboard = name,
+                    %error,
+                    "this endpoint refuses tags on dashboards: driftd cannot prove it owns a \
+                     dashboard here, so it never prunes one, and a missing owner tag is not drift"
+                );
+            }
+            Ok(())
         }
-        Err(error) => {
-            tracing::warn!(dashboard = name, %error, "cannot tag the dashboard; the body marker records ownership");
-        }
+        Err(error) => Err(error),
     }
 }
 
 /// The pure diff of one dashboard.
-pub fn diff(name: &str, desired: &Value, live: Option<&Live>, owner: &str) -> Diff<Ops> {
-    let to_write = match with_marker(desired, owner, name) {
+pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, owner: &str) -> Diff<Ops> {
+    let declared = spec.body();
+    let to_write = match written_body(declared, spec.notice, owner, name) {
         Ok(body) => body,
         Err(problem) => {
             return Diff::error(
@@ -293,91 +387,126 @@ pub fn diff(name: &str, desired: &Value, live: Option<&Live>, owner: &str) -> Di
             )
         }
     };
-    let put = |arn: Option<&String>| Ops {
-        put: Some(Put {
-            body: to_write.to_string(),
-            arn: arn.cloned(),
-        }),
-    };
     let Some(live) = live else {
+        let mut changes = vec![Change::new("body", None, Some(summary(declared)))];
+        if spec.notice {
+            changes.push(Change::new(NOTICE_FIELD, None, Some(NOTICE.to_string())));
+        }
+        changes.push(Change::new(OWNER_TAG, None, Some(owner.to_string())));
         return Diff {
             action: Action::Create,
-            changes: vec![
-                Change::new("body", None, Some(summary(desired))),
-                Change::new(OWNER_FIELD, None, Some(owner.to_string())),
-            ],
+            changes,
             notes: Vec::new(),
-            ops: put(None),
+            ops: Ops {
+                put: Some(to_write.to_string()),
+                tag: true,
+                arn: None,
+            },
         };
     };
 
-    let (live_body, claims) = split_marker(&live.body);
-    // Another driftd's dashboard is left alone, as the engine does for
-    // resources tagged by another owner.
-    if let Some(foreign) = claims.iter().find_map(|c| {
-        let owner_here = c.dashboard.as_deref() == Some(name);
-        c.owner.as_deref().filter(|o| owner_here && *o != owner)
-    }) {
-        return Diff::error(
-            "foreign_owner",
-            format!(
-                "Dashboard {name} is owned by driftd owner {foreign:?}, not {owner:?}: left untouched"
-            ),
-        );
+    let owner_tag = live.tags.as_ref().map(|t| t.get(OWNER_TAG));
+    let (live_unmarked, claims) = split_marker(&live.body);
+    // A dashboard marked by another driftd before ownership moved to the tag
+    // is left alone, as the engine does for one tagged by another owner.
+    if matches!(owner_tag, None | Some(None)) {
+        if let Some(foreign) = claims.iter().find_map(|c| {
+            let here = c.dashboard.as_deref() == Some(name);
+            c.owner.as_deref().filter(|o| here && *o != owner)
+        }) {
+            return Diff::error(
+                "foreign_owner",
+                format!(
+                    "Dashboard {name} is owned by driftd owner {foreign:?}, not {owner:?}: left untouched"
+                ),
+            );
+        }
     }
-    // What driftd would write, without the marker: a body without `widgets`
-    // is compared as one with an empty list, as it is written.
-    let (desired_body, _) = split_marker(&to_write);
+
     let mut differences = Differences::default();
-    differences.walk(
-        &mut "body".to_string(),
-        Some(&live_body),
-        Some(&desired_body),
-    );
-    let mut changes = differences.changes;
     let mut notes = Vec::new();
+    if spec.notice {
+        // The notice is compared on its own: where someone moved it is not
+        // drift. What is written without it (a body without `widgets` gets
+        // a list for the notice) is what the rest is compared with.
+        let (declared_unmarked, _) = split_marker(&to_write);
+        differences.walk(
+            &mut "body".to_string(),
+            Some(&live_unmarked),
+            Some(&declared_unmarked),
+        );
+    } else {
+        differences.walk(&mut "body".to_string(), Some(&live.body), Some(declared));
+        if !claims.is_empty() {
+            notes.push(format!(
+                "the driftd marker widget is removed: ownership is the {OWNER_TAG} tag now \
+                 (notice: true keeps a notice)"
+            ));
+        }
+    }
+    let mut changes = std::mem::take(&mut differences.changes);
     if differences.total > changes.len() {
         notes.push(format!(
             "body: {} more differences not shown",
             differences.total - changes.len()
         ));
     }
-    if !is_owned(live, owner) {
-        let current = match claims.as_slice() {
-            [] => {
-                notes.push(format!(
-                    "adopting: the dashboard exists without driftd's marker; it will be marked as owned by {owner}"
-                ));
-                None
-            }
-            claims => Some(
-                claims
-                    .iter()
-                    .map(Claim::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-        };
-        changes.push(Change::new(OWNER_FIELD, current, Some(owner.to_string())));
+    let notice_right = claims.len() == 1
+        && claims[0].owner.as_deref() == Some(owner)
+        && claims[0].dashboard.as_deref() == Some(name);
+    if spec.notice && !notice_right {
+        let current = (!claims.is_empty()).then(|| describe(&claims));
+        changes.push(Change::new(NOTICE_FIELD, current, Some(NOTICE.to_string())));
     }
-    if changes.is_empty() {
+    let put = !changes.is_empty();
+    let tag = match owner_tag {
+        // The endpoint refuses dashboard tags: nothing to compare.
+        None => false,
+        Some(Some(tagged)) => tagged != owner,
+        Some(None) => true,
+    };
+    if tag {
+        notes.push(format!(
+            "adopting: the dashboard has no {OWNER_TAG} tag; it will be tagged as owned by {owner}"
+        ));
+    }
+    if changes.is_empty() && !tag {
         return Diff::in_sync();
     }
     Diff {
-        action: Action::Update,
+        // A tag is not a body change: a dashboard whose body is the declared
+        // one is in sync, and the tag is set on the side (see
+        // `Reconciler::apply` on an in-sync diff in the engine).
+        action: if changes.is_empty() {
+            Action::InSync
+        } else {
+            Action::Update
+        },
         changes,
         notes,
-        ops: put(live.arn.as_ref()),
+        ops: Ops {
+            put: put.then(|| to_write.to_string()),
+            tag,
+            arn: live.arn.clone(),
+        },
     }
 }
 
-/// Whether this dashboard provably belongs to this driftd `owner`: its body
-/// holds driftd's marker widget naming this owner and this very dashboard, and
-/// no marker naming anyone or anything else. A dashboard driftd did not create
-/// or adopt has no marker; a copy of a driftd dashboard under another name
-/// ("Save as" in the console) names the original and is not owned either.
-/// This is the check pruning relies on before deleting a dashboard.
+/// Whether this dashboard provably belongs to this driftd `owner`, the only
+/// check pruning relies on before deleting one:
+///
+/// * its `driftd:owner` tag names this owner (a tag naming another owner
+///   decides too: not ours); or
+/// * it has no owner tag, and its body carries driftd's marker widget naming
+///   this owner and this very dashboard, and no marker naming anyone or
+///   anything else (dashboards written before the tag was the proof, and
+///   those with `notice: true` where tags are refused). A copy of a driftd
+///   dashboard under another name ("Save as" in the console) names the
+///   original and is not owned.
 pub fn is_owned(live: &Live, owner: &str) -> bool {
+    if let Some(tagged) = live.tags.as_ref().and_then(|t| t.get(OWNER_TAG)) {
+        return tagged == owner;
+    }
     let (_, claims) = split_marker(&live.body);
     !claims.is_empty()
         && claims.iter().all(|c| {
@@ -385,8 +514,47 @@ pub fn is_owned(live: &Live, owner: &str) -> bool {
         })
 }
 
+/// The body to write: the declared one, plus the notice widget when asked.
+fn written_body(declared: &Value, notice: bool, owner: &str, name: &str) -> Result<Value, String> {
+    check_shape(declared)?;
+    if notice {
+        with_marker(declared, owner, name)
+    } else {
+        Ok(declared.clone())
+    }
+}
+
+/// What CloudWatch requires of every body: an object whose `widgets`, if
+/// any, is a list.
+fn check_shape(body: &Value) -> Result<(), String> {
+    let Some(object) = body.as_object() else {
+        return Err(format!(
+            "a dashboard body must be an object with `widgets`, not {}",
+            json_type(body)
+        ));
+    };
+    match object.get("widgets") {
+        None | Some(Value::Array(_)) => Ok(()),
+        Some(other) => Err(format!(
+            "`widgets` must be a list, not {}",
+            json_type(other)
+        )),
+    }
+}
+
+/// How plans show the notice widget.
+const NOTICE: &str = "managed by driftd";
+
+fn describe(claims: &[Claim]) -> String {
+    claims
+        .iter()
+        .map(Claim::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 // ---------------------------------------------------------------------------
-// The ownership marker.
+// The notice widget (formerly the ownership marker).
 
 /// What a marker widget's markdown starts its claim with; a text widget whose
 /// markdown holds it is driftd's marker.
@@ -656,7 +824,13 @@ mod tests {
             Spec {
                 body: Some(json!({"widgets": [metric("ECS CPU", 0), metric("ECS memory", 8)]})),
                 body_file: None,
+                notice: false,
             }
+        }
+
+        pub fn notice(mut self) -> Spec {
+            self.notice = true;
+            self
         }
 
         fn widgets(&mut self) -> &mut Vec<Value> {
@@ -690,17 +864,38 @@ mod tests {
 
     /// Chainable live dashboards, built the way driftd writes them.
     impl Live {
-        /// What driftd writes for this spec under [`OWNER`].
+        /// What driftd writes for this spec under [`OWNER`], tag included.
         fn written(spec: &Spec) -> Live {
-            Live::raw(with_marker(spec.body(), OWNER, NAME).expect("valid test body"))
+            Live::raw(written_body(spec.body(), spec.notice, OWNER, NAME).expect("valid test body"))
+                .tagged(OWNER)
         }
 
+        /// A body with the marker widget of earlier driftd versions, untagged.
+        fn marked(spec: &Spec, owner: &str, name: &str) -> Live {
+            Live::raw(with_marker(spec.body(), owner, name).expect("valid test body"))
+        }
+
+        /// This body and no tags.
         fn raw(body: Value) -> Live {
             Live {
                 name: NAME.into(),
                 arn: Some(format!("arn:aws:cloudwatch::123456789012:dashboard/{NAME}")),
                 body: Arc::new(body),
+                tags: Some(Tags::new()),
             }
+        }
+
+        fn tagged(mut self, owner: &str) -> Live {
+            self.tags
+                .get_or_insert_with(Tags::new)
+                .insert(OWNER_TAG.into(), owner.into());
+            self
+        }
+
+        /// As read from an endpoint that refuses tags on dashboards.
+        fn untaggable(mut self) -> Live {
+            self.tags = None;
+            self
         }
 
         /// As CloudWatch would return this JSON text.
@@ -728,41 +923,102 @@ mod tests {
             .collect()
     }
 
-    /// (case, desired, live, expected action, expected changes as "field: from → to").
-    type DiffCase = (&'static str, Spec, Option<Live>, Action, Vec<String>);
+    /// What a case expects: the action, the changes as "field: from → to",
+    /// and whether the body is written and the owner tag set.
+    struct Expect(Action, Vec<String>, bool, bool);
 
     #[test]
     fn diff_table() {
         let written = Live::written(&Spec::test());
         let marker = marker_markdown(OWNER, NAME);
-        let cases: Vec<DiffCase> = vec![
+        let old_marker = Live::marked(&Spec::test(), OWNER, NAME);
+        let cases: Vec<(&str, Spec, Option<Live>, Expect)> = vec![
             (
                 "identical",
                 Spec::test(),
                 Some(written.clone()),
-                Action::InSync,
-                vec![],
+                Expect(Action::InSync, vec![], false, false),
             ),
             (
                 "key order, whitespace and 5.0 vs 5 are not drift",
                 Spec::test(),
-                Some(Live::text(&format!(
-                    r#"{{
+                Some(Live::text(
+                    r#"{
                       "widgets": [
-                        {{"properties": {{"period": 300.0, "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]],
-                                          "stat": "Average", "region": "us-east-1", "title": "ECS CPU"}},
-                          "height": 6.0, "width": 8, "y": 0, "x": 0, "type": "metric"}},
-                        {{"type": "metric", "x": 8.0, "y": 0, "width": 8, "height": 6,
-                          "properties": {{"title": "ECS memory", "region": "us-east-1", "stat": "Average", "period": 300,
-                                          "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]]}}}},
-                        {{"type": "text", "x": 0, "y": 6, "width": 24, "height": 1,
-                          "properties": {{"background": "transparent", "markdown": {}}}}}
+                        {"properties": {"period": 300.0, "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]],
+                                        "stat": "Average", "region": "us-east-1", "title": "ECS CPU"},
+                          "height": 6.0, "width": 8, "y": 0, "x": 0, "type": "metric"},
+                        {"type": "metric", "x": 8.0, "y": 0, "width": 8, "height": 6,
+                          "properties": {"title": "ECS memory", "region": "us-east-1", "stat": "Average", "period": 300,
+                                          "metrics": [["AWS/ECS","CPUUtilization","ClusterName","tiktimer-dev"]]}}
                       ]
-                    }}"#,
-                    Value::from(marker.clone())
-                ))),
-                Action::InSync,
-                vec![],
+                    }"#,
+                ).tagged(OWNER)),
+                Expect(Action::InSync, vec![], false, false),
+            ),
+            (
+                "an identical dashboard made elsewhere is in sync, and adopted by its tag alone",
+                Spec::test(),
+                Some(Live::raw(Spec::test().body().clone())),
+                Expect(Action::InSync, vec![], false, true),
+            ),
+            (
+                "where tags are refused, an identical dashboard is in sync",
+                Spec::test(),
+                Some(Live::raw(Spec::test().body().clone()).untaggable()),
+                Expect(Action::InSync, vec![], false, false),
+            ),
+            (
+                "the marker of earlier versions is dropped and the tag set",
+                Spec::test(),
+                Some(old_marker.clone()),
+                Expect(
+                    Action::Update,
+                    vec![format!(
+                        "body.widgets[2]: {} → (none)",
+                        show(&old_marker.body["widgets"][2])
+                    )],
+                    true,
+                    true,
+                ),
+            ),
+            (
+                "the notice, asked for, is kept wherever it was moved",
+                Spec::test().notice(),
+                Some(Live::text(&format!(
+                    r#"{{"widgets": [
+                        {{"type": "text", "x": 0, "y": 0, "width": 24, "height": 1,
+                          "properties": {{"background": "transparent", "markdown": {}}}}},
+                        {},
+                        {}
+                    ]}}"#,
+                    Value::from(marker.clone()),
+                    metric("ECS CPU", 0),
+                    metric("ECS memory", 8)
+                )).tagged(OWNER)),
+                Expect(Action::InSync, vec![], false, false),
+            ),
+            (
+                "the notice, asked for and missing",
+                Spec::test().notice(),
+                Some(written.clone()),
+                Expect(
+                    Action::Update,
+                    vec!["notice: (none) → managed by driftd".into()],
+                    true,
+                    false,
+                ),
+            ),
+            (
+                "the notice of a copy names the original",
+                Spec::test().notice(),
+                Some(Live::marked(&Spec::test(), OWNER, "original").tagged(OWNER)),
+                Expect(
+                    Action::Update,
+                    vec!["notice: driftd (marker of dashboard original) → managed by driftd".into()],
+                    true,
+                    false,
+                ),
             ),
             (
                 "a float with a fraction is still compared exactly",
@@ -770,88 +1026,108 @@ mod tests {
                 Some(Live::written(
                     &Spec::test().body_json(json!({"widgets": [], "periodOverride": 1.25})),
                 )),
-                Action::Update,
-                vec!["body.periodOverride: 1.25 → 1.5".into()],
+                Expect(
+                    Action::Update,
+                    vec!["body.periodOverride: 1.25 → 1.5".into()],
+                    true,
+                    false,
+                ),
             ),
             (
                 "a changed title is named by its path",
                 Spec::test().title(1, "b"),
                 Some(Live::written(&Spec::test().title(1, "a"))),
-                Action::Update,
-                vec![r#"body.widgets[1].properties.title: "a" → "b""#.into()],
+                Expect(
+                    Action::Update,
+                    vec![r#"body.widgets[1].properties.title: "a" → "b""#.into()],
+                    true,
+                    false,
+                ),
             ),
             (
                 "an added widget",
                 Spec::test().widget(json!({"type": "text", "properties": {"markdown": "hi"}})),
                 Some(written.clone()),
-                Action::Update,
-                vec![
-                    r#"body.widgets[2]: (none) → {"type":"text","properties":{"markdown":"hi"}}"#
-                        .into(),
-                ],
+                Expect(
+                    Action::Update,
+                    vec![
+                        r#"body.widgets[2]: (none) → {"type":"text","properties":{"markdown":"hi"}}"#
+                            .into(),
+                    ],
+                    true,
+                    false,
+                ),
             ),
             (
                 "a removed widget",
                 Spec::test().without_widget(1),
                 Some(written.clone()),
-                Action::Update,
-                vec![format!(
-                    "body.widgets[1]: {} → (none)",
-                    show(&metric("ECS memory", 8))
-                )],
+                Expect(
+                    Action::Update,
+                    vec![format!(
+                        "body.widgets[1]: {} → (none)",
+                        show(&metric("ECS memory", 8))
+                    )],
+                    true,
+                    false,
+                ),
             ),
             (
                 "a body key AWS has and the file does not",
                 Spec::test(),
-                Some(Live::raw({
+                Some({
                     let mut body = (*written.body).clone();
                     body["start"] = "-PT3H".into();
-                    body
-                })),
-                Action::Update,
-                vec![r#"body.start: "-PT3H" → (none)"#.into()],
-            ),
-            (
-                "a dashboard made elsewhere is adopted",
-                Spec::test(),
-                Some(Live::raw(Spec::test().body().clone())),
-                Action::Update,
-                vec!["driftd:owner: (none) → driftd".into()],
-            ),
-            (
-                "a copy of another driftd dashboard is not owned",
-                Spec::test(),
-                Some(Live::raw(
-                    with_marker(Spec::test().body(), OWNER, "original").unwrap(),
-                )),
-                Action::Update,
-                vec!["driftd:owner: driftd (marker of dashboard original) → driftd".into()],
+                    Live::raw(body).tagged(OWNER)
+                }),
+                Expect(
+                    Action::Update,
+                    vec![r#"body.start: "-PT3H" → (none)"#.into()],
+                    true,
+                    false,
+                ),
             ),
             (
                 "missing: created",
                 Spec::test(),
                 None,
-                Action::Create,
-                vec![
-                    "body: (none) → 2 widgets".into(),
-                    "driftd:owner: (none) → driftd".into(),
-                ],
+                Expect(
+                    Action::Create,
+                    vec![
+                        "body: (none) → 2 widgets".into(),
+                        "driftd:owner: (none) → driftd".into(),
+                    ],
+                    true,
+                    true,
+                ),
+            ),
+            (
+                "missing: created with its notice",
+                Spec::test().notice(),
+                None,
+                Expect(
+                    Action::Create,
+                    vec![
+                        "body: (none) → 2 widgets".into(),
+                        "notice: (none) → managed by driftd".into(),
+                        "driftd:owner: (none) → driftd".into(),
+                    ],
+                    true,
+                    true,
+                ),
             ),
         ];
-        for (case, spec, live, action, expected) in cases {
-            let diff = diff(NAME, spec.body(), live.as_ref(), OWNER);
+        for (case, spec, live, Expect(action, expected, put, tag)) in cases {
+            let diff = diff(NAME, &spec, live.as_ref(), OWNER);
             assert_eq!(diff.action, action, "{case}");
             assert_eq!(fields(&diff), expected, "{case}");
-            assert_eq!(
-                diff.ops.put.is_some(),
-                matches!(action, Action::Create | Action::Update),
-                "{case}"
-            );
+            assert_eq!(diff.ops.put.is_some(), put, "{case}: put");
+            assert_eq!(diff.ops.tag, tag, "{case}: tag");
         }
     }
 
     #[test]
-    fn what_driftd_writes_is_in_sync_and_owned() {
+    fn what_driftd_writes_is_exactly_the_declared_body_in_sync_and_owned() {
         for spec in [
             Spec::test(),
             Spec::test().body_json(json!({})),
@@ -859,12 +1135,19 @@ mod tests {
                 json!({"widgets": [{"type": "text", "properties": {"markdown": "auto layout"}}]}),
             ),
         ] {
-            let diff = diff(NAME, spec.body(), None, OWNER);
-            let written = diff.ops.put.expect("a create writes");
-            let live = Live::text(&written.body);
-            assert!(is_owned(&live, OWNER), "{}", written.body);
-            let again = super::diff(NAME, spec.body(), Some(&live), OWNER);
-            assert_eq!(again.action, Action::InSync, "{:?}", again.changes);
+            for spec in [spec.clone(), spec.notice()] {
+                let diff = diff(NAME, &spec, None, OWNER);
+                let written = diff.ops.put.expect("a create writes");
+                let body: Value = serde_json::from_str(&written).unwrap();
+                assert_eq!(same(&body, spec.body()), !spec.notice, "{written}");
+                let live = Live::text(&written).tagged(OWNER);
+                assert!(is_owned(&live, OWNER), "{written}");
+                let again = super::diff(NAME, &spec, Some(&live), OWNER);
+                assert_eq!(again.action, Action::InSync, "{:?}", again.changes);
+                // Where tags are refused, only the notice proves ownership.
+                let untagged = Live::text(&written).untaggable();
+                assert_eq!(is_owned(&untagged, OWNER), spec.notice, "{written}");
+            }
         }
     }
 
@@ -893,9 +1176,9 @@ mod tests {
 
     #[test]
     fn another_owners_dashboard_is_left_untouched() {
-        let theirs =
-            Live::raw(with_marker(Spec::test().title(0, "theirs").body(), "team-b", NAME).unwrap());
-        let diff = diff(NAME, Spec::test().body(), Some(&theirs), OWNER);
+        // Marked by another driftd before the tag was the proof.
+        let theirs = Live::marked(&Spec::test().title(0, "theirs"), "team-b", NAME);
+        let diff = diff(NAME, &Spec::test(), Some(&theirs), OWNER);
         assert_eq!(
             diff.action,
             Action::Error {
@@ -918,7 +1201,7 @@ mod tests {
                 "`widgets` must be a list, not an object",
             ),
         ] {
-            let diff = diff(NAME, &body, None, OWNER);
+            let diff = diff(NAME, &Spec::test().body_json(body.clone()), None, OWNER);
             match diff.action {
                 Action::Error { reason, message } => {
                     assert_eq!(reason, "invalid_body");
@@ -934,12 +1217,7 @@ mod tests {
     fn body_differences_are_bounded() {
         let many: Vec<Value> = (0..30).map(|i| metric(&format!("w{i}"), 0)).collect();
         let spec = Spec::test().body_json(json!({ "widgets": many }));
-        let diff = diff(
-            NAME,
-            spec.body(),
-            Some(&Live::written(&Spec::test())),
-            OWNER,
-        );
+        let diff = diff(NAME, &spec, Some(&Live::written(&Spec::test())), OWNER);
         assert_eq!(diff.changes.len(), MAX_BODY_CHANGES);
         // Widget 0's title, widget 1's title and x, 28 added widgets.
         assert_eq!(diff.notes, vec!["body: 19 more differences not shown"]);
@@ -954,7 +1232,7 @@ mod tests {
         let spec = Spec::test().body_json(json!({"widgets": [], "a b": 1}));
         let diff = diff(
             NAME,
-            spec.body(),
+            &spec,
             Some(&Live::written(
                 &Spec::test().body_json(json!({"widgets": []})),
             )),
@@ -965,19 +1243,50 @@ mod tests {
 
     #[test]
     fn ownership_table() {
-        let written = Live::written(&Spec::test());
+        let marked = Live::marked(&Spec::test(), OWNER, NAME);
+        let plain = Live::raw(Spec::test().body().clone());
         let cases = [
-            ("driftd's own marker", written.clone(), OWNER, true),
-            ("another owner", written.clone(), "team-b", false),
             (
-                "copied under another name",
-                written.clone().named("copy"),
+                "tagged by this owner",
+                plain.clone().tagged(OWNER),
+                OWNER,
+                true,
+            ),
+            (
+                "tagged by another owner",
+                plain.clone().tagged("team-b"),
                 OWNER,
                 false,
             ),
             (
-                "no marker",
-                Live::raw(Spec::test().body().clone()),
+                "the tag decides over a marker",
+                marked.clone().tagged("team-b"),
+                OWNER,
+                false,
+            ),
+            ("no tag, no marker", plain.clone(), OWNER, false),
+            (
+                "tags refused, no marker",
+                plain.clone().untaggable(),
+                OWNER,
+                false,
+            ),
+            (
+                "no tag, the marker of earlier versions",
+                marked.clone(),
+                OWNER,
+                true,
+            ),
+            (
+                "tags refused, the notice",
+                marked.clone().untaggable(),
+                OWNER,
+                true,
+            ),
+            ("a marker of another owner", marked.clone(), "team-b", false),
+            (
+                "a marker copied under another name",
+                marked.clone().named("copy"),
                 OWNER,
                 false,
             ),
@@ -985,7 +1294,7 @@ mod tests {
             (
                 "a second marker naming someone else",
                 Live::raw({
-                    let mut body = (*written.body).clone();
+                    let mut body = (*marked.body).clone();
                     let foreign = with_marker(&json!({}), "team-b", NAME).unwrap();
                     body["widgets"]
                         .as_array_mut()
@@ -1107,18 +1416,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn created_and_adopted_dashboards_carry_marker_and_tag() {
+    async fn created_and_adopted_dashboards_are_tagged_and_exactly_as_declared() {
         let fake = FakeAws::new();
         let aws = fake.aws();
-        // Existed before driftd, same content, no marker.
-        fake.put_dashboard_out_of_band("adopted", &Spec::test().body().to_string());
+        // Existed before driftd, same content, untagged: only the tag is written.
+        let declared = Spec::test().body().to_string();
+        fake.put_dashboard_out_of_band("adopted", &declared);
         let resources = [
             resource("adopted", &Spec::test()),
             resource("created", &Spec::test()),
         ];
         let results = pass(&aws, &resources).await;
-        assert_eq!(results[0].1, Ok(Action::Update));
+        assert_eq!(
+            results[0].1,
+            Ok(Action::InSync),
+            "a tag is not a body change"
+        );
         assert_eq!(results[1].1, Ok(Action::Create));
+        let arn = |name: &str| format!("arn:aws:cloudwatch::123456789012:dashboard/{name}");
+        assert_eq!(
+            fake.writes(),
+            vec![
+                format!("cloudwatch.TagResource {}", arn("adopted")),
+                "cloudwatch.PutDashboard created".to_string(),
+                format!("cloudwatch.TagResource {}", arn("created")),
+            ]
+        );
+        for name in ["adopted", "created"] {
+            let body: Value = serde_json::from_str(&fake.dashboard_body(name).unwrap()).unwrap();
+            assert!(same(&body, Spec::test().body()), "{name}: {body}");
+        }
 
         let observed = observe_named(&aws, &["adopted", "created", "absent"])
             .await
@@ -1126,27 +1453,106 @@ mod tests {
         for name in ["adopted", "created"] {
             let live = observed[name].as_ref().unwrap().as_ref().unwrap();
             assert!(is_owned(live, OWNER), "{name}");
-            let arn = live.arn.clone().unwrap();
-            let tags = crate::aws::Tagging::tags_of(&fake, std::slice::from_ref(&arn))
-                .await
-                .unwrap();
-            assert_eq!(tags[&arn][crate::kinds::OWNER_TAG], OWNER, "{name}");
+            assert_eq!(live.tags.as_ref().unwrap()[OWNER_TAG], OWNER, "{name}");
         }
         assert_eq!(observed["absent"], Ok(None));
+        // Both were read once, body and tags, and not again.
+        let reads = (fake.dashboard_get_calls(), fake.dashboard_tag_reads());
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        assert_eq!(
+            (fake.dashboard_get_calls(), fake.dashboard_tag_reads()),
+            reads
+        );
     }
 
     #[tokio::test]
-    async fn an_endpoint_that_cannot_tag_dashboards_does_not_fail_the_write() {
+    async fn an_endpoint_that_refuses_dashboard_tags_is_learned_once_and_is_no_drift() {
         let fake = FakeAws::new();
         fake.dashboards_cannot_be_tagged();
+        fake.put_dashboard_out_of_band("existing", &Spec::test().body().to_string());
         let aws = fake.aws();
-        let resources = [resource(NAME, &Spec::test())];
-        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::Create));
-        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        let resources = [
+            resource("existing", &Spec::test()),
+            resource(NAME, &Spec::test()),
+        ];
+        // The first pass tries the tag once and learns it is refused.
+        let first = pass(&aws, &resources).await;
+        assert_eq!(first[0].1, Ok(Action::InSync), "in sync; the tag is tried");
+        assert_eq!(first[1].1, Ok(Action::Create));
+        assert!(aws.dashboards.tag_memory().refused());
+        for _ in 0..2 {
+            let again = pass(&aws, &resources).await;
+            assert!(
+                again.iter().all(|(_, r)| *r == Ok(Action::InSync)),
+                "{again:?}"
+            );
+        }
         assert_eq!(
             fake.writes(),
             vec![format!("cloudwatch.PutDashboard {NAME}")]
         );
+        // Nothing proves ownership there: never a prune candidate.
+        let observed = observe_named(&aws, &["existing", NAME]).await.unwrap();
+        for live in observed.values() {
+            let live = live.as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(live.tags, None);
+            assert!(!is_owned(live, OWNER));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dashboard_marked_by_an_earlier_version_is_owned_and_loses_its_marker() {
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        let old = Live::marked(&Spec::test(), OWNER, NAME);
+        fake.put_dashboard_out_of_band(NAME, &old.body.to_string());
+        let before = observe_named(&aws, &[NAME]).await.unwrap();
+        assert!(is_owned(
+            before[NAME].as_ref().unwrap().as_ref().unwrap(),
+            OWNER
+        ));
+
+        let resources = [resource(NAME, &Spec::test())];
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::Update));
+        let body: Value = serde_json::from_str(&fake.dashboard_body(NAME).unwrap()).unwrap();
+        assert!(
+            same(&body, Spec::test().body()),
+            "the marker is gone: {body}"
+        );
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::InSync));
+        let after = observe_named(&aws, &[NAME]).await.unwrap();
+        assert!(
+            is_owned(after[NAME].as_ref().unwrap().as_ref().unwrap(), OWNER),
+            "by its tag"
+        );
+
+        // Asked for, the notice comes back, and stays.
+        let noticed = [resource(NAME, &Spec::test().notice())];
+        assert_eq!(pass(&aws, &noticed).await[0].1, Ok(Action::Update));
+        assert_eq!(pass(&aws, &noticed).await[0].1, Ok(Action::InSync));
+        assert!(fake
+            .dashboard_body(NAME)
+            .unwrap()
+            .contains("driftd:owner=driftd"));
+    }
+
+    #[tokio::test]
+    async fn ownership_is_read_afresh_before_a_deletion() {
+        let fake = FakeAws::new();
+        let aws = fake.aws();
+        let resources = [resource(NAME, &Spec::test())];
+        assert_eq!(pass(&aws, &resources).await[0].1, Ok(Action::Create));
+        assert!(still_owned(&aws, NAME, OWNER).await.unwrap());
+        // Removed in the console: the version does not move, the memory
+        // still says owned, and the check right before a deletion does not.
+        fake.untag_dashboard_out_of_band(NAME, OWNER_TAG);
+        let remembered = observe_named(&aws, &[NAME]).await.unwrap();
+        assert!(is_owned(
+            remembered[NAME].as_ref().unwrap().as_ref().unwrap(),
+            OWNER
+        ));
+        assert!(!still_owned(&aws, NAME, OWNER).await.unwrap());
+        assert!(!still_owned(&aws, "absent", OWNER).await.unwrap());
     }
 
     #[tokio::test]

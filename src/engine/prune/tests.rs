@@ -46,6 +46,7 @@ fn dashboard(name: &str) -> Resource {
                                "metrics": [["AWS/ECS", "CPUUtilization"]]}
             }]})),
             body_file: None,
+            notice: false,
         }),
     )
 }
