@@ -151,24 +151,92 @@ pub(crate) fn load_file(
     // (`---` alone, comments only, `null`) are skipped on both sides. Before
     // a syntax error, both hold the documents that precede it.
     values.retain(|v| !v.is_null());
+    // Where to place an error that nothing else locates: where the strict
+    // parser stopped, else the first alias, else the top of the file.
+    let fallback = index
+        .syntax_error
+        .as_ref()
+        .map(|(pos, _)| *pos)
+        .or(index.first_alias);
     let docs: Vec<DocIndex> = index.docs.into_iter().filter(|d| !d.is_empty).collect();
-    // Before a syntax error, the documents are matched one by one as far as
-    // both parsers got (the index also holds the part of the document the
-    // error is in).
-    let aligned = !index.complete || docs.len() == values.len();
-    if !aligned {
-        // The values cannot be matched to documents: refuse them unlabelled.
-        for doc in &docs {
-            errors.extend(refusals(file, &doc.refused, None));
-        }
+    // The documents are matched one by one, as far as both parsers got and
+    // as long as they agree on every field of a document; past a syntax
+    // error of the strict parser only (serde_yaml is laxer), documents are
+    // placed where it stopped.
+    let root_path = FieldPath::root();
+    let first_disagreement = values
+        .iter()
+        .zip(&docs)
+        .enumerate()
+        .find_map(|(i, (value, doc))| disagreement(value, doc, &root_path).map(|f| (i, f)));
+    let agreeing = first_disagreement
+        .as_ref()
+        .map_or(values.len().min(docs.len()), |(i, _)| *i);
+    // When serde_yaml stopped at an error of its own (a duplicate key, say)
+    // that the index read past, its values are the first documents.
+    let serde_stopped = errors.len() > errors_before;
+    let counts_agree = !index.complete || serde_stopped || docs.len() == values.len();
+    if agreeing < values.len().min(docs.len()) || !counts_agree {
+        // The two parsers read the file's structure differently (libyaml is
+        // laxer than YAML 1.2 in places): its documents cannot be matched to
+        // their places, so none is loaded, and the file is refused at the
+        // first field they read differently (where its parent is).
+        let field = first_disagreement.map_or(root_path, |(_, f)| f);
+        let pos = docs
+            .get(agreeing)
+            .or(docs.last())
+            .and_then(|d| d.locate(&field))
+            .or(fallback);
+        errors.push(LoadError {
+            file: file.to_path_buf(),
+            line: Some(pos.map_or(1, |p| p.line)),
+            column: Some(pos.map_or(1, |p| p.column)),
+            resource: None,
+            field: None,
+            message: "invalid YAML: YAML parsers read the documents of this file differently \
+                      from here on; check quoting, indentation and `---` separators"
+                .to_string(),
+        });
+        return;
     }
     let mut docs = docs.into_iter();
-    let indexes: Vec<Option<DocIndex>> = values
-        .iter()
-        .map(|_| if aligned { docs.next() } else { None })
-        .collect();
-    for (value, index) in values.into_iter().zip(indexes) {
+    for value in values {
+        // A document past the strict parser's stop (serde_yaml read
+        // further): its errors are placed where that parser stopped.
+        let index = docs.next().or_else(|| fallback.map(DocIndex::at));
         load_document(file, root, value, index, declared, errors);
+    }
+    // Anything still without a place (serde_yaml gives none for some of its
+    // errors) is placed there too, or at the top of the file.
+    for e in &mut errors[errors_before..] {
+        if e.line.is_none() {
+            e.line = Some(fallback.map_or(1, |p| p.line));
+            e.column = Some(fallback.map_or(1, |p| p.column));
+        }
+    }
+}
+
+/// The first field of this value the index does not hold (`None`: both
+/// parsers read the document alike, so the index places its errors).
+fn disagreement(value: &Value, doc: &DocIndex, path: &FieldPath) -> Option<FieldPath> {
+    let check = |field: FieldPath, v: &Value| {
+        if doc.contains(&field) {
+            disagreement(v, doc, &field)
+        } else {
+            Some(field)
+        }
+    };
+    match value {
+        // A complex key has no field path to check.
+        Value::Mapping(map) => map
+            .iter()
+            .find_map(|(k, v)| k.as_str().and_then(|k| check(path.key(k), v))),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| check(path.index(i), v)),
+        Value::Tagged(tagged) => disagreement(&tagged.value, doc, path),
+        _ => None,
     }
 }
 

@@ -120,6 +120,16 @@ pub(crate) struct Refused {
 impl DocIndex {
     /// Where a field is, or else its nearest ancestor that is written in the
     /// file (a missing field is reported where its parent is).
+    /// An index that places every field of a document at `pos`: for a
+    /// document the strict parser never reached (libyaml read further), so
+    /// that its errors still name a place, the one where that parser stopped.
+    pub(crate) fn at(pos: Pos) -> DocIndex {
+        DocIndex {
+            positions: HashMap::from([(FieldPath::root(), pos)]),
+            ..DocIndex::default()
+        }
+    }
+
     pub(crate) fn locate(&self, path: &FieldPath) -> Option<Pos> {
         let mut path = path.clone();
         loop {

@@ -257,3 +257,60 @@ fn an_alias_bomb_is_refused_at_its_first_alias() {
         ["bomb.yaml:2:8: invalid YAML: aliases expand to too many values"]
     );
 }
+
+/// Files libyaml (the typed parse) and yaml-rust2 (the position index) read
+/// differently, found by the fuzz target: every error keeps its place.
+#[test]
+fn where_the_two_yaml_parsers_disagree_every_error_keeps_its_place() {
+    // A flow mapping continued at column 0 before a later syntax error:
+    // libyaml reads the first document whole, yaml-rust2 stops inside it.
+    // Refused at the field they read differently, never loaded unplaced.
+    let continued = "\
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+    name: cpu
+spec:
+    namespace: AWS/ECS
+    metricName: CPUUtilization
+    statistic: Average
+    dimensions: {ClusterName: tiktimer----
+dev, ServiceName: tiktimer-dev-app}
+    period: 300
+    evaluationPeriods: 1
+    threshold: 85
+    comparisonOperator: GreaterThanThreshold
+---
+: those
+";
+    let dir = Dir::new(&[("alarms.yaml", continued)]);
+    assert_eq!(
+        errors_within(10, &dir),
+        [
+            "alarms.yaml:9:5: invalid YAML: YAML parsers read the documents of this file differently from here on; check quoting, indentation and `---` separators",
+            "alarms.yaml:16:1: invalid YAML: did not find expected key, while parsing a block mapping",
+        ]
+    );
+
+    // serde_yaml stops at a duplicate key in the second document, which the
+    // index reads past: the first document's errors keep their lines.
+    let duplicate = "\
+kind: EcsService
+metadata: {name: a}
+spec: {cluster: c, desiredCount: 1}
+---
+apiVersion: driftd/v1
+apiVersion: driftd/v1
+kind: EcsService
+metadata: {name: b}
+spec: {cluster: c, desiredCount: 1}
+";
+    let dir = Dir::new(&[("services.yaml", duplicate)]);
+    assert_eq!(
+        errors_within(10, &dir),
+        [
+            "services.yaml:1:1: EcsService a: apiVersion: missing required field",
+            "services.yaml:6:1: apiVersion: duplicate key (first at line 5 column 1)",
+        ]
+    );
+}
