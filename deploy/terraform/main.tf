@@ -53,7 +53,7 @@ resource "aws_ecs_task_definition" "driftd" {
   }
 
   # The same container as deploy/ecs/driftd-service.json, which
-  # tests/deploy.rs registers in the ECS emulator.
+  # tests/it/deploy.rs registers in the ECS emulator.
   container_definitions = jsonencode([
     {
       name                   = "driftd"

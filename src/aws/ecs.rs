@@ -14,8 +14,6 @@
 //! InvalidParameterException), which would turn an old but healthy service
 //! into a permanent error. So this seam has no tag operations.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -254,153 +252,10 @@ fn too_many(n: usize) -> Error {
     )
 }
 
-/// One service of the fake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeService {
-    pub status: ServiceStatus,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-}
-
-/// This service's part of the in-memory fake (see [`super::fake`]).
-#[derive(Debug, Default)]
-pub struct FakeState {
-    /// Cluster name -> service name -> service. A cluster absent here does not exist.
-    pub clusters: BTreeMap<String, BTreeMap<String, FakeService>>,
-    /// Every DescribeServices call: the cluster and the services asked for.
-    pub describe_calls: Vec<(String, Vec<String>)>,
-    /// Clusters whose services this caller may not describe (an IAM policy
-    /// scoped to other clusters): DescribeServices fails with AccessDeniedException.
-    pub denied_clusters: BTreeSet<String>,
-}
-
-impl FakeState {
-    /// Adds an ACTIVE service (and its cluster) with this desired count, all
-    /// of its tasks running.
-    pub fn add_service(
-        &mut self,
-        cluster: &str,
-        service: &str,
-        desired_count: i32,
-    ) -> &mut FakeService {
-        let fresh = FakeService {
-            status: ServiceStatus::Active,
-            desired_count,
-            running_count: desired_count,
-            pending_count: 0,
-        };
-        let services = self.clusters.entry(cluster.to_string()).or_default();
-        match services.entry(service.to_string()) {
-            Entry::Occupied(mut slot) => {
-                slot.insert(fresh);
-                slot.into_mut()
-            }
-            Entry::Vacant(slot) => slot.insert(fresh),
-        }
-    }
-
-    /// The fake's copy of a service, for assertions.
-    pub fn service(&self, cluster: &str, service: &str) -> Option<&FakeService> {
-        self.clusters.get(cluster)?.get(service)
-    }
-}
-
-fn fake_cluster_not_found(operation: &'static str) -> Error {
-    Error {
-        service: SERVICE,
-        operation,
-        class: ErrorClass::NotFound,
-        code: Some("ClusterNotFoundException".into()),
-        message: "Cluster not found.".into(),
-    }
-}
-
-#[async_trait]
-impl Ecs for super::fake::FakeAws {
-    async fn describe_services(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> Result<Described, Error> {
-        let mut state = self.state.lock().unwrap();
-        let ecs = &mut state.ecs;
-        ecs.describe_calls
-            .push((cluster.to_string(), services.to_vec()));
-        if services.len() > SERVICES_PER_CALL {
-            return Err(too_many(services.len()));
-        }
-        if ecs.denied_clusters.contains(cluster) {
-            return Err(Error {
-                service: SERVICE,
-                operation: "DescribeServices",
-                class: ErrorClass::AccessDenied,
-                code: Some("AccessDeniedException".into()),
-                message: format!("not authorized to describe services of cluster {cluster}"),
-            });
-        }
-        let Some(known) = ecs.clusters.get(cluster) else {
-            return Err(fake_cluster_not_found("DescribeServices"));
-        };
-        let mut out = Described::default();
-        for requested in services {
-            let name = service_name_of(requested);
-            match known.get(name) {
-                Some(s) => out.services.push(ServiceInfo {
-                    name: name.to_string(),
-                    arn: Some(format!(
-                        "arn:aws:ecs:us-east-1:123456789012:service/{cluster}/{name}"
-                    )),
-                    status: s.status.clone(),
-                    desired_count: s.desired_count,
-                    running_count: s.running_count,
-                    pending_count: s.pending_count,
-                }),
-                None => out.failures.push(Failure {
-                    service: name.to_string(),
-                    reason: "MISSING".into(),
-                    detail: None,
-                }),
-            }
-        }
-        Ok(out)
-    }
-
-    async fn update_desired_count(
-        &self,
-        cluster: &str,
-        service: &str,
-        desired_count: i32,
-    ) -> Result<(), Error> {
-        {
-            let mut state = self.state.lock().unwrap();
-            let Some(known) = state.ecs.clusters.get_mut(cluster) else {
-                return Err(fake_cluster_not_found("UpdateService"));
-            };
-            let Some(s) = known.get_mut(service) else {
-                return Err(Error {
-                    service: SERVICE,
-                    operation: "UpdateService",
-                    class: ErrorClass::NotFound,
-                    code: Some("ServiceNotFoundException".into()),
-                    message: "Service not found.".into(),
-                });
-            };
-            if s.status != ServiceStatus::Active {
-                return Err(Error {
-                    service: SERVICE,
-                    operation: "UpdateService",
-                    class: ErrorClass::Other,
-                    code: Some("ServiceNotActiveException".into()),
-                    message: "Service was not ACTIVE.".into(),
-                });
-            }
-            s.desired_count = desired_count;
-        }
-        self.record_write(format!("ecs.UpdateService {cluster}/{service}"));
-        Ok(())
-    }
-}
+/// The in-memory fake of this service (test builds only).
+#[cfg(test)]
+#[path = "fake/ecs.rs"]
+pub mod fake;
 
 #[cfg(test)]
 mod tests {

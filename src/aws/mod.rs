@@ -16,6 +16,7 @@ pub mod cloudwatch;
 pub mod counting;
 pub mod dashboards;
 pub mod ecs;
+#[cfg(test)]
 pub mod fake;
 pub mod pace;
 pub mod secretsmanager;

@@ -18,9 +18,6 @@ use super::{quote, suggest, LoadError};
 /// The only API version this driftd reads.
 pub(crate) const API_VERSION: &str = "driftd/v1";
 
-/// The kinds, in the order the contract lists them (for messages).
-const KIND_NAMES: [&str; 5] = ["Alarm", "Dashboard", "Topic", "Secret", "EcsService"];
-
 /// The envelope of every document; `spec` is the kind's typed spec.
 /// `apiVersion` and `kind` are checked before the typed parse, on the raw
 /// value, so that a wrong one is reported even when the spec is broken too.
@@ -240,6 +237,11 @@ fn disagreement(value: &Value, doc: &DocIndex, path: &FieldPath) -> Option<Field
     }
 }
 
+/// The kinds, as the contract lists them.
+fn kind_names() -> String {
+    Kind::LISTED.map(Kind::as_str).join(", ")
+}
+
 /// Errors for the values the index refused (non-finite numbers, unknown
 /// tags), each at its exact place.
 fn refusals<'a>(
@@ -349,9 +351,9 @@ fn load_document(
         Some(Value::String(kind)) => match Kind::parse(kind) {
             Some(kind) => Some(kind),
             None => {
-                let hint = match suggest(kind, KIND_NAMES.into_iter()) {
+                let hint = match suggest(kind, Kind::LISTED.iter().map(|k| k.as_str())) {
                     Some(s) => format!("did you mean {s}?"),
-                    None => format!("expected one of: {}", KIND_NAMES.join(", ")),
+                    None => format!("expected one of: {}", kind_names()),
                 };
                 problems.add(
                     root.key("kind"),
@@ -363,7 +365,7 @@ fn load_document(
         Some(_) => {
             problems.add(
                 root.key("kind"),
-                format!("must be one of: {}", KIND_NAMES.join(", ")),
+                format!("must be one of: {}", kind_names()),
             );
             None
         }

@@ -778,7 +778,7 @@ mod tests {
         let r = alarm(5.0);
         let created = pass(&fake.aws(), &r, &Convergence::daemon()).await;
         assert_eq!(created.state, State::Corrected);
-        let arn = crate::aws::cloudwatch::fake_alarm_arn(&r.name);
+        let arn = crate::aws::cloudwatch::fake::fake_alarm_arn(&r.name);
         let untag = || {
             fake.state
                 .lock()

@@ -144,7 +144,7 @@ pub struct Event {
     pub action: Planned,
     /// The resource's state when this was detected.
     pub state: State,
-    pub fields: Vec<EventField>,
+    pub fields: Vec<Change>,
     #[serde(skip_serializing_if = "is_zero")]
     pub fields_omitted: usize,
     pub started_at: String,
@@ -157,42 +157,21 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-/// One drifted field: its name and, where it may be shown, the live value
-/// (`from`) and the desired one (`to`). A Secret's fields, and any field
-/// marked sensitive, never carry values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventField {
-    pub field: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub sensitive: bool,
-}
-
-impl EventField {
-    fn of(kind: Kind, change: &Change) -> EventField {
-        // Nothing of a secret is sent but the names of its fields: its
-        // description or tags are not secret, but nothing is lost by keeping
-        // a message about a secret free of values altogether.
-        let shown = !change.sensitive && kind != Kind::Secret;
-        let value = |v: &Option<String>| v.as_deref().filter(|_| shown).map(truncate);
-        EventField {
-            field: change.field.clone(),
-            from: value(&change.from),
-            to: value(&change.to),
-            sensitive: change.sensitive,
-        }
-    }
-
-    fn name(field: &str) -> EventField {
-        EventField {
-            field: field.to_string(),
-            from: None,
-            to: None,
-            sensitive: false,
-        }
+/// One drifted field as an event carries it: a [`Change`] whose values
+/// (the live one, `from`, and the desired one, `to`) are cut to a bounded
+/// length. A Secret's fields, and any field marked sensitive, never carry
+/// values.
+fn event_field(kind: Kind, change: &Change) -> Change {
+    // Nothing of a secret is sent but the names of its fields: its
+    // description or tags are not secret, but nothing is lost by keeping a
+    // message about a secret free of values altogether.
+    let shown = !change.sensitive && kind != Kind::Secret;
+    let value = |v: &Option<String>| v.as_deref().filter(|_| shown).map(truncate);
+    Change {
+        field: change.field.clone(),
+        from: value(&change.from),
+        to: value(&change.to),
+        sensitive: change.sensitive,
     }
 }
 
@@ -376,12 +355,8 @@ impl Events {
         now: SystemTime,
         resolution: Option<Resolution>,
     ) -> Event {
-        let mut fields: Vec<EventField> = match event {
-            EventType::DriftStarted => r
-                .changes
-                .iter()
-                .map(|c| EventField::of(r.kind, c))
-                .collect(),
+        let mut fields: Vec<Change> = match event {
+            EventType::DriftStarted => r.changes.iter().map(|c| event_field(r.kind, c)).collect(),
             EventType::DriftEnded => {
                 let mut names = episode.fields.clone();
                 for c in &r.changes {
@@ -389,7 +364,10 @@ impl Events {
                         names.push(c.field.clone());
                     }
                 }
-                names.iter().map(|f| EventField::name(f)).collect()
+                names
+                    .iter()
+                    .map(|f| Change::new(f.clone(), None, None))
+                    .collect()
             }
         };
         let fields_omitted = fields.len().saturating_sub(MAX_FIELDS);
@@ -791,7 +769,7 @@ mod tests {
     #[test]
     fn long_values_and_subjects_are_cut() {
         let long = "x".repeat(1000);
-        let field = EventField::of(
+        let field = event_field(
             Kind::Dashboard,
             &Change::new("body", Some(long.clone()), None),
         );

@@ -855,7 +855,7 @@ impl Live {
     /// the topic resolved, the owner tag set.
     pub fn test() -> Live {
         Live {
-            arn: crate::aws::cloudwatch::fake_alarm_arn(tests::NAME),
+            arn: crate::aws::cloudwatch::fake::fake_alarm_arn(tests::NAME),
             definition: Definition {
                 name: tests::NAME.into(),
                 description: Some("ECS CPU above 85% for 5 minutes".into()),
@@ -924,7 +924,7 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::cloudwatch::fake_alarm_arn;
+    use crate::aws::cloudwatch::fake::fake_alarm_arn;
     use crate::aws::fake::FakeAws;
     use crate::kinds::{Origin, OWNER_TAG};
 

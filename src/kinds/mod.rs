@@ -33,6 +33,15 @@ impl Kind {
         Kind::EcsService,
     ];
 
+    /// The kinds in the order the contract lists them, for messages.
+    pub const LISTED: [Kind; 5] = [
+        Kind::Alarm,
+        Kind::Dashboard,
+        Kind::Topic,
+        Kind::Secret,
+        Kind::EcsService,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Topic => "Topic",

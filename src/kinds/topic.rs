@@ -624,9 +624,9 @@ impl Spec {
 #[cfg(test)]
 impl Live {
     pub fn test(name: &str) -> Live {
-        let arn = format!("{}:{name}", aws::sns::FAKE_ARN_PREFIX);
+        let arn = format!("{}:{name}", aws::sns::fake::FAKE_ARN_PREFIX);
         Live {
-            policy: Some(aws::sns::default_policy(&arn)),
+            policy: Some(aws::sns::fake::default_policy(&arn)),
             arn,
             display_name: String::new(),
             kms_master_key_id: None,
@@ -1014,7 +1014,7 @@ mod tests {
                 Action::Update,
                 vec![change(
                     "policy",
-                    Some(&aws::sns::default_policy(ARN).to_string()),
+                    Some(&aws::sns::fake::default_policy(ARN).to_string()),
                     Some(&publish_policy().to_string()),
                 )],
                 Ops::Update(Update {
@@ -1522,7 +1522,7 @@ mod tests {
             .expect("exists");
         assert_eq!(alerts.arn, ARN);
         assert_eq!(alerts.tags, owner_tags());
-        assert_eq!(alerts.policy, Some(aws::sns::default_policy(ARN)));
+        assert_eq!(alerts.policy, Some(aws::sns::fake::default_policy(ARN)));
         assert_eq!(
             observed["billing"].as_ref().map_err(|e| e.class),
             Err(ErrorClass::AccessDenied)

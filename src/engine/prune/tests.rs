@@ -4,9 +4,10 @@
 use serde_json::json;
 
 use super::*;
-use crate::aws::cloudwatch::{fake_alarm_arn, CloudWatch};
+use crate::aws::cloudwatch::fake::fake_alarm_arn;
+use crate::aws::cloudwatch::CloudWatch;
 use crate::aws::fake::FakeAws;
-use crate::aws::sns::FAKE_ARN_PREFIX;
+use crate::aws::sns::fake::FAKE_ARN_PREFIX;
 use crate::aws::ErrorClass;
 use crate::engine::{reconcile, Refs};
 use crate::kinds::{alarm, secret, topic, Resource, Tags};

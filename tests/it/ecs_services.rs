@@ -9,7 +9,7 @@
 //! * moto sets a service's running count to its desired count the moment
 //!   UpdateService returns; ECS gets there as tasks start and stop.
 
-mod common;
+use crate::common;
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use aws_sdk_ecs::types::ContainerDefinition;

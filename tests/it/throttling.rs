@@ -17,7 +17,7 @@
 // A failed test prints the daemon's logs.
 #![allow(clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,7 @@
 //! dashboard against the contract's metric names; and `scripts/check-deploy.sh`
 //! (hadolint, promtool, shellcheck, the dashboard's queries), so that CI runs it.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

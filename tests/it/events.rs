@@ -4,7 +4,7 @@
 //! episode however many passes it lasts, one `drift_ended` when the resource
 //! is back in sync, never a secret value.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

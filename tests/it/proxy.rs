@@ -1,7 +1,7 @@
 //! The recording, fault-injecting proxy itself, driven by raw SDK clients:
 //! what it records, and what its injected faults look like to the SDK.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 // Printing the measured latencies (and a failed test's daemon logs) is the point.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,7 @@
 //! `driftd schema`: the JSON Schema editors use accepts every document of the
 //! example desired state and rejects the mistakes editors should flag.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! (but Secret) must be an action the policy grants, and the checked-in policy
 //! file must be exactly what `driftd iam-policy` prints.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! driftd reads each correction back and, after 3 that did not take, stops
 //! writing: state `error`, reason `not_converging`, `driftd_drift_flapping 1`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

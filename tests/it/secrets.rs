@@ -2,7 +2,7 @@
 //! (observe, diff, apply) with the real SDK, and the values that must never
 //! be printed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,10 @@
 //! An in-memory AWS for unit tests of the engine: one fake backend that
-//! implements every service seam and records each write it receives.
+//! implements every service seam and records each write it receives. Test
+//! builds only: nothing of it is in the release binary.
+//!
+//! Each service's part lives beside this file (`fake/cloudwatch.rs`, ...),
+//! declared as a child of that service's module (`aws::cloudwatch::fake`)
+//! so that it shares the service's private helpers and error texts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,12 +26,12 @@ pub struct FakeState {
     pub tagged_failure: Option<Error>,
     /// How many times `Tagging::tagged` was called.
     pub tagged_calls: usize,
-    pub cloudwatch: super::cloudwatch::FakeState,
-    pub dashboards: super::dashboards::FakeState,
-    pub sns: super::sns::FakeState,
-    pub secretsmanager: super::secretsmanager::FakeState,
-    pub ecs: super::ecs::FakeState,
-    pub autoscaling: super::autoscaling::FakeState,
+    pub cloudwatch: super::cloudwatch::fake::FakeState,
+    pub dashboards: super::dashboards::fake::FakeState,
+    pub sns: super::sns::fake::FakeState,
+    pub secretsmanager: super::secretsmanager::fake::FakeState,
+    pub ecs: super::ecs::fake::FakeState,
+    pub autoscaling: super::autoscaling::fake::FakeState,
 }
 
 #[derive(Clone, Default)]

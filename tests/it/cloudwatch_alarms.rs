@@ -12,7 +12,7 @@
 //! * moto validates almost nothing (action ARNs, `DatapointsToAlarm` against
 //!   `EvaluationPeriods`, `Period` against `Metrics`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

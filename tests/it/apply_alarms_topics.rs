@@ -17,7 +17,7 @@
 //! * moto's `DescribeAlarms` never pages; real CloudWatch pages at
 //!   `MaxRecords`, which driftd sets to the 100 names it asks for per call.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

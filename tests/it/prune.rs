@@ -17,7 +17,7 @@
 //!   as `DeletedDate` (deletion request + recovery window), which lets the
 //!   window driftd asked for be read back.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

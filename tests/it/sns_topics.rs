@@ -11,7 +11,7 @@
 //!   listing; real SNS sends a pending endpoint a new confirmation message. The
 //!   tests below therefore check that a second pass makes no `Subscribe` at all.
 
-mod common;
+use crate::common;
 
 use driftd::aws::sns::{SdkSns, Sns, TopicSubscription};
 use driftd::aws::Aws;

@@ -2,7 +2,7 @@
 //! is and is not drift, the body cache, ownership, and what moto does
 //! differently from CloudWatch.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -4,7 +4,7 @@
 //! summary line, `-v`, `DRIFTD_DESIRED_STATE`, and clap's handling of unknown
 //! flags.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

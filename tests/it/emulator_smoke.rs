@@ -1,6 +1,6 @@
 //! The test fixtures themselves: moto starts, answers and stops.
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn moto_starts_and_serves_sns() {
