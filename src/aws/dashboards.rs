@@ -17,8 +17,8 @@ use aws_sdk_cloudwatch::operation::put_dashboard::PutDashboardError;
 use aws_smithy_types::DateTime;
 
 use super::pace::{Pace, Paced, Pacer};
+use super::Tags;
 use super::{Error, ErrorClass};
-use crate::kinds::Tags;
 
 const SERVICE: &str = "cloudwatch";
 

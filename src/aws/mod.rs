@@ -23,6 +23,9 @@ pub mod secretsmanager;
 pub mod sns;
 pub mod tagging;
 
+/// Resource tags, ordered so that output is stable.
+pub type Tags = std::collections::BTreeMap<String, String>;
+
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
 pub use dashboards::Dashboards;

@@ -7,18 +7,70 @@
 //! only when a spec requires it; the caller decides.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
 
 use super::pace::{Pace, Paced, Pacer};
+use super::Tags;
 use super::{Error, ErrorClass};
-use crate::kinds::secret::{Generate, SecretValue};
-use crate::kinds::Tags;
 
 const SERVICE: &str = "secretsmanager";
+
+/// Parameters of a generated value (Secrets Manager `GetRandomPassword`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Generate {
+    #[serde(default = "default_length")]
+    pub length: i64,
+    #[serde(default)]
+    pub exclude_punctuation: bool,
+    #[serde(default)]
+    pub exclude_numbers: bool,
+    #[serde(default)]
+    pub exclude_uppercase: bool,
+    #[serde(default)]
+    pub exclude_lowercase: bool,
+    #[serde(default)]
+    pub include_space: bool,
+    #[serde(default)]
+    pub exclude_characters: Option<String>,
+}
+
+fn default_length() -> i64 {
+    32
+}
+
+/// A secret value. `Debug` and `Display` redact it; the only way to the text
+/// is [`SecretValue::expose`], called where the value goes to AWS or is compared.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(sensitive)")
+    }
+}
 
 /// `ListSecrets` accepts at most 10 values per filter.
 pub const NAMES_PER_CALL: usize = 10;

@@ -8,11 +8,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::pace::{Pace, Paced, Pacer};
+use super::Tags;
 use super::{Error, ErrorClass};
-use crate::kinds::topic::Subscription;
-use crate::kinds::Tags;
+
+/// A subscription, identified by (protocol, endpoint).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Subscription {
+    pub protocol: String,
+    pub endpoint: String,
+}
 
 const SERVICE: &str = "sns";
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::pace::{Pace, Paced, Pacer};
 use super::Error;
-use crate::kinds::Tags;
+use super::Tags;
 
 const SERVICE: &str = "tagging";
 

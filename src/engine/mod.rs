@@ -7,7 +7,8 @@ pub mod daemon;
 pub mod events;
 pub mod pass;
 pub mod prune;
-pub mod reconciler;
+/// The `Reconciler` vocabulary belongs to the kinds; the engine drives it.
+pub use crate::kinds::reconciler;
 pub mod scheduler;
 pub mod status;
 pub mod watch;

@@ -24,8 +24,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
+use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+pub use crate::aws::cloudwatch::{Definition, Live, MetricQuery, MetricStat};
 use crate::aws::{self, Aws, ErrorClass};
-use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of an `Alarm` document (section 1.1 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -78,37 +79,6 @@ pub struct Spec {
     /// Metric math: replaces namespace/metricName/dimensions/statistic.
     #[serde(default)]
     pub metrics: Option<Vec<MetricQuery>>,
-}
-
-/// One entry of a metric-math alarm's `metrics:` (CloudWatch `MetricDataQuery`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MetricQuery {
-    pub id: String,
-    #[serde(default)]
-    pub expression: Option<String>,
-    #[serde(default)]
-    pub metric_stat: Option<MetricStat>,
-    #[serde(default)]
-    pub return_data: Option<bool>,
-    #[serde(default)]
-    pub label: Option<String>,
-    #[serde(default)]
-    pub period: Option<i32>,
-}
-
-/// `metricStat` of a metric-math query.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MetricStat {
-    pub namespace: String,
-    pub metric_name: String,
-    #[serde(default)]
-    pub dimensions: BTreeMap<String, String>,
-    pub period: i32,
-    pub stat: String,
-    #[serde(default)]
-    pub unit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -233,36 +203,6 @@ pub const UNITS: &[&str] = &[
     "None",
 ];
 
-/// A metric alarm as `PutMetricAlarm` takes it and `DescribeAlarms` returns it,
-/// limited to what a [`Spec`] can set. AWS leaves out what was never set, so
-/// most fields are optional; AWS's defaults are the diff's business, not this
-/// type's.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Definition {
-    pub name: String,
-    pub description: Option<String>,
-    pub namespace: Option<String>,
-    pub metric_name: Option<String>,
-    pub dimensions: BTreeMap<String, String>,
-    pub statistic: Option<String>,
-    pub extended_statistic: Option<String>,
-    pub unit: Option<String>,
-    pub period: Option<i32>,
-    pub evaluation_periods: Option<i32>,
-    pub datapoints_to_alarm: Option<i32>,
-    pub threshold: Option<f64>,
-    pub threshold_metric_id: Option<String>,
-    pub comparison_operator: Option<String>,
-    pub evaluate_low_sample_count_percentile: Option<String>,
-    pub treat_missing_data: Option<String>,
-    pub actions_enabled: Option<bool>,
-    pub alarm_actions: Vec<String>,
-    pub ok_actions: Vec<String>,
-    pub insufficient_data_actions: Vec<String>,
-    /// Metric math; empty for an alarm on a single metric.
-    pub metrics: Vec<MetricQuery>,
-}
-
 impl Definition {
     /// The definition a spec asks for, each action reference turned into an
     /// ARN by `resolve`.
@@ -326,16 +266,6 @@ impl Definition {
             })
         })
     }
-}
-
-/// A metric alarm as observed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Live {
-    pub arn: String,
-    pub definition: Definition,
-    /// From the tagging API: `DescribeAlarms` does not return tags, so
-    /// [`crate::aws::CloudWatch::describe_metric_alarms`] leaves this empty.
-    pub tags: Tags,
 }
 
 /// The writes an alarm needs, as the diff decided them.

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use super::{desired_tags, Change, Kind, Resource, Tags, OWNER_TAG};
+use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 use crate::aws::dashboards::{DashboardEntry, Version};
 use crate::aws::{self, Aws, ErrorClass};
-use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Dashboard` document (section 1.2 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]

@@ -23,11 +23,11 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 use super::{Change, Kind, Resource, Tags};
 use crate::aws::autoscaling::{ecs_resource_id, ScalableRange, RESOURCE_IDS_PER_CALL};
 use crate::aws::ecs::{Described, ServiceInfo, ServiceStatus, SERVICES_PER_CALL};
 use crate::aws::{self, Aws, ErrorClass};
-use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of an `EcsService` document (section 1.5 of the contract).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]

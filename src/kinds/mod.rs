@@ -1,7 +1,6 @@
 //! The resource kinds driftd manages: one file per kind with its spec, its live
 //! view, the pure diff between them, and how to observe and correct it.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -10,8 +9,11 @@ use serde::{Deserialize, Serialize};
 pub mod alarm;
 pub mod dashboard;
 pub mod ecs_service;
+pub mod reconciler;
 pub mod secret;
 pub mod topic;
+
+pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// A kind of resource, in the order a pass applies them: a Topic comes before
 /// the Alarms that notify it.
@@ -163,8 +165,7 @@ impl Resource {
     }
 }
 
-/// Resource tags, ordered so that output is stable.
-pub type Tags = BTreeMap<String, String>;
+pub use crate::aws::Tags;
 
 /// The tag key that marks what driftd created or adopted.
 pub const OWNER_TAG: &str = "driftd:owner";

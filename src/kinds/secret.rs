@@ -23,7 +23,6 @@
 //!   AWS's default window (30 days), so a stale value never outlives the spec.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -31,10 +30,12 @@ use aws_smithy_types::date_time::Format;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
+pub use crate::aws::secretsmanager::{Generate, SecretValue};
+
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
+use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 use crate::aws::secretsmanager::{CurrentValue, NewSecret, SecretInfo};
 use crate::aws::{self, Aws};
-use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 use crate::files;
 
 /// `spec:` of a `Secret` document (section 1.4 of the contract).
@@ -74,30 +75,6 @@ pub struct InitialValue {
     pub placeholder_keys: Option<Vec<String>>,
 }
 
-/// Parameters of a generated value (Secrets Manager `GetRandomPassword`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Generate {
-    #[serde(default = "default_length")]
-    pub length: i64,
-    #[serde(default)]
-    pub exclude_punctuation: bool,
-    #[serde(default)]
-    pub exclude_numbers: bool,
-    #[serde(default)]
-    pub exclude_uppercase: bool,
-    #[serde(default)]
-    pub exclude_lowercase: bool,
-    #[serde(default)]
-    pub include_space: bool,
-    #[serde(default)]
-    pub exclude_characters: Option<String>,
-}
-
-fn default_length() -> i64 {
-    32
-}
-
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
 )]
@@ -106,33 +83,6 @@ pub enum ValuePolicy {
     #[default]
     CreateOnly,
     Enforce,
-}
-
-/// A secret value. `Debug` and `Display` redact it; the only way to the text
-/// is [`SecretValue::expose`], called where the value goes to AWS or is compared.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(String);
-
-impl SecretValue {
-    pub fn new(value: String) -> SecretValue {
-        SecretValue(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretValue(<redacted>)")
-    }
-}
-
-impl fmt::Display for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("(sensitive)")
-    }
 }
 
 /// The tag that remembers `recoveryWindowDays`, for pruning a secret whose

@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
+use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+pub use crate::aws::sns::Subscription;
 use crate::aws::sns::{attr, TopicSubscription};
 use crate::aws::{self, Aws, ErrorClass};
-use crate::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// `spec:` of a `Topic` document (section 1.3 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -48,16 +49,6 @@ pub struct Spec {
     pub subscriptions: Vec<Subscription>,
     #[serde(default)]
     pub tags: Tags,
-}
-
-/// A subscription, identified by (protocol, endpoint).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
-)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Subscription {
-    pub protocol: String,
-    pub endpoint: String,
 }
 
 /// The protocols SNS accepts.

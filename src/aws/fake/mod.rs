@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::tagging::{resource_type, TaggedResource};
 use super::{Aws, Error, Tagging};
-use crate::kinds::Tags;
+use crate::aws::Tags;
 
 /// The fake's whole state. A std `Mutex`: no lock is held across an `.await`.
 #[derive(Default)]

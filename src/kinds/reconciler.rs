@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::{Change, Kind, Resource, Spec, Tags};
 use crate::aws::{self, Aws};
-use crate::kinds::{Change, Kind, Resource, Spec, Tags};
 
 /// What a pass knows about other resources, for references between kinds.
 #[derive(Debug, Clone, Default)]
