@@ -8,10 +8,8 @@
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
 use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinition, TaskDefinitionField};
 use serde_json::{json, Value};
@@ -276,35 +274,25 @@ fn the_shape_check_rejects_what_ecs_rejects() {
 /// the API receives it (so that no SDK builder drops or renames a field), and
 /// returns the status and the response body.
 fn ecs_request(port: u16, action: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("set a read timeout");
+    let target = format!("AmazonEC2ContainerServiceV20141113.{action}");
     // moto routes a request to a service by the credential scope of its
     // Authorization header and does not verify the signature.
-    write!(
-        stream,
-        "POST / HTTP/1.0\r\n\
-         Host: 127.0.0.1:{port}\r\n\
-         Content-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AmazonEC2ContainerServiceV20141113.{action}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/ecs/aws4_request, \
-         SignedHeaders=host;x-amz-target, Signature=0\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
+    common::request(
+        port,
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", &target),
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/ecs/aws4_request, \
+                 SignedHeaders=host;x-amz-target, Signature=0",
+            ),
+        ],
+        body,
     )
-    .expect("send the request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    .expect("moto answers")
 }
 
 /// The fields of a described container that the example files set, under

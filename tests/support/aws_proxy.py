@@ -251,12 +251,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         call = identify(self.command, self.path, self.headers, body)
         rule = self.server.state.fault_for(call) if call.protocol else None
-        if rule is not None:
-            status = self.inject(rule, call)
-            self.server.state.record(call, status, rule.action, received_us)
-            return
-        status = self.forward(body)
-        self.server.state.record(call, status, None, received_us)
+        # Recorded as the answer starts (see record_answer), so that a client
+        # that has its answer always finds the call in /__proxy/calls.
+        self.pending = (call, rule.action if rule is not None else None, received_us)
+        status = self.inject(rule, call) if rule is not None else self.forward(body)
+        self.record_answer(status)
+
+    def record_answer(self, status):
+        """Records the pending call with this status, once."""
+        pending, self.pending = getattr(self, "pending", None), None
+        if pending is not None:
+            call, fault, received_us = pending
+            self.server.state.record(call, status, fault, received_us)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_any
 
@@ -310,6 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             payload = response.read()  # chunked or close-delimited: collect it
             length = str(len(payload))
         self.log_request(response.status)
+        self.record_answer(response.status)
         self.send_response_only(response.status, response.reason)  # moto's own Date and Server follow
         for name, value in response.getheaders():
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
@@ -388,6 +395,7 @@ class Handler(BaseHTTPRequestHandler):
         return 200
 
     def send_answer(self, status, content_type, body, request_id, extra=None):
+        self.record_answer(status)
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)

@@ -1,8 +1,8 @@
 //! A running `driftd run` for black-box tests: started on a free port, its
 //! JSON logs collected, its HTTP endpoints read; killed when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -79,20 +79,7 @@ impl Daemon {
 
     /// `GET path`: the status and the body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).expect("connect to driftd");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: driftd\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        (status, body.to_string())
+        super::request(self.addr.port(), "GET", path, &[], "").expect("driftd answers")
     }
 
     /// One resource of `/status`, or `null`.

@@ -5,8 +5,7 @@
 pub mod driftd;
 pub mod proxy;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -160,20 +159,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A minimal HTTP/1.0 request on loopback, for the emulator's control API;
-/// returns the status code, or `None` when nothing answers.
+/// One HTTP request to a server on loopback (moto, the recording proxy,
+/// driftd), waiting at most 30 s: its status and body, or `None` when
+/// nothing answers. Every test talks HTTP through this one client.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    // ureq sends no body with GET: give it none.
+    let response = if body.is_empty() {
+        agent.run(builder.body(()).ok()?)
+    } else {
+        agent.run(builder.body(body.to_string()).ok()?)
+    };
+    let mut response = response.ok()?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().ok()?;
+    Some((status, text))
+}
+
+/// `request` for the emulator's control API: the status only.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+    request(port, method, path, &[], body).map(|(status, _)| status)
 }
