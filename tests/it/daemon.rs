@@ -8,21 +8,17 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use crate::common;
+use crate::common::driftd::Daemon;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
 use common::proxy::Proxy;
 use common::{desired_dir, Moto};
 use serde_json::Value;
-
-/// How long the daemon may take to start and complete its first pass.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 const ALARM: &str = "daemon-test-cpu-high";
 const TOPIC: &str = "daemon-test-alerts";
@@ -74,162 +70,6 @@ fn edit(dir: &Path, name: &str, text: &str) {
     std::fs::rename(&tmp, dir.join(name)).expect("rename over the file");
 }
 
-/// A running `driftd run`; killed (if still running) when dropped, its logs
-/// printed when the test failed.
-struct Driftd {
-    child: Child,
-    addr: SocketAddr,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Driftd {
-    /// Starts `driftd run` on a free port and waits until it serves HTTP.
-    fn start(mut cmd: Command, dir: &Path, interval: &str) -> Driftd {
-        cmd.args(["run", "--desired-state"])
-            .arg(dir)
-            .args([
-                "--interval",
-                interval,
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .env("RUST_LOG", "warn,driftd=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start driftd run");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["message"]
-                            == "driftd started: serving /metrics /healthz /readyz /status"
-                        {
-                            let _ =
-                                addr_tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                        }
-                    }
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
-        let mut daemon = Driftd {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            logs,
-        };
-        match addr_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(addr) => daemon.addr = addr.parse().expect("listening address"),
-            Err(_) => panic!("driftd did not start:\n{}", daemon.logs()),
-        }
-        daemon
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    /// The log lines, parsed.
-    fn log_events(&self) -> Vec<Value> {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-
-    /// `GET path`: the status and the body.
-    fn get(&self, path: &str) -> (u16, String) {
-        common::request(self.addr.port(), "GET", path, &[], "").expect("driftd answers")
-    }
-
-    fn status(&self) -> Value {
-        let (code, body) = self.get("/status");
-        assert_eq!(code, 200, "{body}");
-        serde_json::from_str(&body).expect("status is JSON")
-    }
-
-    fn resource(&self, kind: &str, name: &str) -> Value {
-        self.status()["resources"]
-            .as_array()
-            .expect("resources")
-            .iter()
-            .find(|r| r["kind"] == kind && r["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    }
-
-    fn metrics(&self) -> String {
-        let (code, body) = self.get("/metrics");
-        assert_eq!(code, 200, "{body}");
-        body
-    }
-
-    /// The value of one series, e.g. `driftd_drift_corrected_total{kind="Alarm"}`.
-    fn metric(&self, series: &str) -> Option<f64> {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-    }
-
-    /// Polls `/readyz` until it answers 200; returns how long that took.
-    fn wait_ready(&self) -> Duration {
-        let started = Instant::now();
-        loop {
-            if self.get("/readyz").0 == 200 {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "not ready within {READY_TIMEOUT:?}:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{name} failed");
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for driftd") {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Driftd {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // it may have exited already; either way we reap it
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- driftd logs\n{}", self.logs());
-        }
-    }
-}
-
 /// Polls `cond` every 50 ms for at most `limit`; returns how long it took.
 async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F) -> Duration
 where
@@ -262,7 +102,7 @@ async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
 async fn serves_health_readiness_status_and_metrics_that_promtool_accepts() {
     let moto = Moto::start();
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
     assert_eq!(driftd.get("/healthz").0, 200);
     let ready_after = driftd.wait_ready();
     println!("ready after {ready_after:?} (first pass included)");
@@ -340,7 +180,7 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "2s");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
     driftd.wait_ready();
     let topic_arn = aws_sdk_sns::Client::new(&moto.sdk_config().await)
         .list_topics()
@@ -412,7 +252,7 @@ async fn a_yaml_edit_is_applied_within_about_a_second() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
     // A long interval: only the edit can explain the change.
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
     driftd.wait_ready();
     let mut latencies = Vec::new();
     for (i, value) in ["81", "82", "83"].into_iter().enumerate() {
@@ -447,7 +287,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "2s");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
     driftd.wait_ready();
 
     // A typo, and the topic is gone from the file: nothing may be pruned or
@@ -529,7 +369,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
 async fn sigterm_stops_it_promptly_with_exit_0() {
     let moto = Moto::start();
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let mut driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    let mut driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
     driftd.wait_ready();
     let sent = Instant::now();
     driftd.signal("TERM");
@@ -557,7 +397,7 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
         {"service": "secretsmanager", "action": "throttle", "count": 1}
     ]));
     let dir = desired_dir(&[("alarms.yaml", &desired("80")), ("secrets.yaml", SECRET)]);
-    let driftd = Driftd::start(proxy.driftd(&moto), dir.path(), "10m");
+    let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "10m", &[]);
     driftd.wait_ready();
     let took = until(
         Duration::from_secs(20),
@@ -648,7 +488,7 @@ async fn a_second_signal_exits_at_once() {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    let mut driftd = Driftd::start(cmd, dir.path(), "10m");
+    let mut driftd = Daemon::start(cmd, dir.path(), "10m", &[]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         driftd.get("/readyz").0,
@@ -699,7 +539,7 @@ async fn a_configmap_volume_update_is_applied() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     let dir = tempfile::tempdir().expect("tempdir");
     configmap_update(dir.path(), 1, &desired("80"));
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "10m");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
     driftd.wait_ready();
     assert_eq!(threshold(&cloudwatch).await, Some(80.0));
     // The hidden data directories are not read twice over.
@@ -749,7 +589,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
 
     // Without --prune: reported as orphaned, left alone.
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Driftd::start(moto.driftd(), dir.path(), "3s");
+    let driftd = Daemon::start(moto.driftd(), dir.path(), "3s", &[]);
     driftd.wait_ready();
     edit(dir.path(), "alarms.yaml", &topic_only);
     until(Duration::from_secs(15), "orphan reported", || async {
@@ -772,7 +612,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
     let mut cmd = moto.driftd();
     cmd.env("DRIFTD_PRUNE", "true");
-    let driftd = Driftd::start(cmd, dir.path(), "10m");
+    let driftd = Daemon::start(cmd, dir.path(), "10m", &[]);
     driftd.wait_ready();
     edit(dir.path(), "alarms.yaml", &topic_only);
     let took = until(Duration::from_secs(10), "orphan pruned", || async {

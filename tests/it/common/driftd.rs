@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,9 +98,8 @@ impl Daemon {
 
     /// The value of one series, e.g. `driftd_drift_flapping{kind="Alarm",name="x"}`.
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let (code, body) = self.get("/metrics");
-        assert_eq!(code, 200, "{body}");
-        body.lines()
+        self.metrics()
+            .lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
     }
@@ -119,6 +118,61 @@ impl Daemon {
         });
     }
 
+    /// The log lines, parsed.
+    pub fn log_events(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// `/status`, parsed.
+    pub fn status(&self) -> Value {
+        let (code, body) = self.get("/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status is JSON")
+    }
+
+    /// `/metrics`, as text.
+    pub fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Polls `/readyz` until it answers 200; returns how long that took.
+    pub fn wait_ready(&self) -> Duration {
+        let started = Instant::now();
+        self.wait(START_TIMEOUT, "ready", || self.get("/readyz").0 == 200);
+        started.elapsed()
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for driftd") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls `cond` every 100 ms for at most `limit`; panics with the logs after that.
     pub fn wait(&self, limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         let started = Instant::now();
@@ -134,8 +188,13 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    // A failed test's daemon logs are what explains the failure.
+    #[allow(clippy::print_stderr)]
     fn drop(&mut self) {
         let _ = self.child.kill(); // it may have exited already; either way we reap it
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- driftd logs\n{}", self.logs());
+        }
     }
 }
