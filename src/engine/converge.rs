@@ -622,24 +622,43 @@ mod tests {
     // -----------------------------------------------------------------------
     // Through the pass, against the fake.
 
-    /// CloudWatch that answers `PutMetricAlarm` with success and ignores it
-    /// (as the test proxy's `drop` does), and serves everything else from the fake.
-    struct IgnoresPuts(FakeAws);
+    /// Which write a wrapped CloudWatch answers with success and ignores
+    /// (as the test proxy's `drop` does).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Dropped {
+        Puts,
+        Tags,
+    }
+
+    /// CloudWatch that drops one kind of write and serves everything else
+    /// from the fake.
+    struct Ignores(FakeAws, Dropped);
 
     #[async_trait]
-    impl CloudWatch for IgnoresPuts {
+    impl CloudWatch for Ignores {
         async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
             self.0.describe_metric_alarms(names).await
         }
 
-        async fn put_metric_alarm(&self, definition: &Definition, _: &Tags) -> Result<(), Error> {
+        async fn put_metric_alarm(
+            &self,
+            definition: &Definition,
+            tags: &Tags,
+        ) -> Result<(), Error> {
+            if self.1 != Dropped::Puts {
+                return self.0.put_metric_alarm(definition, tags).await;
+            }
             self.0
                 .record_write(format!("cloudwatch.PutMetricAlarm {}", definition.name));
             Ok(())
         }
 
         async fn tag_alarm(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
-            self.0.tag_alarm(arn, tags).await
+            if self.1 != Dropped::Tags {
+                return self.0.tag_alarm(arn, tags).await;
+            }
+            self.0.record_write(format!("cloudwatch.TagResource {arn}"));
+            Ok(())
         }
 
         async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
@@ -651,9 +670,9 @@ mod tests {
         }
     }
 
-    fn ignoring_puts(fake: &FakeAws) -> Aws {
+    fn ignoring(fake: &FakeAws, dropped: Dropped) -> Aws {
         let mut aws = fake.aws();
-        aws.cloudwatch = Arc::new(IgnoresPuts(fake.clone()));
+        aws.cloudwatch = Arc::new(Ignores(fake.clone(), dropped));
         aws
     }
 
@@ -704,7 +723,7 @@ mod tests {
         let r = alarm(5.0);
         drifted_alarm(&fake, &r).await;
         let c = Convergence::daemon();
-        let ignoring = ignoring_puts(&fake);
+        let ignoring = ignoring(&fake, Dropped::Puts);
         let before = puts(&fake);
         for n in 1..Convergence::LIMIT {
             let report = pass(&ignoring, &r, &c).await;
@@ -741,37 +760,6 @@ mod tests {
         assert_eq!(puts(&fake), before + 4);
     }
 
-    /// CloudWatch that answers `TagResource` with success and ignores it.
-    struct IgnoresTags(FakeAws);
-
-    #[async_trait]
-    impl CloudWatch for IgnoresTags {
-        async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {
-            self.0.describe_metric_alarms(names).await
-        }
-
-        async fn put_metric_alarm(
-            &self,
-            definition: &Definition,
-            tags: &Tags,
-        ) -> Result<(), Error> {
-            self.0.put_metric_alarm(definition, tags).await
-        }
-
-        async fn tag_alarm(&self, arn: &str, _: &Tags) -> Result<(), Error> {
-            self.0.record_write(format!("cloudwatch.TagResource {arn}"));
-            Ok(())
-        }
-
-        async fn delete_alarms(&self, names: &[String]) -> Result<(), Error> {
-            self.0.delete_alarms(names).await
-        }
-
-        async fn alarm_actions(&self) -> Result<Vec<AlarmActions>, Error> {
-            self.0.alarm_actions().await
-        }
-    }
-
     #[tokio::test]
     async fn a_tag_that_never_sticks_is_quarantined_after_three_corrections() {
         let fake = FakeAws::new();
@@ -795,8 +783,7 @@ mod tests {
                 .filter(|w| w.starts_with("cloudwatch.TagResource"))
                 .count()
         };
-        let mut aws = fake.aws();
-        aws.cloudwatch = Arc::new(IgnoresTags(fake.clone()));
+        let aws = ignoring(&fake, Dropped::Tags);
         let c = Convergence::daemon();
         // Written on each of three passes: not verified at once (the
         // tagging API is eventually consistent), found missing the next time.
@@ -835,7 +822,7 @@ mod tests {
         let r = alarm(5.0);
         drifted_alarm(&fake, &r).await;
         let c = Convergence::daemon();
-        let ignoring = ignoring_puts(&fake);
+        let ignoring = ignoring(&fake, Dropped::Puts);
         pass(&ignoring, &r, &c).await;
         pass(&ignoring, &r, &c).await;
         assert_eq!(pass(&fake.aws(), &r, &c).await.state, State::Corrected);
@@ -863,7 +850,7 @@ mod tests {
         drifted_alarm(&fake, &r).await;
         let before = puts(&fake);
         let report = pass(
-            &ignoring_puts(&fake),
+            &ignoring(&fake, Dropped::Puts),
             &r,
             &Convergence::one_shot(Duration::ZERO),
         )
