@@ -260,7 +260,10 @@ impl Metrics {
             self.drift_corrected.with_label_values(&[kind]).inc();
         }
         if report.state == State::Error {
-            let reason = report.error.as_ref().map_or("unknown", |e| e.reason);
+            let reason = report
+                .error
+                .as_ref()
+                .map_or("unknown", |e| e.reason.as_str());
             self.reconcile_errors
                 .with_label_values(&[kind, reason])
                 .inc();
@@ -359,7 +362,7 @@ impl RequestObserver for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Planned, ResourceError};
+    use crate::engine::{Planned, Reason, ResourceError};
     use crate::kinds::Mode;
 
     fn report(state: State, action: Planned) -> ResourceReport {
@@ -372,7 +375,7 @@ mod tests {
             changes: Vec::new(),
             notes: Vec::new(),
             error: (state == State::Error).then(|| ResourceError {
-                reason: "throttled",
+                reason: Reason::Throttled,
                 message: "Rate exceeded".into(),
                 retryable: true,
             }),

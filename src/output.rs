@@ -7,8 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::engine::pass::PruneProblems;
-use crate::engine::{PassReport, Planned, ResourceReport, State, Summary};
+use crate::engine::{PassReport, Planned, PruneProblems, ResourceReport, State, Summary};
 use crate::kinds::Change;
 
 /// Version of the JSON plan document; bumped only on incompatible changes.
@@ -283,8 +282,8 @@ mod tests {
 
     use std::time::Duration;
 
-    use crate::engine::pass::ResourceError;
-    use crate::engine::prune::{ListingError, Refusal};
+    use crate::engine::{ListingError, Refusal};
+    use crate::engine::{Reason, ResourceError};
     use crate::kinds::{Kind, Mode};
 
     fn orphan(name: &str, action: Planned, state: State, notes: &[&str]) -> ResourceReport {
@@ -341,14 +340,14 @@ mod tests {
             )],
             prune: PruneProblems {
                 refused: Some(Refusal {
-                    reason: "max_prune",
+                    reason: Reason::MaxPrune,
                     message: "pruning refused: this pass would delete 11 resources".into(),
                     would_delete: 11,
                 }),
                 errors: vec![ListingError {
                     kinds: vec![Kind::Secret],
                     error: ResourceError {
-                        reason: "access_denied",
+                        reason: Reason::AccessDenied,
                         message: "secretsmanager.ListSecrets: denied".into(),
                         retryable: false,
                     },

@@ -52,18 +52,6 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The `reason` label used in metrics and status.
-    pub fn reason(self) -> &'static str {
-        match self {
-            ErrorClass::Throttling => "throttled",
-            ErrorClass::Transient => "transient",
-            ErrorClass::NotFound => "not_found",
-            ErrorClass::AccessDenied => "access_denied",
-            ErrorClass::Validation => "validation",
-            ErrorClass::Other => "aws_error",
-        }
-    }
-
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorClass::Throttling | ErrorClass::Transient)
     }

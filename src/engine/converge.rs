@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::pass::{PassOptions, ResourceError, ResourceReport, State};
 use super::reconciler::{Action, Ctx, Reconciler, Refs};
+use super::report::{Reason, ResourceError, ResourceReport, State};
 use super::scheduler::Key;
-use super::status::NOT_CONVERGING;
+use super::stop::StopFlag;
 use crate::aws::Aws;
 use crate::kinds::{Mode, Resource, Spec};
 
@@ -294,6 +294,14 @@ pub fn is_tag(field: &str) -> bool {
     field.starts_with("tags.")
 }
 
+/// What a correction answers to: the convergence counts, and the stop flag
+/// that ends its retries.
+#[derive(Clone, Copy)]
+pub(super) struct Guard<'a> {
+    pub convergence: &'a Convergence,
+    pub stop: &'a StopFlag,
+}
+
 /// Makes the writes, reads the resource back and, while the read-back
 /// still differs and this reconcile may try again, corrects again.
 #[allow(clippy::too_many_arguments)] // the parts of one reconcile, passed down once
@@ -304,10 +312,10 @@ pub(super) async fn correct<R: Reconciler>(
     mut ops: R::Ops,
     refs: &mut Refs,
     ctx: &Ctx,
-    opts: &PassOptions,
+    guard: Guard<'_>,
     report: &mut ResourceReport,
 ) {
-    let convergence = &opts.guards.convergence;
+    let convergence = guard.convergence;
     let planned = report.action;
     let fields: Vec<String> = report.changes.iter().map(|c| c.field.clone()).collect();
     let tags: BTreeSet<String> = fields.iter().filter(|f| is_tag(f)).cloned().collect();
@@ -330,7 +338,7 @@ pub(super) async fn correct<R: Reconciler>(
         if let Err(e) = R::apply(aws, resource, spec, &ops, refs, ctx).await {
             warn!(kind = %R::KIND, name = %resource.name, error = %e, "correction failed");
             report.state = State::Error;
-            report.error = Some(ResourceError::from_aws(&e));
+            report.error = Some(ResourceError::from_kind(&e));
             return;
         }
         if !R::corrects_all(&ops) {
@@ -371,7 +379,7 @@ pub(super) async fn correct<R: Reconciler>(
             }
         };
         warn!(kind = %R::KIND, name = %resource.name, fields = ?still, failed, limit = Convergence::LIMIT, "correction did not take: read back still drifted");
-        if attempt < convergence.attempts_per_reconcile() && !opts.stop.is_raised() {
+        if attempt < convergence.attempts_per_reconcile() && !guard.stop.is_raised() {
             attempt += 1;
             tokio::time::sleep(convergence.pause()).await;
             ops = next;
@@ -419,7 +427,7 @@ async fn read_back<R: Reconciler>(
     let diff = R::diff(resource, spec, Some(&live), refs, ctx);
     match diff.action {
         Action::InSync => ReadBack::InSync,
-        Action::Error { message, .. } => ReadBack::Unknown(message),
+        Action::Error(e) => ReadBack::Unknown(e.to_string()),
         Action::Create | Action::Update
             if R::writes_nothing(&diff.ops) || !R::corrects_all(&diff.ops) =>
         {
@@ -445,15 +453,14 @@ async fn read_back<R: Reconciler>(
 
 /// The error of a quarantined resource.
 pub(super) fn not_converging(fields: &BTreeSet<String>) -> ResourceError {
-    ResourceError {
-        reason: NOT_CONVERGING,
-        message: format!(
+    ResourceError::new(
+        Reason::NotConverging,
+        format!(
             "{} still differed after {} corrections in a row, each read back: driftd no longer writes it until its desired state changes (or driftd restarts)",
             join(fields),
             Convergence::LIMIT
         ),
-        retryable: false,
-    }
+    )
 }
 
 fn join(fields: &BTreeSet<String>) -> String {
@@ -472,9 +479,9 @@ mod tests {
     use crate::aws::cloudwatch::{AlarmActions, CloudWatch};
     use crate::aws::fake::FakeAws;
     use crate::aws::{Aws, Error};
-    use crate::engine::pass::{reconcile, Guards, PassOptions, ResourceReport, State};
     use crate::engine::reconciler::Refs;
-    use crate::engine::status::NOT_CONVERGING;
+    use crate::engine::Reason;
+    use crate::engine::{reconcile, Guards, PassOptions, ResourceReport, State};
     use crate::kinds::alarm::{Definition, Live};
     use crate::kinds::{alarm, secret, Spec, Tags};
 
@@ -741,7 +748,7 @@ mod tests {
         let report = pass(&ignoring, &r, &c).await;
         assert_eq!(report.state, State::Error);
         let error = report.error.expect("quarantined");
-        assert_eq!(error.reason, NOT_CONVERGING);
+        assert_eq!(error.reason, Reason::NotConverging);
         assert!(!error.retryable);
         assert!(error.message.contains("threshold"), "{}", error.message);
         assert_eq!(puts(&fake), before + 3);
@@ -749,7 +756,7 @@ mod tests {
         for _ in 0..2 {
             let report = pass(&ignoring, &r, &c).await;
             assert_eq!(report.state, State::Error);
-            assert_eq!(report.error.map(|e| e.reason), Some(NOT_CONVERGING));
+            assert_eq!(report.error.map(|e| e.reason), Some(Reason::NotConverging));
             assert_eq!(report.changes.len(), 1, "the drift is still shown");
         }
         assert_eq!(puts(&fake), before + 3, "{:?}", fake.writes());
@@ -796,7 +803,7 @@ mod tests {
             let report = pass(&aws, &r, &c).await;
             assert_eq!(report.state, State::Error, "{report:#?}");
             let error = report.error.expect("quarantined");
-            assert_eq!(error.reason, NOT_CONVERGING);
+            assert_eq!(error.reason, Reason::NotConverging);
             assert!(error.message.contains("tags.team"), "{}", error.message);
         }
         assert_eq!(tags_written(), 3, "quarantined: never written again");
@@ -856,7 +863,7 @@ mod tests {
         )
         .await;
         assert_eq!(report.state, State::Error);
-        assert_eq!(report.error.map(|e| e.reason), Some(NOT_CONVERGING));
+        assert_eq!(report.error.map(|e| e.reason), Some(Reason::NotConverging));
         assert_eq!(puts(&fake), before + 3);
     }
 

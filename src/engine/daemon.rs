@@ -22,9 +22,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::backoff::{jittered, Backoff};
-use super::pass::{PassOptions, PassReport, Planned, ResourceError, ResourceReport, State};
+use super::pass::PassOptions;
 use super::prune::{PruneReport, Validity};
 use super::reconciler::Refs;
+use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
 use super::scheduler::{Batch, Key, Outcome, Scheduler};
 use super::status::StatusStore;
 use super::watch::Debouncer;
@@ -745,7 +746,8 @@ impl Runner {
         }
         for e in &report.problems.errors {
             for kind in &e.kinds {
-                self.metrics.observe_prune_error(*kind, e.error.reason);
+                self.metrics
+                    .observe_prune_error(*kind, e.error.reason.as_str());
             }
         }
         self.status.prune_completed(&report.problems);
@@ -775,7 +777,7 @@ impl Runner {
                 changes: Vec::new(),
                 notes: Vec::new(),
                 error: Some(ResourceError {
-                    reason: "internal",
+                    reason: Reason::Internal,
                     message: "the reconcile task failed; see the logs".to_string(),
                     retryable: false,
                 }),
@@ -983,9 +985,9 @@ mod tests {
         fn fail(&self, name: &str, times: usize, retryable: bool) {
             let e = ResourceError {
                 reason: if retryable {
-                    "throttled"
+                    Reason::Throttled
                 } else {
-                    "access_denied"
+                    Reason::AccessDenied
                 },
                 message: "scripted".into(),
                 retryable,
@@ -1432,7 +1434,7 @@ mod tests {
         let bad = status.resources.iter().find(|r| r.name == "bad").unwrap();
         assert_eq!(bad.state, Some(State::InSync));
         assert_eq!(bad.consecutive_failures, 0);
-        assert_eq!(bad.last_error.as_ref().unwrap().reason, "throttled");
+        assert_eq!(bad.last_error.as_ref().unwrap().reason, Reason::Throttled);
         h.stop().await;
     }
 

@@ -26,8 +26,8 @@ use rand::Rng;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use super::pass::{Planned, ResourceReport, State};
 use super::reconciler::Refs;
+use super::report::{Planned, ResourceReport, State};
 use super::scheduler::Key;
 use crate::aws::sns::Message;
 use crate::aws::{self, Aws, ErrorClass};
@@ -530,7 +530,7 @@ mod tests {
 
     use super::*;
     use crate::aws::fake::FakeAws;
-    use crate::engine::pass::ResourceError;
+    use crate::engine::{Reason, ResourceError};
 
     fn report(kind: Kind, name: &str, action: Planned, state: State) -> ResourceReport {
         ResourceReport {
@@ -549,7 +549,7 @@ mod tests {
             },
             notes: Vec::new(),
             error: (state == State::Error).then(|| ResourceError {
-                reason: "throttled",
+                reason: Reason::Throttled,
                 message: "Rate exceeded".into(),
                 retryable: true,
             }),
@@ -787,7 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn passes_of_unchanged_observed_drift_publish_one_message() {
-        use crate::engine::pass::{reconcile, Guards, PassOptions};
+        use crate::engine::{reconcile, Guards, PassOptions};
         use crate::kinds::{alarm, Resource, Spec};
 
         let (fake, events) = events();

@@ -7,14 +7,18 @@ pub mod daemon;
 pub mod events;
 pub mod pass;
 pub mod prune;
+pub mod report;
 /// The `Reconciler` vocabulary belongs to the kinds; the engine drives it.
 pub use crate::kinds::reconciler;
 pub mod scheduler;
 pub mod status;
+mod stop;
 pub mod watch;
 
-pub use pass::{
-    reconcile, Guards, PassOptions, PassReport, Planned, ResourceError, ResourceReport, State,
-    StopFlag, Summary,
-};
+pub use pass::{reconcile, Guards, PassOptions};
 pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+pub use report::{
+    ListingError, PassReport, Planned, PruneProblems, Reason, Refusal, ResourceError,
+    ResourceReport, State, Summary,
+};
+pub use stop::StopFlag;

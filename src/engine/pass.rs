@@ -1,20 +1,18 @@
 //! One pass: observe every resource of the desired state (batched per kind),
 //! diff, and — when applying — correct, in dependency order.
 
-use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
 use super::converge::{self, Convergence};
 use super::events::Events;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
+use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
 use super::scheduler::Key;
-use crate::aws::{self, Aws};
-use crate::kinds::{self, Change, Kind, Mode, Resource, OWNER_TAG};
+pub use super::stop::StopFlag;
+use crate::aws::Aws;
+use crate::kinds::{self, Kind, Mode, Resource, OWNER_TAG};
 
 /// How a pass runs.
 #[derive(Debug, Clone)]
@@ -56,224 +54,6 @@ impl Guards {
         if let Some(events) = &self.events {
             events.forget(key);
         }
-    }
-}
-
-/// Raised once when the process is stopping; from then on no new AWS write
-/// starts (writes in flight finish), and drifted resources stay as they are.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// What the plan says about a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Planned {
-    InSync,
-    Create,
-    Update,
-    Delete,
-    Orphaned,
-    Error,
-}
-
-impl Planned {
-    /// The one-character marker of the text plan.
-    pub fn marker(self) -> char {
-        match self {
-            Planned::InSync => '=',
-            Planned::Create => '+',
-            Planned::Update => '~',
-            Planned::Delete => '-',
-            Planned::Orphaned => '?',
-            Planned::Error => '!',
-        }
-    }
-}
-
-/// Where a resource stands after a pass (the `state` of `/status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    InSync,
-    Drifted,
-    Corrected,
-    Orphaned,
-    Error,
-}
-
-impl State {
-    pub const ALL: [State; 5] = [
-        State::InSync,
-        State::Drifted,
-        State::Corrected,
-        State::Orphaned,
-        State::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::InSync => "in_sync",
-            State::Drifted => "drifted",
-            State::Corrected => "corrected",
-            State::Orphaned => "orphaned",
-            State::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a resource is in error: a short label for metrics and an operator's message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResourceError {
-    pub reason: &'static str,
-    pub message: String,
-    /// Whether trying again later may succeed (throttling, 5xx, timeouts).
-    #[serde(skip)]
-    pub retryable: bool,
-}
-
-impl ResourceError {
-    pub(crate) fn from_aws(e: &aws::Error) -> ResourceError {
-        ResourceError {
-            reason: e.class.reason(),
-            message: e.to_string(),
-            retryable: e.class.is_retryable(),
-        }
-    }
-}
-
-/// The outcome of one resource in a pass.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResourceReport {
-    pub kind: Kind,
-    pub name: String,
-    pub mode: Mode,
-    /// What the diff found.
-    pub action: Planned,
-    /// Where the resource stands now.
-    pub state: State,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ResourceError>,
-    /// How long observing (its share), diffing and correcting it took.
-    #[serde(skip)]
-    pub duration: Duration,
-}
-
-impl ResourceReport {
-    /// Whether AWS differs from the desired state (before any correction).
-    pub fn drifted(&self) -> bool {
-        matches!(
-            self.action,
-            Planned::Create | Planned::Update | Planned::Delete
-        )
-    }
-}
-
-/// All resources of one pass, in the order they were reconciled (orphans
-/// found by the prune step last).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PassReport {
-    pub resources: Vec<ResourceReport>,
-    /// What the prune step refused or could not find (see [`super::prune`]).
-    #[serde(skip_serializing_if = "PruneProblems::is_empty")]
-    pub prune: PruneProblems,
-}
-
-/// What kept the prune step from doing its whole job, beyond the orphans
-/// it reports one by one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PruneProblems {
-    /// Why nothing was deleted in this pass, when a guard refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<super::prune::Refusal>,
-    /// Kinds whose owned resources could not be listed: their orphans are
-    /// neither reported nor deleted in this pass.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<super::prune::ListingError>,
-}
-
-impl PruneProblems {
-    pub fn is_empty(&self) -> bool {
-        self.refused.is_none() && self.errors.is_empty()
-    }
-}
-
-/// Counts of a pass, for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub create: usize,
-    pub update: usize,
-    pub delete: usize,
-    pub error: usize,
-    pub in_sync: usize,
-    pub orphaned: usize,
-}
-
-impl PassReport {
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for r in &self.resources {
-            match r.action {
-                Planned::Create => s.create += 1,
-                Planned::Update => s.update += 1,
-                Planned::Delete => s.delete += 1,
-                Planned::Error => s.error += 1,
-                Planned::InSync => s.in_sync += 1,
-                Planned::Orphaned => s.orphaned += 1,
-            }
-            // A correction that failed is an error too, whatever the diff said.
-            if r.action != Planned::Error && r.state == State::Error {
-                s.error += 1;
-            }
-        }
-        // A refused prune failed to do what `--prune` asked; a listing that
-        // failed left orphans unknown.
-        s.error += self.prune.errors.len() + usize::from(self.prune.refused.is_some());
-        s
-    }
-
-    /// Whether every resource ended in sync, corrected, or merely observed
-    /// (drift left alone because of observe mode): `apply`'s exit 0. Drift
-    /// driftd may not correct (a missing required key of a `createOnly`
-    /// secret, an extra subscription without `--prune`) is not converged, nor
-    /// is a prune step that was refused or could not list what it owns.
-    pub fn converged(&self) -> bool {
-        self.prune.is_empty()
-            && self.resources.iter().all(|r| match r.state {
-                State::InSync | State::Corrected | State::Orphaned => true,
-                State::Drifted => r.mode == Mode::Observe,
-                State::Error => false,
-            })
-    }
-
-    /// Whether some resource could not be read or reconciled, or the prune
-    /// step was refused or could not list what it owns.
-    pub fn has_errors(&self) -> bool {
-        !self.prune.is_empty() || self.resources.iter().any(|r| r.state == State::Error)
-    }
-
-    /// Whether anything differs from the desired state.
-    pub fn drift_found(&self) -> bool {
-        self.resources.iter().any(ResourceReport::drifted)
     }
 }
 
@@ -354,7 +134,7 @@ pub async fn reconcile_kind<R: Reconciler>(
         Ok(o) => o,
         Err(e) => {
             warn!(kind = %R::KIND, error = %e, "could not read live state");
-            let err = ResourceError::from_aws(&e);
+            let err = ResourceError::from_kind(&e);
             return items
                 .iter()
                 .map(|(r, _)| failed(r, opts, err.clone(), observe_share))
@@ -390,7 +170,7 @@ async fn reconcile_one<R: Reconciler>(
     aws: &Aws,
     resource: &Resource,
     spec: &R::Spec,
-    live: Result<Option<R::Live>, aws::Error>,
+    live: Result<Option<R::Live>, kinds::Error>,
     refs: &mut Refs,
     ctx: &Ctx,
     opts: &PassOptions,
@@ -399,7 +179,7 @@ async fn reconcile_one<R: Reconciler>(
         Ok(live) => live,
         Err(e) => {
             warn!(kind = %R::KIND, name = %resource.name, error = %e, "could not read live state");
-            return failed(resource, opts, ResourceError::from_aws(&e), Duration::ZERO);
+            return failed(resource, opts, ResourceError::from_kind(&e), Duration::ZERO);
         }
     };
     if let Some(foreign) = live
@@ -408,16 +188,15 @@ async fn reconcile_one<R: Reconciler>(
         .and_then(|tags| tags.get(OWNER_TAG))
         .filter(|o| **o != ctx.owner)
     {
-        let err = ResourceError {
-            reason: "foreign_owner",
-            message: format!(
+        let err = ResourceError::new(
+            Reason::ForeignOwner,
+            format!(
                 "{} {} is owned by driftd owner {foreign:?}, not {:?}: left untouched",
                 R::KIND,
                 resource.name,
                 ctx.owner
             ),
-            retryable: false,
-        };
+        );
         warn!(kind = %R::KIND, name = %resource.name, owner = %foreign, "owned by another driftd: left untouched");
         return failed(resource, opts, err, Duration::ZERO);
     }
@@ -427,18 +206,10 @@ async fn reconcile_one<R: Reconciler>(
         Action::InSync => Planned::InSync,
         Action::Create => Planned::Create,
         Action::Update => Planned::Update,
-        Action::Error { reason, message } => {
-            warn!(kind = %R::KIND, name = %resource.name, reason, message = %message, "cannot reconcile");
-            let mut report = failed(
-                resource,
-                opts,
-                ResourceError {
-                    reason,
-                    message: message.clone(),
-                    retryable: false,
-                },
-                Duration::ZERO,
-            );
+        Action::Error(e) => {
+            let error = ResourceError::from_kind(e);
+            warn!(kind = %R::KIND, name = %resource.name, reason = %error.reason, message = %error.message, "cannot reconcile");
+            let mut report = failed(resource, opts, error, Duration::ZERO);
             report.notes = diff.notes;
             return report;
         }
@@ -491,7 +262,11 @@ async fn reconcile_one<R: Reconciler>(
             .push("not corrected: driftd is stopping".to_string());
         return report;
     }
-    converge::correct::<R>(aws, resource, spec, diff.ops, refs, ctx, opts, &mut report).await;
+    let guard = converge::Guard {
+        convergence,
+        stop: &opts.stop,
+    };
+    converge::correct::<R>(aws, resource, spec, diff.ops, refs, ctx, guard, &mut report).await;
     report
 }
 
@@ -652,7 +427,10 @@ mod tests {
         let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
         let r = &report.resources[0];
         assert_eq!(r.state, State::Error);
-        assert_eq!(r.error.as_ref().map(|e| e.reason), Some("foreign_owner"));
+        assert_eq!(
+            r.error.as_ref().map(|e| e.reason),
+            Some(Reason::ForeignOwner)
+        );
         assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     }
 

@@ -32,16 +32,17 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use serde::Serialize;
 use tracing::{info, warn};
 
-use super::pass::{
-    PassOptions, PassReport, Planned, PruneProblems, ResourceError, ResourceReport, State,
+use super::pass::PassOptions;
+use super::report::{
+    ListingError, PassReport, Planned, PruneProblems, Reason, Refusal, ResourceError,
+    ResourceReport, State,
 };
 use crate::aws::cloudwatch::{AlarmActions, NAMES_PER_CALL};
 use crate::aws::secretsmanager::SecretInfo;
 use crate::aws::tagging::TaggedResource;
-use crate::aws::{self, Aws};
+use crate::aws::Aws;
 use crate::desired::DesiredState;
 use crate::kinds::secret::{DEFAULT_RECOVERY_WINDOW_DAYS, RECOVERY_WINDOW_TAG};
 use crate::kinds::{dashboard, Kind, Mode, Spec, OWNER_TAG};
@@ -77,25 +78,6 @@ impl Validity {
             Validity::Valid
         }
     }
-}
-
-/// Why a pass deleted nothing although `--prune` was given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Refusal {
-    /// `desired_state_invalid` or `max_prune`.
-    pub reason: &'static str,
-    pub message: String,
-    /// How many resources the pass would have deleted.
-    pub would_delete: usize,
-}
-
-/// Owned resources of some kinds could not be listed: their orphans are
-/// unknown for this pass, and none of them is deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListingError {
-    pub kinds: Vec<Kind>,
-    #[serde(flatten)]
-    pub error: ResourceError,
 }
 
 /// What the prune step found and did.
@@ -205,7 +187,7 @@ pub async fn prune(
             warn!(error = %e, "cannot list the dashboards this driftd owns");
             problems.errors.push(ListingError {
                 kinds: vec![Kind::Dashboard],
-                error: ResourceError::from_aws(&e),
+                error: ResourceError::from_kind(&e),
             });
         }
     }
@@ -231,7 +213,7 @@ pub async fn prune(
 
     let (verdicts, refused) = decide(&orphans, &references, validity, opts);
     if let Some(refusal) = &refused {
-        warn!(reason = refusal.reason, "{}", refusal.message);
+        warn!(reason = %refusal.reason, "{}", refusal.message);
     }
     let deleting = opts.apply && opts.mode == Mode::Enforce && refused.is_none();
     let resources = execute(aws, orphans, verdicts, refused.as_ref(), deleting, opts).await;
@@ -503,7 +485,7 @@ fn decide(
         Validity::Invalid if would_delete > 0 => Some((
             "the desired state failed to load",
             Refusal {
-                reason: "desired_state_invalid",
+                reason: Reason::DesiredStateInvalid,
                 message: format!(
                 "pruning refused: the desired state failed to load; {} kept until it loads again",
                 resources(would_delete, "resource is", "resources are")
@@ -514,7 +496,7 @@ fn decide(
         Validity::Empty if would_delete > 0 => Some((
             "the desired state is empty",
             Refusal {
-                reason: "desired_state_empty",
+                reason: Reason::DesiredStateEmpty,
                 message: format!(
                     "pruning refused: the desired state declares no resources (an empty checkout \
                  or mount?); {} kept (give --allow-empty if deleting everything is intended)",
@@ -526,7 +508,7 @@ fn decide(
         _ if would_delete > opts.max_prune => Some((
             "more than --max-prune",
             Refusal {
-                reason: "max_prune",
+                reason: Reason::MaxPrune,
                 message: format!(
                     "pruning refused: this pass would delete {}, more than --max-prune {}; \
                  nothing is deleted (if these deletions are intended, raise --max-prune)",
@@ -594,7 +576,11 @@ async fn execute(
         let share = started.elapsed() / batch.len().max(1) as u32;
         for &i in batch {
             alarm_deleted.insert(orphans[i].name.clone(), result.is_ok());
-            finish(&mut reports[i], &result, share);
+            finish(
+                &mut reports[i],
+                result.clone().map_err(|e| ResourceError::from_aws(&e)),
+                share,
+            );
         }
     }
 
@@ -615,7 +601,7 @@ async fn execute(
                     let r = &mut reports[i];
                     r.state = State::Error;
                     r.error = Some(ResourceError {
-                        reason: "not_pruned",
+                        reason: Reason::NotPruned,
                         message: format!(
                             "Topic {} not deleted: alarm {}, which names it, could not be deleted",
                             orphan.name,
@@ -633,18 +619,21 @@ async fn execute(
                     Ok(false) => {
                         let r = &mut reports[i];
                         r.state = State::Error;
-                        r.error = Some(ResourceError {
-                            reason: "not_pruned",
-                            message: format!(
+                        r.error = Some(ResourceError::new(
+                            Reason::NotPruned,
+                            format!(
                                 "Dashboard {} not deleted: read again right before, it no longer proves it is owned by {}",
                                 orphan.name, opts.owner
                             ),
-                            retryable: false,
-                        });
+                        ));
                         continue;
                     }
                     Err(e) => {
-                        finish(&mut reports[i], &Err(e), started.elapsed());
+                        finish(
+                            &mut reports[i],
+                            Err(ResourceError::from_kind(&e)),
+                            started.elapsed(),
+                        );
                         continue;
                     }
                 }
@@ -662,7 +651,11 @@ async fn execute(
                     .await
             }
         };
-        finish(&mut reports[i], &result, started.elapsed());
+        finish(
+            &mut reports[i],
+            result.map_err(|e| ResourceError::from_aws(&e)),
+            started.elapsed(),
+        );
     }
     reports
 }
@@ -703,7 +696,7 @@ fn planned(orphan: &Orphan, verdict: &Verdict, opts: &PassOptions) -> ResourceRe
 }
 
 /// Records how a deletion ended.
-fn finish(report: &mut ResourceReport, result: &Result<(), aws::Error>, took: Duration) {
+fn finish(report: &mut ResourceReport, result: Result<(), ResourceError>, took: Duration) {
     report.duration = took;
     match result {
         Ok(()) => {
@@ -711,9 +704,9 @@ fn finish(report: &mut ResourceReport, result: &Result<(), aws::Error>, took: Du
             report.state = State::Corrected;
         }
         Err(e) => {
-            warn!(kind = %report.kind, resource = %report.name, error = %e, "prune failed");
+            warn!(kind = %report.kind, resource = %report.name, error = %e.message, "prune failed");
             report.state = State::Error;
-            report.error = Some(ResourceError::from_aws(e));
+            report.error = Some(e);
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::pass::{PruneProblems, ResourceReport, State};
+use super::report::{PruneProblems, Reason, ResourceReport, State};
 use super::scheduler::Key;
 use crate::desired::LoadError;
 use crate::kinds::{Kind, Mode};
@@ -128,7 +128,7 @@ pub struct ResourceStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorStatus {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     #[serde(serialize_with = "ser_time")]
     pub at: Option<SystemTime>,
@@ -165,9 +165,6 @@ impl ResourceStatus {
         matches!(self.state, Some(State::InSync | State::Corrected))
     }
 }
-
-/// The `reason` of a resource whose corrections do not converge (section 6).
-pub const NOT_CONVERGING: &str = "not_converging";
 
 impl StatusStore {
     pub fn new(path: &std::path::Path) -> StatusStore {
@@ -311,7 +308,7 @@ impl StatusStore {
         report
             .error
             .as_ref()
-            .is_some_and(|e| e.reason == NOT_CONVERGING)
+            .is_some_and(|e| e.reason == Reason::NotConverging)
     }
 
     /// After a full pass: orphans it did not report again are gone.
@@ -356,7 +353,7 @@ impl StatusStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::pass::{Planned, ResourceError};
+    use crate::engine::{Planned, Reason, ResourceError};
     use crate::kinds::Change;
 
     fn report(name: &str, state: State) -> ResourceReport {
@@ -372,7 +369,7 @@ mod tests {
             ],
             notes: Vec::new(),
             error: (state == State::Error).then(|| ResourceError {
-                reason: "access_denied",
+                reason: Reason::AccessDenied,
                 message: "not allowed".into(),
                 retryable: false,
             }),
@@ -416,7 +413,7 @@ mod tests {
         assert!(s.resources[0].error.is_none());
         assert_eq!(
             s.resources[0].last_error.as_ref().unwrap().reason,
-            "access_denied"
+            Reason::AccessDenied
         );
     }
 

@@ -24,9 +24,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use super::{Action, Ctx, Diff, Error, Observed, Reconciler, Refs};
 pub use crate::aws::cloudwatch::{Definition, Live, MetricQuery, MetricStat};
-use crate::aws::{self, Aws, ErrorClass};
+use crate::aws::Aws;
 
 /// `spec:` of an `Alarm` document (section 1.1 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -254,15 +254,12 @@ impl Definition {
     }
 
     /// The definition to write: every reference must name an existing topic.
-    pub fn resolved(name: &str, spec: &Spec, refs: &Refs) -> Result<Definition, aws::Error> {
+    pub fn resolved(name: &str, spec: &Spec, refs: &Refs) -> Result<Definition, Error> {
         Definition::from_spec(name, spec, |r| {
             refs.resolve(r).ok_or_else(|| {
-                aws::Error::new(
-                    crate::aws::cloudwatch::SERVICE,
-                    "PutMetricAlarm",
-                    ErrorClass::NotFound,
-                    format!("alarm {name}: action {r} names a topic that does not exist"),
-                )
+                Error::DanglingReference(format!(
+                    "alarm {name}: action {r} names a topic that does not exist"
+                ))
             })
         })
     }
@@ -497,10 +494,7 @@ impl Reconciler for Alarm {
 
     /// One `DescribeAlarms` per 100 names, then one tagging call for the tags
     /// of every alarm found.
-    async fn observe(
-        aws: &Aws,
-        resources: &[(&Resource, &Spec)],
-    ) -> Result<Observed<Live>, aws::Error> {
+    async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
         let found = aws.cloudwatch.describe_metric_alarms(&names).await?;
         let arns: Vec<String> = found.iter().map(|l| l.arn.clone()).collect();
@@ -581,7 +575,7 @@ impl Reconciler for Alarm {
         ops: &Ops,
         refs: &mut Refs,
         _ctx: &Ctx,
-    ) -> Result<(), aws::Error> {
+    ) -> Result<(), Error> {
         if let Some(put) = &ops.put {
             // Resolved now, not at diff time: a topic created earlier in this
             // pass has an ARN by now.
@@ -1608,7 +1602,7 @@ mod tests {
         observed.remove(NAME).expect("entry").expect("no error")
     }
 
-    async fn apply(aws: &Aws, spec: &Spec, ops: &Ops, refs: &mut Refs) -> Result<(), aws::Error> {
+    async fn apply(aws: &Aws, spec: &Spec, ops: &Ops, refs: &mut Refs) -> Result<(), Error> {
         Alarm::apply(aws, &resource(NAME, spec), spec, ops, refs, &ctx()).await
     }
 
@@ -1648,10 +1642,10 @@ mod tests {
         let fake = FakeAws::new();
         fake.state.lock().unwrap().cloudwatch.failures.insert(
             "DescribeAlarms",
-            aws::Error::new(
+            crate::aws::Error::new(
                 "cloudwatch",
                 "DescribeAlarms",
-                ErrorClass::Throttling,
+                crate::aws::ErrorClass::Throttling,
                 "slow down",
             ),
         );
@@ -1660,7 +1654,7 @@ mod tests {
         let err = Alarm::observe(&fake.aws(), &[(&r, &spec)])
             .await
             .expect_err("observe fails");
-        assert_eq!(err.class, ErrorClass::Throttling);
+        assert_eq!(err.aws_class(), Some(crate::aws::ErrorClass::Throttling));
     }
 
     #[tokio::test]
@@ -1748,8 +1742,11 @@ mod tests {
             .await
             .expect_err("unresolved");
 
-        assert_eq!(err.class, ErrorClass::NotFound);
-        assert!(err.message.contains("topic:tiktimer-dev-alerts"), "{err}");
+        assert!(matches!(err, Error::DanglingReference(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("topic:tiktimer-dev-alerts"),
+            "{err}"
+        );
         assert!(fake.writes().is_empty());
     }
 

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use super::{desired_tags, Change, Kind, Resource, Tags, OWNER_TAG};
-use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
 use crate::aws::dashboards::{DashboardEntry, Version};
-use crate::aws::{self, Aws, ErrorClass};
+use crate::aws::{Aws, ErrorClass};
 
 /// `spec:` of a `Dashboard` document (section 1.2 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -81,8 +81,6 @@ const MAX_SHOWN_CHARS: usize = 80;
 /// How many dashboards one pass reads at once.
 const FETCH_CONCURRENCY: usize = 4;
 
-const SERVICE: &str = "cloudwatch";
-
 /// The plan field of the notice widget.
 const NOTICE_FIELD: &str = "notice";
 
@@ -102,10 +100,7 @@ impl Reconciler for Dashboard {
         }
     }
 
-    async fn observe(
-        aws: &Aws,
-        resources: &[(&Resource, &Spec)],
-    ) -> Result<Observed<Live>, aws::Error> {
+    async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let names: Vec<&str> = resources.iter().map(|(r, _)| r.name.as_str()).collect();
         observe_named(aws, &names).await
     }
@@ -131,7 +126,7 @@ impl Reconciler for Dashboard {
         ops: &Ops,
         _refs: &mut Refs,
         ctx: &Ctx,
-    ) -> Result<(), aws::Error> {
+    ) -> Result<(), Error> {
         let name = resource.name.as_str();
         if let Some(body) = &ops.put {
             let warnings = aws.dashboards.put(name, body).await;
@@ -155,7 +150,7 @@ impl Reconciler for Dashboard {
 /// Reads these dashboards: one `ListDashboards` walk, then `GetDashboard` and
 /// `ListTagsForResource` only for those whose (LastModified, Size) changed
 /// since this process last read them.
-pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, aws::Error> {
+pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, Error> {
     let listed = aws.dashboards.list("").await?;
     observe_listed(aws, &listed, names).await
 }
@@ -166,7 +161,7 @@ pub async fn observe_named(aws: &Aws, names: &[&str]) -> Result<Observed<Live>, 
 pub async fn observe_undeclared(
     aws: &Aws,
     declared: &std::collections::HashSet<&str>,
-) -> Result<Observed<Live>, aws::Error> {
+) -> Result<Observed<Live>, Error> {
     let listed = aws.dashboards.list("").await?;
     let names: Vec<&str> = listed
         .iter()
@@ -179,7 +174,7 @@ pub async fn observe_undeclared(
 /// Whether this dashboard still provably belongs to `owner`, its tags read
 /// afresh (the prune step asks right before deleting it: a tag removed in
 /// the console leaves the dashboard's version, and so the memory, unchanged).
-pub async fn still_owned(aws: &Aws, name: &str, owner: &str) -> Result<bool, aws::Error> {
+pub async fn still_owned(aws: &Aws, name: &str, owner: &str) -> Result<bool, Error> {
     aws.dashboards.tag_memory().seen.forget(name);
     let listed = aws.dashboards.list(name).await?;
     let mut observed = observe_listed(aws, &listed, &[name]).await?;
@@ -196,7 +191,7 @@ async fn observe_listed(
     aws: &Aws,
     listed: &[DashboardEntry],
     names: &[&str],
-) -> Result<Observed<Live>, aws::Error> {
+) -> Result<Observed<Live>, Error> {
     let bodies = aws.dashboards.bodies();
     let memory = aws.dashboards.tag_memory();
     let by_name: HashMap<&str, &DashboardEntry> =
@@ -248,7 +243,7 @@ async fn read(
     entry: &DashboardEntry,
     body: Option<Arc<Value>>,
     tags: Option<Option<Tags>>,
-) -> Result<Option<Live>, aws::Error> {
+) -> Result<Option<Live>, Error> {
     let version = entry.version();
     let body = async {
         match body {
@@ -260,7 +255,7 @@ async fn read(
         match (tags, entry.arn.as_deref()) {
             (Some(tags), _) => Ok(tags),
             (None, Some(arn)) => {
-                let tags = aws.dashboards.tags(arn).await?;
+                let tags = aws.dashboards.tags(arn).await.map_err(Error::from)?;
                 if let Some(version) = version {
                     aws.dashboards
                         .tag_memory()
@@ -284,18 +279,12 @@ async fn fetch_body(
     aws: &Aws,
     name: &str,
     version: Option<Version>,
-) -> Result<Option<Arc<Value>>, aws::Error> {
+) -> Result<Option<Arc<Value>>, Error> {
     let Some(text) = aws.dashboards.get(name).await? else {
         return Ok(None);
     };
-    let body: Value = serde_json::from_str(&text).map_err(|e| {
-        aws::Error::new(
-            SERVICE,
-            "GetDashboard",
-            ErrorClass::Other,
-            format!("the body of dashboard {name} is not JSON: {e}"),
-        )
-    })?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Unreadable(format!("the body of dashboard {name} is not JSON: {e}")))?;
     let body = Arc::new(body);
     if let Some(version) = version {
         aws.dashboards
@@ -318,12 +307,7 @@ fn live_of(entry: &DashboardEntry, body: Arc<Value>, tags: Option<Tags>) -> Live
 /// on dashboards (moto answers `TagResource` on one with
 /// ResourceNotFoundException; real CloudWatch tags them) is said once per
 /// process and is no error: such dashboards are simply never pruned.
-async fn tag_owner(
-    aws: &Aws,
-    name: &str,
-    arn: Option<&str>,
-    owner: &str,
-) -> Result<(), aws::Error> {
+async fn tag_owner(aws: &Aws, name: &str, arn: Option<&str>, owner: &str) -> Result<(), Error> {
     let memory = aws.dashboards.tag_memory();
     if memory.refused() {
         return Ok(());
@@ -339,12 +323,9 @@ async fn tag_owner(
             .find(|e| e.name == name)
             .and_then(|e| e.arn)
             .ok_or_else(|| {
-                aws::Error::new(
-                    SERVICE,
-                    "ListDashboards",
-                    ErrorClass::NotFound,
-                    format!("dashboard {name} is not listed with an ARN: it cannot be tagged"),
-                )
+                Error::Unreadable(format!(
+                    "dashboard {name} is not listed with an ARN: it cannot be tagged"
+                ))
             })?,
     };
     match aws
@@ -371,7 +352,7 @@ async fn tag_owner(
             }
             Ok(())
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -381,8 +362,8 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, owner: &str) -> Diff<O
     let to_write = match written_body(declared, spec.notice, owner, name) {
         Ok(body) => body,
         Err(problem) => {
-            return Diff::error(
-                "invalid_body",
+            return Diff::blocked(
+                Blocked::InvalidBody,
                 format!("Dashboard {name}: spec.body: {problem}"),
             )
         }
@@ -414,8 +395,8 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, owner: &str) -> Diff<O
             let here = c.dashboard.as_deref() == Some(name);
             c.owner.as_deref().filter(|o| here && *o != owner)
         }) {
-            return Diff::error(
-                "foreign_owner",
+            return Diff::blocked(
+                Blocked::ForeignOwner,
                 format!(
                     "Dashboard {name} is owned by driftd owner {foreign:?}, not {owner:?}: left untouched"
                 ),
@@ -1181,12 +1162,12 @@ mod tests {
         let diff = diff(NAME, &Spec::test(), Some(&theirs), OWNER);
         assert_eq!(
             diff.action,
-            Action::Error {
-                reason: "foreign_owner",
-                message: format!(
+            Action::Error(Error::blocked(
+                Blocked::ForeignOwner,
+                format!(
                     "Dashboard {NAME} is owned by driftd owner \"team-b\", not \"driftd\": left untouched"
                 ),
-            }
+            ))
         );
         assert_eq!(diff.ops, Ops::default(), "nothing is written");
     }
@@ -1203,8 +1184,8 @@ mod tests {
         ] {
             let diff = diff(NAME, &Spec::test().body_json(body.clone()), None, OWNER);
             match diff.action {
-                Action::Error { reason, message } => {
-                    assert_eq!(reason, "invalid_body");
+                Action::Error(Error::Blocked { why, message }) => {
+                    assert_eq!(why, Blocked::InvalidBody);
                     assert!(message.contains(problem), "{message}");
                     assert!(message.contains(NAME), "{message}");
                 }
@@ -1340,7 +1321,7 @@ mod tests {
     }
 
     /// observe + diff + apply for these resources, as the engine runs a pass.
-    async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<(String, Result<Action, aws::Error>)> {
+    async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<(String, Result<Action, Error>)> {
         let batch: Vec<(&Resource, &Spec)> = resources
             .iter()
             .map(|r| (r, Dashboard::spec(&r.spec).expect("dashboard")))
@@ -1563,7 +1544,9 @@ mod tests {
         let resources = [resource("broken", &broken), resource("fine", &Spec::test())];
         let results = pass(&aws, &resources).await;
 
-        let error = results[0].1.clone().unwrap_err();
+        let Error::Aws(error) = results[0].1.clone().unwrap_err() else {
+            panic!("AWS's own rejection expected");
+        };
         assert_eq!(error.class, ErrorClass::Validation);
         assert_eq!(error.operation, "PutDashboard");
         assert!(
@@ -1629,7 +1612,7 @@ mod tests {
             (Planned::Create, State::Error)
         );
         let error = broken.error.as_ref().expect("an error");
-        assert_eq!(error.reason, "validation");
+        assert_eq!(error.reason, engine::Reason::Validation);
         assert!(
             error
                 .message

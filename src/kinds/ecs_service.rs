@@ -23,7 +23,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
 use super::{Change, Kind, Resource, Tags};
 use crate::aws::autoscaling::{ecs_resource_id, ScalableRange, RESOURCE_IDS_PER_CALL};
 use crate::aws::ecs::{Described, ServiceInfo, ServiceStatus, SERVICES_PER_CALL};
@@ -186,40 +186,28 @@ fn cluster_name(cluster: &str) -> &str {
     }
 }
 
-fn not_found(message: String) -> aws::Error {
-    aws::Error::new("ecs", "DescribeServices", ErrorClass::NotFound, message)
-}
-
 /// What one DescribeServices answer says about one requested service.
-fn resolve(cluster: &str, service: &str, answer: &Described) -> Result<ServiceInfo, aws::Error> {
+fn resolve(cluster: &str, service: &str, answer: &Described) -> Result<ServiceInfo, Error> {
     match answer.lookup(service) {
-        Some(Ok(info)) if info.status == ServiceStatus::Inactive => Err(not_found(format!(
+        Some(Ok(info)) if info.status == ServiceStatus::Inactive => Err(Error::Missing(format!(
             "service {service} in cluster {cluster} is INACTIVE (deleted); driftd never creates ECS services"
         ))),
         Some(Ok(info)) => Ok(info.clone()),
-        Some(Err(failure)) if failure.is_missing() => Err(not_found(format!(
+        Some(Err(failure)) if failure.is_missing() => Err(Error::Missing(format!(
             "service {service} not found in cluster {cluster}; driftd never creates ECS services"
         ))),
-        Some(Err(failure)) => Err(aws::Error::new(
-            "ecs",
-            "DescribeServices",
-            ErrorClass::Other,
-            format!(
-                "service {service} in cluster {cluster} could not be described: {}{}",
-                failure.reason,
-                failure
-                    .detail
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
-        )),
-        None => Err(aws::Error::new(
-            "ecs",
-            "DescribeServices",
-            ErrorClass::Other,
-            format!("the answer for cluster {cluster} says nothing about service {service}"),
-        )),
+        Some(Err(failure)) => Err(Error::Unreadable(format!(
+            "service {service} in cluster {cluster} could not be described: {}{}",
+            failure.reason,
+            failure
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        ))),
+        None => Err(Error::Unreadable(format!(
+            "the answer for cluster {cluster} says nothing about service {service}"
+        ))),
     }
 }
 
@@ -305,10 +293,7 @@ impl Reconciler for EcsService {
     /// (a missing cluster, a policy that denies one cluster) fails only the
     /// resources it asked about; a failed autoscaling lookup fails the whole
     /// kind, since without it driftd could fight an autoscaler.
-    async fn observe(
-        aws: &Aws,
-        resources: &[(&Resource, &Spec)],
-    ) -> Result<Observed<Live>, aws::Error> {
+    async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let ids: Vec<(&str, &str, &str)> = resources
             .iter()
             .map(|(r, s)| (r.name.as_str(), s.cluster.as_str(), s.service_name(r)))
@@ -329,7 +314,7 @@ impl Reconciler for EcsService {
         for (_, cluster, service) in &ids {
             by_cluster.entry(cluster).or_default().insert(service);
         }
-        let mut described: HashMap<(&str, &str), Result<ServiceInfo, aws::Error>> = HashMap::new();
+        let mut described: HashMap<(&str, &str), Result<ServiceInfo, Error>> = HashMap::new();
         for (cluster, services) in by_cluster {
             let services: Vec<&str> = services.into_iter().collect();
             for chunk in services.chunks(SERVICES_PER_CALL) {
@@ -349,13 +334,13 @@ impl Reconciler for EcsService {
                             ..e
                         };
                         for service in &services {
-                            described.insert((cluster, service), Err(e.clone()));
+                            described.insert((cluster, service), Err(e.clone().into()));
                         }
                         break;
                     }
                     Err(e) => {
                         for service in chunk {
-                            described.insert((cluster, service), Err(e.clone()));
+                            described.insert((cluster, service), Err(e.clone().into()));
                         }
                     }
                 }
@@ -379,12 +364,9 @@ impl Reconciler for EcsService {
                             .copied(),
                     })),
                     Some(Err(e)) => Err(e.clone()),
-                    None => Err(aws::Error::new(
-                        "ecs",
-                        "DescribeServices",
-                        ErrorClass::Other,
-                        format!("service {service} in cluster {cluster} was not described"),
-                    )),
+                    None => Err(Error::Unreadable(format!(
+                        "service {service} in cluster {cluster} was not described"
+                    ))),
                 };
                 (name.to_string(), entry)
             })
@@ -407,37 +389,35 @@ impl Reconciler for EcsService {
         let service = spec.service_name(resource);
         let cluster = &spec.cluster;
         let Some(live) = live else {
-            return Diff::error(
-                "not_found",
+            return Diff::missing(
                 format!("service {service} not found in cluster {cluster}; driftd never creates ECS services"),
             );
         };
         match &live.status {
             ServiceStatus::Active => {}
             ServiceStatus::Draining => {
-                return Diff::error(
-                    "service_draining",
+                return Diff::blocked(
+                    Blocked::ServiceDraining,
                     format!(
                         "service {service} in cluster {cluster} is DRAINING (being deleted); driftd leaves its count alone"
                     ),
                 )
             }
             ServiceStatus::Inactive => {
-                return Diff::error(
-                    "not_found",
+                return Diff::missing(
                     format!("service {service} in cluster {cluster} is INACTIVE (deleted); driftd never creates ECS services"),
                 )
             }
             ServiceStatus::Other(status) => {
-                return Diff::error(
-                    "unexpected_status",
+                return Diff::blocked(
+                    Blocked::UnexpectedStatus,
                     format!("service {service} in cluster {cluster} has status {status}; driftd changes only ACTIVE services"),
                 )
             }
         }
         let count = match spec.count() {
             Ok(count) => count,
-            Err(problem) => return Diff::error("invalid_spec", problem.to_string()),
+            Err(problem) => return Diff::blocked(Blocked::InvalidSpec, problem.to_string()),
         };
 
         let mut notes = Vec::new();
@@ -479,7 +459,7 @@ impl Reconciler for EcsService {
         ops: &Ops,
         _refs: &mut Refs,
         _ctx: &Ctx,
-    ) -> Result<(), aws::Error> {
+    ) -> Result<(), Error> {
         if let Some(n) = ops.desired_count {
             aws.ecs
                 .update_desired_count(&spec.cluster, spec.service_name(resource), n)
@@ -602,7 +582,10 @@ mod tests {
         InSync,
         /// desiredCount from -> to.
         Set(i32, i32),
-        Error(&'static str),
+        /// Not there, and never created.
+        Missing,
+        /// Not reconciled as it stands.
+        Blocked(super::Blocked),
     }
 
     fn outcome(d: &Diff<Ops>) -> Expect {
@@ -624,9 +607,13 @@ mod tests {
                 assert_eq!(d.ops.desired_count, Some(to), "ops follow the change");
                 Expect::Set(from, to)
             }
-            Action::Error { reason, .. } => {
+            Action::Error(e) => {
                 assert_eq!(d.ops, Ops::default(), "an error writes nothing");
-                Expect::Error(reason)
+                match e {
+                    Error::Missing(_) => Expect::Missing,
+                    Error::Blocked { why, .. } => Expect::Blocked(*why),
+                    other => panic!("not an error of the diff: {other:?}"),
+                }
             }
             Action::Create => panic!("ECS services are never created: {d:?}"),
         }
@@ -752,43 +739,48 @@ mod tests {
                 Some(l().desired_count(4).autoscaled(1, 4)),
                 InSync,
             ),
-            ("missing", s().desired_count(1), None, Error("not_found")),
+            ("missing", s().desired_count(1), None, Missing),
             (
                 "INACTIVE",
                 s().desired_count(1),
                 Some(l().status(ServiceStatus::Inactive)),
-                Error("not_found"),
+                Missing,
             ),
             (
                 "DRAINING",
                 s().desired_count(1),
                 Some(l().desired_count(3).status(ServiceStatus::Draining)),
-                Error("service_draining"),
+                Blocked(super::Blocked::ServiceDraining),
             ),
             (
                 "unknown status",
                 s().desired_count(1),
                 Some(l().status(ServiceStatus::Other("PROVISIONING".into()))),
-                Error("unexpected_status"),
+                Blocked(super::Blocked::UnexpectedStatus),
             ),
-            ("no count at all", s(), Some(l()), Error("invalid_spec")),
+            (
+                "no count at all",
+                s(),
+                Some(l()),
+                Blocked(super::Blocked::InvalidSpec),
+            ),
             (
                 "count and range",
                 s().desired_count(1).max_count(2),
                 Some(l()),
-                Error("invalid_spec"),
+                Blocked(super::Blocked::InvalidSpec),
             ),
             (
                 "min above max",
                 s().min_count(5).max_count(2),
                 Some(l().desired_count(3)),
-                Error("invalid_spec"),
+                Blocked(super::Blocked::InvalidSpec),
             ),
             (
                 "negative count",
                 s().desired_count(-1),
                 Some(l()),
-                Error("invalid_spec"),
+                Blocked(super::Blocked::InvalidSpec),
             ),
         ];
         for (name, spec, live, want) in cases {
@@ -878,9 +870,10 @@ mod tests {
     fn errors_name_service_and_cluster() {
         let spec = Spec::test().desired_count(1);
         let draining = diff(&spec, Some(&Live::test().status(ServiceStatus::Draining)));
-        let Action::Error { message, .. } = &draining.action else {
+        let Action::Error(error) = &draining.action else {
             panic!("{draining:?}")
         };
+        let message = error.to_string();
         assert_eq!(
             message,
             "service tiktimer-dev-app in cluster tiktimer-dev is DRAINING (being deleted); driftd leaves its count alone"
@@ -947,7 +940,7 @@ mod tests {
         }
     }
 
-    fn error<'a>(observed: &'a Observed<Live>, name: &str) -> &'a aws::Error {
+    fn error<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Error {
         match observed.get(name) {
             Some(Err(e)) => e,
             other => panic!("{name}: an error expected, got {other:?}"),
@@ -1097,20 +1090,23 @@ mod tests {
         assert_eq!(live(&observed, "api").desired_count, 2);
 
         let gone = error(&observed, "gone");
-        assert_eq!(gone.class, ErrorClass::NotFound);
+        assert!(matches!(gone, Error::Missing(_)), "{gone:?}");
         assert_eq!(
             gone.to_string(),
-            "ecs.DescribeServices: service gone not found in cluster blue; driftd never creates ECS services"
+            "service gone not found in cluster blue; driftd never creates ECS services"
         );
         let old = error(&observed, "old");
-        assert_eq!(old.class, ErrorClass::NotFound);
+        assert!(matches!(old, Error::Missing(_)), "{old:?}");
         assert!(
-            old.message
+            old.to_string()
                 .contains("service old in cluster blue is INACTIVE"),
             "{old}"
         );
         for name in ["lost", "lost-too"] {
             let e = error(&observed, name);
+            let Error::Aws(e) = e else {
+                panic!("{name}: the cluster's own error expected, got {e:?}")
+            };
             assert_eq!(
                 (e.class, e.message.as_str()),
                 (ErrorClass::NotFound, "cluster nowhere not found")
@@ -1143,7 +1139,10 @@ mod tests {
             .await
             .expect("observe");
         assert_eq!(live(&observed, "blue-api").cluster, "blue");
-        assert_eq!(error(&observed, "red-api").class, ErrorClass::AccessDenied);
+        assert_eq!(
+            error(&observed, "red-api").aws_class(),
+            Some(ErrorClass::AccessDenied)
+        );
     }
 
     #[tokio::test]
@@ -1159,7 +1158,7 @@ mod tests {
         let err = EcsService::observe(&fake.aws(), &[(&resource, &spec)])
             .await
             .expect_err("without the autoscaler's range driftd could fight it");
-        assert_eq!(err.class, ErrorClass::AccessDenied);
+        assert_eq!(err.aws_class(), Some(ErrorClass::AccessDenied));
     }
 
     #[tokio::test]

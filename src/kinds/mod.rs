@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 pub mod alarm;
 pub mod dashboard;
 pub mod ecs_service;
+mod error;
 pub mod reconciler;
 pub mod secret;
 pub mod topic;
 
+pub use error::{Blocked, Error};
 pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 
 /// A kind of resource, in the order a pass applies them: a Topic comes before

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Change, Kind, Resource, Spec, Tags};
-use crate::aws::{self, Aws};
+use super::{Blocked, Change, Error, Kind, Resource, Spec, Tags};
+use crate::aws::Aws;
 
 /// What a pass knows about other resources, for references between kinds.
 #[derive(Debug, Clone, Default)]
@@ -54,12 +54,8 @@ pub enum Action {
     Create,
     /// It exists and these fields differ (the diff's `changes`).
     Update,
-    /// It cannot be reconciled (e.g. a secret scheduled for deletion, an
-    /// INACTIVE service); `reason` is a short metric label.
-    Error {
-        reason: &'static str,
-        message: String,
-    },
+    /// It cannot be reconciled (e.g. a secret scheduled for deletion).
+    Error(Error),
 }
 
 /// The result of diffing one resource: what to show and what to do.
@@ -84,12 +80,19 @@ impl<P: Default> Diff<P> {
         }
     }
 
-    pub fn error(reason: &'static str, message: impl Into<String>) -> Diff<P> {
+    /// It may not be reconciled as it stands (see [`Blocked`]).
+    pub fn blocked(why: Blocked, message: impl Into<String>) -> Diff<P> {
+        Diff::error(Error::blocked(why, message))
+    }
+
+    /// It does not exist, and driftd never creates it.
+    pub fn missing(message: impl Into<String>) -> Diff<P> {
+        Diff::error(Error::Missing(message.into()))
+    }
+
+    pub fn error(error: Error) -> Diff<P> {
         Diff {
-            action: Action::Error {
-                reason,
-                message: message.into(),
-            },
+            action: Action::Error(error),
             changes: Vec::new(),
             notes: Vec::new(),
             ops: P::default(),
@@ -99,7 +102,7 @@ impl<P: Default> Diff<P> {
 
 /// The live state of each observed resource, by name: `Ok(None)` when it does
 /// not exist, `Err` when reading it failed (for that resource only).
-pub type Observed<L> = HashMap<String, Result<Option<L>, aws::Error>>;
+pub type Observed<L> = HashMap<String, Result<Option<L>, Error>>;
 
 /// One kind of resource, as the engine drives it.
 #[async_trait]
@@ -118,7 +121,7 @@ pub trait Reconciler: Send + Sync + 'static {
     async fn observe(
         aws: &Aws,
         resources: &[(&Resource, &Self::Spec)],
-    ) -> Result<Observed<Self::Live>, aws::Error>;
+    ) -> Result<Observed<Self::Live>, Error>;
 
     /// The tags the live resource carries, for the ownership check; `None`
     /// where the service cannot tag this kind (then ownership is the kind's
@@ -152,7 +155,7 @@ pub trait Reconciler: Send + Sync + 'static {
         ops: &Self::Ops,
         refs: &mut Refs,
         ctx: &Ctx,
-    ) -> Result<(), aws::Error>;
+    ) -> Result<(), Error>;
 
     /// Whether applying `ops` corrects every change its diff reported. A kind
     /// that reports drift it must leave alone (a secret missing a required

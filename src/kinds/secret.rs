@@ -33,9 +33,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::aws::secretsmanager::{Generate, SecretValue};
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
 use crate::aws::secretsmanager::{CurrentValue, NewSecret, SecretInfo};
-use crate::aws::{self, Aws};
+use crate::aws::Aws;
 use crate::files;
 
 /// `spec:` of a `Secret` document (section 1.4 of the contract).
@@ -424,13 +424,13 @@ fn diff_secret(
     read_value: impl FnOnce() -> Result<NewValue, SourceError>,
 ) -> Diff<Ops> {
     if let Some(problem) = spec_problem(spec) {
-        return Diff::error("invalid_spec", problem);
+        return Diff::blocked(Blocked::InvalidSpec, problem);
     }
     match live {
         None => diff_create(spec, ctx, read_value),
         Some(live) => match live.deleted_date {
-            Some(deleted) => Diff::error(
-                "scheduled_for_deletion",
+            Some(deleted) => Diff::blocked(
+                Blocked::ScheduledForDeletion,
                 format!(
                     "secret {name} is scheduled for deletion (DeletedDate {}): Secrets Manager \
                      keeps its name until the recovery window ends, so driftd can neither manage \
@@ -453,7 +453,7 @@ fn diff_create(
 ) -> Diff<Ops> {
     let value = match read_value() {
         Ok(v) => v,
-        Err(e) => return Diff::error("initial_value_unavailable", e.to_string()),
+        Err(e) => return Diff::blocked(Blocked::InitialValueUnavailable, e.to_string()),
     };
     let mut changes = Vec::new();
     let mut notes = Vec::new();
@@ -490,8 +490,8 @@ fn diff_create(
     let missing = missing_from_new(&value, &spec.required_keys);
     if !missing.is_empty() {
         if spec.value_policy == ValuePolicy::Enforce {
-            return Diff::error(
-                "invalid_spec",
+            return Diff::blocked(
+                Blocked::InvalidSpec,
                 format!(
                     "the initial value lacks required keys {}, so enforcing it can never \
                      satisfy requiredKeys",
@@ -574,25 +574,26 @@ fn diff_existing(
     if spec.reads_value() {
         let Some(current) = &live.value else {
             // observe reads the value of every spec that needs it.
-            return Diff::error(
-                "value_not_read",
+            return Diff::blocked(
+                Blocked::ValueNotRead,
                 "the current value was not read, so it cannot be checked",
             );
         };
         if spec.value_policy == ValuePolicy::Enforce {
-            let desired =
-                match read_value() {
-                    Ok(NewValue::Known(v)) => v,
-                    Ok(_) => return Diff::error(
-                        "invalid_spec",
+            let desired = match read_value() {
+                Ok(NewValue::Known(v)) => v,
+                Ok(_) => {
+                    return Diff::blocked(
+                        Blocked::InvalidSpec,
                         "valuePolicy: enforce needs initialValue.fromEnv or initialValue.fromFile",
-                    ),
-                    Err(e) => return Diff::error("initial_value_unavailable", e.to_string()),
-                };
+                    )
+                }
+                Err(e) => return Diff::blocked(Blocked::InitialValueUnavailable, e.to_string()),
+            };
             let missing = missing_from_new(&NewValue::Known(desired.clone()), &spec.required_keys);
             if !missing.is_empty() {
-                return Diff::error(
-                    "invalid_spec",
+                return Diff::blocked(
+                    Blocked::InvalidSpec,
                     format!(
                         "the enforced value lacks required keys {}, so it can never satisfy \
                          requiredKeys",
@@ -658,10 +659,7 @@ impl Reconciler for Secret {
         }
     }
 
-    async fn observe(
-        aws: &Aws,
-        resources: &[(&Resource, &Spec)],
-    ) -> Result<Observed<Live>, aws::Error> {
+    async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let sm = &aws.secretsmanager;
         let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
         let mut infos = sm.describe_secrets(&names).await?;
@@ -685,7 +683,12 @@ impl Reconciler for Secret {
         let read: Vec<_> = stream::iter(to_read)
             .map(|(name, info)| async move {
                 let value = sm.current_value(&info.arn).await;
-                (name, value.map(|v| Some(Live::new(info, Some(v)))))
+                (
+                    name,
+                    value
+                        .map(|v| Some(Live::new(info, Some(v))))
+                        .map_err(Error::from),
+                )
             })
             .buffer_unordered(VALUE_READS_IN_FLIGHT)
             .collect()
@@ -719,7 +722,7 @@ impl Reconciler for Secret {
         ops: &Ops,
         _refs: &mut Refs,
         _ctx: &Ctx,
-    ) -> Result<(), aws::Error> {
+    ) -> Result<(), Error> {
         let sm = &aws.secretsmanager;
         if let Some(create) = &ops.create {
             let generated;
@@ -924,12 +927,14 @@ mod tests {
         format!("{}: {} -> {}", c.field, side(&c.from), side(&c.to))
     }
 
-    fn action_name(a: &Action) -> &'static str {
+    /// The action's name, or what blocked it.
+    fn action_name(a: &Action) -> String {
         match a {
-            Action::InSync => "in_sync",
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Error { reason, .. } => reason,
+            Action::InSync => "in_sync".into(),
+            Action::Create => "create".into(),
+            Action::Update => "update".into(),
+            Action::Error(Error::Blocked { why, .. }) => format!("{why:?}"),
+            Action::Error(other) => format!("{other:?}"),
         }
     }
 
@@ -977,7 +982,7 @@ mod tests {
                 spec: Spec::test().from_env("APP"),
                 live: None,
                 source: Some(Err(SourceError::EnvUnset("APP".into()))),
-                action: "initial_value_unavailable",
+                action: "InitialValueUnavailable",
                 changes: &[],
             },
             Case {
@@ -1036,7 +1041,7 @@ mod tests {
                     path: "secrets/app.json".into(),
                     reason: "No such file or directory (os error 2)".into(),
                 })),
-                action: "initial_value_unavailable",
+                action: "InitialValueUnavailable",
                 changes: &[],
             },
             Case {
@@ -1088,7 +1093,7 @@ mod tests {
                     .required_keys(&["password"]),
                 live: Some(Live::test().value(r#"{"user":"u"}"#)),
                 source: Some(known(r#"{"user":"u"}"#)),
-                action: "invalid_spec",
+                action: "InvalidSpec",
                 changes: &[],
             },
             Case {
@@ -1096,7 +1101,7 @@ mod tests {
                 spec: Spec::test().description("new"),
                 live: Some(Live::test().deleted()),
                 source: None,
-                action: "scheduled_for_deletion",
+                action: "ScheduledForDeletion",
                 changes: &[],
             },
             Case {
@@ -1176,7 +1181,7 @@ mod tests {
                 spec: Spec::test().from_env("APP").placeholder_keys(&["A"]),
                 live: None,
                 source: None,
-                action: "invalid_spec",
+                action: "InvalidSpec",
                 changes: &[],
             },
             Case {
@@ -1184,7 +1189,7 @@ mod tests {
                 spec: Spec::test().generate(32).value_policy(ValuePolicy::Enforce),
                 live: Some(Live::test().value("x")),
                 source: None,
-                action: "invalid_spec",
+                action: "InvalidSpec",
                 changes: &[],
             },
         ]
@@ -1272,10 +1277,10 @@ mod tests {
             &ctx(),
             || panic!("must not read"),
         );
-        let Action::Error { reason, message } = diff.action else {
+        let Action::Error(Error::Blocked { why, message }) = diff.action else {
             panic!("expected an error, got {:?}", diff.action);
         };
-        assert_eq!(reason, "scheduled_for_deletion");
+        assert_eq!(why, Blocked::ScheduledForDeletion);
         assert!(
             message.contains("restore-secret --secret-id app/db"),
             "{message}"
@@ -1294,10 +1299,10 @@ mod tests {
         );
         assert_eq!(
             diff.action,
-            Action::Error {
-                reason: "initial_value_unavailable",
-                message: "initialValue.fromEnv: environment variable APP_JSON is not set".into(),
-            }
+            Action::Error(Error::blocked(
+                Blocked::InitialValueUnavailable,
+                "initialValue.fromEnv: environment variable APP_JSON is not set"
+            ))
         );
     }
 
@@ -1649,10 +1654,10 @@ mod tests {
         assert!(
             matches!(
                 diff.action,
-                Action::Error {
-                    reason: "scheduled_for_deletion",
+                Action::Error(Error::Blocked {
+                    why: Blocked::ScheduledForDeletion,
                     ..
-                }
+                })
             ),
             "{:?}",
             diff.action

@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use super::{Action, Ctx, Diff, Error, Observed, Reconciler, Refs};
 pub use crate::aws::sns::Subscription;
 use crate::aws::sns::{attr, TopicSubscription};
-use crate::aws::{self, Aws, ErrorClass};
+use crate::aws::{Aws, ErrorClass};
 
 /// `spec:` of a `Topic` document (section 1.3 of the contract).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -190,10 +190,7 @@ impl Reconciler for Topic {
 
     /// One `ListTopics` walk for all names, one tagging call per 100 topics,
     /// then `GetTopicAttributes` and `ListSubscriptionsByTopic` per topic.
-    async fn observe(
-        aws: &Aws,
-        resources: &[(&Resource, &Spec)],
-    ) -> Result<Observed<Live>, aws::Error> {
+    async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let names: BTreeSet<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
         let mut observed: Observed<Live> = names.iter().map(|n| (n.clone(), Ok(None))).collect();
         let arns = aws.sns.topic_arns(&names).await?;
@@ -221,7 +218,7 @@ impl Reconciler for Topic {
                 }
                 // Deleted between ListTopics and this read: it does not exist.
                 Err(e) if e.class == ErrorClass::NotFound => Ok(None),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             observed.insert(name, entry);
         }
@@ -255,7 +252,7 @@ impl Reconciler for Topic {
         ops: &Ops,
         refs: &mut Refs,
         _ctx: &Ctx,
-    ) -> Result<(), aws::Error> {
+    ) -> Result<(), Error> {
         match ops {
             Ops::None => {}
             Ops::Create {
@@ -615,9 +612,9 @@ impl Spec {
 #[cfg(test)]
 impl Live {
     pub fn test(name: &str) -> Live {
-        let arn = format!("{}:{name}", aws::sns::fake::FAKE_ARN_PREFIX);
+        let arn = format!("{}:{name}", crate::aws::sns::fake::FAKE_ARN_PREFIX);
         Live {
-            policy: Some(aws::sns::fake::default_policy(&arn)),
+            policy: Some(crate::aws::sns::fake::default_policy(&arn)),
             arn,
             display_name: String::new(),
             kms_master_key_id: None,
@@ -653,7 +650,7 @@ impl Live {
         self.subscriptions.push(TopicSubscription::new(
             protocol,
             endpoint,
-            Some(aws::sns::PENDING_CONFIRMATION),
+            Some(crate::aws::sns::PENDING_CONFIRMATION),
         ));
         self
     }
@@ -1005,7 +1002,7 @@ mod tests {
                 Action::Update,
                 vec![change(
                     "policy",
-                    Some(&aws::sns::fake::default_policy(ARN).to_string()),
+                    Some(&crate::aws::sns::fake::default_policy(ARN).to_string()),
                     Some(&publish_policy().to_string()),
                 )],
                 Ops::Update(Update {
@@ -1513,10 +1510,13 @@ mod tests {
             .expect("exists");
         assert_eq!(alerts.arn, ARN);
         assert_eq!(alerts.tags, owner_tags());
-        assert_eq!(alerts.policy, Some(aws::sns::fake::default_policy(ARN)));
         assert_eq!(
-            observed["billing"].as_ref().map_err(|e| e.class),
-            Err(ErrorClass::AccessDenied)
+            alerts.policy,
+            Some(crate::aws::sns::fake::default_policy(ARN))
+        );
+        assert_eq!(
+            observed["billing"].as_ref().map_err(|e| e.aws_class()),
+            Err(Some(ErrorClass::AccessDenied))
         );
         assert_eq!(observed["absent"], Ok(None));
     }

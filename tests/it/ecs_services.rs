@@ -15,10 +15,10 @@ use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace}
 use aws_sdk_ecs::types::ContainerDefinition;
 use driftd::aws::autoscaling::{AutoScaling, ScalableRange, SdkAutoScaling};
 use driftd::aws::ecs::{Ecs, SdkEcs, ServiceStatus};
-use driftd::aws::{Aws, Error, ErrorClass};
+use driftd::aws::{Aws, ErrorClass};
 use driftd::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
 use driftd::kinds::ecs_service::{self, EcsService, Live, Ops};
-use driftd::kinds::{Origin, Resource, Spec};
+use driftd::kinds::{Error, Origin, Resource, Spec};
 
 const CLUSTER: &str = "atm-simulator-dev";
 
@@ -335,17 +335,19 @@ async fn missing_and_inactive_services_fail_alone() {
         Action::InSync
     );
     let ghost = error(&observed, "ghost");
-    assert_eq!(ghost.class, ErrorClass::NotFound);
+    assert!(matches!(ghost, Error::Missing(_)), "{ghost:?}");
     assert_eq!(
-        ghost.message,
+        ghost.to_string(),
         format!("service ghost not found in cluster {CLUSTER}; driftd never creates ECS services")
     );
     // moto: INACTIVE at once (ECS: DRAINING first, which the diff reports as
     // an error of its own).
     let retired = error(&observed, "retired");
-    assert_eq!(retired.class, ErrorClass::NotFound);
-    assert!(retired.message.contains("is INACTIVE"), "{retired}");
-    let elsewhere = error(&observed, "elsewhere");
+    assert!(matches!(retired, Error::Missing(_)), "{retired:?}");
+    assert!(retired.to_string().contains("is INACTIVE"), "{retired}");
+    let Error::Aws(elsewhere) = error(&observed, "elsewhere") else {
+        panic!("the cluster's own error expected");
+    };
     assert_eq!(
         (elsewhere.class, elsewhere.message.as_str()),
         (ErrorClass::NotFound, "cluster no-such-cluster not found")

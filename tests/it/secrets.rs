@@ -10,7 +10,7 @@ use driftd::aws::secretsmanager::{NewSecret, SdkSecretsManager, SecretsManager};
 use driftd::aws::Aws;
 use driftd::engine::{self, Action, Ctx, Diff, PassOptions, Reconciler, Refs, State};
 use driftd::kinds::secret::{self, Secret};
-use driftd::kinds::{Change, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
+use driftd::kinds::{Blocked, Change, Error, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
 
 fn ctx() -> Ctx {
     Ctx {
@@ -354,10 +354,10 @@ async fn a_secret_scheduled_for_deletion_is_reported() {
         .expect("delete");
 
     let diffs = pass(&env.aws, &resources).await;
-    let Action::Error { reason, message } = &diffs[0].action else {
+    let Action::Error(Error::Blocked { why, message }) = &diffs[0].action else {
         panic!("expected an error, got {:?}", diffs[0].action);
     };
-    assert_eq!(*reason, "scheduled_for_deletion");
+    assert_eq!(*why, Blocked::ScheduledForDeletion);
     assert!(
         message.contains("restore-secret --secret-id deleted/app"),
         "{message}"

@@ -8,7 +8,7 @@ use crate::aws::cloudwatch::fake::fake_alarm_arn;
 use crate::aws::cloudwatch::CloudWatch;
 use crate::aws::fake::FakeAws;
 use crate::aws::sns::fake::FAKE_ARN_PREFIX;
-use crate::aws::ErrorClass;
+use crate::aws::{self, ErrorClass};
 use crate::engine::{reconcile, Refs};
 use crate::kinds::{alarm, secret, topic, Resource, Tags};
 
@@ -281,7 +281,7 @@ async fn an_invalid_desired_state_prunes_nothing() {
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     let refused = report.problems.refused.as_ref().expect("refused");
-    assert_eq!(refused.reason, "desired_state_invalid");
+    assert_eq!(refused.reason, Reason::DesiredStateInvalid);
     assert_eq!(refused.would_delete, 4);
     assert!(refused
         .message
@@ -315,7 +315,7 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     let refused = report.problems.refused.as_ref().expect("refused");
-    assert_eq!(refused.reason, "desired_state_empty");
+    assert_eq!(refused.reason, Reason::DesiredStateEmpty);
     assert_eq!(refused.would_delete, 4);
     assert_eq!(
         refused.message,
@@ -352,7 +352,7 @@ async fn more_deletions_than_max_prune_delete_nothing() {
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(fake.state.lock().unwrap().cloudwatch.alarms.len(), 11);
     let refused = report.problems.refused.as_ref().expect("refused");
-    assert_eq!(refused.reason, "max_prune");
+    assert_eq!(refused.reason, Reason::MaxPrune);
     assert_eq!(refused.would_delete, 11);
     assert!(
         refused
@@ -501,7 +501,7 @@ async fn a_topic_stays_when_the_alarm_naming_it_could_not_be_deleted() {
     );
     assert!(fake.topic("alerts").is_some(), "the topic was not deleted");
     let error = report.resources[0].error.as_ref().expect("error");
-    assert_eq!(error.reason, "not_pruned");
+    assert_eq!(error.reason, Reason::NotPruned);
 }
 
 #[tokio::test]
@@ -662,7 +662,7 @@ async fn a_failed_listing_is_reported_and_deletes_nothing_of_those_kinds() {
     );
     assert_eq!(report.problems.errors.len(), 1);
     assert_eq!(report.problems.errors[0].kinds, [Kind::Alarm, Kind::Topic]);
-    assert_eq!(report.problems.errors[0].error.reason, "access_denied");
+    assert_eq!(report.problems.errors[0].error.reason, Reason::AccessDenied);
     assert_eq!(fake.writes(), ["cloudwatch.DeleteDashboards main"]);
 }
 
