@@ -43,7 +43,10 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the desired-state files without calling AWS.
-    Validate(DesiredArgs),
+    Validate(EnvArgs),
+    /// Print the effective documents of each environment as YAML, with
+    /// their variables replaced (secret values are never read).
+    Render(EnvArgs),
     /// Read AWS and print what `apply` would change; changes nothing.
     Plan(PlanArgs),
     /// One full pass: read AWS, correct drift, print what was done.
@@ -71,6 +74,16 @@ pub struct DesiredArgs {
     /// Directory of desired-state YAML files (read recursively).
     #[arg(long, env = "DRIFTD_DESIRED_STATE", default_value = "desired-state")]
     pub desired_state: PathBuf,
+}
+
+/// The desired state, and the environments of it a command is limited to.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    /// Only this environment (repeatable; default: every environment).
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::aws::{self, Aws};
-use crate::cli::{ChangeArgs, Cli, Command, OutputFormat};
+use crate::cli::{ChangeArgs, Cli, Command, EnvArgs, OutputFormat};
 use crate::desired::{self, DesiredState, LoadErrors};
 use crate::engine::converge::Convergence;
 use crate::engine::events::{Events, EventsObserver, Target};
@@ -29,15 +29,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let global = cli.global;
     let verbose = global.verbose > 0;
     match cli.command {
-        Command::Validate(args) => Ok(match load(&args.desired_state) {
-            Some(state) => {
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{}", describe(&state, &args.desired_state))
-                    .context("writing the result")?;
-                EXIT_OK
+        Command::Validate(args) => {
+            let Some(loaded) = load_environments(&args) else {
+                return Ok(EXIT_ERROR);
+            };
+            let dir = &args.desired.desired_state;
+            let mut out = std::io::stdout().lock();
+            for env in &loaded.environments {
+                let place = if env.environment.name == desired::environment::DEFAULT {
+                    dir.display().to_string()
+                } else {
+                    format!("{} [{}]", dir.display(), env.environment.name)
+                };
+                writeln!(out, "{}", describe(&env.state, &place)).context("writing the result")?;
             }
-            None => EXIT_ERROR,
-        }),
+            Ok(EXIT_OK)
+        }
+        Command::Render(args) => {
+            let Some(loaded) = load_environments(&args) else {
+                return Ok(EXIT_ERROR);
+            };
+            let mut out = std::io::stdout().lock();
+            loaded.render(&mut out).context("writing the documents")?;
+            Ok(EXIT_OK)
+        }
         Command::Plan(args) => {
             let Some(state) = load(&args.desired.desired_state) else {
                 return Ok(EXIT_ERROR);
@@ -135,8 +150,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// Loads the desired state, printing every problem on stderr when it is invalid.
 fn load(dir: &std::path::Path) -> Option<DesiredState> {
-    match desired::load(dir) {
-        Ok(state) => Some(state),
+    report_errors(dir, desired::load(dir))
+}
+
+/// The environments `--env` selects, printing every problem on stderr when
+/// the desired state is invalid.
+fn load_environments(args: &EnvArgs) -> Option<desired::Loaded> {
+    let dir = &args.desired.desired_state;
+    report_errors(dir, desired::load_environments(dir, &args.env))
+}
+
+/// The loaded value, or `None` once every problem is printed on stderr.
+fn report_errors<T>(dir: &std::path::Path, result: Result<T, LoadErrors>) -> Option<T> {
+    match result {
+        Ok(loaded) => Some(loaded),
         Err(LoadErrors(errors)) => {
             let mut err = std::io::stderr().lock();
             for e in &errors {
@@ -158,7 +185,7 @@ fn load(dir: &std::path::Path) -> Option<DesiredState> {
 }
 
 /// `desired-state: valid: 12 resources (1 Topic, 9 Alarm, ...)`.
-fn describe(state: &DesiredState, dir: &std::path::Path) -> String {
+fn describe(state: &DesiredState, place: &str) -> String {
     let counts: Vec<String> = Kind::ALL
         .into_iter()
         .map(|k| (k, state.of_kind(k).count()))
@@ -166,8 +193,7 @@ fn describe(state: &DesiredState, dir: &std::path::Path) -> String {
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
     format!(
-        "{}: valid: {} resources ({})",
-        dir.display(),
+        "{place}: valid: {} resources ({})",
         state.resources.len(),
         counts.join(", ")
     )

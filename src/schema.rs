@@ -9,7 +9,24 @@
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
+use crate::desired::environment::KIND as ENVIRONMENT;
 use crate::kinds::{alarm, dashboard, ecs_service, secret, topic, Kind, Mode};
+
+/// The spec of an Environment document (section 8 of the contract).
+fn environment_spec() -> Value {
+    json!({
+        "type": "object",
+        "required": ["accountId"],
+        "additionalProperties": false,
+        "properties": {
+            "accountId": {"type": "string", "pattern": "^[0-9]{12}$", "description": "The account every write must land in; checked before the first write."},
+            "region": {"type": "string", "description": "Default: --region / the AWS chain."},
+            "roleArn": {"type": "string", "pattern": "^arn:[^:]+:iam::[0-9]{12}:role/.+$", "description": "Assumed with sts:AssumeRole."},
+            "externalId": {"type": "string", "description": "The ExternalId of the AssumeRole call."},
+            "vars": {"type": "object", "description": "Variables, used as ${vars.NAME} in any string value of the other documents."},
+        },
+    })
+}
 
 /// The schema of one document of a desired-state file.
 pub fn document_schema() -> Value {
@@ -29,7 +46,7 @@ pub fn document_schema() -> Value {
     ];
     let mode = generator.subschema_for::<Mode>();
     let definitions: Map<String, Value> = generator.take_definitions(true);
-    let per_kind: Vec<Value> = specs
+    let mut per_kind: Vec<Value> = specs
         .iter()
         .map(|(kind, spec)| {
             json!({
@@ -38,6 +55,12 @@ pub fn document_schema() -> Value {
             })
         })
         .collect();
+    per_kind.push(json!({
+        "if": {"properties": {"kind": {"const": ENVIRONMENT}}, "required": ["kind"]},
+        "then": {"properties": {"spec": environment_spec()}},
+    }));
+    let mut kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    kinds.push(ENVIRONMENT);
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "driftd desired-state document (apiVersion driftd/v1)",
@@ -46,7 +69,7 @@ pub fn document_schema() -> Value {
         "additionalProperties": false,
         "properties": {
             "apiVersion": {"const": "driftd/v1"},
-            "kind": {"enum": Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
+            "kind": {"enum": kinds},
             "metadata": {
                 "type": "object",
                 "required": ["name"],
@@ -54,6 +77,11 @@ pub fn document_schema() -> Value {
                 "properties": {
                     "name": {"type": "string", "minLength": 1, "description": "The AWS name; unique per kind."},
                     "mode": mode,
+                    "environments": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "The environments this document is instantiated in (default: every environment).",
+                    },
                 },
             },
             "spec": {"type": "object"},

@@ -11,6 +11,7 @@ use crate::kinds::{
     alarm, dashboard, ecs_service, secret, topic, Kind, Mode, Origin, Resource, Spec,
 };
 
+use super::environment::{self, Environment};
 use super::position::{self, DocIndex, FieldPath, Pos, Refused, Seg};
 use super::validate::{self, Cx, Problem, Problems, Validate};
 use super::{quote, suggest, LoadError};
@@ -38,6 +39,118 @@ struct Metadata {
     name: String,
     #[serde(default)]
     mode: Option<Mode>,
+    /// The environments this document is instantiated in (default: all);
+    /// read on the raw value before the typed parse.
+    #[serde(default, rename = "environments")]
+    _environments: Option<IgnoredAny>,
+}
+
+/// One document of a file as YAML read it, before variables are replaced
+/// and before its typed parse.
+#[derive(Debug, Clone)]
+pub(crate) struct Parsed {
+    pub file: std::path::PathBuf,
+    pub value: Value,
+    pub index: Option<DocIndex>,
+    /// Where an error that nothing else locates is placed.
+    fallback: Option<Pos>,
+}
+
+impl Parsed {
+    pub(crate) fn kind_name(&self) -> Option<&str> {
+        self.value.get("kind").and_then(Value::as_str)
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+    }
+
+    /// An error about a field of this document.
+    pub(crate) fn error(&self, resource: Option<String>, problem: Problem) -> LoadError {
+        let mut e = locate(
+            &self.file,
+            self.index.as_ref(),
+            resource,
+            &problem.path,
+            problem.message,
+        );
+        self.place(std::slice::from_mut(&mut e));
+        e
+    }
+
+    /// Gives a place to the errors serde left without one.
+    fn place(&self, errors: &mut [LoadError]) {
+        for e in errors {
+            if e.line.is_none() {
+                e.line = Some(self.fallback.map_or(1, |p| p.line));
+                e.column = Some(self.fallback.map_or(1, |p| p.column));
+            }
+        }
+    }
+
+    /// Loads this document (its variables already replaced in `value`).
+    pub(crate) fn load(
+        &self,
+        value: Value,
+        root: &Path,
+        declared: &mut Vec<Declared>,
+        errors: &mut Vec<LoadError>,
+    ) {
+        let before = errors.len();
+        load_document(
+            &self.file,
+            root,
+            value,
+            self.index.clone(),
+            declared,
+            errors,
+        );
+        self.place(&mut errors[before..]);
+    }
+
+    /// The environment an Environment document declares, or its problems.
+    pub(crate) fn environment(&self, errors: &mut Vec<LoadError>) -> Option<Environment> {
+        let label = Some(format!(
+            "{} {}",
+            environment::KIND,
+            self.name().unwrap_or_default()
+        ));
+        let doc = match serde_path_to_error::deserialize::<_, Document<environment::Spec>>(
+            self.value.clone(),
+        ) {
+            Ok(doc) => doc,
+            Err(e) => {
+                errors.push(self.error(label, serde_problem(e)));
+                return None;
+            }
+        };
+        let mut problems = Problems::default();
+        if doc.metadata.mode.is_some() {
+            problems.add(
+                FieldPath::root().key("metadata").key("mode"),
+                "an Environment has no mode",
+            );
+        }
+        let name = doc.metadata.name;
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            problems.add(
+                FieldPath::root().key("metadata").key("name"),
+                "must be 1 to 32 lowercase letters, digits and hyphens",
+            );
+        }
+        let env = doc.spec.into_environment(name, &mut problems);
+        let found = !problems.0.is_empty();
+        errors.extend(problems.0.into_iter().map(|p| self.error(label.clone(), p)));
+        (!found).then_some(env)
+    }
 }
 
 /// A document that names its kind and resource, whether or not it is valid:
@@ -91,13 +204,14 @@ fn locate(
 }
 
 /// Loads every document of one file into `declared`, problems into `errors`.
-pub(crate) fn load_file(
-    file: &Path,
-    root: &Path,
-    text: &str,
-    declared: &mut Vec<Declared>,
-    errors: &mut Vec<LoadError>,
-) {
+/// Reads the documents of one file; its syntax errors go to `errors`.
+pub(crate) fn parse_file(file: &Path, text: &str, errors: &mut Vec<LoadError>) -> Vec<Parsed> {
+    let mut parsed = Vec::new();
+    parse_into(file, text, &mut parsed, errors);
+    parsed
+}
+
+fn parse_into(file: &Path, text: &str, parsed: &mut Vec<Parsed>, errors: &mut Vec<LoadError>) {
     let index = position::index(text);
     if let Some(pos) = index.too_deep {
         // Nothing more is read of this file: serde would go as deep.
@@ -201,7 +315,12 @@ pub(crate) fn load_file(
         // A document past the strict parser's stop (serde_yaml read
         // further): its errors are placed where that parser stopped.
         let index = docs.next().or_else(|| fallback.map(DocIndex::at));
-        load_document(file, root, value, index, declared, errors);
+        parsed.push(Parsed {
+            file: file.to_path_buf(),
+            value,
+            index,
+            fallback,
+        });
     }
     // Anything still without a place (serde_yaml gives none for some of its
     // errors) is placed there too, or at the top of the file.

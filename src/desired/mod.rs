@@ -11,11 +11,14 @@ use crate::files;
 use crate::kinds::{Kind, Resource, Spec};
 
 mod document;
+pub mod environment;
 mod position;
 mod validate;
 
-use document::Declared;
+use document::{Declared, Parsed};
+pub use environment::Environment;
 use position::FieldPath;
+use serde_yaml::Value;
 
 /// A loaded, validated desired state: every resource once, in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -125,20 +128,134 @@ impl fmt::Display for LoadErrors {
 /// in sorted order, skipping hidden files and directories). Every problem of
 /// every file and document is reported, each with its place; the state is
 /// returned only when there is none.
+///
+/// `plan`, `apply` and `run` reconcile one environment: a desired state
+/// that declares Environment documents is refused here (see
+/// [`load_environments`], which `validate` and `render` use).
 pub fn load(dir: &Path) -> Result<DesiredState, LoadErrors> {
+    let loaded = load_environments(dir, &[])?;
+    if let Some(first) = loaded.declared_at {
+        return Err(LoadErrors(vec![first]));
+    }
+    Ok(loaded
+        .environments
+        .into_iter()
+        .next()
+        .map(|e| e.state)
+        .unwrap_or_default())
+}
+
+/// The desired state of one environment, and its documents as they read
+/// once its variables are replaced (for `driftd render`).
+#[derive(Debug, Clone)]
+pub struct EnvironmentState {
+    pub environment: Environment,
+    pub state: DesiredState,
+    pub documents: Vec<Rendered>,
+}
+
+/// One effective document: what an environment's variables made of it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub file: PathBuf,
+    pub value: Value,
+}
+
+/// Every environment of a desired state (the implicit `default` when it
+/// declares none), each loaded and validated.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub environments: Vec<EnvironmentState>,
+    /// Where Environment documents are declared, as the error `plan`,
+    /// `apply` and `run` refuse them with; `None` without any.
+    declared_at: Option<LoadError>,
+}
+
+/// Loads every environment of the desired state under `dir`, or only those
+/// named in `only` (all when empty). Every problem of every environment is
+/// reported; one that concerns a variable names its environment.
+pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErrors> {
     let mut errors = Vec::new();
     let files = discover(dir, &mut errors);
     // Files a document points at must resolve to somewhere under here.
     let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut declared = Vec::new();
+    let mut parsed = Vec::new();
     for file in &files {
         match files::read_text(file, files::MAX_YAML_BYTES) {
-            Ok(text) => document::load_file(file, &root, &text, &mut declared, &mut errors),
+            Ok(text) => parsed.extend(document::parse_file(file, &text, &mut errors)),
             Err(e) => errors.push(LoadError::of_file(file, format!("cannot read file: {e}"))),
         }
     }
-    check_duplicates(&declared, &mut errors);
-    check_topic_references(&declared, &mut errors);
+    let (env_docs, docs): (Vec<Parsed>, Vec<Parsed>) = parsed
+        .into_iter()
+        .partition(|p| p.kind_name() == Some(environment::KIND));
+    let declared_at = env_docs.first().map(|doc| {
+        doc.error(
+            Some(format!(
+                "{} {}",
+                environment::KIND,
+                doc.name().unwrap_or_default()
+            )),
+            validate::Problem {
+                path: FieldPath::root().key("kind"),
+                message: "this desired state declares environments: `driftd validate` checks \
+                          them and `driftd render` shows what each makes of the documents, \
+                          but plan, apply and run do not reconcile several environments yet \
+                          (run one driftd per environment)"
+                    .to_string(),
+            },
+        )
+    });
+    let environments = environments(&env_docs, &mut errors);
+    for name in only {
+        if !environments.iter().any(|e| &e.name == name) {
+            let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+            errors.push(LoadError::of_file(
+                dir,
+                format!(
+                    "--env {}: no such environment (declared: {})",
+                    quote(name),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut loaded = Vec::new();
+    for (i, env) in environments.iter().enumerate() {
+        if !only.is_empty() && !only.contains(&env.name) {
+            continue;
+        }
+        let mut declared = Vec::new();
+        let mut documents = Vec::new();
+        for doc in &docs {
+            // Which environments a document is in is reported once, with the first.
+            if !in_environment(doc, env, &environments, i == 0, &mut errors) {
+                continue;
+            }
+            let mut value = doc.value.clone();
+            let mut problems = validate::Problems::default();
+            environment::substitute(&mut value, env, &mut problems);
+            if !problems.0.is_empty() {
+                let label = doc
+                    .kind_name()
+                    .map(|k| format!("{k} {}", doc.name().unwrap_or_default()));
+                errors.extend(problems.0.into_iter().map(|p| doc.error(label.clone(), p)));
+                continue;
+            }
+            let mut effective = value.clone();
+            // Merge keys resolved, as the typed parse sees the document.
+            let _ = effective.apply_merge();
+            documents.push(Rendered {
+                file: doc.file.clone(),
+                value: effective,
+            });
+            doc.load(value, &root, &mut declared, &mut errors);
+        }
+        check_duplicates(&declared, &mut errors);
+        check_topic_references(&declared, &mut errors);
+        loaded.push((env.clone(), declared, documents));
+    }
+    check_shared_accounts(&loaded, &mut errors);
 
     if !errors.is_empty() {
         // Reading order: file by file, top to bottom (errors without a file
@@ -155,11 +272,169 @@ pub fn load(dir: &Path) -> Result<DesiredState, LoadErrors> {
                 e.column.unwrap_or(0),
             )
         });
+        // The same problem of a document found in every environment is said once.
+        errors.dedup();
         return Err(LoadErrors(errors));
     }
-    Ok(DesiredState {
-        resources: declared.into_iter().filter_map(|d| d.resource).collect(),
+    Ok(Loaded {
+        environments: loaded
+            .into_iter()
+            .map(|(environment, declared, documents)| EnvironmentState {
+                environment,
+                state: DesiredState {
+                    resources: declared.into_iter().filter_map(|d| d.resource).collect(),
+                },
+                documents,
+            })
+            .collect(),
+        declared_at,
     })
+}
+
+impl Loaded {
+    /// `driftd render`: per environment, a comment naming it and where it
+    /// is, then each of its effective documents as YAML, in file order.
+    /// Secret values are never read: `initialValue` shows where one comes from.
+    pub fn render(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for env in &self.environments {
+            let e = &env.environment;
+            writeln!(
+                out,
+                "# environment: {} (account {}, region {})",
+                e.name,
+                e.account_id.as_deref().unwrap_or("ambient"),
+                e.region.as_deref().unwrap_or("ambient")
+            )?;
+            for doc in &env.documents {
+                let yaml = serde_yaml::to_string(&doc.value).map_err(std::io::Error::other)?;
+                writeln!(out, "---\n# {}\n{}", doc.file.display(), yaml.trim_end())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The declared environments (the implicit one without any), each name once.
+fn environments(docs: &[Parsed], errors: &mut Vec<LoadError>) -> Vec<Environment> {
+    if docs.is_empty() {
+        return vec![Environment::implicit()];
+    }
+    let mut found: Vec<(Environment, &Parsed)> = Vec::new();
+    for doc in docs {
+        let Some(env) = doc.environment(errors) else {
+            continue;
+        };
+        if let Some((_, first)) = found.iter().find(|(e, _)| e.name == env.name) {
+            errors.push(doc.error(
+                Some(format!("{} {}", environment::KIND, env.name)),
+                validate::Problem {
+                    path: FieldPath::root().key("metadata").key("name"),
+                    message: format!(
+                        "Environment {} declared twice, first in {}",
+                        env.name,
+                        first.file.display()
+                    ),
+                },
+            ));
+            continue;
+        }
+        found.push((env, doc));
+    }
+    found.into_iter().map(|(e, _)| e).collect()
+}
+
+/// Whether `doc` is instantiated in `env`: `metadata.environments`, when
+/// given, lists the environments it is in (each must be declared).
+fn in_environment(
+    doc: &Parsed,
+    env: &Environment,
+    all: &[Environment],
+    report: bool,
+    errors: &mut Vec<LoadError>,
+) -> bool {
+    let Some(listed) = doc
+        .value
+        .get("metadata")
+        .and_then(|m| m.get("environments"))
+    else {
+        return true;
+    };
+    let path = FieldPath::root().key("metadata").key("environments");
+    let label = doc
+        .kind_name()
+        .map(|k| format!("{k} {}", doc.name().unwrap_or_default()));
+    let problem = |path: FieldPath, message: String| validate::Problem { path, message };
+    let Some(items) = listed.as_sequence() else {
+        if report {
+            errors.push(doc.error(
+                label,
+                problem(path, "must be a list of environment names".into()),
+            ));
+        }
+        return false;
+    };
+    let mut found = false;
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(name) if name == env.name => found = true,
+            Some(name) if all.iter().any(|e| e.name == name) => {}
+            other => {
+                if report {
+                    let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+                    let message = match other {
+                        Some(name) => format!(
+                            "no Environment named {} is declared (declared: {})",
+                            quote(name),
+                            names.join(", ")
+                        ),
+                        None => "must be an environment name".to_string(),
+                    };
+                    errors.push(doc.error(label.clone(), problem(path.index(i), message)));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Two environments in the same account and region cannot both declare a
+/// resource of the same kind and name: they would fight over it.
+fn check_shared_accounts(
+    loaded: &[(Environment, Vec<Declared>, Vec<Rendered>)],
+    errors: &mut Vec<LoadError>,
+) {
+    /// Account, region, kind and name.
+    type Place<'a> = (Option<&'a str>, Option<&'a str>, Kind, &'a str);
+    let mut first: HashMap<Place, &str> = HashMap::new();
+    for (env, declared, _) in loaded {
+        for doc in declared {
+            let key = (
+                env.account_id.as_deref(),
+                env.region.as_deref(),
+                doc.kind,
+                doc.name.as_str(),
+            );
+            match first.get(&key) {
+                None => {
+                    first.insert(key, &env.name);
+                }
+                // Twice in one environment: check_duplicates said it.
+                Some(other) if *other == env.name => {}
+                Some(other) => errors.push(doc.error(
+                    &FieldPath::root().key("metadata").key("name"),
+                    format!(
+                        "{} is declared in environments {other} and {}, which share account {} \
+                         and region {}: name it after ${{env}}, or list one of them in \
+                         metadata.environments",
+                        doc.label(),
+                        env.name,
+                        env.account_id.as_deref().unwrap_or("(ambient)"),
+                        env.region.as_deref().unwrap_or("(ambient)")
+                    ),
+                )),
+            }
+        }
+    }
 }
 
 impl LoadError {

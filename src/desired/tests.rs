@@ -1474,5 +1474,6 @@ fn aws_length_and_count_limits() {
     );
 }
 
+mod environments;
 mod fuzz;
 mod hostile;

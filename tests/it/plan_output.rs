@@ -366,3 +366,104 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
         "= Alarm in-sync\n= Alarm drifted\n\nPlan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
 }
+
+/// Two environments and one alarm named after each (section 8).
+const ENVIRONMENTS: &str = "\
+apiVersion: driftd/v1
+kind: Environment
+metadata: {name: dev}
+spec: {accountId: \"111111111111\", region: us-east-1, vars: {cpu: 80}}
+---
+apiVersion: driftd/v1
+kind: Environment
+metadata: {name: prod}
+spec: {accountId: \"222222222222\", region: eu-west-1, vars: {cpu: 85}}
+";
+
+const ALARM_PER_ENV: &str = "\
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+    name: app-${env}-cpu-high
+spec:
+    namespace: AWS/ECS
+    metricName: CPUUtilization
+    statistic: Average
+    period: 300
+    evaluationPeriods: 1
+    threshold: ${vars.cpu}
+    comparisonOperator: GreaterThanThreshold
+";
+
+#[test]
+fn environments_are_validated_and_rendered_but_not_yet_planned() {
+    let root = desired_dir(&[
+        ("desired-state/environments.yaml", ENVIRONMENTS),
+        ("desired-state/alarms.yaml", ALARM_PER_ENV),
+    ]);
+    let in_root = |args: &[&str]| {
+        let mut cmd = offline_driftd();
+        cmd.args(args)
+            .args(["--desired-state", "desired-state"])
+            .current_dir(root.path());
+        run(&mut cmd)
+    };
+    let out = in_root(&["validate"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "desired-state [dev]: valid: 1 resources (1 Alarm)\n\
+         desired-state [prod]: valid: 1 resources (1 Alarm)\n"
+    );
+
+    let out = in_root(&["render", "--env", "prod"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("# environment: prod (account 222222222222, region eu-west-1)\n---\n"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("  name: app-prod-cpu-high\n"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("  threshold: 85\n"), "{out:?}");
+    assert!(!out.stdout.contains("app-dev"), "{out:?}");
+
+    let unknown_var = desired_dir(&[
+        ("desired-state/environments.yaml", ENVIRONMENTS),
+        (
+            "desired-state/alarms.yaml",
+            &ALARM_PER_ENV.replace("${vars.cpu}", "${vars.cpus}"),
+        ),
+    ]);
+    let out = run(offline_driftd()
+        .args([
+            "validate",
+            "--env",
+            "dev",
+            "--desired-state",
+            "desired-state",
+        ])
+        .current_dir(unknown_var.path()));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some(
+            "desired-state/alarms.yaml:11:5: Alarm app-${env}-cpu-high: spec.threshold: unknown \
+             variable ${vars.cpus} in environment dev (known: ${env}, ${accountId}, ${region}, \
+             ${vars.cpu})"
+        ),
+        "{out:?}"
+    );
+
+    // The engine reconciles one environment for now: plan refuses, and
+    // calls no AWS (the endpoint is a port nobody listens on).
+    let out = in_root(&["plan"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("this desired state declares environments"),
+        "{out:?}"
+    );
+}
