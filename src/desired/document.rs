@@ -61,6 +61,13 @@ impl Parsed {
         self.value.get("kind").and_then(Value::as_str)
     }
 
+    /// `Kind name` of the document as written (before its variables are
+    /// replaced), for its errors; `None` without a kind.
+    pub(crate) fn label(&self) -> Option<String> {
+        self.kind_name()
+            .map(|k| format!("{k} {}", self.name().unwrap_or_default()))
+    }
+
     pub(crate) fn name(&self) -> Option<&str> {
         self.value
             .get("metadata")
@@ -113,11 +120,7 @@ impl Parsed {
 
     /// The environment an Environment document declares, or its problems.
     pub(crate) fn environment(&self, errors: &mut Vec<LoadError>) -> Option<Environment> {
-        let label = Some(format!(
-            "{} {}",
-            environment::KIND,
-            self.name().unwrap_or_default()
-        ));
+        let label = self.label();
         let doc = match serde_path_to_error::deserialize::<_, Document<environment::Spec>>(
             self.value.clone(),
         ) {

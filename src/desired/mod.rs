@@ -236,9 +236,7 @@ pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErro
             let mut problems = validate::Problems::default();
             environment::substitute(&mut value, env, &mut problems);
             if !problems.0.is_empty() {
-                let label = doc
-                    .kind_name()
-                    .map(|k| format!("{k} {}", doc.name().unwrap_or_default()));
+                let label = doc.label();
                 errors.extend(problems.0.into_iter().map(|p| doc.error(label.clone(), p)));
                 continue;
             }
@@ -360,9 +358,7 @@ fn in_environment(
         return true;
     };
     let path = FieldPath::root().key("metadata").key("environments");
-    let label = doc
-        .kind_name()
-        .map(|k| format!("{k} {}", doc.name().unwrap_or_default()));
+    let label = doc.label();
     let problem = |path: FieldPath, message: String| validate::Problem { path, message };
     let Some(items) = listed.as_sequence() else {
         if report {
