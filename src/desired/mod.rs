@@ -191,11 +191,7 @@ pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErro
         .partition(|p| p.kind_name() == Some(environment::KIND));
     let declared_at = env_docs.first().map(|doc| {
         doc.error(
-            Some(format!(
-                "{} {}",
-                environment::KIND,
-                doc.name().unwrap_or_default()
-            )),
+            doc.label(),
             validate::Problem {
                 path: FieldPath::root().key("kind"),
                 message: "this desired state declares environments: `driftd validate` checks \
