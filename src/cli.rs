@@ -89,7 +89,7 @@ pub struct EnvArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub desired: DesiredArgs,
+    pub desired: EnvArgs,
     /// Exit 0 when nothing drifted, 2 when something did, 1 on error.
     #[arg(long, env = "DRIFTD_DETAILED_EXITCODE")]
     pub detailed_exitcode: bool,
@@ -113,7 +113,7 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub desired: DesiredArgs,
+    pub desired: EnvArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -144,7 +144,7 @@ pub struct ChangeArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub desired: DesiredArgs,
+    pub desired: EnvArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
     /// Time between full resyncs (e.g. `30s`, `5m`), with a little jitter.

@@ -5,12 +5,13 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::aws::{self, Aws};
+use crate::aws;
 use crate::cli::{ChangeArgs, Cli, Command, EnvArgs, OutputFormat};
 use crate::desired::{self, DesiredState, LoadErrors};
 use crate::engine::converge::Convergence;
 use crate::engine::events::{Events, EventsObserver, Target};
-use crate::engine::{self, Guards, PassOptions, Refs};
+use crate::engine::fleet::{Connector, Fleet};
+use crate::engine::{self, Guards, PassOptions};
 use crate::kinds::{Kind, Mode};
 
 /// Exit code: success (and, with `--detailed-exitcode`, no drift).
@@ -54,10 +55,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Plan(args) => {
-            let Some(state) = load(&args.desired.desired_state) else {
+            let Some(loaded) = load_environments(&args.desired) else {
                 return Ok(EXIT_ERROR);
             };
-            let aws = connect(global.region, global.endpoint_url).await;
+            let fleet = connect(global.region, global.endpoint_url).await;
             let opts = PassOptions {
                 apply: false,
                 mode: args.mode,
@@ -67,7 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 stop: Default::default(),
                 guards: Default::default(),
             };
-            let report = pass(&aws, &state, &opts, args.allow_empty).await;
+            let report = fleet.pass(&loaded, &opts, args.allow_empty).await;
             let mut out = std::io::stdout().lock();
             match args.output {
                 OutputFormat::Text => crate::output::write_plan_text(&mut out, &report, verbose),
@@ -84,16 +85,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             })
         }
         Command::Apply(args) => {
-            let Some(state) = load(&args.desired.desired_state) else {
+            let Some(loaded) = load_environments(&args.desired) else {
                 return Ok(EXIT_ERROR);
             };
-            if let Some(Target::Topic(name)) = &args.change.events_topic {
-                anyhow::ensure!(
-                    state.get(Kind::Topic, name).is_some(),
-                    "--events-topic topic:{name}: the desired state declares no Topic {name:?}"
-                );
-            }
-            let aws = connect(global.region, global.endpoint_url).await;
+            check_events_topic(&args.change, &loaded)?;
+            let fleet = connect(global.region, global.endpoint_url).await;
             let events = args
                 .change
                 .events_topic
@@ -112,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
             }
-            let report = pass(&aws, &state, &opts, args.change.allow_empty).await;
+            let report = fleet.pass(&loaded, &opts, args.change.allow_empty).await;
             let mut out = std::io::stdout().lock();
             crate::output::write_apply_text(&mut out, &report, verbose)
                 .and_then(|()| out.flush())
@@ -148,9 +144,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Loads the desired state, printing every problem on stderr when it is invalid.
-fn load(dir: &std::path::Path) -> Option<DesiredState> {
-    report_errors(dir, desired::load(dir))
+/// `--events-topic topic:NAME` names a Topic every environment declares
+/// (each publishes to its own).
+fn check_events_topic(change: &ChangeArgs, loaded: &desired::Loaded) -> anyhow::Result<()> {
+    if let Some(Target::Topic(name)) = &change.events_topic {
+        for env in &loaded.environments {
+            let place = if env.environment.name == desired::environment::DEFAULT {
+                "the desired state".to_string()
+            } else {
+                format!("environment {}", env.environment.name)
+            };
+            anyhow::ensure!(
+                env.state.get(Kind::Topic, name).is_some(),
+                "--events-topic topic:{name}: {place} declares no Topic {name:?}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The environments `--env` selects, printing every problem on stderr when
@@ -199,8 +209,12 @@ fn describe(state: &DesiredState, place: &str) -> String {
     )
 }
 
-async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Aws {
-    Aws::from_sdk_config(&aws::sdk_config(region, endpoint_url).await)
+/// The environments' clients, made from the process's SDK configuration.
+async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Fleet {
+    Fleet::new(Connector::Sdk {
+        base: aws::sdk_config(region, endpoint_url).await,
+        observer: None,
+    })
 }
 
 /// The options of a pass that may change AWS (`apply`, `run`).
@@ -214,25 +228,6 @@ fn changing(change: &ChangeArgs, owner: String, guards: Guards) -> PassOptions {
         stop: Default::default(),
         guards,
     }
-}
-
-/// One pass over the whole desired state, then the prune step: what this
-/// driftd owns and no longer declares is reported, and deleted with `--prune`.
-/// The state was just loaded without error, so pruning may go ahead (unless
-/// it is empty and `allow_empty` is false).
-pub async fn pass(
-    aws: &Aws,
-    state: &DesiredState,
-    opts: &PassOptions,
-    allow_empty: bool,
-) -> engine::PassReport {
-    let resources: Vec<_> = state.resources.iter().collect();
-    let mut refs = Refs::default();
-    let mut report = engine::reconcile(aws, &resources, &mut refs, opts).await;
-    let validity = engine::prune::Validity::of(state, true, allow_empty);
-    let orphans = engine::prune::prune(aws, state, validity, opts).await;
-    report.add_prune(orphans);
-    report
 }
 
 /// `driftd run`: serve the endpoints, watch the files, reconcile until a
@@ -256,13 +251,28 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         "--interval {}: must be at least 1s",
         humantime::format_duration(args.interval)
     );
-    let dir = args.desired.desired_state;
+    let only = args.desired.env;
+    let dir = args.desired.desired.desired_state;
     // Signal handlers first, so that a signal during start-up stops it gracefully.
     let shutdown = signals().context("installing the signal handlers")?;
-    let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
+    // The environments as the files name them now, for the series that
+    // exist from the start; a desired state that does not load yet has them
+    // created as its resources are reconciled.
+    let environments: Vec<String> = match desired::load_environments(&dir, &only) {
+        Ok(loaded) => loaded
+            .environments
+            .iter()
+            .map(|e| e.environment.name.clone())
+            .collect(),
+        Err(_) => vec![desired::environment::DEFAULT.to_string()],
+    };
+    let metrics =
+        Arc::new(Metrics::for_environments(&environments).context("registering the metrics")?);
     let status = Arc::new(StatusStore::new(&dir));
-    let config = aws::sdk_config(global.region, global.endpoint_url).await;
-    let aws = Aws::counted(&config, metrics.clone());
+    let fleet = Fleet::new(Connector::Sdk {
+        base: aws::sdk_config(global.region, global.endpoint_url).await,
+        observer: Some(metrics.clone()),
+    });
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("listening on {}", args.metrics_addr))?;
@@ -317,8 +327,8 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
     settings.allow_empty = args.change.allow_empty;
     let daemon = Daemon {
         settings,
-        reconciler: Arc::new(aws),
-        loader: Arc::new(move || desired::load(&loader_dir)),
+        reconciler: Arc::new(fleet),
+        loader: Arc::new(move || desired::load_environments(&loader_dir, &only)),
         metrics,
         status,
     };

@@ -135,7 +135,7 @@ mod tests {
 
         s.status.desired_loaded(
             &[(
-                crate::engine::scheduler::Key::new(crate::kinds::Kind::Topic, "t"),
+                crate::engine::scheduler::Key::new("default", crate::kinds::Kind::Topic, "t"),
                 Mode::Enforce,
             )],
             at,

@@ -15,8 +15,10 @@ use prometheus::{
 
 use crate::aws::counting::{Outcome, RequestObserver};
 use crate::engine::events::{EventType, EventsObserver};
+use crate::engine::scheduler::Key;
+use crate::engine::status::Count;
 use crate::engine::{ResourceReport, State};
-use crate::kinds::Kind;
+use crate::kinds::{Kind, DEFAULT_ENVIRONMENT};
 
 /// Buckets of `driftd_reconcile_duration_seconds`: one resource, from a cached
 /// in-sync check to a write that waited out the SDK's retries.
@@ -47,6 +49,8 @@ pub struct Metrics {
     aws_throttled: IntCounterVec,
     events_published: IntCounterVec,
     events_publish_errors: IntCounter,
+    /// The environments reconciled, whose series exist from the start.
+    environments: Vec<String>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -56,8 +60,15 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric (and the `process_*` collector) in a registry of its own.
+    /// The metrics of a process with the implicit environment alone.
     pub fn new() -> Result<Metrics, prometheus::Error> {
+        Metrics::for_environments(&[DEFAULT_ENVIRONMENT.to_string()])
+    }
+
+    /// Registers every metric (and the `process_*` collector) in a registry
+    /// of its own; the series of every kind of these environments exist from
+    /// the start.
+    pub fn for_environments(environments: &[String]) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         fn reg<C: prometheus::core::Collector + Clone + 'static>(
             registry: &Registry,
@@ -71,7 +82,7 @@ impl Metrics {
                 &registry,
                 IntGaugeVec::new(
                     Opts::new("driftd_resources", "Resources by kind and state."),
-                    &["kind", "state"],
+                    &["env", "kind", "state"],
                 )?,
             )?,
             resource_in_sync: reg(
@@ -81,7 +92,7 @@ impl Metrics {
                         "driftd_resource_in_sync",
                         "1 when the resource matches its desired state (in sync or corrected), 0 otherwise.",
                     ),
-                    &["kind", "name"],
+                    &["env", "kind", "name"],
                 )?,
             )?,
             drift_detected: reg(
@@ -91,7 +102,7 @@ impl Metrics {
                         "driftd_drift_detected_total",
                         "Reconciles that found a resource differing from its desired state.",
                     ),
-                    &["kind"],
+                    &["env", "kind"],
                 )?,
             )?,
             drift_corrected: reg(
@@ -101,7 +112,7 @@ impl Metrics {
                         "driftd_drift_corrected_total",
                         "Drifted resources that driftd corrected.",
                     ),
-                    &["kind"],
+                    &["env", "kind"],
                 )?,
             )?,
             reconcile_errors: reg(
@@ -111,7 +122,7 @@ impl Metrics {
                         "driftd_reconcile_errors_total",
                         "Reconciles that ended in an error, by reason.",
                     ),
-                    &["kind", "reason"],
+                    &["env", "kind", "reason"],
                 )?,
             )?,
             reconcile_duration: reg(
@@ -122,7 +133,7 @@ impl Metrics {
                         "Time to observe (its share of the batch), diff and correct one resource.",
                     )
                     .buckets(RECONCILE_BUCKETS.to_vec()),
-                    &["kind"],
+                    &["env", "kind"],
                 )?,
             )?,
             pass_duration: reg(
@@ -180,7 +191,7 @@ impl Metrics {
                         "driftd_drift_flapping",
                         "1 when corrections of the resource do not converge and it is quarantined.",
                     ),
-                    &["kind", "name"],
+                    &["env", "kind", "name"],
                 )?,
             )?,
             aws_throttled: reg(
@@ -211,6 +222,7 @@ impl Metrics {
                 ))?,
             )?,
             registry,
+            environments: environments.to_vec(),
         };
         let build_info = IntGaugeVec::new(
             Opts::new(
@@ -228,9 +240,11 @@ impl Metrics {
         ))?;
         // Series that exist from the start, so that rates and alerts see a 0
         // rather than nothing.
-        for kind in Kind::ALL {
-            m.drift_detected.with_label_values(&[kind.as_str()]);
-            m.drift_corrected.with_label_values(&[kind.as_str()]);
+        for env in &m.environments {
+            for kind in Kind::ALL {
+                m.drift_detected.with_label_values(&[env, kind.as_str()]);
+                m.drift_corrected.with_label_values(&[env, kind.as_str()]);
+            }
         }
         for event in EventType::ALL {
             m.events_published.with_label_values(&[event.as_str()]);
@@ -249,15 +263,15 @@ impl Metrics {
 
     /// Counts what one reconcile of one resource found and did.
     pub fn observe_reconcile(&self, report: &ResourceReport) {
-        let kind = report.kind.as_str();
+        let labels = [report.environment.as_str(), report.kind.as_str()];
         self.reconcile_duration
-            .with_label_values(&[kind])
+            .with_label_values(&labels)
             .observe(report.duration.as_secs_f64());
         if report.drifted() {
-            self.drift_detected.with_label_values(&[kind]).inc();
+            self.drift_detected.with_label_values(&labels).inc();
         }
         if report.state == State::Corrected {
-            self.drift_corrected.with_label_values(&[kind]).inc();
+            self.drift_corrected.with_label_values(&labels).inc();
         }
         if report.state == State::Error {
             let reason = report
@@ -265,21 +279,21 @@ impl Metrics {
                 .as_ref()
                 .map_or("unknown", |e| e.reason.as_str());
             self.reconcile_errors
-                .with_label_values(&[kind, reason])
+                .with_label_values(&[labels[0], labels[1], reason])
                 .inc();
         }
     }
 
     /// Counts a kind whose owned resources the prune step could not list.
-    pub fn observe_prune_error(&self, kind: Kind, reason: &str) {
+    pub fn observe_prune_error(&self, environment: &str, kind: Kind, reason: &str) {
         self.reconcile_errors
-            .with_label_values(&[kind.as_str(), reason])
+            .with_label_values(&[environment, kind.as_str(), reason])
             .inc();
     }
 
     /// Sets the per-resource gauges of a resource of the desired state.
-    pub fn set_resource(&self, kind: Kind, name: &str, in_sync: bool, flapping: bool) {
-        let labels = [kind.as_str(), name];
+    pub fn set_resource(&self, key: &Key, in_sync: bool, flapping: bool) {
+        let labels = [key.environment.as_str(), key.kind.as_str(), &key.name];
         self.resource_in_sync
             .with_label_values(&labels)
             .set(i64::from(in_sync));
@@ -289,26 +303,28 @@ impl Metrics {
     }
 
     /// Removes the series of a resource that left the desired state.
-    pub fn forget_resource(&self, kind: Kind, name: &str) {
-        let labels = [kind.as_str(), name];
+    pub fn forget_resource(&self, key: &Key) {
+        let labels = [key.environment.as_str(), key.kind.as_str(), &key.name];
         // Absent when the resource was never reconciled: nothing to remove.
         let _ = self.resource_in_sync.remove_label_values(&labels);
         let _ = self.drift_flapping.remove_label_values(&labels);
     }
 
-    /// Sets `driftd_resources{kind,state}` for every kind and state; the
-    /// combinations not listed are 0.
-    pub fn set_resource_counts(&self, counts: &[(Kind, State, usize)]) {
-        for kind in Kind::ALL {
-            for state in State::ALL {
-                let n = counts
-                    .iter()
-                    .filter(|(k, s, _)| *k == kind && *s == state)
-                    .map(|(_, _, n)| *n)
-                    .sum::<usize>();
-                self.resources
-                    .with_label_values(&[kind.as_str(), state.as_str()])
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// Sets `driftd_resources{env,kind,state}` for every environment, kind
+    /// and state; the combinations not listed are 0.
+    pub fn set_resource_counts(&self, counts: &[Count]) {
+        for env in &self.environments {
+            for kind in Kind::ALL {
+                for state in State::ALL {
+                    let n = counts
+                        .iter()
+                        .filter(|c| c.environment == *env && c.kind == kind && c.state == state)
+                        .map(|c| c.resources)
+                        .sum::<usize>();
+                    self.resources
+                        .with_label_values(&[env, kind.as_str(), state.as_str()])
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
             }
         }
     }
@@ -367,6 +383,7 @@ mod tests {
 
     fn report(state: State, action: Planned) -> ResourceReport {
         ResourceReport {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             kind: Kind::Alarm,
             name: "cpu-high".into(),
             mode: Mode::Enforce,
@@ -399,7 +416,11 @@ mod tests {
     fn every_metric_of_the_contract_is_exposed() {
         let m = Metrics::new().unwrap();
         m.observe_reconcile(&report(State::Corrected, Planned::Update));
-        m.set_resource(Kind::Alarm, "cpu-high", true, false);
+        m.set_resource(
+            &Key::new(DEFAULT_ENVIRONMENT, Kind::Alarm, "cpu-high"),
+            true,
+            false,
+        );
         m.pass_completed(Duration::from_secs(1), SystemTime::now());
         m.desired_state_loaded(true);
         m.request("cloudwatch", "DescribeAlarms", Outcome::Throttled);
@@ -450,22 +471,34 @@ mod tests {
         m.observe_reconcile(&report(State::Error, Planned::Error));
         let text = m.encode().unwrap();
         assert_eq!(
-            value(&text, "driftd_drift_detected_total", "kind=\"Alarm\""),
+            value(
+                &text,
+                "driftd_drift_detected_total",
+                "env=\"default\",kind=\"Alarm\""
+            ),
             Some(2.0)
         );
         assert_eq!(
-            value(&text, "driftd_drift_corrected_total", "kind=\"Alarm\""),
+            value(
+                &text,
+                "driftd_drift_corrected_total",
+                "env=\"default\",kind=\"Alarm\""
+            ),
             Some(1.0)
         );
         assert_eq!(
-            value(&text, "driftd_drift_corrected_total", "kind=\"Topic\""),
+            value(
+                &text,
+                "driftd_drift_corrected_total",
+                "env=\"default\",kind=\"Topic\""
+            ),
             Some(0.0)
         );
         assert_eq!(
             value(
                 &text,
                 "driftd_reconcile_errors_total",
-                "kind=\"Alarm\",reason=\"throttled\""
+                "env=\"default\",kind=\"Alarm\",reason=\"throttled\""
             ),
             Some(1.0)
         );
@@ -473,7 +506,7 @@ mod tests {
             value(
                 &text,
                 "driftd_reconcile_duration_seconds_count",
-                "kind=\"Alarm\""
+                "env=\"default\",kind=\"Alarm\""
             ),
             Some(4.0)
         );
@@ -482,13 +515,14 @@ mod tests {
     #[test]
     fn a_resource_that_leaves_the_desired_state_loses_its_series() {
         let m = Metrics::new().unwrap();
-        m.set_resource(Kind::Topic, "alerts", false, true);
+        let alerts = Key::new(DEFAULT_ENVIRONMENT, Kind::Topic, "alerts");
+        m.set_resource(&alerts, false, true);
         let text = m.encode().unwrap();
-        let labels = "kind=\"Topic\",name=\"alerts\"";
+        let labels = "env=\"default\",kind=\"Topic\",name=\"alerts\"";
         assert_eq!(value(&text, "driftd_resource_in_sync", labels), Some(0.0));
         assert_eq!(value(&text, "driftd_drift_flapping", labels), Some(1.0));
-        m.forget_resource(Kind::Topic, "alerts");
-        m.forget_resource(Kind::Topic, "never-seen");
+        m.forget_resource(&alerts);
+        m.forget_resource(&Key::new(DEFAULT_ENVIRONMENT, Kind::Topic, "never-seen"));
         let text = m.encode().unwrap();
         assert_eq!(value(&text, "driftd_resource_in_sync", labels), None);
         assert_eq!(value(&text, "driftd_drift_flapping", labels), None);
@@ -497,28 +531,35 @@ mod tests {
     #[test]
     fn resource_counts_cover_every_kind_and_state() {
         let m = Metrics::new().unwrap();
-        m.set_resource_counts(&[
-            (Kind::Alarm, State::InSync, 3),
-            (Kind::Alarm, State::Error, 1),
-        ]);
+        let count = |state, resources| Count {
+            environment: DEFAULT_ENVIRONMENT.to_string(),
+            kind: Kind::Alarm,
+            state,
+            resources,
+        };
+        m.set_resource_counts(&[count(State::InSync, 3), count(State::Error, 1)]);
         let text = m.encode().unwrap();
         assert_eq!(
             value(
                 &text,
                 "driftd_resources",
-                "kind=\"Alarm\",state=\"in_sync\""
+                "env=\"default\",kind=\"Alarm\",state=\"in_sync\""
             ),
             Some(3.0)
         );
         assert_eq!(
-            value(&text, "driftd_resources", "kind=\"Alarm\",state=\"error\""),
+            value(
+                &text,
+                "driftd_resources",
+                "env=\"default\",kind=\"Alarm\",state=\"error\""
+            ),
             Some(1.0)
         );
         assert_eq!(
             value(
                 &text,
                 "driftd_resources",
-                "kind=\"Secret\",state=\"drifted\""
+                "env=\"default\",kind=\"Secret\",state=\"drifted\""
             ),
             Some(0.0)
         );

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::engine::{PassReport, Planned, PruneProblems, ResourceReport, State, Summary};
-use crate::kinds::Change;
+use crate::kinds::{Change, DEFAULT_ENVIRONMENT};
 
 /// Version of the JSON plan document; bumped only on incompatible changes.
 pub const JSON_VERSION: u32 = 1;
@@ -67,15 +67,25 @@ fn write_details(out: &mut impl Write, r: &ResourceReport) -> io::Result<()> {
 
 /// Why the prune step deleted nothing, or could not see everything: one
 /// `!` line each, after the resources.
-fn write_prune_problems(out: &mut impl Write, problems: &PruneProblems) -> io::Result<()> {
-    if let Some(refused) = &problems.refused {
-        writeln!(out, "! {}", refused.message)?;
+fn write_prune_problems(
+    out: &mut impl Write,
+    problems: &PruneProblems,
+    envs: Environments,
+) -> io::Result<()> {
+    for refused in &problems.refused {
+        writeln!(
+            out,
+            "! {}{}",
+            envs.label(&refused.environment),
+            refused.message
+        )?;
     }
     for e in &problems.errors {
         let kinds: Vec<&str> = e.kinds.iter().map(|k| k.as_str()).collect();
         writeln!(
             out,
-            "! cannot list the {} this driftd owns ({}): {}",
+            "! {}cannot list the {} this driftd owns ({}): {}",
+            envs.label(&e.environment),
             kinds.join(", "),
             e.error.reason,
             e.error.message
@@ -84,10 +94,38 @@ fn write_prune_problems(out: &mut impl Write, problems: &PruneProblems) -> io::R
     Ok(())
 }
 
+/// Whether lines name their environment: when the desired state declares
+/// environments (with the implicit `default` alone, output is as it always was).
+#[derive(Debug, Clone, Copy)]
+struct Environments {
+    named: bool,
+}
+
+impl Environments {
+    fn of(report: &PassReport) -> Environments {
+        let named = |env: &str| env != DEFAULT_ENVIRONMENT;
+        Environments {
+            named: report.resources.iter().any(|r| named(&r.environment))
+                || report.prune.refused.iter().any(|r| named(&r.environment))
+                || report.prune.errors.iter().any(|e| named(&e.environment)),
+        }
+    }
+
+    /// `[prod] `, or nothing.
+    fn label(self, environment: &str) -> String {
+        if self.named {
+            format!("[{environment}] ")
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// The text plan: one block per resource that is not in sync (all with
 /// `verbose`), orphans marked `-` (deleted with `--prune`) or `?` (left
 /// alone), then why pruning was refused, if it was, and the summary.
 pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool) -> io::Result<()> {
+    let envs = Environments::of(report);
     for r in &report.resources {
         if r.action == Planned::InSync && !verbose {
             continue;
@@ -99,7 +137,14 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
         } else {
             ""
         };
-        writeln!(out, "{} {} {}{observe}", r.action.marker(), r.kind, r.name)?;
+        writeln!(
+            out,
+            "{} {}{} {}{observe}",
+            r.action.marker(),
+            envs.label(&r.environment),
+            r.kind,
+            r.name
+        )?;
         write_details(out, r)?;
     }
     if report
@@ -110,7 +155,7 @@ pub fn write_plan_text(out: &mut impl Write, report: &PassReport, verbose: bool)
         writeln!(out)?;
     }
     if !report.prune.is_empty() {
-        write_prune_problems(out, &report.prune)?;
+        write_prune_problems(out, &report.prune, envs)?;
         writeln!(out)?;
     }
     writeln!(out, "{}", plan_summary_line(&report.summary()))
@@ -129,6 +174,7 @@ pub fn write_apply_text(
     let mut observed = 0;
     let mut errors = 0;
     let mut in_sync = 0;
+    let envs = Environments::of(report);
     for r in &report.resources {
         let what = match (r.state, r.action) {
             (State::InSync, _) => {
@@ -177,7 +223,13 @@ pub fn write_apply_text(
             State::Orphaned => Planned::Orphaned.marker(),
             _ => r.action.marker(),
         };
-        writeln!(out, "{marker} {} {}: {what}", r.kind, r.name)?;
+        writeln!(
+            out,
+            "{marker} {}{} {}: {what}",
+            envs.label(&r.environment),
+            r.kind,
+            r.name
+        )?;
         // A created resource's fields are its whole spec, and what was said
         // of a deletion was said before it: shown with -v only.
         let done =
@@ -188,10 +240,10 @@ pub fn write_apply_text(
     }
     writeln!(out)?;
     if !report.prune.is_empty() {
-        write_prune_problems(out, &report.prune)?;
+        write_prune_problems(out, &report.prune, envs)?;
         writeln!(out)?;
     }
-    errors += report.prune.errors.len() + usize::from(report.prune.refused.is_some());
+    errors += report.prune.errors.len() + report.prune.refused.len();
     writeln!(
         out,
         "{}",
@@ -232,7 +284,8 @@ struct JsonPlan<'a> {
     summary: Summary,
     drift: bool,
     resources: &'a [ResourceReport],
-    /// `{"refused": {"reason", "message", "would_delete"}, "errors": [...]}`,
+    /// `{"refused": [{"environment", "reason", "message", "would_delete"}],
+    /// "errors": [{"environment", "kinds", "reason", ...}]}`,
     /// present only when the prune step was refused or could not list.
     #[serde(skip_serializing_if = "no_prune_problems")]
     prune: &'a PruneProblems,
@@ -288,6 +341,7 @@ mod tests {
 
     fn orphan(name: &str, action: Planned, state: State, notes: &[&str]) -> ResourceReport {
         ResourceReport {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             kind: Kind::Alarm,
             name: name.into(),
             mode: Mode::Enforce,
@@ -339,12 +393,14 @@ mod tests {
                 &["would be deleted, but pruning is refused in this pass (more than --max-prune)"],
             )],
             prune: PruneProblems {
-                refused: Some(Refusal {
+                refused: vec![Refusal {
+                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                     reason: Reason::MaxPrune,
                     message: "pruning refused: this pass would delete 11 resources".into(),
                     would_delete: 11,
-                }),
+                }],
                 errors: vec![ListingError {
+                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                     kinds: vec![Kind::Secret],
                     error: ResourceError {
                         reason: Reason::AccessDenied,

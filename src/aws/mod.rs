@@ -21,6 +21,7 @@ pub mod fake;
 pub mod pace;
 pub mod secretsmanager;
 pub mod sns;
+pub mod sts;
 pub mod tagging;
 
 /// Resource tags, ordered so that output is stable.
@@ -32,6 +33,7 @@ pub use dashboards::Dashboards;
 pub use ecs::Ecs;
 pub use secretsmanager::SecretsManager;
 pub use sns::Sns;
+pub use sts::Sts;
 pub use tagging::Tagging;
 
 /// What kind of failure an AWS call ended in; decides whether to retry.
@@ -237,6 +239,49 @@ pub async fn sdk_config(
     loader.load().await
 }
 
+/// A role an environment's calls are made as: assumed with
+/// `sts:AssumeRole` from the process's own credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub arn: String,
+    /// Given to AssumeRole when the role's trust policy asks for one.
+    pub external_id: Option<String>,
+    /// The role session name, as CloudTrail shows it.
+    pub session_name: String,
+}
+
+/// The configuration of one environment's clients: the process's own one
+/// (timeouts, retries, `--endpoint-url`), in the environment's region when
+/// it names one, and with the credentials of its role when it has one.
+/// aws-config's `AssumeRoleProvider` behind the SDK's identity cache
+/// assumes the role on first use and again before the credentials expire.
+pub async fn environment_config(
+    base: &aws_config::SdkConfig,
+    region: Option<&str>,
+    role: Option<&Role>,
+) -> aws_config::SdkConfig {
+    let mut builder = base.to_builder();
+    if let Some(region) = region {
+        builder.set_region(Some(aws_config::Region::new(region.to_string())));
+    }
+    if let Some(role) = role {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.arn)
+            .session_name(&role.session_name)
+            .configure(base);
+        if let Some(region) = region {
+            provider = provider.region(aws_config::Region::new(region.to_string()));
+        }
+        if let Some(id) = &role.external_id {
+            provider = provider.external_id(id);
+        }
+        let provider = provider.build().await;
+        builder.set_credentials_provider(Some(
+            aws_sdk_sts::config::SharedCredentialsProvider::new(provider),
+        ));
+    }
+    builder.build()
+}
+
 /// The AWS clients of one driftd process, behind their seams.
 #[derive(Clone)]
 pub struct Aws {
@@ -247,6 +292,7 @@ pub struct Aws {
     pub secretsmanager: Arc<dyn SecretsManager>,
     pub ecs: Arc<dyn Ecs>,
     pub autoscaling: Arc<dyn AutoScaling>,
+    pub sts: Arc<dyn Sts>,
 }
 
 impl Aws {
@@ -263,6 +309,7 @@ impl Aws {
             secretsmanager: Arc::new(secretsmanager::SdkSecretsManager::new(config).paced(&pacer)),
             ecs: Arc::new(ecs::SdkEcs::new(config).paced(&pacer)),
             autoscaling: Arc::new(autoscaling::SdkAutoScaling::new(config).paced(&pacer)),
+            sts: Arc::new(sts::SdkSts::new(config)),
         }
     }
 
@@ -315,6 +362,7 @@ impl Aws {
                 ))
                 .paced(&pacer),
             ),
+            sts: Arc::new(sts::SdkSts::from_client(client!(aws_sdk_sts, "sts"))),
         }
     }
 }

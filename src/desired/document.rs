@@ -564,6 +564,8 @@ fn load_document(
                     .and_then(|i| i.locate(&root))
                     .map_or((1, 1), |p| (p.line, p.column));
                 resource = Some(Resource {
+                    // Set by the loader, which knows the environment.
+                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                     name: metadata.name,
                     mode: metadata.mode,
                     origin: Origin {

@@ -17,7 +17,7 @@ use super::validate::Problems;
 pub const KIND: &str = "Environment";
 
 /// The name of the one environment of a desired state that declares none.
-pub const DEFAULT: &str = "default";
+pub const DEFAULT: &str = crate::kinds::DEFAULT_ENVIRONMENT;
 
 /// One environment: where its resources live and the variables it gives.
 #[derive(Debug, Clone, PartialEq)]

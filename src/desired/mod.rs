@@ -124,19 +124,13 @@ impl fmt::Display for LoadErrors {
     }
 }
 
-/// Loads and validates every `*.yaml`/`*.yml` file under `dir` (recursively,
-/// in sorted order, skipping hidden files and directories). Every problem of
-/// every file and document is reported, each with its place; the state is
-/// returned only when there is none.
-///
-/// `plan`, `apply` and `run` reconcile one environment: a desired state
-/// that declares Environment documents is refused here (see
-/// [`load_environments`], which `validate` and `render` use).
+/// The desired state of a directory without Environment documents: the
+/// implicit environment's (the tests of the loader; the commands use
+/// [`load_environments`]).
+#[cfg(test)]
 pub fn load(dir: &Path) -> Result<DesiredState, LoadErrors> {
     let loaded = load_environments(dir, &[])?;
-    if let Some(first) = loaded.declared_at {
-        return Err(LoadErrors(vec![first]));
-    }
+    assert_eq!(loaded.environments.len(), 1, "load() reads one environment");
     Ok(loaded
         .environments
         .into_iter()
@@ -166,9 +160,6 @@ pub struct Rendered {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub environments: Vec<EnvironmentState>,
-    /// Where Environment documents are declared, as the error `plan`,
-    /// `apply` and `run` refuse them with; `None` without any.
-    declared_at: Option<LoadError>,
 }
 
 /// Loads every environment of the desired state under `dir`, or only those
@@ -189,19 +180,6 @@ pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErro
     let (env_docs, docs): (Vec<Parsed>, Vec<Parsed>) = parsed
         .into_iter()
         .partition(|p| p.kind_name() == Some(environment::KIND));
-    let declared_at = env_docs.first().map(|doc| {
-        doc.error(
-            doc.label(),
-            validate::Problem {
-                path: FieldPath::root().key("kind"),
-                message: "this desired state declares environments: `driftd validate` checks \
-                          them and `driftd render` shows what each makes of the documents, \
-                          but plan, apply and run do not reconcile several environments yet \
-                          (run one driftd per environment)"
-                    .to_string(),
-            },
-        )
-    });
     let environments = environments(&env_docs, &mut errors);
     for name in only {
         if !environments.iter().any(|e| &e.name == name) {
@@ -273,19 +251,38 @@ pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErro
     Ok(Loaded {
         environments: loaded
             .into_iter()
-            .map(|(environment, declared, documents)| EnvironmentState {
-                environment,
-                state: DesiredState {
-                    resources: declared.into_iter().filter_map(|d| d.resource).collect(),
-                },
-                documents,
+            .map(|(environment, declared, documents)| {
+                let resources = declared
+                    .into_iter()
+                    .filter_map(|d| d.resource)
+                    .map(|mut r| {
+                        r.environment.clone_from(&environment.name);
+                        r
+                    })
+                    .collect();
+                EnvironmentState {
+                    environment,
+                    state: DesiredState { resources },
+                    documents,
+                }
             })
             .collect(),
-        declared_at,
     })
 }
 
 impl Loaded {
+    /// The implicit environment alone, with this state (what a directory
+    /// without Environment documents loads to).
+    pub fn single(state: DesiredState) -> Loaded {
+        Loaded {
+            environments: vec![EnvironmentState {
+                environment: Environment::implicit(),
+                state,
+                documents: Vec::new(),
+            }],
+        }
+    }
+
     /// `driftd render`: per environment, a comment naming it and where it
     /// is, then each of its effective documents as YAML, in file order.
     /// Secret values are never read: `initialValue` shows where one comes from.

@@ -282,7 +282,7 @@ impl Convergence {
 }
 
 fn key(resource: &Resource) -> Key {
-    Key::new(resource.kind(), resource.name.clone())
+    Key::of(resource)
 }
 
 /// Whether a field is a tag. Tags of alarms and topics are read through the
@@ -609,7 +609,7 @@ mod tests {
         for _ in 0..Convergence::LIMIT {
             c.failed(&r, Mode::Enforce, fields(&["threshold"]));
         }
-        c.forget(&Key::new(r.kind(), "cpu-high"));
+        c.forget(&Key::of(&r));
         assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
     }
 

@@ -8,7 +8,7 @@
 //! reconcile and *when* ([`Scheduler`]), and runs the batches as tasks, so a
 //! slow or failing resource never holds up the others.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,32 +22,37 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::backoff::{jittered, Backoff};
+use super::fleet::Fleet;
 use super::pass::PassOptions;
 use super::prune::{PruneReport, Validity};
 use super::reconciler::Refs;
-use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
+use super::report::{
+    PassReport, Planned, PruneProblems, Reason, ResourceError, ResourceReport, State,
+};
 use super::scheduler::{Batch, Key, Outcome, Scheduler};
 use super::status::StatusStore;
 use super::watch::Debouncer;
-use crate::aws::Aws;
-use crate::desired::{DesiredState, LoadError, LoadErrors};
+use crate::desired::{DesiredState, Environment, LoadError, LoadErrors, Loaded};
 use crate::kinds::Resource;
 use crate::metrics::Metrics;
 
-/// Reconciles a batch of resources: [`crate::engine::reconcile`] against AWS,
-/// or a scripted fake in tests.
+/// Reconciles a batch of resources of one environment: the environment's
+/// [`super::fleet::Target::reconcile`] against AWS, or a scripted fake in tests.
 #[async_trait]
 pub trait Reconcile: Send + Sync + 'static {
     async fn reconcile(
         &self,
+        environment: &Environment,
         resources: &[&Resource],
         refs: &mut Refs,
         opts: &PassOptions,
     ) -> PassReport;
 
-    /// The prune step that ends a full pass: [`crate::engine::prune::prune`].
+    /// The prune step of one environment that ends a full pass:
+    /// [`crate::engine::prune::prune`].
     async fn prune(
         &self,
+        environment: &Environment,
         desired: &DesiredState,
         validity: Validity,
         opts: &PassOptions,
@@ -55,28 +60,32 @@ pub trait Reconcile: Send + Sync + 'static {
 }
 
 #[async_trait]
-impl Reconcile for Aws {
+impl Reconcile for Fleet {
     async fn reconcile(
         &self,
+        environment: &Environment,
         resources: &[&Resource],
         refs: &mut Refs,
         opts: &PassOptions,
     ) -> PassReport {
-        super::pass::reconcile(self, resources, refs, opts).await
+        let target = self.target(environment).await;
+        target.reconcile(resources, refs, opts).await
     }
 
     async fn prune(
         &self,
+        environment: &Environment,
         desired: &DesiredState,
         validity: Validity,
         opts: &PassOptions,
     ) -> PruneReport {
-        super::prune::prune(self, desired, validity, opts).await
+        let target = self.target(environment).await;
+        target.prune(desired, validity, opts).await
     }
 }
 
 /// Reads the desired-state files (blocking; run off the async threads).
-pub type Loader = Arc<dyn Fn() -> Result<DesiredState, LoadErrors> + Send + Sync>;
+pub type Loader = Arc<dyn Fn() -> Result<Loaded, LoadErrors> + Send + Sync>;
 
 /// How the daemon behaves.
 #[derive(Debug, Clone)]
@@ -155,25 +164,49 @@ pub struct Daemon {
     pub status: Arc<StatusStore>,
 }
 
-/// The desired state in force, indexed by key.
+/// The desired state in force, every environment's, indexed by key.
 struct Desired {
-    state: DesiredState,
-    index: HashMap<Key, usize>,
+    loaded: Loaded,
+    /// Key -> (environment, resource) positions.
+    index: HashMap<Key, (usize, usize)>,
 }
 
 impl Desired {
-    fn new(state: DesiredState) -> Desired {
-        let index = state
-            .resources
+    fn new(loaded: Loaded) -> Desired {
+        let index = loaded
+            .environments
             .iter()
             .enumerate()
-            .map(|(i, r)| (Key::new(r.kind(), r.name.clone()), i))
+            .flat_map(|(e, env)| {
+                env.state
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| (Key::of(r), (e, i)))
+            })
             .collect();
-        Desired { state, index }
+        Desired { loaded, index }
     }
 
     fn get(&self, key: &Key) -> Option<&Resource> {
-        self.index.get(key).map(|&i| &self.state.resources[i])
+        self.index
+            .get(key)
+            .map(|&(e, i)| &self.loaded.environments[e].state.resources[i])
+    }
+
+    /// The position of an environment in the state.
+    fn environment(&self, name: &str) -> Option<usize> {
+        self.loaded
+            .environments
+            .iter()
+            .position(|e| e.environment.name == name)
+    }
+
+    fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.loaded
+            .environments
+            .iter()
+            .flat_map(|e| e.state.resources.iter())
     }
 
     fn keys(&self) -> impl Iterator<Item = Key> + '_ {
@@ -187,6 +220,10 @@ struct PassProgress {
     started_at: SystemTime,
     pending: HashSet<Key>,
     prune: PruneStage,
+    /// The prune steps still running, one per environment.
+    prunes_running: usize,
+    /// What the prune steps that ended found, all environments together.
+    prune_problems: PruneProblems,
 }
 
 /// Where a full pass stands once its resources are reconciled.
@@ -204,7 +241,8 @@ enum PruneStage {
 #[derive(Debug)]
 enum Work {
     Batch(Batch),
-    Prune,
+    /// The prune step of this environment.
+    Prune(String),
 }
 
 /// What a task hands back.
@@ -235,8 +273,9 @@ struct Runner {
     next_resync: Instant,
     /// A full pass is wanted as soon as the one under way ends.
     pass_requested: bool,
-    /// Topic ARNs known from earlier reconciles, for `topic:` references.
-    refs: Refs,
+    /// Topic ARNs known from earlier reconciles, for `topic:` references,
+    /// per environment.
+    refs: BTreeMap<String, Refs>,
     rng: SmallRng,
     /// The load of the files under way, off the loop: passes, probes and
     /// signals are served while it runs.
@@ -251,7 +290,7 @@ struct Loading {
     /// The files changed again while they were read: read them once more.
     again: bool,
     started: Instant,
-    result: oneshot::Receiver<Result<DesiredState, LoadErrors>>,
+    result: oneshot::Receiver<Result<Loaded, LoadErrors>>,
 }
 
 impl Daemon {
@@ -281,7 +320,7 @@ impl Daemon {
             pass: None,
             next_resync: Instant::now(),
             pass_requested: false,
-            refs: Refs::default(),
+            refs: BTreeMap::new(),
             rng: SmallRng::from_os_rng(),
             loading: None,
         };
@@ -335,7 +374,7 @@ impl Daemon {
 /// `Err` when the loading thread ended without an answer (it panicked).
 async fn loaded(
     loading: &mut Option<Loading>,
-) -> Result<Result<DesiredState, LoadErrors>, oneshot::error::RecvError> {
+) -> Result<Result<Loaded, LoadErrors>, oneshot::error::RecvError> {
     match loading {
         Some(l) => (&mut l.result).await,
         None => std::future::pending().await,
@@ -405,7 +444,7 @@ impl Runner {
     /// it was for starts.
     fn load_ended(
         &mut self,
-        loaded: Result<Result<DesiredState, LoadErrors>, oneshot::error::RecvError>,
+        loaded: Result<Result<Loaded, LoadErrors>, oneshot::error::RecvError>,
     ) {
         let Some(loading) = self.loading.take() else {
             return;
@@ -470,13 +509,13 @@ impl Runner {
         }
     }
 
-    fn accept(&mut self, state: DesiredState, why: &'static str, at: SystemTime) {
+    fn accept(&mut self, loaded: Loaded, why: &'static str, at: SystemTime) {
         let now = Instant::now();
-        let new = Desired::new(state);
+        let new = Desired::new(loaded);
         let mut added = 0;
         let mut changed = 0;
-        for (key, &i) in &new.index {
-            let r = &new.state.resources[i];
+        for r in new.resources() {
+            let key = &Key::of(r);
             match self.desired.as_ref().and_then(|old| old.get(key)) {
                 None => added += 1,
                 Some(old) if old.spec != r.spec || old.mode != r.mode => changed += 1,
@@ -491,7 +530,7 @@ impl Runner {
             .unwrap_or_default();
         for key in &removed {
             self.scheduler.forget(key);
-            self.metrics.forget_resource(key.kind, &key.name);
+            self.metrics.forget_resource(key);
             self.settings.opts.guards.forget(key);
             if let Some(pass) = &mut self.pass {
                 pass.pending.remove(key);
@@ -525,15 +564,8 @@ impl Runner {
             }
         }
         let declared: Vec<(Key, crate::kinds::Mode)> = new
-            .state
-            .resources
-            .iter()
-            .map(|r| {
-                (
-                    Key::new(r.kind(), r.name.clone()),
-                    r.effective_mode(self.settings.opts.mode),
-                )
-            })
+            .resources()
+            .map(|r| (Key::of(r), r.effective_mode(self.settings.opts.mode)))
             .collect();
         self.status.desired_loaded(&declared, at);
         self.metrics.desired_state_loaded(true);
@@ -588,6 +620,8 @@ impl Runner {
             started_at: SystemTime::now(),
             pending,
             prune: PruneStage::NotYet,
+            prunes_running: 0,
+            prune_problems: PruneProblems::default(),
         });
         self.check_pass(now);
     }
@@ -612,7 +646,16 @@ impl Runner {
         for batch in self.scheduler.start_due(now, slots) {
             let reconciler = self.reconciler.clone();
             let opts = self.options();
-            let mut refs = self.refs.clone();
+            let mut refs = self
+                .refs
+                .get(&batch.environment)
+                .cloned()
+                .unwrap_or_default();
+            let Some(e) = desired.environment(&batch.environment) else {
+                // Cannot be: batches are made of keys of this state.
+                error!(environment = %batch.environment, "a batch of an unknown environment");
+                continue;
+            };
             let desired = desired.clone();
             let keys: Vec<Key> = batch.keys().collect();
             let span = tracing::debug_span!("batch", kind = %batch.kind, resources = keys.len());
@@ -620,7 +663,10 @@ impl Runner {
                 async move {
                     let resources: Vec<&Resource> =
                         keys.iter().filter_map(|k| desired.get(k)).collect();
-                    let report = reconciler.reconcile(&resources, &mut refs, &opts).await;
+                    let environment = &desired.loaded.environments[e].environment;
+                    let report = reconciler
+                        .reconcile(environment, &resources, &mut refs, &opts)
+                        .await;
                     Output::Batch(report, refs)
                 }
                 .instrument(span),
@@ -629,7 +675,8 @@ impl Runner {
         }
     }
 
-    /// Starts the prune step of the pass once nothing else runs.
+    /// Starts the prune step of the pass once nothing else runs: one task
+    /// per environment, side by side.
     fn start_prune(&mut self) {
         let Some(desired) = self.desired.clone() else {
             return;
@@ -642,20 +689,32 @@ impl Runner {
             return;
         }
         pass.prune = PruneStage::Running;
-        let reconciler = self.reconciler.clone();
-        // The step itself refuses to delete while the files are invalid (and
-        // says so); it needs `--prune` as given to know what it would delete.
-        let opts = self.settings.opts.clone();
-        let validity = Validity::of(
-            &desired.state,
-            self.desired_valid,
-            self.settings.allow_empty,
-        );
-        let handle = self.tasks.spawn(
-            async move { Output::Prune(reconciler.prune(&desired.state, validity, &opts).await) }
-                .instrument(tracing::debug_span!("prune")),
-        );
-        self.work.insert(handle.id(), Work::Prune);
+        pass.prunes_running = desired.loaded.environments.len();
+        for (e, env) in desired.loaded.environments.iter().enumerate() {
+            let reconciler = self.reconciler.clone();
+            // The step itself refuses to delete while the files are invalid
+            // (and says so); it needs `--prune` as given to know what it
+            // would delete.
+            let opts = self.settings.opts.clone();
+            let validity = Validity::of(&env.state, self.desired_valid, self.settings.allow_empty);
+            let name = env.environment.name.clone();
+            let desired = desired.clone();
+            let span = tracing::debug_span!("prune", environment = %name);
+            let handle = self.tasks.spawn(
+                async move {
+                    let env = &desired.loaded.environments[e];
+                    let report = reconciler
+                        .prune(&env.environment, &env.state, validity, &opts)
+                        .await;
+                    Output::Prune(report)
+                }
+                .instrument(span),
+            );
+            self.work.insert(handle.id(), Work::Prune(name));
+        }
+        if pass.prunes_running == 0 {
+            self.complete_pass(Instant::now());
+        }
     }
 
     /// Records a finished task.
@@ -666,16 +725,20 @@ impl Runner {
         };
         match (self.work.remove(&id), done) {
             (Some(Work::Batch(batch)), Ok((_, Output::Batch(report, refs)))) => {
-                self.refs.topic_arns.extend(refs.topic_arns);
+                self.refs
+                    .entry(batch.environment.clone())
+                    .or_default()
+                    .topic_arns
+                    .extend(refs.topic_arns);
                 self.batch_finished(&batch, report);
             }
             (Some(Work::Batch(batch)), Err(e)) => {
                 let report = self.crashed(&batch, &e);
                 self.batch_finished(&batch, report);
             }
-            (Some(Work::Prune), Ok((_, Output::Prune(report)))) => self.prune_finished(report),
-            (Some(Work::Prune), Err(e)) => {
-                error!(error = %e, "the prune step failed");
+            (Some(Work::Prune(_)), Ok((_, Output::Prune(report)))) => self.prune_finished(report),
+            (Some(Work::Prune(environment)), Err(e)) => {
+                error!(%environment, error = %e, "the prune step failed");
                 self.prune_finished(PruneReport::default());
             }
             (work, _) => error!(?work, "a task finished that does not match its work"),
@@ -689,7 +752,7 @@ impl Runner {
         let mut seen = HashSet::new();
         let in_batch: HashSet<&str> = batch.names.iter().map(String::as_str).collect();
         for r in &report.resources {
-            let key = Key::new(r.kind, r.name.clone());
+            let key = Key::of_report(r);
             self.metrics.observe_reconcile(r);
             let declared = self
                 .desired
@@ -700,8 +763,7 @@ impl Runner {
             }
             if declared {
                 self.metrics.set_resource(
-                    r.kind,
-                    &r.name,
+                    &key,
                     matches!(r.state, State::InSync | State::Corrected),
                     StatusStore::flapping(r),
                 );
@@ -737,7 +799,8 @@ impl Runner {
         self.check_pass(now);
     }
 
-    /// Records what the prune step found and did, and completes the pass.
+    /// Records what the prune step of one environment found and did; the
+    /// last one to end completes the pass.
     fn prune_finished(&mut self, report: PruneReport) {
         let at = SystemTime::now();
         for r in &report.resources {
@@ -747,12 +810,17 @@ impl Runner {
         for e in &report.problems.errors {
             for kind in &e.kinds {
                 self.metrics
-                    .observe_prune_error(*kind, e.error.reason.as_str());
+                    .observe_prune_error(&e.environment, *kind, e.error.reason.as_str());
             }
         }
-        self.status.prune_completed(&report.problems);
         self.metrics.set_resource_counts(&self.status.counts());
-        self.complete_pass(Instant::now());
+        let Some(pass) = &mut self.pass else { return };
+        pass.prune_problems.extend(report.problems);
+        pass.prunes_running = pass.prunes_running.saturating_sub(1);
+        if pass.prunes_running == 0 {
+            self.status.prune_completed(&pass.prune_problems);
+            self.complete_pass(Instant::now());
+        }
     }
 
     /// Reports for a batch whose task panicked: a bug, reported as an error
@@ -763,12 +831,13 @@ impl Runner {
             .names
             .iter()
             .map(|name| ResourceReport {
+                environment: batch.environment.clone(),
                 kind: batch.kind,
                 name: name.clone(),
                 mode: self
                     .desired
                     .as_ref()
-                    .and_then(|d| d.get(&Key::new(batch.kind, name.clone())))
+                    .and_then(|d| d.get(&Key::new(&batch.environment, batch.kind, name)))
                     .map_or(self.settings.opts.mode, |r| {
                         r.effective_mode(self.settings.opts.mode)
                     }),
@@ -821,8 +890,8 @@ impl Runner {
         let count = |state: State| -> usize {
             counts
                 .iter()
-                .filter(|(_, s, _)| *s == state)
-                .map(|(_, _, n)| n)
+                .filter(|c| c.state == state)
+                .map(|c| c.resources)
                 .sum()
         };
         info!(
@@ -905,6 +974,7 @@ mod tests {
             Kind::EcsService => Spec::EcsService(serde_yaml::from_str(spec).unwrap()),
         };
         Resource {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             name: name.to_string(),
             mode: None,
             origin: Origin {
@@ -1016,14 +1086,12 @@ mod tests {
     impl Reconcile for Fake {
         async fn reconcile(
             &self,
+            _environment: &Environment,
             resources: &[&Resource],
             refs: &mut Refs,
             opts: &PassOptions,
         ) -> PassReport {
-            let keys: Vec<Key> = resources
-                .iter()
-                .map(|r| Key::new(r.kind(), r.name.clone()))
-                .collect();
+            let keys: Vec<Key> = resources.iter().map(|r| Key::of(r)).collect();
             {
                 let mut running = self.running.lock().unwrap();
                 for k in &keys {
@@ -1062,6 +1130,7 @@ mod tests {
                     .get_mut(&r.name)
                     .and_then(VecDeque::pop_front);
                 report.resources.push(ResourceReport {
+                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                     kind: r.kind(),
                     name: r.name.clone(),
                     mode: r.effective_mode(opts.mode),
@@ -1095,6 +1164,7 @@ mod tests {
 
         async fn prune(
             &self,
+            _environment: &Environment,
             _desired: &DesiredState,
             validity: Validity,
             opts: &PassOptions,
@@ -1112,6 +1182,7 @@ mod tests {
                 .unwrap()
                 .iter()
                 .map(|name| ResourceReport {
+                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                     kind: Kind::Secret,
                     name: name.clone(),
                     mode: opts.mode,
@@ -1182,7 +1253,7 @@ mod tests {
                     let _held = released
                         .wait_while(held.lock().unwrap(), |held| *held)
                         .unwrap();
-                    files.lock().unwrap().clone()
+                    files.lock().unwrap().clone().map(Loaded::single)
                 })
             };
             let opts = PassOptions {
@@ -1290,11 +1361,11 @@ mod tests {
         let calls = h.fake.calls();
         assert_eq!(calls.len(), 2, "one batch per kind: {calls:?}");
         assert_eq!(
-            h.metric("driftd_resource_in_sync{kind=\"Secret\",name=\"a\"}"),
+            h.metric("driftd_resource_in_sync{env=\"default\",kind=\"Secret\",name=\"a\"}"),
             Some(1.0)
         );
         assert_eq!(
-            h.metric("driftd_resources{kind=\"Secret\",state=\"in_sync\"}"),
+            h.metric("driftd_resources{env=\"default\",kind=\"Secret\",state=\"in_sync\"}"),
             Some(2.0)
         );
         assert!(h.metric("driftd_last_pass_timestamp_seconds").unwrap() > 0.0);
@@ -1427,7 +1498,7 @@ mod tests {
         assert_eq!(h.fake.calls_of("good").len(), 1);
         assert!(h.fake.calls().iter().skip(1).all(|c| c.names == ["bad"]));
         assert_eq!(
-            h.metric("driftd_reconcile_errors_total{kind=\"Secret\",reason=\"throttled\"}"),
+            h.metric("driftd_reconcile_errors_total{env=\"default\",kind=\"Secret\",reason=\"throttled\"}"),
             Some(4.0)
         );
         let status = h.status.snapshot();
@@ -1554,7 +1625,7 @@ mod tests {
         h.until(secs(1), |h| h.fake.calls().len() == 3).await;
         assert_eq!(h.fake.calls()[2].names, ["a"]);
         assert_eq!(
-            h.metric("driftd_resource_in_sync{kind=\"Secret\",name=\"b\"}"),
+            h.metric("driftd_resource_in_sync{env=\"default\",kind=\"Secret\",name=\"b\"}"),
             None
         );
         assert_eq!(h.status.snapshot().resources.len(), 1);
@@ -1646,12 +1717,12 @@ mod tests {
         let old = status.resources.iter().find(|r| r.name == "old").unwrap();
         assert_eq!(old.state, Some(State::Orphaned));
         assert_eq!(
-            h.metric("driftd_resources{kind=\"Secret\",state=\"orphaned\"}"),
+            h.metric("driftd_resources{env=\"default\",kind=\"Secret\",state=\"orphaned\"}"),
             Some(1.0)
         );
         // No per-resource series for what is not declared.
         assert_eq!(
-            h.metric("driftd_resource_in_sync{kind=\"Secret\",name=\"old\"}"),
+            h.metric("driftd_resource_in_sync{env=\"default\",kind=\"Secret\",name=\"old\"}"),
             None
         );
         // Edits alone do not prune: only full passes do.

@@ -301,7 +301,7 @@ impl Events {
     pub fn record(&self, reports: &[ResourceReport], now: SystemTime) {
         let mut book = self.book();
         for r in reports {
-            let key = Key::new(r.kind, r.name.clone());
+            let key = Key::of_report(r);
             if r.drifted() {
                 if !book.open.contains_key(&key) {
                     let episode = Episode {
@@ -534,6 +534,7 @@ mod tests {
 
     fn report(kind: Kind, name: &str, action: Planned, state: State) -> ResourceReport {
         ResourceReport {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             kind,
             name: name.into(),
             mode: Mode::Observe,
@@ -583,10 +584,7 @@ mod tests {
 
     async fn pass(fake: &FakeAws, events: &Events, reports: &[ResourceReport], at: u64) {
         events.record(reports, t(at));
-        let keys: Vec<Key> = reports
-            .iter()
-            .map(|r| Key::new(r.kind, r.name.clone()))
-            .collect();
+        let keys: Vec<Key> = reports.iter().map(Key::of_report).collect();
         events.publish(&fake.aws(), &Refs::default(), &keys).await;
     }
 
@@ -746,7 +744,7 @@ mod tests {
         let fake = FakeAws::new();
         let events = Events::new(Target::Topic("events".into()), "driftd", None);
         let drifted = report(Kind::Alarm, "cpu", Planned::Update, State::Drifted);
-        let key = [Key::new(Kind::Alarm, "cpu")];
+        let key = [Key::new("default", Kind::Alarm, "cpu")];
         events.record(&[drifted], t(1));
         // No such topic yet: kept for later.
         events.publish(&fake.aws(), &Refs::default(), &key).await;
@@ -761,7 +759,11 @@ mod tests {
         let other = report(Kind::Alarm, "mem", Planned::Update, State::Drifted);
         events.record(&[other], t(2));
         events
-            .publish(&fake.aws(), &refs, &[Key::new(Kind::Alarm, "mem")])
+            .publish(
+                &fake.aws(),
+                &refs,
+                &[Key::new("default", Kind::Alarm, "mem")],
+            )
             .await;
         assert_eq!(fake.state.lock().unwrap().sns.published.len(), 2);
     }

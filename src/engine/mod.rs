@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod converge;
 pub mod daemon;
 pub mod events;
+pub mod fleet;
 pub mod pass;
 pub mod prune;
 pub mod report;

@@ -84,11 +84,7 @@ pub async fn reconcile(
     }
     if let Some(events) = &opts.guards.events {
         events.record(&report.resources, std::time::SystemTime::now());
-        let keys: Vec<Key> = report
-            .resources
-            .iter()
-            .map(|r| Key::new(r.kind, r.name.clone()))
-            .collect();
+        let keys: Vec<Key> = report.resources.iter().map(|r| Key::of_report(r)).collect();
         events.publish(aws, refs, &keys).await;
     }
     report
@@ -215,6 +211,7 @@ async fn reconcile_one<R: Reconciler>(
         }
     };
     let mut report = ResourceReport {
+        environment: resource.environment.clone(),
         kind: R::KIND,
         name: resource.name.clone(),
         mode,
@@ -270,13 +267,15 @@ async fn reconcile_one<R: Reconciler>(
     report
 }
 
-fn failed(
+/// The report of a resource that could not be reconciled.
+pub(super) fn failed(
     resource: &Resource,
     opts: &PassOptions,
     error: ResourceError,
     duration: Duration,
 ) -> ResourceReport {
     ResourceReport {
+        environment: resource.environment.clone(),
         kind: resource.kind(),
         name: resource.name.clone(),
         mode: resource.effective_mode(opts.mode),

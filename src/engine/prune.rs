@@ -94,7 +94,7 @@ impl PassReport {
     /// Adds what the prune step found to this pass's report.
     pub fn add_prune(&mut self, prune: PruneReport) {
         self.resources.extend(prune.resources);
-        self.prune = prune.problems;
+        self.prune.extend(prune.problems);
     }
 }
 
@@ -146,6 +146,7 @@ pub enum Verdict {
 /// passes [`Validity::Invalid`] then, and nothing is deleted.
 pub async fn prune(
     aws: &Aws,
+    environment: &str,
     desired: &DesiredState,
     validity: Validity,
     opts: &PassOptions,
@@ -166,6 +167,7 @@ pub async fn prune(
         Err(e) => {
             warn!(error = %e, "cannot list the alarms and topics this driftd owns");
             problems.errors.push(ListingError {
+                environment: environment.to_string(),
                 kinds: vec![Kind::Alarm, Kind::Topic],
                 error: ResourceError::from_aws(&e),
             });
@@ -176,6 +178,7 @@ pub async fn prune(
         Err(e) => {
             warn!(error = %e, "cannot list the secrets this driftd owns");
             problems.errors.push(ListingError {
+                environment: environment.to_string(),
                 kinds: vec![Kind::Secret],
                 error: ResourceError::from_aws(&e),
             });
@@ -186,6 +189,7 @@ pub async fn prune(
         Err(e) => {
             warn!(error = %e, "cannot list the dashboards this driftd owns");
             problems.errors.push(ListingError {
+                environment: environment.to_string(),
                 kinds: vec![Kind::Dashboard],
                 error: ResourceError::from_kind(&e),
             });
@@ -203,6 +207,7 @@ pub async fn prune(
             Err(e) => {
                 warn!(error = %e, "cannot tell which alarms name the topics to prune");
                 problems.errors.push(ListingError {
+                    environment: environment.to_string(),
                     kinds: vec![Kind::Topic],
                     error: ResourceError::from_aws(&e),
                 });
@@ -211,13 +216,27 @@ pub async fn prune(
         }
     }
 
-    let (verdicts, refused) = decide(&orphans, &references, validity, opts);
+    let (verdicts, refused) = decide(environment, &orphans, &references, validity, opts);
     if let Some(refusal) = &refused {
         warn!(reason = %refusal.reason, "{}", refusal.message);
     }
     let deleting = opts.apply && opts.mode == Mode::Enforce && refused.is_none();
-    let resources = execute(aws, orphans, verdicts, refused.as_ref(), deleting, opts).await;
-    problems.refused = refused;
+    let reports = orphans
+        .iter()
+        .zip(&verdicts)
+        .map(|(o, v)| planned(environment, o, v, opts))
+        .collect();
+    let resources = execute(
+        aws,
+        orphans,
+        reports,
+        verdicts,
+        refused.as_ref(),
+        deleting,
+        opts,
+    )
+    .await;
+    problems.refused.extend(refused);
     PruneReport {
         resources,
         problems,
@@ -430,6 +449,7 @@ impl References {
 /// The guards, as a pure function: what happens to each orphan, and whether
 /// the whole prune is refused.
 fn decide(
+    environment: &str,
     orphans: &[Orphan],
     references: &References,
     validity: Validity,
@@ -485,6 +505,7 @@ fn decide(
         Validity::Invalid if would_delete > 0 => Some((
             "the desired state failed to load",
             Refusal {
+                environment: environment.to_string(),
                 reason: Reason::DesiredStateInvalid,
                 message: format!(
                 "pruning refused: the desired state failed to load; {} kept until it loads again",
@@ -496,6 +517,7 @@ fn decide(
         Validity::Empty if would_delete > 0 => Some((
             "the desired state is empty",
             Refusal {
+                environment: environment.to_string(),
                 reason: Reason::DesiredStateEmpty,
                 message: format!(
                     "pruning refused: the desired state declares no resources (an empty checkout \
@@ -508,6 +530,7 @@ fn decide(
         _ if would_delete > opts.max_prune => Some((
             "more than --max-prune",
             Refusal {
+                environment: environment.to_string(),
                 reason: Reason::MaxPrune,
                 message: format!(
                     "pruning refused: this pass would delete {}, more than --max-prune {}; \
@@ -547,16 +570,12 @@ fn resources(n: usize, one: &str, many: &str) -> String {
 async fn execute(
     aws: &Aws,
     orphans: Vec<Orphan>,
+    mut reports: Vec<ResourceReport>,
     verdicts: Vec<Verdict>,
     refused: Option<&Refusal>,
     deleting: bool,
     opts: &PassOptions,
 ) -> Vec<ResourceReport> {
-    let mut reports: Vec<ResourceReport> = orphans
-        .iter()
-        .zip(&verdicts)
-        .map(|(o, v)| planned(o, v, opts))
-        .collect();
     if refused.is_some() || !deleting {
         for r in reports.iter().filter(|r| r.action == Planned::Delete) {
             info!(kind = %r.kind, resource = %r.name, "orphaned: would be deleted");
@@ -665,7 +684,12 @@ fn is_delete(v: &Verdict) -> bool {
 }
 
 /// The report of an orphan before anything is deleted.
-fn planned(orphan: &Orphan, verdict: &Verdict, opts: &PassOptions) -> ResourceReport {
+fn planned(
+    environment: &str,
+    orphan: &Orphan,
+    verdict: &Verdict,
+    opts: &PassOptions,
+) -> ResourceReport {
     let (action, notes) = match verdict {
         Verdict::Delete { after_alarms } => {
             let mut notes = orphan.notes.clone();
@@ -683,6 +707,7 @@ fn planned(orphan: &Orphan, verdict: &Verdict, opts: &PassOptions) -> ResourceRe
         Verdict::Keep { note } => (Planned::Orphaned, vec![note.clone()]),
     };
     ResourceReport {
+        environment: environment.to_string(),
         kind: orphan.kind,
         name: orphan.name.clone(),
         mode: opts.mode,

@@ -60,6 +60,9 @@ pub enum Reason {
     MaxPrune,
     /// A reconcile that ended without a result (a task that panicked).
     Internal,
+    /// The credentials of the environment act in another account than its
+    /// `accountId`: nothing is read or written there.
+    AccountMismatch,
 }
 
 impl Reason {
@@ -85,6 +88,7 @@ impl Reason {
             Reason::DesiredStateEmpty => "desired_state_empty",
             Reason::MaxPrune => "max_prune",
             Reason::Internal => "internal",
+            Reason::AccountMismatch => "account_mismatch",
         }
     }
 }
@@ -228,6 +232,9 @@ impl ResourceError {
 /// The outcome of one resource in a pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceReport {
+    /// The environment the resource is in (`default` without Environment
+    /// documents).
+    pub environment: String,
     pub kind: Kind,
     pub name: String,
     pub mode: Mode,
@@ -270,9 +277,10 @@ pub struct PassReport {
 /// it reports one by one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PruneProblems {
-    /// Why nothing was deleted in this pass, when a guard refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<Refusal>,
+    /// Why nothing was deleted in this pass, per environment where a guard
+    /// refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
     /// Kinds whose owned resources could not be listed: their orphans are
     /// neither reported nor deleted in this pass.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -281,7 +289,13 @@ pub struct PruneProblems {
 
 impl PruneProblems {
     pub fn is_empty(&self) -> bool {
-        self.refused.is_none() && self.errors.is_empty()
+        self.refused.is_empty() && self.errors.is_empty()
+    }
+
+    /// Adds the problems of another environment's prune step.
+    pub fn extend(&mut self, other: PruneProblems) {
+        self.refused.extend(other.refused);
+        self.errors.extend(other.errors);
     }
 }
 
@@ -315,7 +329,7 @@ impl PassReport {
         }
         // A refused prune failed to do what `--prune` asked; a listing that
         // failed left orphans unknown.
-        s.error += self.prune.errors.len() + usize::from(self.prune.refused.is_some());
+        s.error += self.prune.errors.len() + self.prune.refused.len();
         s
     }
 
@@ -348,6 +362,7 @@ impl PassReport {
 /// Why a pass deleted nothing although `--prune` was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
+    pub environment: String,
     /// `DesiredStateInvalid`, `DesiredStateEmpty` or `MaxPrune`.
     pub reason: Reason,
     pub message: String,
@@ -359,6 +374,7 @@ pub struct Refusal {
 /// unknown for this pass, and none of them is deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListingError {
+    pub environment: String,
     pub kinds: Vec<Kind>,
     #[serde(flatten)]
     pub error: ResourceError,

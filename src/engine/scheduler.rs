@@ -12,27 +12,40 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use crate::kinds::Kind;
+use super::report::ResourceReport;
+use crate::kinds::{Kind, Resource};
 
-/// A resource of the desired state: its kind and name.
+/// A resource of the desired state: its environment, kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
+    pub environment: String,
     pub kind: Kind,
     pub name: String,
 }
 
 impl Key {
-    pub fn new(kind: Kind, name: impl Into<String>) -> Key {
+    pub fn new(environment: &str, kind: Kind, name: &str) -> Key {
         Key {
+            environment: environment.to_string(),
             kind,
-            name: name.into(),
+            name: name.to_string(),
         }
+    }
+
+    /// The key of a declared resource.
+    pub fn of(resource: &Resource) -> Key {
+        Key::new(&resource.environment, resource.kind(), &resource.name)
+    }
+
+    /// The key of the resource a report is about.
+    pub fn of_report(report: &ResourceReport) -> Key {
+        Key::new(&report.environment, report.kind, &report.name)
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.name)
+        write!(f, "[{}] {} {}", self.environment, self.kind, self.name)
     }
 }
 
@@ -45,9 +58,11 @@ pub fn depends_on(kind: Kind) -> &'static [Kind] {
     }
 }
 
-/// Resources of one kind reconciled together: one batched observe for all.
+/// Resources of one kind of one environment reconciled together: one
+/// batched observe for all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
+    pub environment: String,
     pub kind: Kind,
     pub names: Vec<String>,
     /// When it was started; a full pass counts only batches started after it.
@@ -56,7 +71,9 @@ pub struct Batch {
 
 impl Batch {
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.names.iter().map(|n| Key::new(self.kind, n.clone()))
+        self.names
+            .iter()
+            .map(|n| Key::new(&self.environment, self.kind, n))
     }
 }
 
@@ -146,7 +163,7 @@ impl Scheduler {
         let busy = self.busy_kinds();
         self.queue
             .iter()
-            .find(|(_, k)| !self.running.contains(k) && !blocked(k.kind, &busy))
+            .find(|(_, k)| !self.running.contains(k) && !blocked(&k.environment, k.kind, &busy))
             .map(|(at, _)| *at)
     }
 
@@ -159,13 +176,15 @@ impl Scheduler {
         if slots == 0 {
             return Vec::new();
         }
-        // Per kind: (fresh, retrying) names.
-        let mut ready: BTreeMap<Kind, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        // Per environment and kind: (fresh, retrying) names.
+        let mut ready: BTreeMap<(&str, Kind), (Vec<String>, Vec<String>)> = BTreeMap::new();
         for (_, key) in self.queue.iter().take_while(|(at, _)| *at <= now) {
             if self.running.contains(key) {
                 continue;
             }
-            let entry = ready.entry(key.kind).or_default();
+            let entry = ready
+                .entry((key.environment.as_str(), key.kind))
+                .or_default();
             if self.failures.contains_key(key) {
                 entry.1.push(key.name.clone());
             } else {
@@ -175,8 +194,8 @@ impl Scheduler {
         let mut busy = self.busy_kinds();
         busy.extend(ready.keys().copied());
         let mut batches = Vec::new();
-        for (kind, (fresh, retrying)) in ready {
-            if blocked(kind, &busy) {
+        for ((environment, kind), (fresh, retrying)) in ready {
+            if blocked(environment, kind, &busy) {
                 continue;
             }
             for names in [fresh, retrying] {
@@ -184,6 +203,7 @@ impl Scheduler {
                     continue;
                 }
                 batches.push(Batch {
+                    environment: environment.to_string(),
                     kind,
                     names,
                     started: now,
@@ -226,14 +246,21 @@ impl Scheduler {
         }
     }
 
-    /// Kinds with a reconcile running.
-    fn busy_kinds(&self) -> BTreeSet<Kind> {
-        self.running.iter().map(|k| k.kind).collect()
+    /// The kinds with a reconcile running, per environment.
+    fn busy_kinds(&self) -> BTreeSet<(&str, Kind)> {
+        self.running
+            .iter()
+            .map(|k| (k.environment.as_str(), k.kind))
+            .collect()
     }
 }
 
-fn blocked(kind: Kind, busy: &BTreeSet<Kind>) -> bool {
-    depends_on(kind).iter().any(|k| busy.contains(k))
+/// Whether a kind of an environment waits for a kind it depends on in the
+/// same environment (environments never wait for each other).
+fn blocked(environment: &str, kind: Kind, busy: &BTreeSet<(&str, Kind)>) -> bool {
+    depends_on(kind)
+        .iter()
+        .any(|k| busy.contains(&(environment, *k)))
 }
 
 #[cfg(test)]
@@ -260,10 +287,13 @@ mod tests {
     fn resources_due_together_are_started_as_one_batch_per_kind() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        s.schedule(Key::new(Kind::Secret, "b"), t0);
-        s.schedule(Key::new(Kind::Secret, "a"), t0);
-        s.schedule(Key::new(Kind::Dashboard, "d"), t0);
-        s.schedule(Key::new(Kind::Secret, "later"), t0 + Duration::from_secs(5));
+        s.schedule(Key::new("default", Kind::Secret, "b"), t0);
+        s.schedule(Key::new("default", Kind::Secret, "a"), t0);
+        s.schedule(Key::new("default", Kind::Dashboard, "d"), t0);
+        s.schedule(
+            Key::new("default", Kind::Secret, "later"),
+            t0 + Duration::from_secs(5),
+        );
         let started = s.start_due(t0, 8);
         assert_eq!(
             names(&started),
@@ -281,7 +311,7 @@ mod tests {
     fn a_resource_is_never_started_twice_at_once() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new(Kind::Topic, "alerts");
+        let key = Key::new("default", Kind::Topic, "alerts");
         s.schedule(key.clone(), t0);
         assert_eq!(s.start_due(t0, 8).len(), 1);
         // Changed again while it runs: it waits, and is not "due" meanwhile,
@@ -298,7 +328,7 @@ mod tests {
     fn the_earlier_of_two_schedules_wins() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new(Kind::Secret, "s");
+        let key = Key::new("default", Kind::Secret, "s");
         s.schedule(key.clone(), t0 + Duration::from_secs(30));
         s.schedule(key.clone(), t0 + Duration::from_secs(1));
         s.schedule(key.clone(), t0 + Duration::from_secs(60));
@@ -310,9 +340,9 @@ mod tests {
     fn alarms_wait_for_topics_that_run_or_are_due() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        s.schedule(Key::new(Kind::Alarm, "cpu"), t0);
-        s.schedule(Key::new(Kind::Topic, "alerts"), t0);
-        s.schedule(Key::new(Kind::Secret, "s"), t0);
+        s.schedule(Key::new("default", Kind::Alarm, "cpu"), t0);
+        s.schedule(Key::new("default", Kind::Topic, "alerts"), t0);
+        s.schedule(Key::new("default", Kind::Secret, "s"), t0);
         assert_eq!(
             names(&s.start_due(t0, 8)),
             [(Kind::Topic, vec!["alerts"]), (Kind::Secret, vec!["s"])]
@@ -320,7 +350,7 @@ mod tests {
         // Blocked work is not due: the loop waits for the topic to finish.
         assert_eq!(s.next_due(), None);
         s.finish(
-            &Key::new(Kind::Topic, "alerts"),
+            &Key::new("default", Kind::Topic, "alerts"),
             Outcome::Done,
             t0,
             &mut rng(),
@@ -333,7 +363,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
         for kind in [Kind::Secret, Kind::Dashboard, Kind::EcsService] {
-            s.schedule(Key::new(kind, "x"), t0);
+            s.schedule(Key::new("default", kind, "x"), t0);
         }
         assert!(s.start_due(t0, 0).is_empty());
         assert_eq!(s.start_due(t0, 2).len(), 2);
@@ -347,7 +377,7 @@ mod tests {
             base: Duration::from_secs(2),
             max: Duration::from_secs(10),
         });
-        let key = Key::new(Kind::Dashboard, "main");
+        let key = Key::new("default", Kind::Dashboard, "main");
         let mut rng = rng();
         let mut now = t0;
         let mut delays = Vec::new();
@@ -373,7 +403,7 @@ mod tests {
     fn permanent_failures_are_not_retried() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new(Kind::EcsService, "worker");
+        let key = Key::new("default", Kind::EcsService, "worker");
         s.schedule(key.clone(), t0);
         s.start_due(t0, 1);
         assert_eq!(s.finish(&key, Outcome::Permanent, t0, &mut rng()), None);
@@ -384,14 +414,14 @@ mod tests {
     fn retrying_resources_are_kept_apart_from_healthy_ones() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        let bad = Key::new(Kind::Alarm, "bad");
+        let bad = Key::new("default", Kind::Alarm, "bad");
         s.schedule(bad.clone(), t0);
         s.start_due(t0, 1);
         let retry_at = s.finish(&bad, Outcome::Retryable, t0, &mut rng()).unwrap();
         // A full pass at the retry time: the healthy alarms go in a batch of
         // their own.
-        s.schedule(Key::new(Kind::Alarm, "good1"), retry_at);
-        s.schedule(Key::new(Kind::Alarm, "good2"), retry_at);
+        s.schedule(Key::new("default", Kind::Alarm, "good1"), retry_at);
+        s.schedule(Key::new("default", Kind::Alarm, "good2"), retry_at);
         assert_eq!(
             names(&s.start_due(retry_at, 8)),
             [
@@ -405,7 +435,7 @@ mod tests {
     fn forgotten_resources_are_not_started() {
         let t0 = Instant::now();
         let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new(Kind::Secret, "gone");
+        let key = Key::new("default", Kind::Secret, "gone");
         s.schedule(key.clone(), t0);
         s.forget(&key);
         assert_eq!(s.next_due(), None);

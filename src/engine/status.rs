@@ -99,6 +99,7 @@ impl From<&LoadError> for LoadErrorStatus {
 /// One resource: declared in the desired state, or found orphaned in AWS.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceStatus {
+    pub environment: String,
     pub kind: Kind,
     pub name: String,
     pub mode: Mode,
@@ -126,6 +127,15 @@ pub struct ResourceStatus {
     declared: bool,
 }
 
+/// How many resources of a kind of an environment are in a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    pub environment: String,
+    pub kind: Kind,
+    pub state: State,
+    pub resources: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorStatus {
     pub reason: Reason,
@@ -142,10 +152,11 @@ fn ser_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok,
 }
 
 impl ResourceStatus {
-    fn declared(kind: Kind, name: &str, mode: Mode) -> ResourceStatus {
+    fn declared(key: &Key, mode: Mode) -> ResourceStatus {
         ResourceStatus {
-            kind,
-            name: name.to_string(),
+            environment: key.environment.clone(),
+            kind: key.kind,
+            name: key.name.clone(),
             mode,
             state: None,
             drifted_fields: Vec::new(),
@@ -158,6 +169,19 @@ impl ResourceStatus {
             last_transition_at: None,
             declared: true,
         }
+    }
+
+    pub fn key(&self) -> Key {
+        Key::new(&self.environment, self.kind, &self.name)
+    }
+
+    /// Its place in the list: by environment, kind and name.
+    fn cmp_key(&self, key: &Key) -> std::cmp::Ordering {
+        (self.environment.as_str(), self.kind, self.name.as_str()).cmp(&(
+            key.environment.as_str(),
+            key.kind,
+            key.name.as_str(),
+        ))
     }
 
     /// Matches its desired state: in sync, or corrected just now.
@@ -206,17 +230,14 @@ impl StatusStore {
             d.resources = declared.len();
             d.loaded_at = Some(at);
             d.checked_at = Some(at);
-            let mut old: BTreeMap<Key, ResourceStatus> = s
-                .resources
-                .drain(..)
-                .map(|r| (Key::new(r.kind, r.name.clone()), r))
-                .collect();
+            let mut old: BTreeMap<Key, ResourceStatus> =
+                s.resources.drain(..).map(|r| (r.key(), r)).collect();
             let mut resources: Vec<ResourceStatus> = declared
                 .iter()
                 .map(|(key, mode)| {
                     let mut r = old
                         .remove(key)
-                        .unwrap_or_else(|| ResourceStatus::declared(key.kind, &key.name, *mode));
+                        .unwrap_or_else(|| ResourceStatus::declared(key, *mode));
                     r.declared = true;
                     r.mode = *mode;
                     r
@@ -227,7 +248,7 @@ impl StatusStore {
                 old.into_values()
                     .filter(|r| r.state == Some(State::Orphaned)),
             );
-            resources.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+            resources.sort_by_key(ResourceStatus::key);
             s.resources = resources;
         });
     }
@@ -244,14 +265,13 @@ impl StatusStore {
     /// Records the outcome of one reconcile.
     pub fn record(&self, report: &ResourceReport, at: SystemTime) {
         self.update(|s| {
-            let pos = s.resources.binary_search_by(|r| {
-                (r.kind, r.name.as_str()).cmp(&(report.kind, report.name.as_str()))
-            });
+            let key = Key::of_report(report);
+            let pos = s.resources.binary_search_by(|r| r.cmp_key(&key));
             let r = match pos {
                 Ok(i) => &mut s.resources[i],
                 Err(i) => {
                     // Not declared: an orphan found in AWS.
-                    let mut r = ResourceStatus::declared(report.kind, &report.name, report.mode);
+                    let mut r = ResourceStatus::declared(&key, report.mode);
                     r.declared = false;
                     s.resources.insert(i, r);
                     &mut s.resources[i]
@@ -279,10 +299,7 @@ impl StatusStore {
     /// Records the retry state of a resource after a reconcile.
     pub fn set_retry(&self, key: &Key, failures: u32, next_retry_at: Option<SystemTime>) {
         self.update(|s| {
-            if let Ok(i) = s
-                .resources
-                .binary_search_by(|r| (r.kind, r.name.as_str()).cmp(&(key.kind, key.name.as_str())))
-            {
+            if let Ok(i) = s.resources.binary_search_by(|r| r.cmp_key(key)) {
                 s.resources[i].consecutive_failures = failures;
                 s.resources[i].next_retry_at = next_retry_at;
             }
@@ -332,17 +349,21 @@ impl StatusStore {
     }
 
     /// Resources by kind and state, for `driftd_resources`.
-    pub fn counts(&self) -> Vec<(Kind, State, usize)> {
+    pub fn counts(&self) -> Vec<Count> {
         self.read(|s| {
-            let mut counts: Vec<(Kind, State, usize)> = Vec::new();
+            let mut counts: Vec<Count> = Vec::new();
             for r in &s.resources {
                 let Some(state) = r.state else { continue };
-                match counts
-                    .iter_mut()
-                    .find(|(k, st, _)| *k == r.kind && *st == state)
-                {
-                    Some((_, _, n)) => *n += 1,
-                    None => counts.push((r.kind, state, 1)),
+                match counts.iter_mut().find(|c| {
+                    c.environment == r.environment && c.kind == r.kind && c.state == state
+                }) {
+                    Some(c) => c.resources += 1,
+                    None => counts.push(Count {
+                        environment: r.environment.clone(),
+                        kind: r.kind,
+                        state,
+                        resources: 1,
+                    }),
                 }
             }
             counts
@@ -358,6 +379,7 @@ mod tests {
 
     fn report(name: &str, state: State) -> ResourceReport {
         ResourceReport {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             kind: Kind::Secret,
             name: name.into(),
             mode: Mode::Enforce,
@@ -384,7 +406,10 @@ mod tests {
     #[test]
     fn status_shows_drifted_field_names_and_never_values() {
         let store = StatusStore::new(std::path::Path::new("desired-state"));
-        store.desired_loaded(&[(Key::new(Kind::Secret, "app"), Mode::Enforce)], t(1));
+        store.desired_loaded(
+            &[(Key::new("default", Kind::Secret, "app"), Mode::Enforce)],
+            t(1),
+        );
         store.record(&report("app", State::Drifted), t(2));
         let json = serde_json::to_value(store.snapshot()).unwrap();
         let r = &json["resources"][0];
@@ -401,7 +426,10 @@ mod tests {
     #[test]
     fn transitions_are_timed_and_the_last_error_is_kept() {
         let store = StatusStore::new(std::path::Path::new("d"));
-        store.desired_loaded(&[(Key::new(Kind::Secret, "app"), Mode::Enforce)], t(1));
+        store.desired_loaded(
+            &[(Key::new("default", Kind::Secret, "app"), Mode::Enforce)],
+            t(1),
+        );
         store.record(&report("app", State::Error), t(2));
         store.record(&report("app", State::Error), t(3));
         let s = store.snapshot();
@@ -420,8 +448,8 @@ mod tests {
     #[test]
     fn a_resource_that_leaves_the_desired_state_leaves_the_status() {
         let store = StatusStore::new(std::path::Path::new("d"));
-        let a = (Key::new(Kind::Secret, "a"), Mode::Enforce);
-        let b = (Key::new(Kind::Secret, "b"), Mode::Observe);
+        let a = (Key::new("default", Kind::Secret, "a"), Mode::Enforce);
+        let b = (Key::new("default", Kind::Secret, "b"), Mode::Observe);
         store.desired_loaded(&[a.clone(), b.clone()], t(1));
         store.record(&report("a", State::InSync), t(2));
         store.desired_loaded(&[b], t(3));
@@ -437,7 +465,15 @@ mod tests {
         let store = StatusStore::new(std::path::Path::new("d"));
         store.desired_loaded(&[], t(1));
         store.record(&report("old", State::Orphaned), t(2));
-        assert_eq!(store.counts(), [(Kind::Secret, State::Orphaned, 1)]);
+        assert_eq!(
+            store.counts(),
+            [Count {
+                environment: "default".into(),
+                kind: Kind::Secret,
+                state: State::Orphaned,
+                resources: 1
+            }]
+        );
         store.pass_completed(t(1), Duration::from_secs(1), t(3));
         assert_eq!(store.snapshot().resources.len(), 1);
         store.pass_completed(t(5), Duration::from_secs(1), t(6));
@@ -448,7 +484,10 @@ mod tests {
     #[test]
     fn an_invalid_load_keeps_the_resources_and_lists_the_errors() {
         let store = StatusStore::new(std::path::Path::new("d"));
-        store.desired_loaded(&[(Key::new(Kind::Secret, "a"), Mode::Enforce)], t(1));
+        store.desired_loaded(
+            &[(Key::new("default", Kind::Secret, "a"), Mode::Enforce)],
+            t(1),
+        );
         let err = LoadError {
             file: "d/a.yaml".into(),
             line: Some(3),

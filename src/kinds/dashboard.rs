@@ -1302,6 +1302,7 @@ mod tests {
 
     fn resource(name: &str, spec: &Spec) -> Resource {
         Resource {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             name: name.into(),
             mode: Some(Mode::Enforce),
             origin: Origin {

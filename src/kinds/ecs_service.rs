@@ -511,6 +511,7 @@ impl Spec {
     /// The resource of this spec, named after its service.
     pub fn resource(&self) -> Resource {
         Resource {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             name: self
                 .service
                 .clone()
@@ -927,6 +928,7 @@ mod tests {
             .iter()
             .zip(names)
             .map(|(s, name)| Resource {
+                environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
                 name: name.to_string(),
                 ..s.resource()
             })

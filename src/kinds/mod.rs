@@ -144,6 +144,9 @@ impl Spec {
 /// One validated resource of the desired state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
+    /// The environment it is declared in (`default` without Environment
+    /// documents): part of its key, with its kind and name.
+    pub environment: String,
     pub name: String,
     /// `metadata.mode`, when the file sets one.
     pub mode: Option<Mode>,
@@ -171,6 +174,10 @@ pub use crate::aws::Tags;
 
 /// The tag key that marks what driftd created or adopted.
 pub const OWNER_TAG: &str = "driftd:owner";
+
+/// The name of the one implicit environment of a desired state that
+/// declares none.
+pub const DEFAULT_ENVIRONMENT: &str = "default";
 
 /// One field that differs between desired and live, as shown in a plan.
 ///
@@ -248,6 +255,7 @@ impl Resource {
     /// A resource declared at line 1 of a test file, with no mode of its own.
     pub fn test(name: &str, spec: Spec) -> Resource {
         Resource {
+            environment: DEFAULT_ENVIRONMENT.to_string(),
             name: name.into(),
             mode: None,
             origin: Origin {

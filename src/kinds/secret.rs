@@ -1467,6 +1467,7 @@ mod tests {
 
     fn resource(name: &str, spec: &Spec) -> Resource {
         Resource {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             name: name.to_string(),
             mode: None,
             origin: Origin {

@@ -1309,6 +1309,7 @@ mod tests {
 
     fn resource(name: &str, spec: Spec) -> Resource {
         Resource {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
             name: name.into(),
             mode: None,
             origin: Origin {

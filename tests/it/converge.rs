@@ -101,7 +101,8 @@ async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes
     proxy.reset();
 
     let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "2s", &[]);
-    let flapping = format!("driftd_drift_flapping{{kind=\"Alarm\",name=\"{ALARM}\"}}");
+    let flapping =
+        format!("driftd_drift_flapping{{env=\"default\",kind=\"Alarm\",name=\"{ALARM}\"}}");
     driftd.wait(PASSES_TIMEOUT, "quarantined", || {
         driftd.resource("Alarm", ALARM)["error"]["reason"] == "not_converging"
     });
@@ -113,11 +114,11 @@ async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes
     assert_eq!(puts(&proxy), 3, "three corrections: {:?}", proxy.writes());
     assert_eq!(driftd.metric(&flapping), Some(1.0));
     assert_eq!(
-        driftd.metric("driftd_resource_in_sync{kind=\"Alarm\",name=\"converge-test-cpu-high\"}"),
+        driftd.metric("driftd_resource_in_sync{env=\"default\",kind=\"Alarm\",name=\"converge-test-cpu-high\"}"),
         Some(0.0)
     );
     assert_eq!(
-        driftd.metric("driftd_drift_corrected_total{kind=\"Alarm\"}"),
+        driftd.metric("driftd_drift_corrected_total{env=\"default\",kind=\"Alarm\"}"),
         Some(0.0),
         "corrections that did not take are not counted as made"
     );
@@ -131,7 +132,7 @@ async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes
         "not_converging"
     );
     assert!(
-        driftd.metric("driftd_reconcile_errors_total{kind=\"Alarm\",reason=\"not_converging\"}")
+        driftd.metric("driftd_reconcile_errors_total{env=\"default\",kind=\"Alarm\",reason=\"not_converging\"}")
             >= Some(2.0)
     );
 

@@ -149,16 +149,16 @@ async fn serves_health_readiness_status_and_metrics_that_promtool_accepts() {
         String::from_utf8_lossy(&out.stderr)
     );
     for series in [
-        "driftd_resources{kind=\"Alarm\",state=\"corrected\"} 1",
-        "driftd_resource_in_sync{kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 1",
-        "driftd_resource_in_sync{kind=\"Topic\",name=\"daemon-test-alerts\"} 1",
-        "driftd_drift_detected_total{kind=\"Alarm\"} 1",
-        "driftd_drift_corrected_total{kind=\"Topic\"} 1",
+        "driftd_resources{env=\"default\",kind=\"Alarm\",state=\"corrected\"} 1",
+        "driftd_resource_in_sync{env=\"default\",kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 1",
+        "driftd_resource_in_sync{env=\"default\",kind=\"Topic\",name=\"daemon-test-alerts\"} 1",
+        "driftd_drift_detected_total{env=\"default\",kind=\"Alarm\"} 1",
+        "driftd_drift_corrected_total{env=\"default\",kind=\"Topic\"} 1",
         "driftd_desired_state_valid 1",
         "driftd_desired_state_load_errors_total 0",
         "driftd_leader 1",
         "driftd_pass_duration_seconds_count 1",
-        "driftd_drift_flapping{kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 0",
+        "driftd_drift_flapping{env=\"default\",kind=\"Alarm\",name=\"daemon-test-cpu-high\"} 0",
         "driftd_aws_requests_total{operation=\"PutMetricAlarm\",outcome=\"success\",service=\"cloudwatch\"} 1",
         "driftd_aws_requests_total{operation=\"CreateTopic\",outcome=\"success\",service=\"sns\"} 1",
     ] {
@@ -225,10 +225,12 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
         "corrected only after {took:?}"
     );
     until(Duration::from_secs(5), "correction counted", || async {
-        driftd.metric("driftd_drift_corrected_total{kind=\"Alarm\"}") >= Some(2.0)
+        driftd.metric("driftd_drift_corrected_total{env=\"default\",kind=\"Alarm\"}") >= Some(2.0)
     })
     .await;
-    assert!(driftd.metric("driftd_drift_detected_total{kind=\"Alarm\"}") >= Some(2.0));
+    assert!(
+        driftd.metric("driftd_drift_detected_total{env=\"default\",kind=\"Alarm\"}") >= Some(2.0)
+    );
 
     // The log names the drifted field, inside a span naming the resource.
     let events = driftd.log_events();
@@ -419,7 +421,9 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
         Some(1.0)
     );
     assert_eq!(
-        driftd.metric("driftd_reconcile_errors_total{kind=\"Alarm\",reason=\"throttled\"}"),
+        driftd.metric(
+            "driftd_reconcile_errors_total{env=\"default\",kind=\"Alarm\",reason=\"throttled\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -598,11 +602,13 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     .await;
     assert_eq!(threshold(&cloudwatch).await, Some(80.0), "left alone");
     assert_eq!(
-        driftd.metric("driftd_resources{kind=\"Alarm\",state=\"orphaned\"}"),
+        driftd.metric("driftd_resources{env=\"default\",kind=\"Alarm\",state=\"orphaned\"}"),
         Some(1.0)
     );
     assert_eq!(
-        driftd.metric("driftd_resource_in_sync{kind=\"Alarm\",name=\"daemon-test-cpu-high\"}"),
+        driftd.metric(
+            "driftd_resource_in_sync{env=\"default\",kind=\"Alarm\",name=\"daemon-test-cpu-high\"}"
+        ),
         None,
         "no per-resource series once it left the desired state"
     );

@@ -32,6 +32,7 @@ pub struct FakeState {
     pub secretsmanager: super::secretsmanager::fake::FakeState,
     pub ecs: super::ecs::fake::FakeState,
     pub autoscaling: super::autoscaling::fake::FakeState,
+    pub sts: super::sts::fake::FakeState,
 }
 
 #[derive(Clone, Default)]
@@ -54,6 +55,7 @@ impl FakeAws {
             secretsmanager: Arc::new(self.clone()),
             ecs: Arc::new(self.clone()),
             autoscaling: Arc::new(self.clone()),
+            sts: Arc::new(self.clone()),
         }
     }
 

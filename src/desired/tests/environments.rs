@@ -153,18 +153,18 @@ fn without_environments_there_is_one_default_and_plan_still_loads() {
 }
 
 #[test]
-fn plan_apply_and_run_refuse_a_desired_state_with_environments() {
+fn every_resource_carries_its_environment() {
     let dir = Dir::new(&[
         ("environments.yaml", ENVIRONMENTS),
         ("monitoring.yaml", MONITORING),
     ]);
-    let errors = dir.errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].starts_with("environments.yaml:2:1: Environment dev: kind: this desired state declares environments"),
-        "{}",
-        errors[0]
-    );
+    let envs = load_all(&dir, &[]).expect("valid");
+    for env in &envs {
+        assert!(!env.state.resources.is_empty());
+        for r in &env.state.resources {
+            assert_eq!(r.environment, env.environment.name, "{}", r.name);
+        }
+    }
 }
 
 #[test]

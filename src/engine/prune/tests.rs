@@ -10,7 +10,7 @@ use crate::aws::fake::FakeAws;
 use crate::aws::sns::fake::FAKE_ARN_PREFIX;
 use crate::aws::{self, ErrorClass};
 use crate::engine::{reconcile, Refs};
-use crate::kinds::{alarm, secret, topic, Resource, Tags};
+use crate::kinds::{alarm, secret, topic, Resource, Tags, DEFAULT_ENVIRONMENT};
 
 const OWNER: &str = "driftd";
 
@@ -131,6 +131,7 @@ async fn without_prune_orphans_are_reported_and_left_alone() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&[]),
         Validity::Valid,
         &opts(true, false),
@@ -162,6 +163,7 @@ async fn declared_resources_are_not_orphans() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&resources),
         Validity::Valid,
         &opts(true, true),
@@ -181,6 +183,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&kept),
         Validity::Valid,
         &opts(true, true),
@@ -217,6 +220,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
 
     let again = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&kept),
         Validity::Valid,
         &opts(true, true),
@@ -232,6 +236,7 @@ async fn a_plan_with_prune_shows_deletions_and_makes_none() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&[]),
         Validity::Valid,
         &opts(false, true),
@@ -255,7 +260,14 @@ async fn global_observe_mode_deletes_nothing() {
         ..opts(true, true)
     };
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &observe).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &observe,
+    )
+    .await;
 
     assert!(report.resources.iter().all(|r| r.action == Planned::Delete
         && r.state == State::Orphaned
@@ -273,6 +285,7 @@ async fn an_invalid_desired_state_prunes_nothing() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&[]),
         Validity::Invalid,
         &opts(true, true),
@@ -280,7 +293,7 @@ async fn an_invalid_desired_state_prunes_nothing() {
     .await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.as_ref().expect("refused");
+    let refused = report.problems.refused.first().expect("refused");
     assert_eq!(refused.reason, Reason::DesiredStateInvalid);
     assert_eq!(refused.would_delete, 4);
     assert!(refused
@@ -311,10 +324,17 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
         Validity::Valid
     );
 
-    let report = prune(&fake.aws(), &empty, Validity::Empty, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &empty,
+        Validity::Empty,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.as_ref().expect("refused");
+    let refused = report.problems.refused.first().expect("refused");
     assert_eq!(refused.reason, Reason::DesiredStateEmpty);
     assert_eq!(refused.would_delete, 4);
     assert_eq!(
@@ -329,8 +349,15 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
 
     // --allow-empty: the same state deletes what it no longer declares.
     let allowed = Validity::of(&empty, true, true);
-    let report = prune(&fake.aws(), &empty, allowed, &opts(true, true)).await;
-    assert!(report.problems.refused.is_none());
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &empty,
+        allowed,
+        &opts(true, true),
+    )
+    .await;
+    assert!(report.problems.refused.is_empty());
     assert!(!fake.writes().is_empty());
 }
 
@@ -347,11 +374,18 @@ async fn more_deletions_than_max_prune_delete_nothing() {
     let fake = FakeAws::new();
     alarms(&fake, 11).await;
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(fake.state.lock().unwrap().cloudwatch.alarms.len(), 11);
-    let refused = report.problems.refused.as_ref().expect("refused");
+    let refused = report.problems.refused.first().expect("refused");
     assert_eq!(refused.reason, Reason::MaxPrune);
     assert_eq!(refused.would_delete, 11);
     assert!(
@@ -372,7 +406,14 @@ async fn exactly_max_prune_deletions_go_ahead() {
     let fake = FakeAws::new();
     alarms(&fake, 10).await;
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(fake.writes().len(), 1, "{:?}", fake.writes());
@@ -388,7 +429,14 @@ async fn alarms_are_deleted_a_hundred_per_call() {
         ..opts(true, true)
     };
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &many).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &many,
+    )
+    .await;
 
     assert!(report.resources.iter().all(|r| r.state == State::Corrected));
     let writes = fake.writes();
@@ -407,7 +455,14 @@ async fn a_topic_named_by_an_alarm_that_stays_is_not_pruned() {
     // Not driftd's: it stays whatever the pass prunes.
     foreign_alarm(&fake, "theirs", &[], &[&topic_arn("old-alerts")]).await;
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert_eq!(
         outcome(&report),
@@ -437,6 +492,7 @@ async fn a_topic_named_by_a_declared_alarm_by_arn_is_not_pruned() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&declared),
         Validity::Valid,
         &opts(true, true),
@@ -461,7 +517,14 @@ async fn a_topic_named_only_by_orphan_alarms_goes_after_them() {
     let alerts = topic("alerts");
     applied(&fake, &[alerts.clone(), alarm("cpu", &["topic:alerts"])]).await;
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert_eq!(
         fake.writes(),
@@ -490,7 +553,14 @@ async fn a_topic_stays_when_the_alarm_naming_it_could_not_be_deleted() {
         ),
     );
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert_eq!(
         outcome(&report),
@@ -519,6 +589,7 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
 
     let plan = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&enforced),
         Validity::Valid,
         &opts(false, true),
@@ -526,6 +597,7 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
     .await;
     let observe = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&observed),
         Validity::Valid,
         &opts(false, true),
@@ -558,7 +630,14 @@ async fn topics_are_kept_when_the_alarms_cannot_be_read() {
         ),
     );
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert_eq!(
         outcome(&report),
@@ -587,7 +666,14 @@ async fn resources_of_another_owner_or_of_none_are_never_touched() {
         "markdown": dashboard::marker_markdown(OWNER, "main")}}]});
     fake.put_dashboard_out_of_band("copy-of-main", &copy.to_string());
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
@@ -653,7 +739,14 @@ async fn a_failed_listing_is_reported_and_deletes_nothing_of_those_kinds() {
         "not allowed",
     ));
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert_eq!(
         outcome(&report),
@@ -679,6 +772,7 @@ async fn finding_orphans_costs_one_listing_per_source() {
 
     prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&[]),
         Validity::Valid,
         &opts(false, false),
@@ -704,7 +798,14 @@ async fn ecs_services_are_never_orphans() {
         Tags::from([(OWNER_TAG.to_string(), OWNER.to_string())]),
     );
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
 }
@@ -753,6 +854,7 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
 
     let report = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&kept),
         Validity::Valid,
         &opts(true, true),
@@ -806,6 +908,7 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
     fake.state.lock().unwrap().writes.clear();
     let again = prune(
         &fake.aws(),
+        DEFAULT_ENVIRONMENT,
         &state(&kept),
         Validity::Valid,
         &opts(true, true),
@@ -842,7 +945,14 @@ async fn secrets_of_another_owner_or_of_none_are_never_touched() {
     fake.add_secret("prod/app", None, owned_by("driftd-prod"));
     fake.add_secret("hand-made", None, Tags::new());
 
-    let report = prune(&fake.aws(), &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune(
+        &fake.aws(),
+        DEFAULT_ENVIRONMENT,
+        &state(&[]),
+        Validity::Valid,
+        &opts(true, true),
+    )
+    .await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
