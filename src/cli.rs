@@ -67,6 +67,11 @@ pub struct IamPolicyArgs {
     /// The AWS partition of the ARNs.
     #[arg(long, env = "DRIFTD_PARTITION", default_value = "aws")]
     pub partition: String,
+    /// Also allow `sts:AssumeRole` of this role (an Environment's `roleArn`;
+    /// repeatable). The role itself needs this policy without the flag,
+    /// generated with `--account-id` of its account.
+    #[arg(long = "assume-role", value_name = "ROLE_ARN")]
+    pub assume_roles: Vec<String>,
 }
 
 #[derive(Debug, Args)]

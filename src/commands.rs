@@ -124,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 partition: args.partition,
                 region: global.region.unwrap_or_else(|| "*".into()),
                 account: args.account_id.unwrap_or_else(|| "*".into()),
+                assume_roles: args.assume_roles,
             };
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &crate::iam::policy(&target))
@@ -212,7 +213,7 @@ fn describe(state: &DesiredState, place: &str) -> String {
 /// The environments' clients, made from the process's SDK configuration.
 async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Fleet {
     Fleet::new(Connector::Sdk {
-        base: aws::sdk_config(region, endpoint_url).await,
+        base: Box::new(aws::sdk_config(region, endpoint_url).await),
         observer: None,
     })
 }
@@ -270,7 +271,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         Arc::new(Metrics::for_environments(&environments).context("registering the metrics")?);
     let status = Arc::new(StatusStore::new(&dir));
     let fleet = Fleet::new(Connector::Sdk {
-        base: aws::sdk_config(global.region, global.endpoint_url).await,
+        base: Box::new(aws::sdk_config(global.region, global.endpoint_url).await),
         observer: Some(metrics.clone()),
     });
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)

@@ -131,6 +131,10 @@ pub struct Target {
     pub partition: String,
     pub region: String,
     pub account: String,
+    /// The roles of Environment documents (`roleArn`) this process assumes
+    /// to reach other accounts: granted `sts:AssumeRole` on exactly these.
+    /// (`sts:GetCallerIdentity`, the account guard, needs no permission.)
+    pub assume_roles: Vec<String>,
 }
 
 impl Default for Target {
@@ -139,6 +143,7 @@ impl Default for Target {
             partition: "aws".into(),
             region: "*".into(),
             account: "*".into(),
+            assume_roles: Vec::new(),
         }
     }
 }
@@ -189,6 +194,18 @@ pub fn policy(target: &Target) -> Value {
             })
         })
         .collect();
+    let mut statements = statements;
+    if !target.assume_roles.is_empty() {
+        let mut roles = target.assume_roles.clone();
+        roles.sort_unstable();
+        roles.dedup();
+        statements.push(json!({
+            "Sid": "AssumeEnvironmentRoles",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": if roles.len() == 1 { json!(roles[0]) } else { json!(roles) },
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -225,8 +242,12 @@ mod tests {
             partition: "aws".into(),
             region: "eu-west-1".into(),
             account: "123456789012".into(),
+            assume_roles: Vec::new(),
         });
         let statements = doc["Statement"].as_array().unwrap();
+        assert!(statements
+            .iter()
+            .all(|s| s["Sid"] != "AssumeEnvironmentRoles"));
         let alarms = statements.iter().find(|s| s["Sid"] == "Alarms").unwrap();
         assert_eq!(
             alarms["Resource"],
@@ -245,5 +266,22 @@ mod tests {
                 assert_ne!(a, "*");
             }
         }
+    }
+
+    #[test]
+    fn the_roles_of_environments_may_be_assumed_and_no_other() {
+        let prod = "arn:aws:iam::222222222222:role/driftd";
+        let doc = policy(&Target {
+            assume_roles: vec![prod.into()],
+            ..Target::default()
+        });
+        let assume = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "AssumeEnvironmentRoles")
+            .expect("statement");
+        assert_eq!(assume["Action"], json!(["sts:AssumeRole"]));
+        assert_eq!(assume["Resource"], prod);
     }
 }

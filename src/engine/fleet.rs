@@ -157,7 +157,7 @@ pub enum Connector {
     /// From the process's SDK configuration: the environment's region and
     /// role, requests reported to the observer (the daemon's metrics).
     Sdk {
-        base: aws_config::SdkConfig,
+        base: Box<aws_config::SdkConfig>,
         observer: Option<Arc<dyn RequestObserver>>,
     },
     /// The same clients for every environment (tests, with the fake).

@@ -84,7 +84,7 @@ pub async fn reconcile(
     }
     if let Some(events) = &opts.guards.events {
         events.record(&report.resources, std::time::SystemTime::now());
-        let keys: Vec<Key> = report.resources.iter().map(|r| Key::of_report(r)).collect();
+        let keys: Vec<Key> = report.resources.iter().map(Key::of_report).collect();
         events.publish(aws, refs, &keys).await;
     }
     report

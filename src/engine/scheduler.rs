@@ -77,6 +77,9 @@ impl Batch {
     }
 }
 
+/// The names due of one kind of one environment: (fresh, retrying).
+type Ready = (Vec<String>, Vec<String>);
+
 /// How the reconcile of one resource ended, as far as scheduling goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -177,7 +180,7 @@ impl Scheduler {
             return Vec::new();
         }
         // Per environment and kind: (fresh, retrying) names.
-        let mut ready: BTreeMap<(&str, Kind), (Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut ready: BTreeMap<(&str, Kind), Ready> = BTreeMap::new();
         for (_, key) in self.queue.iter().take_while(|(at, _)| *at <= now) {
             if self.running.contains(key) {
                 continue;

@@ -164,6 +164,7 @@ fn ctx() -> Ctx {
 
 fn resource(name: &str, spec: &alarm::Spec) -> Resource {
     Resource {
+        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
         name: name.into(),
         mode: None,
         origin: Origin {

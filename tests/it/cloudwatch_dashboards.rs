@@ -75,6 +75,7 @@ async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Cli
 fn resource(name: &str, body_yaml: &str) -> Resource {
     let body: Value = serde_yaml::from_str(body_yaml).expect("test YAML");
     Resource {
+        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
         name: name.into(),
         mode: None,
         origin: Origin {

@@ -101,6 +101,7 @@ fn spec(service: &str) -> ecs_service::Spec {
 
 fn resource(name: &str, spec: &ecs_service::Spec) -> Resource {
     Resource {
+        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
         name: name.into(),
         mode: None,
         origin: Origin {

@@ -13,6 +13,7 @@ mod daemon;
 mod deploy;
 mod ecs_services;
 mod emulator_smoke;
+mod environments;
 mod events;
 mod iam_policy;
 mod plan_output;

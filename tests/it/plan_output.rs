@@ -396,7 +396,7 @@ spec:
 ";
 
 #[test]
-fn environments_are_validated_and_rendered_but_not_yet_planned() {
+fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     let root = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
         ("desired-state/alarms.yaml", ALARM_PER_ENV),
@@ -457,13 +457,14 @@ fn environments_are_validated_and_rendered_but_not_yet_planned() {
         "{out:?}"
     );
 
-    // The engine reconciles one environment for now: plan refuses, and
-    // calls no AWS (the endpoint is a port nobody listens on).
+    // Plan reconciles every environment: AWS is a port nobody listens on,
+    // so the account guard of each fails, and each line names its environment.
     let out = in_root(&["plan"]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(
-        out.stderr
-            .contains("this desired state declares environments"),
-        "{out:?}"
-    );
+    for line in [
+        "! [dev] Alarm app-dev-cpu-high\n",
+        "! [prod] Alarm app-prod-cpu-high\n",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
+    }
 }

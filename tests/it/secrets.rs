@@ -23,6 +23,7 @@ fn ctx() -> Ctx {
 fn secret(name: &str, spec_yaml: &str) -> Resource {
     let spec: secret::Spec = serde_yaml::from_str(spec_yaml).expect("secret spec");
     Resource {
+        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
         name: name.to_string(),
         mode: None,
         origin: Origin {

@@ -29,6 +29,7 @@ fn ctx() -> Ctx {
 fn resource(name: &str, spec_yaml: &str) -> Resource {
     let spec: topic::Spec = serde_yaml::from_str(spec_yaml).expect("topic spec");
     Resource {
+        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
         name: name.into(),
         mode: None,
         origin: Origin {

@@ -1,0 +1,34 @@
+# The role driftd assumes in a target account (section 8 of the contract):
+# trusted by driftd's task role alone, with the external id when one is
+# given, and granted the policy `driftd iam-policy --account-id` generates
+# for this account.
+
+locals {
+  trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect    = "Allow"
+        Action    = "sts:AssumeRole"
+        Principal = { AWS = var.driftd_task_role_arn }
+        Condition = var.external_id == null ? null : {
+          StringEquals = { "sts:ExternalId" = var.external_id }
+        }
+      }
+    ]
+  })
+}
+
+resource "aws_iam_role" "driftd" {
+  name                 = var.name
+  description          = "driftd: reconciles this account's environment, assumed from ${var.driftd_task_role_arn}"
+  assume_role_policy   = local.trust
+  max_session_duration = var.max_session_duration
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "driftd" {
+  name   = "driftd"
+  role   = aws_iam_role.driftd.id
+  policy = file(var.policy_path)
+}

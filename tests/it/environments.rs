@@ -1,0 +1,374 @@
+//! One desired state, two accounts (section 8 of the contract), end to end
+//! with the real binary against a private moto: `dev` in the ambient
+//! account, `prod` in another one reached with `sts:AssumeRole` and an
+//! external id. Created in both, drift in one found and corrected there,
+//! a second apply that writes nothing, the account guard refusing an
+//! environment whose credentials act elsewhere (while another environment
+//! of the same run converges), and an unknown variable at its line.
+//!
+//! Where moto differs from real AWS: it files every call made with
+//! assumed-role credentials under the role's account without checking that
+//! the role exists or trusts the caller (so a second account needs no IAM
+//! set-up here), and its GetCallerIdentity answers that account. Real STS
+//! refuses an AssumeRole whose trust policy or external id does not match.
+
+use crate::common;
+
+use common::{desired_dir, run, Moto, Run};
+
+/// moto's default account: what the ambient (dummy) credentials act in.
+const DEV_ACCOUNT: &str = "123456789012";
+const PROD_ACCOUNT: &str = "222222222222";
+
+const ENVIRONMENTS: &str = r#"
+apiVersion: driftd/v1
+kind: Environment
+metadata:
+  name: dev
+spec:
+  accountId: "123456789012"
+  vars:
+    cpu: 90
+---
+apiVersion: driftd/v1
+kind: Environment
+metadata:
+  name: prod
+spec:
+  accountId: "222222222222"
+  roleArn: arn:aws:iam::222222222222:role/driftd
+  externalId: driftd-prod
+  vars:
+    cpu: 85
+"#;
+
+const MONITORING: &str = r#"
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: app-${env}-alerts
+spec:
+  displayName: App alerts (${env})
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: app-${env}-cpu-high
+spec:
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  dimensions:
+    ClusterName: app-${env}
+    ServiceName: api
+  statistic: Average
+  period: 300
+  evaluationPeriods: 1
+  threshold: ${vars.cpu}
+  comparisonOperator: GreaterThanThreshold
+  alarmActions:
+    - topic:app-${env}-alerts
+"#;
+
+/// CloudWatch as the credentials of one account see it.
+struct Account {
+    cw: aws_sdk_cloudwatch::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+impl Account {
+    async fn ambient(moto: &Moto) -> Account {
+        Account::of(&moto.sdk_config().await)
+    }
+
+    /// Through AssumeRole of the production role, as driftd does.
+    async fn assumed(moto: &Moto) -> Account {
+        let base = moto.sdk_config().await;
+        let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+            "arn:aws:iam::{PROD_ACCOUNT}:role/driftd"
+        ))
+        .session_name("driftd-tests")
+        .external_id("driftd-prod")
+        .configure(&base)
+        .build()
+        .await;
+        let config = base
+            .into_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+        Account::of(&config)
+    }
+
+    fn of(config: &aws_config::SdkConfig) -> Account {
+        Account {
+            cw: aws_sdk_cloudwatch::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+
+    async fn account(&self) -> String {
+        let id = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("GetCallerIdentity");
+        id.account().unwrap_or_default().to_string()
+    }
+
+    /// The alarm's threshold and actions, if the alarm exists here.
+    async fn alarm(&self, name: &str) -> Option<(f64, Vec<String>)> {
+        let out = self
+            .cw
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("DescribeAlarms");
+        out.metric_alarms().first().map(|a| {
+            (
+                a.threshold().unwrap_or_default(),
+                a.alarm_actions().to_vec(),
+            )
+        })
+    }
+}
+
+/// A desired-state directory of these Environment documents and resources.
+fn desired_state(environments: &str, resources: &str) -> tempfile::TempDir {
+    desired_dir(&[
+        ("desired-state/environments.yaml", environments),
+        ("desired-state/monitoring.yaml", resources),
+    ])
+}
+
+fn assert_lines(out: &Run, lines: &[&str]) {
+    for line in lines {
+        assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
+    }
+}
+
+/// (environment, name, the field `field` of the entry) of the JSON plan's
+/// resources that `keep` keeps.
+fn json_resources(
+    out: &Run,
+    keep: impl Fn(&serde_json::Value) -> bool,
+    field: impl Fn(&serde_json::Value) -> &serde_json::Value,
+) -> Vec<(String, String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON plan");
+    doc["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (text(&r["environment"]), text(&r["name"]), text(field(r)))
+        })
+        .collect()
+}
+
+fn driftd(moto: &Moto, dir: &tempfile::TempDir, args: &[&str]) -> Run {
+    run(moto
+        .driftd()
+        .args(args)
+        .args(["--desired-state", "desired-state"])
+        .current_dir(dir.path()))
+}
+
+#[tokio::test]
+async fn one_desired_state_creates_and_corrects_in_two_accounts() {
+    let moto = Moto::start();
+    let dev = Account::ambient(&moto).await;
+    let prod = Account::assumed(&moto).await;
+    // The emulator files assumed-role calls under the role's account.
+    assert_eq!(dev.account().await, DEV_ACCOUNT);
+    assert_eq!(prod.account().await, PROD_ACCOUNT);
+    let dir = desired_state(ENVIRONMENTS, MONITORING);
+
+    let out = driftd(&moto, &dir, &["apply"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_lines(
+        &out,
+        &[
+            "+ [dev] Topic app-dev-alerts: created",
+            "+ [dev] Alarm app-dev-cpu-high: created",
+            "+ [prod] Topic app-prod-alerts: created",
+            "+ [prod] Alarm app-prod-cpu-high: created",
+        ],
+    );
+    // Each environment's resources are in its own account, and only there;
+    // the alarm names its own account's topic.
+    let (threshold, actions) = dev.alarm("app-dev-cpu-high").await.expect("dev alarm");
+    assert_eq!(threshold, 90.0);
+    assert_eq!(
+        actions,
+        [format!(
+            "arn:aws:sns:us-east-1:{DEV_ACCOUNT}:app-dev-alerts"
+        )]
+    );
+    let (threshold, actions) = prod.alarm("app-prod-cpu-high").await.expect("prod alarm");
+    assert_eq!(threshold, 85.0);
+    assert_eq!(
+        actions,
+        [format!(
+            "arn:aws:sns:us-east-1:{PROD_ACCOUNT}:app-prod-alerts"
+        )]
+    );
+    assert_eq!(dev.alarm("app-prod-cpu-high").await, None);
+    assert_eq!(prod.alarm("app-dev-cpu-high").await, None);
+
+    // A console edit in production: found there, and only there.
+    prod.cw
+        .put_metric_alarm()
+        .alarm_name("app-prod-cpu-high")
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .dimensions(dim("ClusterName", "app-prod"))
+        .dimensions(dim("ServiceName", "api"))
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(99.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(format!(
+            "arn:aws:sns:us-east-1:{PROD_ACCOUNT}:app-prod-alerts"
+        ))
+        .send()
+        .await
+        .expect("drift the prod alarm");
+    let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("~ [prod] Alarm app-prod-cpu-high\n    threshold: 99 → 85\n"),
+        "{plan:?}"
+    );
+    assert!(!plan.stdout.contains("[dev] Alarm"), "{plan:?}");
+
+    let json = driftd(&moto, &dir, &["plan", "--output", "json"]);
+    let drifted = json_resources(&json, |r| r["action"] != "in_sync", |r| &r["action"]);
+    assert_eq!(
+        drifted,
+        [("prod".into(), "app-prod-cpu-high".into(), "update".into())],
+        "{json:?}"
+    );
+
+    let out = driftd(&moto, &dir, &["apply"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("~ [prod] Alarm app-prod-cpu-high: corrected"),
+        "{out:?}"
+    );
+    assert_eq!(
+        prod.alarm("app-prod-cpu-high").await.map(|a| a.0),
+        Some(85.0)
+    );
+    let again = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "nothing left to do: {again:?}");
+
+    // --env limits a command to one environment.
+    let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]);
+    assert_eq!(only_dev.code, 0, "{only_dev:?}");
+    assert!(
+        only_dev.stdout.contains("[dev] Alarm app-dev-cpu-high"),
+        "{only_dev:?}"
+    );
+    assert!(!only_dev.stdout.contains("[prod]"), "{only_dev:?}");
+}
+
+fn dim(name: &str, value: &str) -> aws_sdk_cloudwatch::types::Dimension {
+    aws_sdk_cloudwatch::types::Dimension::builder()
+        .name(name)
+        .value(value)
+        .build()
+}
+
+#[tokio::test]
+async fn the_account_guard_refuses_an_environment_whose_credentials_act_elsewhere() {
+    let moto = Moto::start();
+    let ambient = Account::ambient(&moto).await;
+    // `staging` says it is account 333333333333, but without a role its
+    // calls go out with the ambient credentials, which act in moto's
+    // default account: driftd must write nothing there.
+    let environments = r#"
+apiVersion: driftd/v1
+kind: Environment
+metadata:
+  name: dev
+spec:
+  accountId: "123456789012"
+  vars: {cpu: 90}
+---
+apiVersion: driftd/v1
+kind: Environment
+metadata:
+  name: staging
+spec:
+  accountId: "333333333333"
+  vars: {cpu: 80}
+"#;
+    let dir = desired_state(environments, MONITORING);
+    let out = driftd(&moto, &dir, &["apply"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_lines(
+        &out,
+        &[
+            "! [staging] Topic app-staging-alerts: error",
+            "! [staging] Alarm app-staging-cpu-high: error",
+        ],
+    );
+    assert!(
+        out.stdout.contains(
+            "error (account_mismatch): environment staging declares account 333333333333, but \
+             its credentials act in account 123456789012: nothing is done there"
+        ),
+        "{out:?}"
+    );
+    // The other environment is not held up.
+    assert!(
+        out.stdout
+            .contains("+ [dev] Alarm app-dev-cpu-high: created"),
+        "{out:?}"
+    );
+    assert!(ambient.alarm("app-dev-cpu-high").await.is_some());
+    assert_eq!(ambient.alarm("app-staging-cpu-high").await, None);
+
+    // JSON says which environment and why.
+    let plan = driftd(&moto, &dir, &["plan", "--output", "json"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    let reasons = json_resources(
+        &plan,
+        |r| r["environment"] == "staging",
+        |r| &r["error"]["reason"],
+    );
+    let mismatch = |name: &str| ("staging".into(), name.into(), "account_mismatch".into());
+    assert_eq!(
+        reasons,
+        [
+            mismatch("app-staging-alerts"),
+            mismatch("app-staging-cpu-high")
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_variable_is_reported_at_its_line_and_nothing_is_done() {
+    let moto = Moto::start();
+    let dir = desired_state(
+        ENVIRONMENTS,
+        &MONITORING.replace("${vars.cpu}", "${vars.cpuu}"),
+    );
+    let out = driftd(&moto, &dir, &["apply"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "desired-state/monitoring.yaml:22:3: Alarm app-${env}-cpu-high: spec.threshold: \
+             unknown variable ${vars.cpuu} in environment dev"
+        ),
+        "{out:?}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
