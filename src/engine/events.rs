@@ -31,7 +31,7 @@ use super::report::{Planned, ResourceReport, State};
 use super::scheduler::Key;
 use crate::aws::sns::Message;
 use crate::aws::{self, Aws, ErrorClass};
-use crate::kinds::{Change, Kind, Mode};
+use crate::kinds::{Change, Kind, Mode, DEFAULT_ENVIRONMENT};
 
 /// Version of the message schema; bumped only on incompatible changes.
 pub const EVENTS_VERSION: u32 = 1;
@@ -136,6 +136,8 @@ pub struct Event {
     pub event: EventType,
     /// Identifies the episode: its two messages carry the same.
     pub episode: String,
+    /// The environment of the resource (`default` without Environment documents).
+    pub environment: String,
     pub kind: Kind,
     pub name: String,
     pub mode: Mode,
@@ -195,14 +197,19 @@ impl Event {
             EventType::DriftEnded => "back in sync",
         };
         Message {
-            subject: Some(subject(&format!(
-                "driftd: {} {} {what}",
-                self.kind, self.name
-            ))),
+            subject: Some(subject(&if self.environment == DEFAULT_ENVIRONMENT {
+                format!("driftd: {} {} {what}", self.kind, self.name)
+            } else {
+                format!(
+                    "driftd: [{}] {} {} {what}",
+                    self.environment, self.kind, self.name
+                )
+            })),
             // Serializing plain strings, numbers and enums cannot fail.
             body: serde_json::to_string(self).unwrap_or_default(),
             attributes: BTreeMap::from([
                 ("event".to_string(), self.event.as_str().to_string()),
+                ("environment".to_string(), self.environment.clone()),
                 ("kind".to_string(), self.kind.as_str().to_string()),
                 ("mode".to_string(), self.mode.as_str().to_string()),
                 ("owner".to_string(), self.owner.clone()),
@@ -376,6 +383,7 @@ impl Events {
             version: EVENTS_VERSION,
             event,
             episode: episode.id.clone(),
+            environment: r.environment.clone(),
             kind: r.kind,
             name: r.name.clone(),
             mode: r.mode,

@@ -14,6 +14,8 @@
 
 use crate::common;
 
+use std::time::Duration;
+
 use common::{desired_dir, run, Moto, Run};
 
 /// moto's default account: what the ambient (dummy) credentials act in.
@@ -371,4 +373,73 @@ fn an_unknown_variable_is_reported_at_its_line_and_nothing_is_done() {
         "{out:?}"
     );
     assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn the_daemon_keeps_both_accounts_in_sync_and_labels_everything_with_its_environment() {
+    let moto = Moto::start();
+    let prod = Account::assumed(&moto).await;
+    let dir = desired_state(ENVIRONMENTS, MONITORING);
+    let driftd =
+        common::driftd::Daemon::start(moto.driftd(), &dir.path().join("desired-state"), "1s", &[]);
+    driftd.wait_ready();
+
+    let status = driftd.status();
+    let entries: Vec<(String, String)> = status["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (text(&r["environment"]), text(&r["name"]))
+        })
+        .collect();
+    let entry = |env: &str, name: &str| (env.to_string(), name.to_string());
+    assert_eq!(
+        entries,
+        [
+            entry("dev", "app-dev-alerts"),
+            entry("dev", "app-dev-cpu-high"),
+            entry("prod", "app-prod-alerts"),
+            entry("prod", "app-prod-cpu-high"),
+        ],
+        "{status:#}"
+    );
+    for env in ["dev", "prod"] {
+        let series = format!(
+            "driftd_resource_in_sync{{env=\"{env}\",kind=\"Alarm\",name=\"app-{env}-cpu-high\"}}"
+        );
+        assert_eq!(driftd.metric(&series), Some(1.0), "{series}");
+        let series =
+            format!("driftd_resources{{env=\"{env}\",kind=\"Alarm\",state=\"corrected\"}}");
+        assert_eq!(driftd.metric(&series), Some(1.0), "{series}");
+    }
+
+    // A console edit in production is put back at the next resync.
+    prod.cw
+        .put_metric_alarm()
+        .alarm_name("app-prod-cpu-high")
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(99.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("drift the prod alarm");
+    let corrected = "driftd_drift_corrected_total{env=\"prod\",kind=\"Alarm\"}";
+    driftd.wait(Duration::from_secs(15), "prod alarm corrected", || {
+        driftd.metric(corrected) >= Some(2.0)
+    });
+    assert_eq!(
+        prod.alarm("app-prod-cpu-high").await.map(|a| a.0),
+        Some(85.0)
+    );
+    assert_eq!(
+        driftd.metric("driftd_drift_corrected_total{env=\"dev\",kind=\"Alarm\"}"),
+        Some(1.0),
+        "dev was not touched again"
+    );
 }

@@ -468,3 +468,21 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
         assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
     }
 }
+
+#[test]
+fn the_environments_example_is_valid() {
+    let out = run(offline_driftd()
+        .args(["validate", "--desired-state"])
+        .arg(repo_root().join("examples/environments")));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("[dev]: valid: 2 resources (1 Topic, 1 Alarm)\n"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("[prod]: valid: 3 resources (1 Topic, 1 Alarm, 1 EcsService)\n"),
+        "{out:?}"
+    );
+}
