@@ -80,6 +80,10 @@ else
       terraform init -backend=false -input=false -no-color -plugin-dir="$tf_plugins" >/dev/null
       terraform validate -no-color
       terraform test -no-color
+      # The role to assume in a target account (environments, section 8).
+      cd target-account
+      terraform init -backend=false -input=false -no-color -plugin-dir="$tf_plugins" >/dev/null
+      terraform validate -no-color
     )
   else
     echo "no AWS provider under $tf_plugins (TF_PLUGIN_DIR): terraform validate and terraform test skipped"

@@ -72,6 +72,10 @@ pub struct IamPolicyArgs {
     /// generated with `--account-id` of its account.
     #[arg(long = "assume-role", value_name = "ROLE_ARN")]
     pub assume_roles: Vec<String>,
+    /// Also allow the lease item's calls on this DynamoDB table
+    /// (`run --lease-table`).
+    #[arg(long, env = "DRIFTD_LEASE_TABLE")]
+    pub lease_table: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -158,9 +162,14 @@ pub struct RunArgs {
     /// Address of the `/metrics`, `/healthz`, `/readyz` and `/status` server.
     #[arg(long, env = "DRIFTD_METRICS_ADDR", default_value = "0.0.0.0:9477")]
     pub metrics_addr: SocketAddr,
-    /// DynamoDB table for leader election between replicas.
+    /// DynamoDB table for leader election between replicas (String
+    /// partition key `id`); without it, run a single replica.
     #[arg(long, env = "DRIFTD_LEASE_TABLE")]
     pub lease_table: Option<String>,
+    /// How long the leader may go without renewing its lease before another
+    /// replica takes over (it renews every third of it).
+    #[arg(long, env = "DRIFTD_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -125,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 region: global.region.unwrap_or_else(|| "*".into()),
                 account: args.account_id.unwrap_or_else(|| "*".into()),
                 assume_roles: args.assume_roles,
+                lease_table: args.lease_table,
             };
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &crate::iam::policy(&target))
@@ -215,6 +216,7 @@ async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Fleet 
     Fleet::new(Connector::Sdk {
         base: Box::new(aws::sdk_config(region, endpoint_url).await),
         observer: None,
+        fence: None,
     })
 }
 
@@ -240,11 +242,11 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
     use crate::engine::status::StatusStore;
     use crate::metrics::Metrics;
 
-    if let Some(table) = &args.lease_table {
-        // Two replicas that both believe they lead would fight over AWS:
-        // refuse rather than run unelected.
-        anyhow::bail!(
-            "--lease-table {table}: leader election is not available in this build; run a single replica without it"
+    if args.lease_table.is_some() {
+        anyhow::ensure!(
+            args.lease_duration >= std::time::Duration::from_secs(3),
+            "--lease-duration {}: must be at least 3s",
+            humantime::format_duration(args.lease_duration)
         );
     }
     anyhow::ensure!(
@@ -270,9 +272,24 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
     let metrics =
         Arc::new(Metrics::for_environments(&environments).context("registering the metrics")?);
     let status = Arc::new(StatusStore::new(&dir));
+    let base = aws::sdk_config(global.region, global.endpoint_url).await;
+    let election = args.lease_table.as_ref().map(|table| {
+        Election::start(
+            &base,
+            table,
+            &global.owner,
+            args.lease_duration,
+            metrics.clone(),
+            status.clone(),
+        )
+    });
     let fleet = Fleet::new(Connector::Sdk {
-        base: Box::new(aws::sdk_config(global.region, global.endpoint_url).await),
+        base: Box::new(base),
         observer: Some(metrics.clone()),
+        fence: election.as_ref().map(|e| {
+            let fence: Arc<dyn crate::aws::fence::Fence> = e.leadership.clone();
+            fence
+        }),
     });
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
@@ -332,8 +349,12 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         loader: Arc::new(move || desired::load_environments(&loader_dir, &only)),
         metrics,
         status,
+        leading: election.as_ref().map(|e| e.leading.clone()),
     };
     daemon.run(changes, probes, shutdown).await;
+    if let Some(election) = election {
+        election.stop().await;
+    }
     // The server may have stopped already. It finishes the requests under
     // way; a client holding a connection open does not hold up the exit for
     // more than a moment.
@@ -344,6 +365,103 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server task failed"),
     }
     Ok(EXIT_OK)
+}
+
+/// The leader election of `run --lease-table`, running beside the daemon.
+struct Election {
+    leadership: std::sync::Arc<engine::lease::Leadership>,
+    leading: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Election {
+    fn start(
+        base: &aws_config::SdkConfig,
+        table: &str,
+        owner: &str,
+        duration: std::time::Duration,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        status: std::sync::Arc<engine::status::StatusStore>,
+    ) -> Election {
+        use std::sync::Arc;
+
+        use engine::lease::{self, Leadership};
+
+        let settings = lease::Settings {
+            id: format!("driftd/{owner}"),
+            identity: lease::identity(),
+            duration,
+            retry: lease::Settings::RETRY,
+        };
+        status.lease_started(engine::status::LeaseStatus {
+            table: table.to_string(),
+            id: settings.id.clone(),
+            identity: settings.identity.clone(),
+            holder: None,
+        });
+        metrics.set_leader(false);
+        // Its own client, counted but never fenced: renewing is a write.
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(base)
+                .interceptor(aws::counting::CountingInterceptor::new(
+                    "dynamodb",
+                    metrics.clone(),
+                ))
+                .build(),
+        );
+        let table = Arc::new(aws::lease::SdkLeaseTable::new(client, table));
+        let leadership = Arc::new(Leadership::default());
+        let (tx, leading) = tokio::sync::watch::channel(false);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let observer = Arc::new(LeaseObserver { metrics, status });
+        tracing::info!(lease = %settings.id, identity = %settings.identity, duration = %humantime::format_duration(duration), "leader election: following until this replica holds the lease");
+        let task = tokio::spawn(lease::run(
+            table,
+            settings,
+            leadership.clone(),
+            tx,
+            observer,
+            async {
+                let _ = stopped.await; // a dropped sender stops it too
+            },
+        ));
+        Election {
+            leadership,
+            leading,
+            stop,
+            task,
+        }
+    }
+
+    /// Releases the lease (if held) so that a successor takes over at once.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "releasing the lease took too long: a successor takes over when it expires"
+            );
+        }
+    }
+}
+
+/// Puts the election's state into the metrics and `/status`.
+struct LeaseObserver {
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    status: std::sync::Arc<engine::status::StatusStore>,
+}
+
+impl engine::lease::Observer for LeaseObserver {
+    fn changed(&self, state: &engine::lease::State, transition: bool) {
+        if transition {
+            self.metrics.leader_transition(state.leader);
+        }
+        self.status
+            .lease_changed(state.leader, state.holder.as_deref());
+    }
 }
 
 /// Resolves at the first SIGTERM or SIGINT; a second one exits the process

@@ -135,6 +135,9 @@ pub struct Target {
     /// to reach other accounts: granted `sts:AssumeRole` on exactly these.
     /// (`sts:GetCallerIdentity`, the account guard, needs no permission.)
     pub assume_roles: Vec<String>,
+    /// `run --lease-table`: the lease item's reads and conditional writes
+    /// on that table (contract section 7).
+    pub lease_table: Option<String>,
 }
 
 impl Default for Target {
@@ -144,6 +147,7 @@ impl Default for Target {
             region: "*".into(),
             account: "*".into(),
             assume_roles: Vec::new(),
+            lease_table: None,
         }
     }
 }
@@ -206,6 +210,22 @@ pub fn policy(target: &Target) -> Value {
             "Resource": if roles.len() == 1 { json!(roles[0]) } else { json!(roles) },
         }));
     }
+    if let Some(table) = &target.lease_table {
+        statements.push(json!({
+            "Sid": "Lease",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem"
+            ],
+            "Resource": format!(
+                "arn:{}:dynamodb:{}:{}:table/{table}",
+                target.partition, target.region, target.account
+            ),
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -243,11 +263,12 @@ mod tests {
             region: "eu-west-1".into(),
             account: "123456789012".into(),
             assume_roles: Vec::new(),
+            lease_table: None,
         });
         let statements = doc["Statement"].as_array().unwrap();
         assert!(statements
             .iter()
-            .all(|s| s["Sid"] != "AssumeEnvironmentRoles"));
+            .all(|s| s["Sid"] != "AssumeEnvironmentRoles" && s["Sid"] != "Lease"));
         let alarms = statements.iter().find(|s| s["Sid"] == "Alarms").unwrap();
         assert_eq!(
             alarms["Resource"],
@@ -283,5 +304,26 @@ mod tests {
             .expect("statement");
         assert_eq!(assume["Action"], json!(["sts:AssumeRole"]));
         assert_eq!(assume["Resource"], prod);
+    }
+
+    #[test]
+    fn the_lease_table_alone_with_a_lease() {
+        let doc = policy(&Target {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            lease_table: Some("driftd-leases".into()),
+            ..Target::default()
+        });
+        let lease = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "Lease")
+            .expect("statement");
+        assert_eq!(
+            lease["Resource"],
+            "arn:aws:dynamodb:us-east-1:123456789012:table/driftd-leases"
+        );
+        assert_eq!(lease["Action"].as_array().unwrap().len(), 4);
     }
 }

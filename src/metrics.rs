@@ -45,6 +45,7 @@ pub struct Metrics {
     desired_state_valid: IntGauge,
     desired_state_load_errors: IntCounter,
     leader: IntGauge,
+    leader_transitions: IntCounter,
     drift_flapping: IntGaugeVec,
     aws_throttled: IntCounterVec,
     events_published: IntCounterVec,
@@ -182,6 +183,13 @@ impl Metrics {
                 IntGauge::with_opts(Opts::new(
                     "driftd_leader",
                     "1 when this replica is the one allowed to change AWS.",
+                ))?,
+            )?,
+            leader_transitions: reg(
+                &registry,
+                IntCounter::with_opts(Opts::new(
+                    "driftd_leader_transitions_total",
+                    "Times this replica started or stopped leading.",
                 ))?,
             )?,
             drift_flapping: reg(
@@ -350,6 +358,12 @@ impl Metrics {
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
+
+    /// This replica started or stopped leading.
+    pub fn leader_transition(&self, leader: bool) {
+        self.set_leader(leader);
+        self.leader_transitions.inc();
+    }
 }
 
 impl EventsObserver for Metrics {
@@ -439,6 +453,7 @@ mod tests {
             ("driftd_desired_state_valid", "gauge"),
             ("driftd_desired_state_load_errors_total", "counter"),
             ("driftd_leader", "gauge"),
+            ("driftd_leader_transitions_total", "counter"),
             ("driftd_build_info", "gauge"),
             ("driftd_drift_flapping", "gauge"),
             ("driftd_aws_throttled_total", "counter"),

@@ -12,6 +12,8 @@ locals {
   region       = data.aws_region.current.name
   metrics_port = 9477
   lease        = var.lease_table_name != null
+  # Two replicas with a lease: a rolling deployment always keeps one running.
+  desired_count = coalesce(var.desired_count, local.lease ? 2 : 1)
 
   # Every flag of `driftd run` is also a DRIFTD_* variable.
   environment = merge(
@@ -163,7 +165,7 @@ resource "aws_ecs_service" "driftd" {
   name                    = var.name
   cluster                 = var.cluster_arn
   task_definition         = aws_ecs_task_definition.driftd.arn
-  desired_count           = var.desired_count
+  desired_count           = local.desired_count
   launch_type             = "FARGATE"
   platform_version        = "LATEST"
   propagate_tags          = "SERVICE"
@@ -196,7 +198,7 @@ resource "aws_ecs_service" "driftd" {
 
   lifecycle {
     precondition {
-      condition     = var.desired_count <= 1 || local.lease
+      condition     = local.desired_count <= 1 || local.lease
       error_message = "More than one driftd task needs lease_table_name: without leader election the replicas would correct the same resources against each other."
     }
   }

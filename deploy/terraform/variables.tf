@@ -40,12 +40,13 @@ variable "memory" {
 }
 
 variable "desired_count" {
-  description = "Number of driftd tasks. More than 1 needs lease_table_name: the replicas then elect one leader."
+  description = "Number of driftd tasks (default: 2 with lease_table_name, which elect one leader; 1 without). More than 1 needs lease_table_name."
   type        = number
-  default     = 1
+  default     = null
 
   validation {
-    condition     = var.desired_count >= 0 && floor(var.desired_count) == var.desired_count
+    # null: the default (coalesce, as Terraform evaluates both sides of ||).
+    condition     = coalesce(var.desired_count, 0) >= 0 && floor(coalesce(var.desired_count, 0)) == coalesce(var.desired_count, 0)
     error_message = "desired_count must be a whole number, 0 or more."
   }
 }

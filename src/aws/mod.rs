@@ -18,6 +18,8 @@ pub mod dashboards;
 pub mod ecs;
 #[cfg(test)]
 pub mod fake;
+pub mod fence;
+pub mod lease;
 pub mod pace;
 pub mod secretsmanager;
 pub mod sns;
@@ -49,6 +51,9 @@ pub enum ErrorClass {
     AccessDenied,
     /// The request was rejected as invalid: retrying the same thing is pointless.
     Validation,
+    /// A write driftd did not send: its lease is not surely its own
+    /// ([`fence`]).
+    Fenced,
     /// Anything else.
     Other,
 }
@@ -97,6 +102,15 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if fence::is_fenced(&err) {
+            return Error {
+                service,
+                operation,
+                class: ErrorClass::Fenced,
+                code: None,
+                message: source_chain(&err),
+            };
+        }
         let (class, code, message) = match &err {
             SdkError::TimeoutError(_) => (ErrorClass::Transient, None, "timed out".to_string()),
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -315,23 +329,25 @@ impl Aws {
 
     /// Like [`Aws::from_sdk_config`], and every request of every client is
     /// reported to `observer` (the daemon's metrics) by a
-    /// [`counting::CountingInterceptor`] labelled with driftd's service name.
+    /// [`counting::CountingInterceptor`] labelled with driftd's service name;
+    /// with a `fence`, no write is sent while it is closed
+    /// ([`fence::FenceInterceptor`]).
     pub fn counted(
         config: &aws_config::SdkConfig,
         observer: Arc<dyn counting::RequestObserver>,
+        fence: Option<Arc<dyn fence::Fence>>,
     ) -> Aws {
         let pacer = Arc::new(pace::Pacer::default());
         macro_rules! client {
-            ($sdk:ident, $service:literal) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(config)
-                        .interceptor(counting::CountingInterceptor::new(
-                            $service,
-                            observer.clone(),
-                        ))
-                        .build(),
-                )
-            };
+            ($sdk:ident, $service:literal) => {{
+                let mut builder = $sdk::config::Builder::from(config).interceptor(
+                    counting::CountingInterceptor::new($service, observer.clone()),
+                );
+                if let Some(fence) = &fence {
+                    builder = builder.interceptor(fence::FenceInterceptor::new(fence.clone()));
+                }
+                $sdk::Client::from_conf(builder.build())
+            }};
         }
         Aws {
             cloudwatch: Arc::new(

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
@@ -162,6 +162,10 @@ pub struct Daemon {
     pub loader: Loader,
     pub metrics: Arc<Metrics>,
     pub status: Arc<StatusStore>,
+    /// With leader election (`--lease-table`): whether this replica leads.
+    /// It reconciles only while it does, and starts with a full pass each
+    /// time it becomes the leader. `None`: it always leads.
+    pub leading: Option<watch::Receiver<bool>>,
 }
 
 /// The desired state in force, every environment's, indexed by key.
@@ -280,6 +284,8 @@ struct Runner {
     /// The load of the files under way, off the loop: passes, probes and
     /// signals are served while it runs.
     loading: Option<Loading>,
+    /// This replica leads (always, without leader election).
+    leading: bool,
 }
 
 /// A load of the desired-state files under way on a blocking thread.
@@ -323,7 +329,9 @@ impl Daemon {
             refs: BTreeMap::new(),
             rng: SmallRng::from_os_rng(),
             loading: None,
+            leading: self.leading.as_ref().is_none_or(|l| *l.borrow()),
         };
+        let mut leading = self.leading;
         tokio::pin!(shutdown);
         let mut watching = true;
         loop {
@@ -353,6 +361,14 @@ impl Daemon {
                 }
                 loaded = loaded(&mut runner.loading) => runner.load_ended(loaded),
                 () = sleep_until(load_deadline) => runner.load_timed_out(),
+                changed = changed(&mut leading) => match changed {
+                    Some(now_leading) => runner.leadership(now_leading),
+                    None => {
+                        // The election ended (the process is stopping): lead no more.
+                        leading = None;
+                        runner.leadership(false);
+                    }
+                },
                 Some(done) = runner.tasks.join_next_with_id(), if !runner.tasks.is_empty() => {
                     runner.finished(done);
                 }
@@ -381,6 +397,18 @@ async fn loaded(
     }
 }
 
+/// The next change of leadership, or `None` once the election ended;
+/// forever without an election.
+async fn changed(leading: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    match leading {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(*rx.borrow_and_update()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Sleeps until `at`, or forever.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -393,7 +421,7 @@ impl Runner {
     /// The earliest time something is due: a work item (when a slot is
     /// free), the resync, or the debounced reload.
     fn next_wake(&self) -> Option<Instant> {
-        let due = (self.tasks.len() < self.settings.concurrency && !self.pruning())
+        let due = (self.leading && self.tasks.len() < self.settings.concurrency && !self.pruning())
             .then(|| self.scheduler.next_due())
             .flatten();
         let resync = (self.pass.is_none() && !self.pass_pending()).then_some(self.next_resync);
@@ -603,8 +631,29 @@ impl Runner {
         self.last_errors = errors;
     }
 
+    /// This replica started or stopped leading. A new leader starts with a
+    /// full pass; one that stopped starts nothing more (what runs finishes,
+    /// and its writes are fenced).
+    fn leadership(&mut self, leading: bool) {
+        if leading == self.leading {
+            return;
+        }
+        self.leading = leading;
+        self.pass = None;
+        self.pass_requested = false;
+        if leading {
+            self.next_resync = Instant::now();
+        }
+    }
+
     /// Starts a full pass: every resource of the desired state is due now.
     fn start_pass(&mut self, now: Instant) {
+        if !self.leading {
+            // A follower reads the files (to say whether they are valid)
+            // and nothing else.
+            self.next_resync = now + jittered(self.settings.interval, &mut self.rng);
+            return;
+        }
         let Some(desired) = self.desired.clone() else {
             // Nothing valid to enforce yet: try the files again later.
             self.next_resync = now + jittered(self.settings.interval, &mut self.rng);
@@ -639,6 +688,9 @@ impl Runner {
         let Some(desired) = self.desired.clone() else {
             return;
         };
+        if !self.leading {
+            return;
+        }
         if self.pruning() {
             return;
         }
@@ -1278,6 +1330,7 @@ mod tests {
                 loader,
                 metrics: metrics.clone(),
                 status: status.clone(),
+                leading: None,
             };
             let daemon = tokio::spawn(daemon.run(changes_rx, probes, async {
                 let _ = shutdown_rx.await; // a dropped sender stops it too

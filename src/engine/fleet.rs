@@ -17,6 +17,7 @@ use super::prune::{self, PruneReport, Validity};
 use super::reconciler::Refs;
 use super::report::{ListingError, PassReport, Reason, ResourceError};
 use crate::aws::counting::RequestObserver;
+use crate::aws::fence::Fence;
 use crate::aws::{self, Aws};
 use crate::desired::{self, DesiredState, Loaded};
 use crate::kinds::{Kind, Resource, DEFAULT_ENVIRONMENT};
@@ -159,6 +160,9 @@ pub enum Connector {
     Sdk {
         base: Box<aws_config::SdkConfig>,
         observer: Option<Arc<dyn RequestObserver>>,
+        /// With leader election: no write is sent while this replica's
+        /// lease is not surely its own.
+        fence: Option<Arc<dyn Fence>>,
     },
     /// The same clients for every environment (tests, with the fake).
     Fixed(Aws),
@@ -168,7 +172,11 @@ impl Connector {
     async fn connect(&self, def: &desired::Environment) -> Aws {
         match self {
             Connector::Fixed(aws) => aws.clone(),
-            Connector::Sdk { base, observer } => {
+            Connector::Sdk {
+                base,
+                observer,
+                fence,
+            } => {
                 let role = def.role_arn.as_ref().map(|arn| aws::Role {
                     arn: arn.clone(),
                     external_id: def.external_id.clone(),
@@ -177,7 +185,7 @@ impl Connector {
                 let config =
                     aws::environment_config(base, def.region.as_deref(), role.as_ref()).await;
                 match observer {
-                    Some(o) => Aws::counted(&config, o.clone()),
+                    Some(o) => Aws::counted(&config, o.clone(), fence.clone()),
                     None => Aws::from_sdk_config(&config),
                 }
             }

@@ -6,6 +6,7 @@ pub mod converge;
 pub mod daemon;
 pub mod events;
 pub mod fleet;
+pub mod lease;
 pub mod pass;
 pub mod prune;
 pub mod report;

@@ -60,6 +60,9 @@ pub enum Reason {
     MaxPrune,
     /// A reconcile that ended without a result (a task that panicked).
     Internal,
+    /// A write not sent because this replica's lease is not surely its own
+    /// (it lost or could not renew it: contract section 7).
+    NotLeader,
     /// The credentials of the environment act in another account than its
     /// `accountId`: nothing is read or written there.
     AccountMismatch,
@@ -89,6 +92,7 @@ impl Reason {
             Reason::MaxPrune => "max_prune",
             Reason::Internal => "internal",
             Reason::AccountMismatch => "account_mismatch",
+            Reason::NotLeader => "not_leader",
         }
     }
 }
@@ -108,6 +112,7 @@ impl From<ErrorClass> for Reason {
             ErrorClass::AccessDenied => Reason::AccessDenied,
             ErrorClass::Validation => Reason::Validation,
             ErrorClass::Other => Reason::AwsError,
+            ErrorClass::Fenced => Reason::NotLeader,
         }
     }
 }

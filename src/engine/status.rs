@@ -29,6 +29,9 @@ pub struct Status {
     pub ready: bool,
     /// This replica may change AWS (always true without `--lease-table`).
     pub leader: bool,
+    /// With `--lease-table`: this replica and the one that leads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseStatus>,
     /// Set once shutdown began: nothing new is started.
     pub stopping: bool,
     #[serde(serialize_with = "ser_time")]
@@ -134,6 +137,18 @@ pub struct Count {
     pub kind: Kind,
     pub state: State,
     pub resources: usize,
+}
+
+/// The leader election as this replica sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseStatus {
+    /// The lease table and item (`driftd/<owner>`).
+    pub table: String,
+    pub id: String,
+    /// This replica.
+    pub identity: String,
+    /// The replica that holds the lease, as last read (`null`: none).
+    pub holder: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -342,6 +357,26 @@ impl StatusStore {
     /// Records the problems of the prune step that just ended a pass.
     pub fn prune_completed(&self, problems: &PruneProblems) {
         self.update(|s| s.prune = problems.clone());
+    }
+
+    /// With `--lease-table`: a follower is ready (it serves, and takes over
+    /// when the leader stops); the leader's first pass is done by itself.
+    pub fn lease_started(&self, lease: LeaseStatus) {
+        self.update(|s| {
+            s.leader = false;
+            s.ready = true;
+            s.lease = Some(lease);
+        });
+    }
+
+    /// The election's state changed.
+    pub fn lease_changed(&self, leader: bool, holder: Option<&str>) {
+        self.update(|s| {
+            s.leader = leader;
+            if let Some(lease) = &mut s.lease {
+                lease.holder = holder.map(str::to_string);
+            }
+        });
     }
 
     pub fn set_stopping(&self) {

@@ -568,9 +568,11 @@ fn refuses_what_it_cannot_do_safely() {
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
     for (args, says) in [
         (vec!["--interval", "0s"], "must be at least 1s"),
-        // Leader election is not in this build: running unelected next to
-        // other replicas would have them fight over AWS.
-        (vec!["--lease-table", "driftd-leases"], "leader election"),
+        // A lease shorter than its own renewal and retry periods.
+        (
+            vec!["--lease-table", "driftd-leases", "--lease-duration", "1s"],
+            "must be at least 3s",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
             .args(["run", "--metrics-addr", "127.0.0.1:0", "--desired-state"])

@@ -726,7 +726,7 @@ fn the_service_is_driftd_and_the_sidecar_is_a_good_neighbour() {
     let env = env_of(driftd);
     assert!(
         !env.contains_key("DRIFTD_LEASE_TABLE"),
-        "this version has no leader election: `driftd run` refuses to start with a lease table"
+        "a sidecar is one replica per application task: it runs without leader election"
     );
     assert_ne!(
         env.get("DRIFTD_OWNER")

@@ -16,6 +16,7 @@ mod emulator_smoke;
 mod environments;
 mod events;
 mod iam_policy;
+mod lease;
 mod plan_output;
 mod proxy;
 mod prune;

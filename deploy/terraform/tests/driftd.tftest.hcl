@@ -193,11 +193,16 @@ run "a_given_execution_role_is_used_as_is" {
 run "replicas_elect_a_leader_through_the_lease_table" {
   command = plan
 
+  # desired_count left to its default: two replicas with a lease.
   variables {
-    desired_count                  = 2
     lease_table_name               = "driftd-leases"
     owner                          = "platform"
     service_discovery_namespace_id = "ns-0123456789abcdef"
+  }
+
+  assert {
+    condition     = aws_ecs_service.driftd.desired_count == 2
+    error_message = "with a lease, two replicas run by default"
   }
 
   assert {
