@@ -76,6 +76,10 @@ pub struct IamPolicyArgs {
     /// (`run --lease-table`).
     #[arg(long, env = "DRIFTD_LEASE_TABLE")]
     pub lease_table: Option<String>,
+    /// Also allow receiving and deleting the messages of this queue (`run
+    /// --events-queue`; its URL or ARN).
+    #[arg(long, env = "DRIFTD_EVENTS_QUEUE", value_name = "URL")]
+    pub events_queue: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +166,11 @@ pub struct RunArgs {
     /// Address of the `/metrics`, `/healthz`, `/readyz` and `/status` server.
     #[arg(long, env = "DRIFTD_METRICS_ADDR", default_value = "0.0.0.0:9477")]
     pub metrics_addr: SocketAddr,
+    /// SQS queue an EventBridge rule feeds with AWS's change events: the
+    /// resource an event names is reconciled at once (the interval resync
+    /// stays, as the safety net).
+    #[arg(long, env = "DRIFTD_EVENTS_QUEUE", value_name = "URL")]
+    pub events_queue: Option<String>,
     /// DynamoDB table for leader election between replicas (String
     /// partition key `id`); without it, run a single replica.
     #[arg(long, env = "DRIFTD_LEASE_TABLE")]

@@ -126,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 account: args.account_id.unwrap_or_else(|| "*".into()),
                 assume_roles: args.assume_roles,
                 lease_table: args.lease_table,
+                events_queue: args.events_queue,
             };
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &crate::iam::policy(&target))
@@ -283,6 +284,25 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             status.clone(),
         )
     });
+    let inbox = args.events_queue.as_ref().map(|url| {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&base)
+                .interceptor(aws::counting::CountingInterceptor::new(
+                    "sqs",
+                    metrics.clone(),
+                ))
+                .build(),
+        );
+        let queue = Arc::new(aws::sqs::SdkQueue::new(client, url));
+        tokio::spawn(engine::changes::listen(
+            queue,
+            tx,
+            election.as_ref().map(|e| e.leading.clone()),
+            metrics.clone(),
+        ));
+        rx
+    });
     let fleet = Fleet::new(Connector::Sdk {
         base: Box::new(base),
         observer: Some(metrics.clone()),
@@ -325,6 +345,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             .events_topic
             .as_ref()
             .map_or_else(|| "none".to_string(), ToString::to_string),
+        events_queue = %args.events_queue.as_deref().unwrap_or("none"),
         %addr,
         "driftd started: serving /metrics /healthz /readyz /status"
     );
@@ -350,6 +371,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         metrics,
         status,
         leading: election.as_ref().map(|e| e.leading.clone()),
+        inbox,
     };
     daemon.run(changes, probes, shutdown).await;
     if let Some(election) = election {

@@ -138,6 +138,9 @@ pub struct Target {
     /// `run --lease-table`: the lease item's reads and conditional writes
     /// on that table (contract section 7).
     pub lease_table: Option<String>,
+    /// `run --events-queue`: receiving and deleting its messages
+    /// (contract section 9), as a queue URL or ARN.
+    pub events_queue: Option<String>,
 }
 
 impl Default for Target {
@@ -148,6 +151,7 @@ impl Default for Target {
             account: "*".into(),
             assume_roles: Vec::new(),
             lease_table: None,
+            events_queue: None,
         }
     }
 }
@@ -226,7 +230,38 @@ pub fn policy(target: &Target) -> Value {
             ),
         }));
     }
+    if let Some(queue) = &target.events_queue {
+        statements.push(json!({
+            "Sid": "EventsQueue",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage"
+            ],
+            "Resource": queue_arn(queue, target),
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The ARN of a queue given as an ARN or as its URL
+/// (`https://sqs.<region>.amazonaws.com/<account>/<name>`; another host,
+/// such as an emulator's, takes the policy's region).
+fn queue_arn(queue: &str, target: &Target) -> String {
+    if queue.starts_with("arn:") {
+        return queue.to_string();
+    }
+    let rest = queue.split_once("://").map_or(queue, |(_, r)| r);
+    let mut parts = rest.split('/');
+    let host = parts.next().unwrap_or_default();
+    let account = parts.next().unwrap_or(&target.account);
+    let name = parts.next().unwrap_or("*");
+    let region = host
+        .strip_prefix("sqs.")
+        .and_then(|h| h.split('.').next())
+        .unwrap_or(&target.region);
+    format!("arn:{}:sqs:{region}:{account}:{name}", target.partition)
 }
 
 #[cfg(test)]
@@ -264,6 +299,7 @@ mod tests {
             account: "123456789012".into(),
             assume_roles: Vec::new(),
             lease_table: None,
+            events_queue: None,
         });
         let statements = doc["Statement"].as_array().unwrap();
         assert!(statements
@@ -325,5 +361,28 @@ mod tests {
             "arn:aws:dynamodb:us-east-1:123456789012:table/driftd-leases"
         );
         assert_eq!(lease["Action"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_events_queue_by_url_or_arn() {
+        let of = |queue: &str| {
+            let doc = policy(&Target {
+                events_queue: Some(queue.into()),
+                ..Target::default()
+            });
+            doc["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == "EventsQueue")
+                .expect("statement")["Resource"]
+                .clone()
+        };
+        let arn = "arn:aws:sqs:eu-west-1:123456789012:driftd-events";
+        assert_eq!(
+            of("https://sqs.eu-west-1.amazonaws.com/123456789012/driftd-events"),
+            arn
+        );
+        assert_eq!(of(arn), arn);
     }
 }

@@ -25,6 +25,12 @@ use crate::kinds::{Kind, DEFAULT_ENVIRONMENT};
 const RECONCILE_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+/// Buckets of `driftd_event_to_reconciled_seconds`: EventBridge's delivery
+/// (usually well under a second, CloudTrail's minutes at worst) and the
+/// reconcile.
+const EVENT_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
 /// Buckets of `driftd_pass_duration_seconds`: a whole desired state.
 const PASS_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
@@ -46,6 +52,8 @@ pub struct Metrics {
     desired_state_load_errors: IntCounter,
     leader: IntGauge,
     leader_transitions: IntCounter,
+    events_received: IntCounterVec,
+    event_to_reconciled: HistogramVec,
     drift_flapping: IntGaugeVec,
     aws_throttled: IntCounterVec,
     events_published: IntCounterVec,
@@ -185,6 +193,27 @@ impl Metrics {
                     "1 when this replica is the one allowed to change AWS.",
                 ))?,
             )?,
+            events_received: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "driftd_events_received_total",
+                        "Messages of the --events-queue: matched (named a declared resource), ignored or invalid.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
+            event_to_reconciled: reg(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "driftd_event_to_reconciled_seconds",
+                        "From a change event's time to the end of the reconcile it caused.",
+                    )
+                    .buckets(EVENT_BUCKETS.to_vec()),
+                    &["env", "kind"],
+                )?,
+            )?,
             leader_transitions: reg(
                 &registry,
                 IntCounter::with_opts(Opts::new(
@@ -253,6 +282,9 @@ impl Metrics {
                 m.drift_detected.with_label_values(&[env, kind.as_str()]);
                 m.drift_corrected.with_label_values(&[env, kind.as_str()]);
             }
+        }
+        for outcome in ["matched", "ignored", "invalid"] {
+            m.events_received.with_label_values(&[outcome]);
         }
         for event in EventType::ALL {
             m.events_published.with_label_values(&[event.as_str()]);
@@ -359,10 +391,23 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
+    /// A change event's resource was reconciled, `took` after the change.
+    pub fn event_reconciled(&self, environment: &str, kind: Kind, took: Duration) {
+        self.event_to_reconciled
+            .with_label_values(&[environment, kind.as_str()])
+            .observe(took.as_secs_f64());
+    }
+
     /// This replica started or stopped leading.
     pub fn leader_transition(&self, leader: bool) {
         self.set_leader(leader);
         self.leader_transitions.inc();
+    }
+}
+
+impl crate::engine::changes::Observer for Metrics {
+    fn received(&self, outcome: &'static str) {
+        self.events_received.with_label_values(&[outcome]).inc();
     }
 }
 
@@ -437,6 +482,7 @@ mod tests {
         );
         m.pass_completed(Duration::from_secs(1), SystemTime::now());
         m.desired_state_loaded(true);
+        m.event_reconciled(DEFAULT_ENVIRONMENT, Kind::Alarm, Duration::from_millis(300));
         m.request("cloudwatch", "DescribeAlarms", Outcome::Throttled);
         m.observe_reconcile(&report(State::Error, Planned::Error));
         let text = m.encode().unwrap();
@@ -454,6 +500,8 @@ mod tests {
             ("driftd_desired_state_load_errors_total", "counter"),
             ("driftd_leader", "gauge"),
             ("driftd_leader_transitions_total", "counter"),
+            ("driftd_events_received_total", "counter"),
+            ("driftd_event_to_reconciled_seconds", "histogram"),
             ("driftd_build_info", "gauge"),
             ("driftd_drift_flapping", "gauge"),
             ("driftd_aws_throttled_total", "counter"),

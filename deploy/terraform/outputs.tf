@@ -43,6 +43,11 @@ output "security_group_id" {
   value       = aws_security_group.driftd.id
 }
 
+output "events_queue_url" {
+  description = "URL of the change-events queue, or null without change_events."
+  value       = one(aws_sqs_queue.events[*].url)
+}
+
 output "lease_table_name" {
   description = "DynamoDB lease table, or null without leader election."
   value       = var.lease_table_name

@@ -132,8 +132,14 @@ variable "extra_environment" {
   default     = {}
 }
 
+variable "change_events" {
+  description = "Create the EventBridge rule, the queue (with its policy and a dead-letter queue) and the task role's permission for AWS's change events (DRIFTD_EVENTS_QUEUE): drift corrected in seconds. CloudTrail events need a trail recording management events."
+  type        = bool
+  default     = false
+}
+
 variable "lease_table_name" {
-  description = "DynamoDB table for leader election (DRIFTD_LEASE_TABLE). Reserved: this version of driftd has no leader election and refuses to start with it; keep null (one task)."
+  description = "DynamoDB table for leader election (DRIFTD_LEASE_TABLE): with it, replicas elect one leader and two run by default."
   type        = string
   default     = null
 }

@@ -23,6 +23,7 @@ pub mod lease;
 pub mod pace;
 pub mod secretsmanager;
 pub mod sns;
+pub mod sqs;
 pub mod sts;
 pub mod tagging;
 

@@ -415,7 +415,7 @@ async fn read_back<R: Reconciler>(
     refs: &Refs,
     ctx: &Ctx,
 ) -> ReadBack<R::Ops> {
-    let live = match R::observe(aws, &[(resource, spec)]).await {
+    let live = match R::observe_again(aws, &[(resource, spec)]).await {
         Ok(mut observed) => observed.remove(&resource.name).unwrap_or(Ok(None)),
         Err(e) => Err(e),
     };

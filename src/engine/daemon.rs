@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::backoff::{jittered, Backoff};
+use super::changes::{resolve, Handled, Inbound};
 use super::fleet::Fleet;
 use super::pass::PassOptions;
 use super::prune::{PruneReport, Validity};
@@ -166,6 +167,8 @@ pub struct Daemon {
     /// It reconciles only while it does, and starts with a full pass each
     /// time it becomes the leader. `None`: it always leads.
     pub leading: Option<watch::Receiver<bool>>,
+    /// `--events-queue`: AWS's change events, each naming what it touched.
+    pub inbox: Option<mpsc::Receiver<Inbound>>,
 }
 
 /// The desired state in force, every environment's, indexed by key.
@@ -286,7 +289,23 @@ struct Runner {
     loading: Option<Loading>,
     /// This replica leads (always, without leader election).
     leading: bool,
+    /// Change events waiting for the reconcile of what they touched.
+    waiters: Vec<Waiter>,
 }
+
+/// A change event whose resources are to be reconciled.
+struct Waiter {
+    /// When it reached the loop: only a reconcile started after counts.
+    arrived: Instant,
+    /// When AWS says the change happened.
+    time: Option<SystemTime>,
+    keys: HashSet<Key>,
+    ok: bool,
+    reply: oneshot::Sender<Handled>,
+}
+
+/// Events for one resource within this long are reconciled once.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// A load of the desired-state files under way on a blocking thread.
 struct Loading {
@@ -330,8 +349,10 @@ impl Daemon {
             rng: SmallRng::from_os_rng(),
             loading: None,
             leading: self.leading.as_ref().is_none_or(|l| *l.borrow()),
+            waiters: Vec::new(),
         };
         let mut leading = self.leading;
+        let mut inbox = self.inbox;
         tokio::pin!(shutdown);
         let mut watching = true;
         loop {
@@ -361,6 +382,7 @@ impl Daemon {
                 }
                 loaded = loaded(&mut runner.loading) => runner.load_ended(loaded),
                 () = sleep_until(load_deadline) => runner.load_timed_out(),
+                Some(inbound) = next_event(&mut inbox) => runner.event(inbound),
                 changed = changed(&mut leading) => match changed {
                     Some(now_leading) => runner.leadership(now_leading),
                     None => {
@@ -405,6 +427,14 @@ async fn changed(leading: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
             Ok(()) => Some(*rx.borrow_and_update()),
             Err(_) => None,
         },
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change event, or forever without a queue.
+async fn next_event(inbox: &mut Option<mpsc::Receiver<Inbound>>) -> Option<Inbound> {
+    match inbox {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -631,6 +661,61 @@ impl Runner {
         self.last_errors = errors;
     }
 
+    /// A change event: the declared resources it touches are reconciled
+    /// shortly (debounced, and coalesced with a pass already under way),
+    /// through the same path as any reconcile.
+    fn event(&mut self, inbound: Inbound) {
+        let Inbound { touched, reply } = inbound;
+        let Some(desired) = self.desired.clone().filter(|_| self.leading) else {
+            let _ = reply.send(Handled::NotLeading); // the listener gave up: fine
+            return;
+        };
+        let keys = resolve(&touched, &desired.loaded);
+        if keys.is_empty() {
+            debug!(targets = ?touched.targets, "a change event of nothing declared");
+            let _ = reply.send(Handled::Ignored);
+            return;
+        }
+        let now = Instant::now();
+        for key in &keys {
+            debug!(%key, "change event: reconciling");
+            self.scheduler.schedule(key.clone(), now + EVENT_DEBOUNCE);
+        }
+        self.waiters.push(Waiter {
+            arrived: now,
+            time: touched.time,
+            keys: keys.into_iter().collect(),
+            ok: true,
+            reply,
+        });
+    }
+
+    /// The events waiting for this reconcile of `r` (started at `started`).
+    fn event_reconciled(&mut self, r: &ResourceReport, started: Instant) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let key = Key::of_report(r);
+        let retry = outcome(r) == Outcome::Retryable;
+        let at = SystemTime::now();
+        for w in &mut self.waiters {
+            if started >= w.arrived && w.keys.remove(&key) {
+                w.ok &= !retry;
+                if let Some(time) = w.time {
+                    let took = at.duration_since(time).unwrap_or_default();
+                    self.metrics.event_reconciled(&r.environment, r.kind, took);
+                }
+            }
+        }
+        let (done, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.keys.is_empty());
+        self.waiters = waiting;
+        for w in done {
+            let _ = w.reply.send(Handled::Reconciled(w.ok));
+        }
+    }
+
     /// This replica started or stopped leading. A new leader starts with a
     /// full pass; one that stopped starts nothing more (what runs finishes,
     /// and its writes are fenced).
@@ -819,6 +904,9 @@ impl Runner {
                     matches!(r.state, State::InSync | State::Corrected),
                     StatusStore::flapping(r),
                 );
+            }
+            if in_batch.contains(r.name.as_str()) {
+                self.event_reconciled(r, batch.started);
             }
             if in_batch.contains(r.name.as_str()) && seen.insert(key.clone()) {
                 let retry_at = self.scheduler.finish(&key, outcome(r), now, &mut self.rng);
@@ -1331,6 +1419,7 @@ mod tests {
                 metrics: metrics.clone(),
                 status: status.clone(),
                 leading: None,
+                inbox: None,
             };
             let daemon = tokio::spawn(daemon.run(changes_rx, probes, async {
                 let _ = shutdown_rx.await; // a dropped sender stops it too

@@ -2,6 +2,7 @@
 //! scheduler, backoff, watch and run loop.
 
 pub mod backoff;
+pub mod changes;
 pub mod converge;
 pub mod daemon;
 pub mod events;

@@ -495,28 +495,15 @@ impl Reconciler for Alarm {
     /// One `DescribeAlarms` per 100 names, then one tagging call for the tags
     /// of every alarm found.
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
-        let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
-        let found = aws.cloudwatch.describe_metric_alarms(&names).await?;
-        let arns: Vec<String> = found.iter().map(|l| l.arn.clone()).collect();
-        let mut tags = if arns.is_empty() {
-            HashMap::new()
-        } else {
-            aws.tagging.tags_of(&arns).await?
-        };
-        let mut by_name: HashMap<String, Live> = found
-            .into_iter()
-            .map(|mut live| {
-                live.tags = tags.remove(&live.arn).unwrap_or_default();
-                (live.definition.name.clone(), live)
-            })
-            .collect();
-        Ok(names
-            .into_iter()
-            .map(|name| {
-                let live = by_name.remove(&name);
-                (name, Ok(live))
-            })
-            .collect())
+        observe(aws, resources, true).await
+    }
+
+    /// The read-back does not check tags: `DescribeAlarms` alone.
+    async fn observe_again(
+        aws: &Aws,
+        resources: &[(&Resource, &Spec)],
+    ) -> Result<Observed<Live>, Error> {
+        observe(aws, resources, false).await
     }
 
     fn live_tags(live: &Live) -> Option<&Tags> {
@@ -595,6 +582,36 @@ impl Reconciler for Alarm {
         }
         Ok(())
     }
+}
+
+/// The alarms of `resources`, with their tags when `with_tags`.
+async fn observe(
+    aws: &Aws,
+    resources: &[(&Resource, &Spec)],
+    with_tags: bool,
+) -> Result<Observed<Live>, Error> {
+    let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
+    let found = aws.cloudwatch.describe_metric_alarms(&names).await?;
+    let arns: Vec<String> = found.iter().map(|l| l.arn.clone()).collect();
+    let mut tags = if arns.is_empty() || !with_tags {
+        HashMap::new()
+    } else {
+        aws.tagging.tags_of(&arns).await?
+    };
+    let mut by_name: HashMap<String, Live> = found
+        .into_iter()
+        .map(|mut live| {
+            live.tags = tags.remove(&live.arn).unwrap_or_default();
+            (live.definition.name.clone(), live)
+        })
+        .collect();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let live = by_name.remove(&name);
+            (name, Ok(live))
+        })
+        .collect())
 }
 
 /// Chainable fixtures for tests, in the style of kube-rs controller-rs:

@@ -123,6 +123,16 @@ pub trait Reconciler: Send + Sync + 'static {
         resources: &[(&Resource, &Self::Spec)],
     ) -> Result<Observed<Self::Live>, Error>;
 
+    /// What the read-back after a correction observes
+    /// (`engine::converge`): what a pass observes, unless the kind can leave
+    /// out what the read-back does not check (tags, eventually consistent).
+    async fn observe_again(
+        aws: &Aws,
+        resources: &[(&Resource, &Self::Spec)],
+    ) -> Result<Observed<Self::Live>, Error> {
+        Self::observe(aws, resources).await
+    }
+
     /// The tags the live resource carries, for the ownership check; `None`
     /// where the service cannot tag this kind (then ownership is the kind's
     /// own business).

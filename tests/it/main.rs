@@ -6,6 +6,7 @@
 mod common;
 
 mod apply_alarms_topics;
+mod change_events;
 mod cloudwatch_alarms;
 mod cloudwatch_dashboards;
 mod converge;

@@ -43,6 +43,19 @@ mock_provider "aws" {
     }
   }
 
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:driftd-events"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/driftd-events"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = {
+      arn = "arn:aws:events:us-east-1:123456789012:rule/driftd-changes"
+    }
+  }
+
   mock_resource "aws_service_discovery_service" {
     defaults = {
       arn = "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-0123456789abcdef"
@@ -257,4 +270,37 @@ run "an_unknown_mode_is_refused" {
   }
 
   expect_failures = [var.mode]
+}
+
+run "change_events_route_to_a_queue_only_driftd_reads" {
+  command = apply
+
+  variables {
+    change_events = true
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_cloudwatch_event_rule.changes[0].event_pattern)["detail-type"], "AWS API Call via CloudTrail")
+    error_message = "the rule matches CloudTrail's management events"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.events[0].redrive_policy).maxReceiveCount == 5
+    error_message = "a message that keeps failing goes to the dead-letter queue"
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.task_events[0].policy).Statement[0].Action == ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+    error_message = "the task may receive and delete the queue's messages, nothing more"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue_policy.events[0].policy).Statement[0].Principal.Service == "events.amazonaws.com"
+    error_message = "only EventBridge sends to the queue"
+  }
+
+  assert {
+    condition     = contains(keys({ for e in jsondecode(aws_ecs_task_definition.driftd.container_definitions)[0].environment : e.name => e.value }), "DRIFTD_EVENTS_QUEUE")
+    error_message = "the container gets DRIFTD_EVENTS_QUEUE"
+  }
 }

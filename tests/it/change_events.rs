@@ -1,0 +1,629 @@
+//! Change events (contract section 9) against a private moto, with
+//! `--interval 10m` so that only an event can explain a prompt correction:
+//! for each of the five kinds an out-of-band change plus its event is
+//! corrected within 2 s; unmatched and broken messages are counted and
+//! gone from the queue; driftd's own writes coming back cost no write; an
+//! event routed by an EventBridge rule to the queue works as one sent
+//! straight to it; the daemon survives its queue disappearing and coming
+//! back.
+//!
+//! moto emits no CloudTrail events: the tests send the EventBridge envelopes
+//! themselves, in the shape AWS documents for "AWS API Call via CloudTrail"
+//! events (a `detail` that is the CloudTrail record: `eventSource`,
+//! `eventName`, `requestParameters`). moto's EventBridge does route
+//! `PutEvents` to an SQS target of a matching rule (driven here with boto3
+//! from the emulator's venv, to spare the tests another SDK crate).
+
+use crate::common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use common::driftd::Daemon;
+use common::{desired_dir, repo_root, Moto};
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "123456789012";
+const CLUSTER: &str = "events-shop";
+
+const DESIRED: &str = r#"
+apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: events-alerts
+spec:
+  displayName: Events alerts
+---
+apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: events-cpu-high
+spec:
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  statistic: Average
+  period: 60
+  evaluationPeriods: 1
+  threshold: 80
+  comparisonOperator: GreaterThanThreshold
+---
+apiVersion: driftd/v1
+kind: Secret
+metadata:
+  name: events/app
+spec:
+  description: Events test secret
+  initialValue:
+    placeholderKeys: [TOKEN]
+---
+apiVersion: driftd/v1
+kind: Dashboard
+metadata:
+  name: events-ops
+spec:
+  body:
+    widgets:
+      - type: text
+        x: 0
+        y: 0
+        width: 6
+        height: 2
+        properties:
+          markdown: Events dashboard
+---
+apiVersion: driftd/v1
+kind: EcsService
+metadata:
+  name: events-worker
+spec:
+  cluster: events-shop
+  desiredCount: 0
+"#;
+
+/// An EventBridge envelope of a CloudTrail management event.
+fn cloudtrail(source: &str, name: &str, params: Value) -> String {
+    json!({
+        "version": "0",
+        "id": "c0c2e5b4-1f3a-4d57-9f8e-6d0a3e1b2c4d",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{}", source.trim_end_matches(".amazonaws.com")),
+        "account": ACCOUNT,
+        "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "userName": "someone-in-the-console"},
+            "eventTime": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "eventSource": source,
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "requestParameters": params,
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": ACCOUNT,
+        }
+    })
+    .to_string()
+}
+
+struct Aws {
+    cw: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+    sm: aws_sdk_secretsmanager::Client,
+    ecs: aws_sdk_ecs::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Aws {
+    async fn new(moto: &Moto) -> Aws {
+        let config = moto.sdk_config().await;
+        Aws {
+            cw: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sm: aws_sdk_secretsmanager::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+        }
+    }
+
+    async fn queue(&self, name: &str) -> String {
+        self.sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("queue URL")
+            .to_string()
+    }
+
+    async fn send(&self, queue: &str, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send message");
+    }
+
+    /// Messages visible or in flight in the queue.
+    async fn in_queue(&self, queue: &str) -> usize {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("queue attributes");
+        let n = |name: aws_sdk_sqs::types::QueueAttributeName| -> usize {
+            attrs
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    async fn seed_ecs(&self) {
+        self.ecs
+            .create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .expect("create cluster");
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family("events-worker")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("worker")
+                    .image("public.ecr.aws/docker/library/busybox:latest")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register task definition");
+        let arn = td
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("task definition ARN")
+            .to_string();
+        self.ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name("events-worker")
+            .task_definition(arn)
+            .desired_count(2)
+            .send()
+            .await
+            .expect("create service");
+    }
+
+    /// The alarm as someone in the console leaves it.
+    async fn edit_alarm(&self, threshold: f64) {
+        self.cw
+            .put_metric_alarm()
+            .alarm_name("events-cpu-high")
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(threshold)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .expect("edit the alarm");
+    }
+
+    async fn threshold(&self) -> Option<f64> {
+        let out = self
+            .cw
+            .describe_alarms()
+            .alarm_names("events-cpu-high")
+            .send()
+            .await
+            .expect("DescribeAlarms");
+        out.metric_alarms().first().and_then(|a| a.threshold())
+    }
+
+    async fn topic_arn(&self) -> String {
+        format!("arn:aws:sns:us-east-1:{ACCOUNT}:events-alerts")
+    }
+
+    async fn display_name(&self) -> Option<String> {
+        let out = self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(self.topic_arn().await)
+            .send()
+            .await
+            .expect("GetTopicAttributes");
+        out.attributes().and_then(|a| a.get("DisplayName")).cloned()
+    }
+
+    async fn secret_description(&self) -> Option<String> {
+        self.sm
+            .describe_secret()
+            .secret_id("events/app")
+            .send()
+            .await
+            .expect("DescribeSecret")
+            .description()
+            .map(str::to_string)
+    }
+
+    async fn dashboard_body(&self) -> String {
+        self.cw
+            .get_dashboard()
+            .dashboard_name("events-ops")
+            .send()
+            .await
+            .expect("GetDashboard")
+            .dashboard_body()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn desired_count(&self) -> i32 {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services("events-worker")
+            .send()
+            .await
+            .expect("DescribeServices");
+        out.services().first().map_or(-1, |s| s.desired_count())
+    }
+}
+
+/// Polls `check` for at most `limit`; how long it took to hold.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The daemon, its queue and the AWS clients, after the first pass.
+async fn start(moto: &Moto, dir: &tempfile::TempDir) -> (Aws, String, Daemon) {
+    let aws = Aws::new(moto).await;
+    aws.seed_ecs().await;
+    let queue = aws.queue("driftd-events").await;
+    let driftd = Daemon::start(
+        moto.driftd(),
+        dir.path(),
+        "10m",
+        &["--events-queue", &queue],
+    );
+    driftd.wait_ready();
+    (aws, queue, driftd)
+}
+
+#[tokio::test]
+async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind() {
+    let moto = Moto::start();
+    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let (aws, queue, driftd) = start(&moto, &dir).await;
+    let topic = aws.topic_arn().await;
+    let mut took = Vec::new();
+
+    // Alarm.
+    aws.edit_alarm(99.0).await;
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "monitoring.amazonaws.com",
+            "PutMetricAlarm",
+            json!({"alarmName": "events-cpu-high", "threshold": 99.0}),
+        ),
+    )
+    .await;
+    took.push((
+        "Alarm",
+        within(Duration::from_secs(2), "alarm", || async {
+            aws.threshold().await == Some(80.0)
+        })
+        .await,
+    ));
+
+    // Topic.
+    aws.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("DisplayName")
+        .attribute_value("edited in the console")
+        .send()
+        .await
+        .expect("edit the topic");
+    aws.send(
+        &queue,
+        &cloudtrail("sns.amazonaws.com", "SetTopicAttributes", json!({"topicArn": topic, "attributeName": "DisplayName", "attributeValue": "edited in the console"})),
+    )
+    .await;
+    took.push((
+        "Topic",
+        within(Duration::from_secs(2), "topic", || async {
+            aws.display_name().await.as_deref() == Some("Events alerts")
+        })
+        .await,
+    ));
+
+    // Secret (its description: its value is the application's).
+    aws.sm
+        .update_secret()
+        .secret_id("events/app")
+        .description("edited in the console")
+        .send()
+        .await
+        .expect("edit the secret");
+    let arn = aws
+        .sm
+        .describe_secret()
+        .secret_id("events/app")
+        .send()
+        .await
+        .expect("DescribeSecret")
+        .arn()
+        .unwrap_or_default()
+        .to_string();
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "secretsmanager.amazonaws.com",
+            "UpdateSecret",
+            json!({"secretId": arn, "description": "edited in the console"}),
+        ),
+    )
+    .await;
+    took.push((
+        "Secret",
+        within(Duration::from_secs(2), "secret", || async {
+            aws.secret_description().await.as_deref() == Some("Events test secret")
+        })
+        .await,
+    ));
+
+    // Dashboard.
+    let declared = aws.dashboard_body().await;
+    aws.cw
+        .put_dashboard()
+        .dashboard_name("events-ops")
+        .dashboard_body(r#"{"widgets":[]}"#)
+        .send()
+        .await
+        .expect("edit the dashboard");
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "monitoring.amazonaws.com",
+            "PutDashboard",
+            json!({"dashboardName": "events-ops"}),
+        ),
+    )
+    .await;
+    took.push((
+        "Dashboard",
+        within(Duration::from_secs(2), "dashboard", || async {
+            aws.dashboard_body().await == declared
+        })
+        .await,
+    ));
+
+    // ECS service.
+    aws.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("events-worker")
+        .desired_count(3)
+        .send()
+        .await
+        .expect("scale the worker");
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "ecs.amazonaws.com",
+            "UpdateService",
+            json!({"cluster": CLUSTER, "service": "events-worker", "desiredCount": 3}),
+        ),
+    )
+    .await;
+    took.push((
+        "EcsService",
+        within(Duration::from_secs(2), "service", || async {
+            aws.desired_count().await == 0
+        })
+        .await,
+    ));
+
+    for (kind, t) in &took {
+        assert!(*t <= Duration::from_secs(2), "{kind}: {t:?}");
+    }
+    driftd.wait(Duration::from_secs(5), "every message handled", || {
+        driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(5.0)
+    });
+    assert_eq!(
+        aws.in_queue(&queue).await,
+        0,
+        "every handled message deleted"
+    );
+    assert_eq!(
+        driftd.metric("driftd_event_to_reconciled_seconds_count{env=\"default\",kind=\"Alarm\"}"),
+        Some(1.0)
+    );
+    // One full pass only: the interval did nothing here.
+    assert_eq!(
+        driftd.metric("driftd_pass_duration_seconds_count"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_no_write() {
+    let moto = Moto::start();
+    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let (aws, queue, driftd) = start(&moto, &dir).await;
+    let writes = |d: &Daemon| -> f64 {
+        d.metrics()
+            .lines()
+            .filter(|l| l.starts_with("driftd_aws_requests_total{"))
+            .filter(|l| {
+                ![
+                    "operation=\"Describe",
+                    "operation=\"List",
+                    "operation=\"Get",
+                    "operation=\"ReceiveMessage",
+                    "operation=\"DeleteMessage",
+                ]
+                .iter()
+                .any(|read| l.contains(read))
+            })
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    };
+    let before = writes(&driftd);
+    aws.send(&queue, "this is not JSON").await;
+    aws.send(&queue, r#"{"hello": "world"}"#).await;
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "monitoring.amazonaws.com",
+            "PutMetricAlarm",
+            json!({"alarmName": "somebody-elses-alarm"}),
+        ),
+    )
+    .await;
+    aws.send(
+        &queue,
+        &cloudtrail("monitoring.amazonaws.com", "DescribeAlarms", json!({})),
+    )
+    .await;
+    // driftd's own write of a minute ago, coming back: a read, no write.
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "monitoring.amazonaws.com",
+            "PutMetricAlarm",
+            json!({"alarmName": "events-cpu-high"}),
+        ),
+    )
+    .await;
+    driftd.wait(Duration::from_secs(10), "five messages handled", || {
+        driftd.metric("driftd_events_received_total{outcome=\"invalid\"}") == Some(2.0)
+            && driftd.metric("driftd_events_received_total{outcome=\"ignored\"}") == Some(2.0)
+            && driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(1.0)
+    });
+    within(Duration::from_secs(5), "the queue emptied", || async {
+        aws.in_queue(&queue).await == 0
+    })
+    .await;
+    assert_eq!(
+        writes(&driftd),
+        before,
+        "an event of an in-sync resource writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_event_routed_by_an_eventbridge_rule_and_a_queue_that_comes_back() {
+    let moto = Moto::start();
+    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let (aws, queue, driftd) = start(&moto, &dir).await;
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:driftd-events");
+
+    // The rule of deploy/terraform's events module, with the queue as its
+    // target; the change's event goes through PutEvents.
+    aws.edit_alarm(95.0).await;
+    let event: Value = serde_json::from_str(&cloudtrail(
+        "monitoring.amazonaws.com",
+        "PutMetricAlarm",
+        json!({"alarmName": "events-cpu-high"}),
+    ))
+    .expect("event");
+    let script = format!(
+        r#"
+import boto3, json
+kw = dict(endpoint_url="{endpoint}", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+events = boto3.client("events", **kw)
+events.put_rule(Name="driftd-changes", EventPattern=json.dumps({{
+    "source": ["aws.monitoring", "aws.cloudwatch", "aws.sns", "aws.secretsmanager", "aws.ecs", "aws.application-autoscaling"],
+    "detail-type": ["AWS API Call via CloudTrail", "CloudWatch Alarm Configuration Change"]}}))
+events.put_targets(Rule="driftd-changes", Targets=[{{"Id": "driftd", "Arn": "{queue_arn}"}}])
+out = events.put_events(Entries=[{{"Source": {source}, "DetailType": {detail_type}, "Detail": {detail}}}])
+assert out["FailedEntryCount"] == 0, out
+"#,
+        endpoint = moto.endpoint,
+        source = serde_json::to_string(&event["source"]).unwrap(),
+        detail_type = serde_json::to_string(&event["detail-type"]).unwrap(),
+        detail = serde_json::to_string(&event["detail"].to_string()).unwrap(),
+    );
+    let out = Command::new(repo_root().join(".venv/bin/python"))
+        .args(["-c", &script])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    within(
+        Duration::from_secs(3),
+        "corrected through EventBridge",
+        || async { aws.threshold().await == Some(80.0) },
+    )
+    .await;
+
+    // The queue disappears: the daemon keeps running and says so; it comes
+    // back (same name, so same URL): events are handled again.
+    aws.sqs
+        .delete_queue()
+        .queue_url(&queue)
+        .send()
+        .await
+        .expect("delete queue");
+    driftd.wait(Duration::from_secs(30), "the failure logged", || {
+        driftd
+            .logs()
+            .contains("cannot receive from the events queue")
+    });
+    assert_eq!(driftd.get("/healthz").0, 200);
+    let again = aws.queue("driftd-events").await;
+    assert_eq!(again, queue);
+    aws.edit_alarm(97.0).await;
+    aws.send(
+        &queue,
+        &cloudtrail(
+            "monitoring.amazonaws.com",
+            "PutMetricAlarm",
+            json!({"alarmName": "events-cpu-high"}),
+        ),
+    )
+    .await;
+    within(
+        Duration::from_secs(40),
+        "corrected after the queue came back",
+        || async { aws.threshold().await == Some(80.0) },
+    )
+    .await;
+}
