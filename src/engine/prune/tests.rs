@@ -58,6 +58,16 @@ fn secret(name: &str, recovery_window_days: Option<i64>) -> Resource {
     Resource::test(name, Spec::Secret(spec))
 }
 
+/// The prune step of the implicit environment, against the fake.
+async fn prune_default(
+    fake: &FakeAws,
+    desired: &DesiredState,
+    validity: Validity,
+    opts: &PassOptions,
+) -> PruneReport {
+    prune(&fake.aws(), DEFAULT_ENVIRONMENT, desired, validity, opts).await
+}
+
 fn state(resources: &[Resource]) -> DesiredState {
     DesiredState {
         resources: resources.to_vec(),
@@ -129,14 +139,7 @@ async fn without_prune_orphans_are_reported_and_left_alone() {
     let fake = FakeAws::new();
     four_orphans(&fake).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, false),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, false)).await;
 
     assert_eq!(
         outcome(&report),
@@ -161,9 +164,8 @@ async fn declared_resources_are_not_orphans() {
     let resources = [alarm("cpu", &[]), topic("alerts"), dashboard("main")];
     applied(&fake, &resources).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
+    let report = prune_default(
+        &fake,
         &state(&resources),
         Validity::Valid,
         &opts(true, true),
@@ -181,14 +183,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
     let kept = [alarm("disk", &[])];
     applied(&fake, &kept).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&kept),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -218,14 +213,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
         assert!(s.dashboards.dashboards.is_empty());
     }
 
-    let again = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&kept),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let again = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
     assert!(again.resources.is_empty(), "{:?}", outcome(&again));
 }
 
@@ -234,14 +222,7 @@ async fn a_plan_with_prune_shows_deletions_and_makes_none() {
     let fake = FakeAws::new();
     four_orphans(&fake).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(false, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(false, true)).await;
 
     assert!(report
         .resources
@@ -260,14 +241,7 @@ async fn global_observe_mode_deletes_nothing() {
         ..opts(true, true)
     };
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &observe,
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &observe).await;
 
     assert!(report.resources.iter().all(|r| r.action == Planned::Delete
         && r.state == State::Orphaned
@@ -283,14 +257,7 @@ async fn an_invalid_desired_state_prunes_nothing() {
     let fake = FakeAws::new();
     four_orphans(&fake).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Invalid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Invalid, &opts(true, true)).await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     let refused = report.problems.refused.first().expect("refused");
@@ -324,14 +291,7 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
         Validity::Valid
     );
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &empty,
-        Validity::Empty,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &empty, Validity::Empty, &opts(true, true)).await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     let refused = report.problems.refused.first().expect("refused");
@@ -349,14 +309,7 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
 
     // --allow-empty: the same state deletes what it no longer declares.
     let allowed = Validity::of(&empty, true, true);
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &empty,
-        allowed,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &empty, allowed, &opts(true, true)).await;
     assert!(report.problems.refused.is_empty());
     assert!(!fake.writes().is_empty());
 }
@@ -374,14 +327,7 @@ async fn more_deletions_than_max_prune_delete_nothing() {
     let fake = FakeAws::new();
     alarms(&fake, 11).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(fake.state.lock().unwrap().cloudwatch.alarms.len(), 11);
@@ -406,14 +352,7 @@ async fn exactly_max_prune_deletions_go_ahead() {
     let fake = FakeAws::new();
     alarms(&fake, 10).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(fake.writes().len(), 1, "{:?}", fake.writes());
@@ -429,14 +368,7 @@ async fn alarms_are_deleted_a_hundred_per_call() {
         ..opts(true, true)
     };
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &many,
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &many).await;
 
     assert!(report.resources.iter().all(|r| r.state == State::Corrected));
     let writes = fake.writes();
@@ -455,14 +387,7 @@ async fn a_topic_named_by_an_alarm_that_stays_is_not_pruned() {
     // Not driftd's: it stays whatever the pass prunes.
     foreign_alarm(&fake, "theirs", &[], &[&topic_arn("old-alerts")]).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -490,14 +415,7 @@ async fn a_topic_named_by_a_declared_alarm_by_arn_is_not_pruned() {
     let declared = [alarm("cpu", &[&topic_arn("old-alerts")])];
     applied(&fake, &declared).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&declared),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&declared), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -517,14 +435,7 @@ async fn a_topic_named_only_by_orphan_alarms_goes_after_them() {
     let alerts = topic("alerts");
     applied(&fake, &[alerts.clone(), alarm("cpu", &["topic:alerts"])]).await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         fake.writes(),
@@ -553,14 +464,7 @@ async fn a_topic_stays_when_the_alarm_naming_it_could_not_be_deleted() {
         ),
     );
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -587,17 +491,15 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
         alarm("cpu", &["topic:new"]).mode(Mode::Observe),
     ];
 
-    let plan = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
+    let plan = prune_default(
+        &fake,
         &state(&enforced),
         Validity::Valid,
         &opts(false, true),
     )
     .await;
-    let observe = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
+    let observe = prune_default(
+        &fake,
         &state(&observed),
         Validity::Valid,
         &opts(false, true),
@@ -630,14 +532,7 @@ async fn topics_are_kept_when_the_alarms_cannot_be_read() {
         ),
     );
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -666,14 +561,7 @@ async fn resources_of_another_owner_or_of_none_are_never_touched() {
         "markdown": dashboard::marker_markdown(OWNER, "main")}}]});
     fake.put_dashboard_out_of_band("copy-of-main", &copy.to_string());
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
@@ -739,14 +627,7 @@ async fn a_failed_listing_is_reported_and_deletes_nothing_of_those_kinds() {
         "not allowed",
     ));
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -770,14 +651,7 @@ async fn finding_orphans_costs_one_listing_per_source() {
     fake.put_dashboard_out_of_band("main", &body);
     let gets = fake.dashboard_get_calls();
 
-    prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(false, false),
-    )
-    .await;
+    prune_default(&fake, &state(&[]), Validity::Valid, &opts(false, false)).await;
 
     let s = fake.state.lock().unwrap();
     assert_eq!(s.tagged_calls, 1);
@@ -798,14 +672,7 @@ async fn ecs_services_are_never_orphans() {
         Tags::from([(OWNER_TAG.to_string(), OWNER.to_string())]),
     );
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
 }
@@ -852,14 +719,7 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
     )
     .await;
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&kept),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -906,14 +766,7 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
 
     // Scheduled for deletion: no longer an orphan, never deleted twice.
     fake.state.lock().unwrap().writes.clear();
-    let again = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&kept),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let again = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
     assert!(again.resources.is_empty(), "{:?}", outcome(&again));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
@@ -945,14 +798,7 @@ async fn secrets_of_another_owner_or_of_none_are_never_touched() {
     fake.add_secret("prod/app", None, owned_by("driftd-prod"));
     fake.add_secret("hand-made", None, Tags::new());
 
-    let report = prune(
-        &fake.aws(),
-        DEFAULT_ENVIRONMENT,
-        &state(&[]),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
