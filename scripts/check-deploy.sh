@@ -84,6 +84,7 @@ else
       cd target-account
       terraform init -backend=false -input=false -no-color -plugin-dir="$tf_plugins" >/dev/null
       terraform validate -no-color
+      terraform test -no-color
     )
   else
     echo "no AWS provider under $tf_plugins (TF_PLUGIN_DIR): terraform validate and terraform test skipped"

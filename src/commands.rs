@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     // to the limit itself.
                     convergence: Convergence::one_shot(ONE_SHOT_PAUSE),
                     events,
+                    tags: Default::default(),
                 },
             );
             if args.change.mode == Mode::Observe {
@@ -284,25 +285,22 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             status.clone(),
         )
     });
-    let inbox = args.events_queue.as_ref().map(|url| {
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let client = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&base)
-                .interceptor(aws::counting::CountingInterceptor::new(
-                    "sqs",
-                    metrics.clone(),
-                ))
-                .build(),
-        );
-        let queue = Arc::new(aws::sqs::SdkQueue::new(client, url));
-        tokio::spawn(engine::changes::listen(
-            queue,
-            tx,
-            election.as_ref().map(|e| e.leading.clone()),
-            metrics.clone(),
-        ));
-        rx
-    });
+    // Change events: `--events-queue` and every Environment's
+    // `eventsQueueUrl` (the desired state's queues are known once it loads,
+    // and follow its reloads).
+    let (inbox_tx, inbox) = tokio::sync::mpsc::channel(256);
+    let (queues, wanted) = tokio::sync::watch::channel(engine::changes::Wanted::new());
+    tokio::spawn(engine::changes::supervise(
+        Arc::new(engine::fleet::QueueOpener {
+            base: base.clone(),
+            observer: metrics.clone(),
+        }),
+        args.events_queue.clone(),
+        wanted,
+        inbox_tx,
+        election.as_ref().map(|e| e.leading.clone()),
+        metrics.clone(),
+    ));
     let fleet = Fleet::new(Connector::Sdk {
         base: Box::new(base),
         observer: Some(metrics.clone()),
@@ -359,6 +357,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         Guards {
             convergence: Convergence::daemon(),
             events,
+            tags: Default::default(),
         },
     );
     let loader_dir = dir.clone();
@@ -371,7 +370,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         metrics,
         status,
         leading: election.as_ref().map(|e| e.leading.clone()),
-        inbox,
+        events: Some(daemon::ChangeEvents { inbox, queues }),
     };
     daemon.run(changes, probes, shutdown).await;
     if let Some(election) = election {

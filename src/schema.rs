@@ -23,6 +23,7 @@ fn environment_spec() -> Value {
             "region": {"type": "string", "description": "Default: --region / the AWS chain."},
             "roleArn": {"type": "string", "pattern": "^arn:[^:]+:iam::[0-9]{12}:role/.+$", "description": "Assumed with sts:AssumeRole."},
             "externalId": {"type": "string", "description": "The ExternalId of the AssumeRole call."},
+            "eventsQueueUrl": {"type": "string", "pattern": "^https?://[^/]+/[0-9]{12}/[^/]+$", "description": "The SQS queue of this environment's change events, read with its credentials and region."},
             "vars": {"type": "object", "description": "Variables, used as ${vars.NAME} in any string value of the other documents."},
         },
     })

@@ -29,7 +29,7 @@ locals {
       RUST_LOG             = var.log_level
     },
     local.lease ? { DRIFTD_LEASE_TABLE = var.lease_table_name } : {},
-    var.change_events ? { DRIFTD_EVENTS_QUEUE = aws_sqs_queue.events[0].url } : {},
+    var.change_events ? { DRIFTD_EVENTS_QUEUE = module.change_events[0].queue_url } : {},
     var.extra_environment,
   )
 }

@@ -45,7 +45,7 @@ output "security_group_id" {
 
 output "events_queue_url" {
   description = "URL of the change-events queue, or null without change_events."
-  value       = one(aws_sqs_queue.events[*].url)
+  value       = one(module.change_events[*].queue_url)
 }
 
 output "lease_table_name" {

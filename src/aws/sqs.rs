@@ -42,6 +42,21 @@ impl SdkQueue {
             url: url.to_string(),
         }
     }
+
+    /// The queue at `url`, read with `config`'s credentials and region,
+    /// every request reported to `observer` (`driftd_aws_requests_total`).
+    pub fn counted(
+        config: &aws_config::SdkConfig,
+        observer: std::sync::Arc<dyn super::counting::RequestObserver>,
+        url: &str,
+    ) -> SdkQueue {
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(config)
+                .interceptor(super::counting::CountingInterceptor::new(SERVICE, observer))
+                .build(),
+        );
+        SdkQueue::new(client, url)
+    }
 }
 
 #[async_trait]

@@ -28,6 +28,9 @@ pub struct Environment {
     pub region: Option<String>,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
+    /// `eventsQueueUrl`: the SQS queue of this environment's change events
+    /// (contract section 9), read with its credentials and region.
+    pub events_queue_url: Option<String>,
     pub vars: BTreeMap<String, Value>,
 }
 
@@ -41,6 +44,7 @@ impl Environment {
             region: None,
             role_arn: None,
             external_id: None,
+            events_queue_url: None,
             vars: BTreeMap::new(),
         }
     }
@@ -83,6 +87,8 @@ pub(crate) struct Spec {
     role_arn: Option<String>,
     #[serde(default)]
     external_id: Option<String>,
+    #[serde(default)]
+    events_queue_url: Option<String>,
     #[serde(default)]
     vars: BTreeMap<String, Value>,
 }
@@ -132,6 +138,11 @@ impl Spec {
                 "is only used to assume spec.roleArn, which is not given",
             );
         }
+        if let Some(url) = &self.events_queue_url {
+            if let Err(why) = check_queue_url(url) {
+                problems.add(spec.key("eventsQueueUrl"), why);
+            }
+        }
         for (key, value) in &self.vars {
             if let Value::String(s) = value {
                 if s.contains("${") && !s.contains("$${") {
@@ -148,8 +159,31 @@ impl Spec {
             region: self.region,
             role_arn: self.role_arn,
             external_id: self.external_id,
+            events_queue_url: self.events_queue_url,
             vars: self.vars,
         }
+    }
+}
+
+/// An SQS queue URL: `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or an
+/// emulator's `http://HOST:PORT/ACCOUNT/NAME` (the path is what matters).
+fn check_queue_url(url: &str) -> Result<(), String> {
+    let shape = "must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)";
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| shape.to_string())?;
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(host), Some(account), Some(name), None)
+            if !host.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !name.is_empty() =>
+        {
+            Ok(())
+        }
+        _ => Err(shape.to_string()),
     }
 }
 
@@ -263,6 +297,7 @@ mod tests {
             region: Some("eu-west-1".into()),
             role_arn: None,
             external_id: None,
+            events_queue_url: None,
             vars,
         }
     }

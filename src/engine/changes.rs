@@ -7,6 +7,7 @@
 //! CloudWatch's own "CloudWatch Alarm Configuration Change" events. The
 //! envelope's `account` and `region` select the environments it can be in.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::aws::sqs::{Message, Queue};
-use crate::desired::Loaded;
-use crate::kinds::{Kind, Spec};
+use crate::desired::{Environment, Loaded};
+use crate::kinds::{Kind, Spec, Tags};
 
+use super::known_tags::TagEffect;
 use super::scheduler::Key;
 
 /// What one event is about.
@@ -28,6 +30,10 @@ pub struct Touched {
     /// When AWS says it happened (`time`), for the event-to-reconciled time.
     pub time: Option<std::time::SystemTime>,
     pub targets: Vec<Target>,
+    /// What the call did to the tags of what it names, which decides
+    /// whether the reconcile may take the tags last read
+    /// ([`super::known_tags`]).
+    pub tags: TagEffect,
 }
 
 /// A resource an event names, as AWS names it.
@@ -66,13 +72,21 @@ pub fn parse(body: &str) -> Parsed {
         return Parsed::Invalid("no detail-type and detail: not an EventBridge event".into());
     };
     let text = |v: &Value| v.as_str().map(str::to_string);
-    let targets = match detail_type {
-        "AWS API Call via CloudTrail" => cloudtrail(detail),
-        "CloudWatch Alarm Configuration Change" => text(&detail["alarmName"])
-            .map(Target::Alarm)
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
+    let (targets, tags) = match detail_type {
+        "AWS API Call via CloudTrail" => (cloudtrail(detail), tag_effect(detail)),
+        "CloudWatch Alarm Configuration Change" => (
+            text(&detail["alarmName"])
+                .map(Target::Alarm)
+                .into_iter()
+                .collect(),
+            // A new alarm's tags were never read; an update leaves them.
+            if detail["operation"].as_str() == Some("update") {
+                TagEffect::None
+            } else {
+                TagEffect::Unknown
+            },
+        ),
+        _ => (Vec::new(), TagEffect::Unknown),
     };
     if targets.is_empty() {
         return Parsed::Ignored;
@@ -84,7 +98,57 @@ pub fn parse(body: &str) -> Parsed {
             .as_str()
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
         targets,
+        tags,
     })
+}
+
+/// What a CloudTrail event's write call did to tags. The calls that
+/// cannot change the tags of a resource that existed before them touch
+/// none (`PutMetricAlarm` ignores `Tags` on an existing alarm); tag calls
+/// say what they set or removed (`{"key", "value"}` pairs and `tagKeys` in
+/// CloudTrail's `requestParameters`); deletes and restores are unknown.
+fn tag_effect(detail: &Value) -> TagEffect {
+    let params = &detail["requestParameters"];
+    match detail["eventName"].as_str().unwrap_or_default() {
+        "PutMetricAlarm"
+        | "DisableAlarmActions"
+        | "EnableAlarmActions"
+        | "PutDashboard"
+        | "SetTopicAttributes"
+        | "Subscribe"
+        | "Unsubscribe"
+        | "PutSecretValue"
+        | "UpdateSecret"
+        | "UpdateService"
+        | "RegisterScalableTarget"
+        | "DeregisterScalableTarget" => TagEffect::None,
+        "TagResource" => {
+            let field = |t: &Value, a: &str, b: &str| {
+                t.get(a)
+                    .or_else(|| t.get(b))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let pairs: Option<Tags> = params["tags"]
+                .as_array()
+                .or_else(|| params["Tags"].as_array())
+                .and_then(|list| {
+                    list.iter()
+                        .map(|t| Some((field(t, "key", "Key")?, field(t, "value", "Value")?)))
+                        .collect()
+                });
+            pairs.map_or(TagEffect::Unknown, TagEffect::Set)
+        }
+        "UntagResource" => {
+            let keys: Option<Vec<String>> = params["tagKeys"].as_array().and_then(|list| {
+                list.iter()
+                    .map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            });
+            keys.map_or(TagEffect::Unknown, TagEffect::Remove)
+        }
+        _ => TagEffect::Unknown,
+    }
 }
 
 /// The resources a CloudTrail management event of a write names.
@@ -272,6 +336,98 @@ pub enum Handled {
 pub trait Observer: Send + Sync {
     /// `matched`, `ignored` or `invalid`.
     fn received(&self, outcome: &'static str);
+}
+
+/// Opens the queue at a URL with an environment's credentials and region.
+#[async_trait::async_trait]
+pub trait Queues: Send + Sync {
+    /// `environment`: whose credentials read it (`None`: the process's
+    /// own, for `--events-queue`).
+    async fn open(&self, environment: Option<&Environment>, url: &str) -> Arc<dyn Queue>;
+}
+
+/// The queues of a desired state (each Environment's `eventsQueueUrl`), by
+/// URL, with the environment whose credentials read each: a queue that
+/// several environments name (a hub that EventBridge rules of several
+/// accounts feed) is read once, with the first one's.
+pub type Wanted = BTreeMap<String, Option<Environment>>;
+
+/// The queues `loaded` names.
+pub fn wanted(loaded: &Loaded) -> Wanted {
+    let mut wanted = Wanted::new();
+    for env in &loaded.environments {
+        let e = &env.environment;
+        if let Some(url) = &e.events_queue_url {
+            wanted.entry(url.clone()).or_insert_with(|| Some(e.clone()));
+        }
+    }
+    wanted
+}
+
+/// Whether a queue read with `a`'s credentials is read with `b`'s.
+fn same_credentials(a: &Option<Environment>, b: &Option<Environment>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.region == b.region && a.role_arn == b.role_arn && a.external_id == b.external_id
+        }
+        _ => false,
+    }
+}
+
+/// Keeps one [`listen`]er per queue: `global` (`--events-queue`, read with
+/// the process's credentials) and those of the desired state last accepted
+/// (`wanted`, from the run loop). A queue that appears on a reload is
+/// listened to, one that goes is no longer, one whose environment's
+/// credentials changed is opened again. Ends when the run loop does.
+pub async fn supervise(
+    queues: Arc<dyn Queues>,
+    global: Option<String>,
+    mut wanted: watch::Receiver<Wanted>,
+    inbox: mpsc::Sender<Inbound>,
+    leading: Option<watch::Receiver<bool>>,
+    observer: Arc<dyn Observer>,
+) {
+    let mut running: BTreeMap<String, (Option<Environment>, tokio::task::JoinHandle<()>)> =
+        BTreeMap::new();
+    loop {
+        let mut now = wanted.borrow_and_update().clone();
+        if let Some(url) = &global {
+            now.insert(url.clone(), None);
+        }
+        running.retain(|url, (env, task)| {
+            let keep = now.get(url).is_some_and(|e| same_credentials(e, env));
+            if !keep {
+                info!(queue = %url, "no longer listening to this events queue");
+                task.abort();
+            }
+            keep
+        });
+        for (url, env) in now {
+            if running.contains_key(&url) {
+                continue;
+            }
+            let queue = queues.open(env.as_ref(), &url).await;
+            info!(
+                queue = %url,
+                environment = env.as_ref().map_or("(the process's credentials)", |e| e.name.as_str()),
+                "listening to an events queue"
+            );
+            let task = tokio::spawn(listen(
+                queue,
+                inbox.clone(),
+                leading.clone(),
+                observer.clone(),
+            ));
+            running.insert(url, (env, task));
+        }
+        if wanted.changed().await.is_err() {
+            break; // the run loop has stopped
+        }
+    }
+    for (_, (_, task)) in running {
+        task.abort();
+    }
 }
 
 /// How long a matched event waits for its reconcile before the message is
@@ -560,6 +716,82 @@ mod tests {
         assert_eq!(parse(&refused.to_string()), Parsed::Ignored);
         assert!(matches!(parse("{not json"), Parsed::Invalid(_)));
         assert!(matches!(parse("{\"hello\": 1}"), Parsed::Invalid(_)));
+    }
+
+    #[test]
+    fn only_calls_that_cannot_change_tags_keep_them() {
+        let keeps = |source: &str, name: &str, params: Value| match parse(&cloudtrail_event(
+            source, name, params,
+        )) {
+            Parsed::Touched(t) => t.tags == TagEffect::None,
+            other => panic!("{other:?}"),
+        };
+        let alarm = || serde_json::json!({"alarmName": "cpu", "alarmNames": ["cpu"]});
+        let arn = serde_json::json!({"resourceARN": "arn:aws:cloudwatch:us-east-1:1:alarm:cpu"});
+        assert!(keeps("monitoring.amazonaws.com", "PutMetricAlarm", alarm()));
+        assert!(keeps(
+            "monitoring.amazonaws.com",
+            "DisableAlarmActions",
+            alarm()
+        ));
+        assert!(!keeps("monitoring.amazonaws.com", "DeleteAlarms", alarm()));
+        let effect = |name: &str, params: Value| match parse(&cloudtrail_event(
+            "monitoring.amazonaws.com",
+            name,
+            params,
+        )) {
+            Parsed::Touched(t) => t.tags,
+            other => panic!("{other:?}"),
+        };
+        let mut tag = arn.clone();
+        tag["tags"] = serde_json::json!([{"key": "driftd:owner", "value": "driftd"}]);
+        assert_eq!(
+            effect("TagResource", tag),
+            TagEffect::Set(Tags::from([("driftd:owner".into(), "driftd".into())]))
+        );
+        let mut untag = arn.clone();
+        untag["tagKeys"] = serde_json::json!(["team"]);
+        assert_eq!(
+            effect("UntagResource", untag),
+            TagEffect::Remove(vec!["team".into()])
+        );
+        assert_eq!(
+            effect("TagResource", arn.clone()),
+            TagEffect::Unknown,
+            "no tags given"
+        );
+        assert_eq!(effect("UntagResource", arn), TagEffect::Unknown);
+        let topic = || serde_json::json!({"topicArn": "arn:aws:sns:us-east-1:1:alerts"});
+        assert!(keeps("sns.amazonaws.com", "SetTopicAttributes", topic()));
+        assert!(keeps("sns.amazonaws.com", "Subscribe", topic()));
+        assert!(!keeps("sns.amazonaws.com", "DeleteTopic", topic()));
+        let secret = || serde_json::json!({"secretId": "app/db"});
+        assert!(keeps(
+            "secretsmanager.amazonaws.com",
+            "PutSecretValue",
+            secret()
+        ));
+        assert!(!keeps(
+            "secretsmanager.amazonaws.com",
+            "RestoreSecret",
+            secret()
+        ));
+
+        let change = |operation: &str| {
+            serde_json::json!({
+                "detail-type": "CloudWatch Alarm Configuration Change",
+                "detail": {"alarmName": "cpu", "operation": operation}
+            })
+            .to_string()
+        };
+        let keeps_change =
+            |op| matches!(parse(&change(op)), Parsed::Touched(t) if t.tags == TagEffect::None);
+        assert!(keeps_change("update"));
+        assert!(
+            !keeps_change("create"),
+            "a new alarm's tags were never read"
+        );
+        assert!(!keeps_change("delete"));
     }
 
     #[test]

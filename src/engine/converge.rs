@@ -694,6 +694,7 @@ mod tests {
             guards: Guards {
                 convergence: convergence.clone(),
                 events: None,
+                tags: Default::default(),
             },
         }
     }

@@ -22,8 +22,9 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::backoff::{jittered, Backoff};
-use super::changes::{resolve, Handled, Inbound};
+use super::changes::{self, resolve, Handled, Inbound, Wanted};
 use super::fleet::Fleet;
+use super::known_tags::TagEffect;
 use super::pass::PassOptions;
 use super::prune::{PruneReport, Validity};
 use super::reconciler::Refs;
@@ -167,8 +168,16 @@ pub struct Daemon {
     /// It reconciles only while it does, and starts with a full pass each
     /// time it becomes the leader. `None`: it always leads.
     pub leading: Option<watch::Receiver<bool>>,
-    /// `--events-queue`: AWS's change events, each naming what it touched.
-    pub inbox: Option<mpsc::Receiver<Inbound>>,
+    /// Change events (`--events-queue`, `eventsQueueUrl`).
+    pub events: Option<ChangeEvents>,
+}
+
+/// AWS's change events, as the queues' listeners hand them over, and where
+/// the run loop announces the queues of each desired state it accepts
+/// ([`super::changes::supervise`] listens to those).
+pub struct ChangeEvents {
+    pub inbox: mpsc::Receiver<Inbound>,
+    pub queues: watch::Sender<Wanted>,
 }
 
 /// The desired state in force, every environment's, indexed by key.
@@ -291,6 +300,8 @@ struct Runner {
     leading: bool,
     /// Change events waiting for the reconcile of what they touched.
     waiters: Vec<Waiter>,
+    /// Where the queues of the desired state in force are announced.
+    queues: Option<watch::Sender<Wanted>>,
 }
 
 /// A change event whose resources are to be reconciled.
@@ -350,9 +361,13 @@ impl Daemon {
             loading: None,
             leading: self.leading.as_ref().is_none_or(|l| *l.borrow()),
             waiters: Vec::new(),
+            queues: None,
         };
         let mut leading = self.leading;
-        let mut inbox = self.inbox;
+        let mut inbox = self.events.map(|e| {
+            runner.queues = Some(e.queues);
+            e.inbox
+        });
         tokio::pin!(shutdown);
         let mut watching = true;
         loop {
@@ -569,6 +584,14 @@ impl Runner {
 
     fn accept(&mut self, loaded: Loaded, why: &'static str, at: SystemTime) {
         let now = Instant::now();
+        if let Some(queues) = &self.queues {
+            let wanted = changes::wanted(&loaded);
+            queues.send_if_modified(|known| {
+                let modified = *known != wanted;
+                *known = wanted;
+                modified
+            });
+        }
         let new = Desired::new(loaded);
         let mut added = 0;
         let mut changed = 0;
@@ -677,8 +700,16 @@ impl Runner {
             return;
         }
         let now = Instant::now();
+        let tags = &self.settings.opts.guards.tags;
         for key in &keys {
             debug!(%key, "change event: reconciling");
+            // A key the full pass under way still has to reconcile is read
+            // in full, as every pass reads.
+            if self.pass.as_ref().is_some_and(|p| p.pending.contains(key)) {
+                tags.event(key, &TagEffect::Unknown);
+            } else {
+                tags.event(key, &touched.tags);
+            }
             self.scheduler.schedule(key.clone(), now + EVENT_DEBOUNCE);
         }
         self.waiters.push(Waiter {
@@ -745,6 +776,7 @@ impl Runner {
             return;
         };
         let pending: HashSet<Key> = desired.keys().collect();
+        self.settings.opts.guards.tags.distrust_all();
         for key in &pending {
             self.scheduler.schedule(key.clone(), now);
         }
@@ -1419,7 +1451,7 @@ mod tests {
                 metrics: metrics.clone(),
                 status: status.clone(),
                 leading: None,
-                inbox: None,
+                events: None,
             };
             let daemon = tokio::spawn(daemon.run(changes_rx, probes, async {
                 let _ = shutdown_rx.await; // a dropped sender stops it too

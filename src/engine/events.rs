@@ -813,6 +813,7 @@ mod tests {
             guards: Guards {
                 convergence: Default::default(),
                 events: Some(events.clone()),
+                tags: Default::default(),
             },
         };
         let once = |mode| {

@@ -12,12 +12,14 @@ use futures::future::join_all;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::changes;
 use super::pass::{self, PassOptions};
 use super::prune::{self, PruneReport, Validity};
 use super::reconciler::Refs;
 use super::report::{ListingError, PassReport, Reason, ResourceError};
 use crate::aws::counting::RequestObserver;
 use crate::aws::fence::Fence;
+use crate::aws::sqs::{Queue, SdkQueue};
 use crate::aws::{self, Aws};
 use crate::desired::{self, DesiredState, Loaded};
 use crate::kinds::{Kind, Resource, DEFAULT_ENVIRONMENT};
@@ -177,19 +179,44 @@ impl Connector {
                 observer,
                 fence,
             } => {
-                let role = def.role_arn.as_ref().map(|arn| aws::Role {
-                    arn: arn.clone(),
-                    external_id: def.external_id.clone(),
-                    session_name: session_name(&def.name),
-                });
-                let config =
-                    aws::environment_config(base, def.region.as_deref(), role.as_ref()).await;
+                let config = environment_config(base, def).await;
                 match observer {
                     Some(o) => Aws::counted(&config, o.clone(), fence.clone()),
                     None => Aws::from_sdk_config(&config),
                 }
             }
         }
+    }
+}
+
+/// The SDK config of an environment: its region, its role assumed.
+async fn environment_config(
+    base: &aws_config::SdkConfig,
+    def: &desired::Environment,
+) -> aws_config::SdkConfig {
+    let role = def.role_arn.as_ref().map(|arn| aws::Role {
+        arn: arn.clone(),
+        external_id: def.external_id.clone(),
+        session_name: session_name(&def.name),
+    });
+    aws::environment_config(base, def.region.as_deref(), role.as_ref()).await
+}
+
+/// Opens change-event queues (contract section 9) with the credentials of
+/// the environment that names them.
+pub struct QueueOpener {
+    pub base: aws_config::SdkConfig,
+    pub observer: Arc<dyn RequestObserver>,
+}
+
+#[async_trait::async_trait]
+impl changes::Queues for QueueOpener {
+    async fn open(&self, environment: Option<&desired::Environment>, url: &str) -> Arc<dyn Queue> {
+        let config = match environment {
+            Some(def) => environment_config(&self.base, def).await,
+            None => self.base.clone(),
+        };
+        Arc::new(SdkQueue::counted(&config, self.observer.clone(), url))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod converge;
 pub mod daemon;
 pub mod events;
 pub mod fleet;
+pub mod known_tags;
 pub mod lease;
 pub mod pass;
 pub mod prune;

@@ -1,18 +1,20 @@
 //! One pass: observe every resource of the desired state (batched per kind),
 //! diff, and — when applying — correct, in dependency order.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tracing::{info, warn, Instrument};
 
 use super::converge::{self, Convergence};
 use super::events::Events;
+use super::known_tags::KnownTags;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
 use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
 use super::scheduler::Key;
 pub use super::stop::StopFlag;
 use crate::aws::Aws;
-use crate::kinds::{self, Kind, Mode, Resource, OWNER_TAG};
+use crate::kinds::{self, Kind, Mode, Resource, Tags, OWNER_TAG};
 
 /// How a pass runs.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct Guards {
     pub convergence: Convergence,
     /// `--events-topic`: where drift episodes are announced.
     pub events: Option<Events>,
+    /// The tags last read, for the reconciles of change events.
+    pub tags: KnownTags,
 }
 
 impl Guards {
@@ -51,6 +55,7 @@ impl Guards {
     /// quarantine and its open drift episode (which ends without a message).
     pub fn forget(&self, key: &Key) {
         self.convergence.forget(key);
+        self.tags.forget(key);
         if let Some(events) = &self.events {
             events.forget(key);
         }
@@ -123,7 +128,17 @@ pub async fn reconcile_kind<R: Reconciler>(
         .iter()
         .filter_map(|r| R::spec(&r.spec).map(|s| (*r, s)))
         .collect();
-    let observed = R::observe(aws, &items).await;
+    // Tags a change event lets this reconcile take as last read.
+    let known: HashMap<String, Tags> = items
+        .iter()
+        .filter(|_| R::TAGS_APART)
+        .filter_map(|(r, _)| Some((r.name.clone(), opts.guards.tags.take(&Key::of(r))?)))
+        .collect();
+    let observed = if known.is_empty() {
+        R::observe(aws, &items).await
+    } else {
+        R::observe_knowing(aws, &items, &known).await
+    };
     // The batch read's time is shared out evenly among the resources it served.
     let observe_share = started.elapsed() / items.len().max(1) as u32;
     let mut observed = match observed {
@@ -152,7 +167,8 @@ pub async fn reconcile_kind<R: Reconciler>(
         let span = tracing::info_span!("reconcile", kind = %R::KIND, resource = %resource.name);
         let started = tokio::time::Instant::now();
         let live = observed.remove(&resource.name).unwrap_or(Ok(None));
-        let mut report = reconcile_one::<R>(aws, resource, spec, live, refs, &ctx, opts)
+        let tags_read = !known.contains_key(&resource.name);
+        let mut report = reconcile_one::<R>(aws, resource, spec, live, tags_read, refs, &ctx, opts)
             .instrument(span)
             .await;
         report.duration = observe_share + started.elapsed();
@@ -161,12 +177,15 @@ pub async fn reconcile_kind<R: Reconciler>(
     reports
 }
 
-/// Diff one resource against what was observed and, when allowed, correct it.
+/// Diff one resource against what was observed (its tags read with it, or
+/// taken as last read when `!tags_read`) and, when allowed, correct it.
+#[allow(clippy::too_many_arguments)] // the parts of one reconcile, passed down once
 async fn reconcile_one<R: Reconciler>(
     aws: &Aws,
     resource: &Resource,
     spec: &R::Spec,
     live: Result<Option<R::Live>, kinds::Error>,
+    tags_read: bool,
     refs: &mut Refs,
     ctx: &Ctx,
     opts: &PassOptions,
@@ -178,6 +197,11 @@ async fn reconcile_one<R: Reconciler>(
             return failed(resource, opts, ResourceError::from_kind(&e), Duration::ZERO);
         }
     };
+    if R::TAGS_APART {
+        opts.guards
+            .tags
+            .found(&Key::of(resource), live.as_ref().and_then(R::live_tags));
+    }
     if let Some(foreign) = live
         .as_ref()
         .and_then(R::live_tags)
@@ -197,6 +221,25 @@ async fn reconcile_one<R: Reconciler>(
         return failed(resource, opts, err, Duration::ZERO);
     }
     let diff: Diff<R::Ops> = R::diff(resource, spec, live.as_ref(), refs, ctx);
+    // The tags it will have once the correction's tag writes succeed.
+    let mut tags_after = live
+        .as_ref()
+        .and_then(R::live_tags)
+        .cloned()
+        .unwrap_or_default();
+    let mut writes_tags = false;
+    for c in diff.changes.iter().filter(|c| converge::is_tag(&c.field)) {
+        writes_tags = true;
+        let key = c.field.trim_start_matches("tags.").to_string();
+        match &c.to {
+            Some(v) => tags_after.insert(key, v.clone()),
+            None => tags_after.remove(&key),
+        };
+    }
+    if writes_tags && R::TAGS_APART {
+        // Until that write is known to have succeeded, they are read again.
+        opts.guards.tags.found(&Key::of(resource), None);
+    }
     let mode = resource.effective_mode(opts.mode);
     let planned = match &diff.action {
         Action::InSync => Planned::InSync,
@@ -229,7 +272,13 @@ async fn reconcile_one<R: Reconciler>(
     let convergence = &opts.guards.convergence;
     if planned == Planned::InSync {
         if opts.apply {
-            convergence.converged(resource);
+            if tags_read {
+                convergence.converged(resource);
+            } else {
+                // Its fields were read, its tags taken as last read: the
+                // count of tags that did not stick waits for a real read.
+                convergence.took(resource);
+            }
             // In sync, with a write on the side that is no drift (a
             // dashboard's owner tag: a tag is not a body change).
             if mode == Mode::Enforce && !R::writes_nothing(&diff.ops) && !opts.stop.is_raised() {
@@ -264,6 +313,9 @@ async fn reconcile_one<R: Reconciler>(
         stop: &opts.stop,
     };
     converge::correct::<R>(aws, resource, spec, diff.ops, refs, ctx, guard, &mut report).await;
+    if writes_tags && report.state == State::Corrected && R::TAGS_APART {
+        opts.guards.tags.wrote(&Key::of(resource), tags_after);
+    }
     report
 }
 
@@ -292,6 +344,7 @@ pub(super) fn failed(
 mod tests {
     use super::*;
     use crate::aws::fake::FakeAws;
+    use crate::engine::known_tags::TagEffect;
     use crate::kinds::{alarm, ecs_service, topic, Spec};
 
     fn opts(apply: bool, mode: Mode) -> PassOptions {
@@ -367,6 +420,79 @@ mod tests {
         let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
         assert!(report.resources.iter().all(|r| r.state == State::InSync));
         assert_eq!(fake.writes().len(), writes, "{:?}", fake.writes());
+    }
+
+    /// What an alarm's reconcile read: (DescribeAlarms, tag reads).
+    fn alarm_reads(fake: &FakeAws) -> (usize, usize) {
+        let s = fake.state.lock().unwrap();
+        (s.cloudwatch.describe_calls, s.tags_of_calls)
+    }
+
+    #[tokio::test]
+    async fn an_event_that_keeps_tags_lets_the_reconcile_skip_reading_them() {
+        let fake = FakeAws::new();
+        let alarm = Resource::test(
+            "cpu-high",
+            Spec::Alarm(alarm::Spec::test().alarm_actions(&[])),
+        );
+        let opts = opts(true, Mode::Enforce);
+        let key = Key::of(&alarm);
+        let created = pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(created.resources[0].state, State::Corrected, "{created:#?}");
+        // The event of that create (PutMetricAlarm) finds what was written.
+        let created = alarm_reads(&fake);
+        opts.guards.tags.event(&key, &TagEffect::None);
+        let report = pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(report.resources[0].state, State::InSync);
+        let before = alarm_reads(&fake);
+        assert_eq!((before.0 - created.0, before.1 - created.1), (1, 0));
+        assert_eq!(fake.writes().len(), 1, "{:?}", fake.writes());
+
+        // A console edit of the threshold, and its PutMetricAlarm event.
+        fake.state
+            .lock()
+            .unwrap()
+            .cloudwatch
+            .alarms
+            .get_mut("cpu-high")
+            .expect("created")
+            .threshold = Some(99.0);
+        opts.guards.tags.event(&key, &TagEffect::None);
+        let report = pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(report.resources[0].state, State::Corrected);
+        let after = alarm_reads(&fake);
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (2, 0),
+            "DescribeAlarms and the read-back, no tag read"
+        );
+
+        // The event of that correction: one read, no write.
+        let writes = fake.writes().len();
+        opts.guards.tags.event(&key, &TagEffect::None);
+        let report = pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(report.resources[0].state, State::InSync);
+        assert_eq!(fake.writes().len(), writes);
+        let again = alarm_reads(&fake);
+        assert_eq!((again.0 - after.0, again.1 - after.1), (1, 0));
+
+        // A full pass reads them.
+        pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(alarm_reads(&fake).1 - again.1, 1);
+        let again = alarm_reads(&fake);
+
+        // A tag call's event reads the tags, and finds the owner tag gone.
+        fake.state.lock().unwrap().tags.values_mut().for_each(|t| {
+            t.remove(OWNER_TAG);
+        });
+        opts.guards.tags.event(&key, &TagEffect::Unknown);
+        let report = pass(&fake, std::slice::from_ref(&alarm), &opts).await;
+        assert_eq!(
+            report.resources[0].state,
+            State::Corrected,
+            "owner tag put back"
+        );
+        assert_eq!(alarm_reads(&fake).1 - again.1, 1);
     }
 
     #[tokio::test]

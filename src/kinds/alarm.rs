@@ -481,6 +481,7 @@ pub struct Alarm;
 #[async_trait]
 impl Reconciler for Alarm {
     const KIND: Kind = Kind::Alarm;
+    const TAGS_APART: bool = true;
     type Spec = Spec;
     type Live = Live;
     type Ops = Ops;
@@ -495,7 +496,16 @@ impl Reconciler for Alarm {
     /// One `DescribeAlarms` per 100 names, then one tagging call for the tags
     /// of every alarm found.
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
-        observe(aws, resources, true).await
+        observe(aws, resources, Some(&HashMap::new())).await
+    }
+
+    /// The tagging call only for the alarms whose tags are not given.
+    async fn observe_knowing(
+        aws: &Aws,
+        resources: &[(&Resource, &Spec)],
+        tags: &HashMap<String, Tags>,
+    ) -> Result<Observed<Live>, Error> {
+        observe(aws, resources, Some(tags)).await
     }
 
     /// The read-back does not check tags: `DescribeAlarms` alone.
@@ -503,7 +513,7 @@ impl Reconciler for Alarm {
         aws: &Aws,
         resources: &[(&Resource, &Spec)],
     ) -> Result<Observed<Live>, Error> {
-        observe(aws, resources, false).await
+        observe(aws, resources, None).await
     }
 
     fn live_tags(live: &Live) -> Option<&Tags> {
@@ -584,20 +594,31 @@ impl Reconciler for Alarm {
     }
 }
 
-/// The alarms of `resources`, with their tags when `with_tags`.
+/// The alarms of `resources`, with their tags unless `known` is `None`:
+/// those `known` holds (by name) as given, the others read.
 async fn observe(
     aws: &Aws,
     resources: &[(&Resource, &Spec)],
-    with_tags: bool,
+    known: Option<&HashMap<String, Tags>>,
 ) -> Result<Observed<Live>, Error> {
     let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
     let found = aws.cloudwatch.describe_metric_alarms(&names).await?;
-    let arns: Vec<String> = found.iter().map(|l| l.arn.clone()).collect();
-    let mut tags = if arns.is_empty() || !with_tags {
-        HashMap::new()
-    } else {
-        aws.tagging.tags_of(&arns).await?
-    };
+    let mut tags = HashMap::new();
+    if let Some(known) = known {
+        let unknown: Vec<String> = found
+            .iter()
+            .filter(|l| !known.contains_key(&l.definition.name))
+            .map(|l| l.arn.clone())
+            .collect();
+        if !unknown.is_empty() {
+            tags = aws.tagging.tags_of(&unknown).await?;
+        }
+        for live in &found {
+            if let Some(t) = known.get(&live.definition.name) {
+                tags.insert(live.arn.clone(), t.clone());
+            }
+        }
+    }
     let mut by_name: HashMap<String, Live> = found
         .into_iter()
         .map(|mut live| {

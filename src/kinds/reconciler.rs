@@ -111,6 +111,9 @@ pub trait Reconciler: Send + Sync + 'static {
     type Spec: Send + Sync;
     type Live: Send + Sync;
     type Ops: Send + Sync + Default + PartialEq;
+    /// Its tags take a call of their own (the tagging API), which
+    /// [`Self::observe_knowing`] leaves out for the tags it is given.
+    const TAGS_APART: bool = false;
 
     /// This kind's spec, if the resource is of this kind.
     fn spec(spec: &Spec) -> Option<&Self::Spec>;
@@ -129,6 +132,18 @@ pub trait Reconciler: Send + Sync + 'static {
     async fn observe_again(
         aws: &Aws,
         resources: &[(&Resource, &Self::Spec)],
+    ) -> Result<Observed<Self::Live>, Error> {
+        Self::observe(aws, resources).await
+    }
+
+    /// What the reconcile a change event started observes: what a pass
+    /// observes, except that a kind whose tags take a call of their own
+    /// ([`Self::TAGS_APART`]) takes the tags in `tags` (by name: as last read, and the event's
+    /// call cannot have changed them) instead of reading those again.
+    async fn observe_knowing(
+        aws: &Aws,
+        resources: &[(&Resource, &Self::Spec)],
+        _tags: &HashMap<String, Tags>,
     ) -> Result<Observed<Self::Live>, Error> {
         Self::observe(aws, resources).await
     }

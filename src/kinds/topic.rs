@@ -177,6 +177,7 @@ pub struct Topic;
 #[async_trait]
 impl Reconciler for Topic {
     const KIND: Kind = Kind::Topic;
+    const TAGS_APART: bool = true;
     type Spec = Spec;
     type Live = Live;
     type Ops = Ops;
@@ -191,38 +192,16 @@ impl Reconciler for Topic {
     /// One `ListTopics` walk for all names, one tagging call per 100 topics,
     /// then `GetTopicAttributes` and `ListSubscriptionsByTopic` per topic.
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
-        let names: BTreeSet<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
-        let mut observed: Observed<Live> = names.iter().map(|n| (n.clone(), Ok(None))).collect();
-        let arns = aws.sns.topic_arns(&names).await?;
-        if arns.is_empty() {
-            return Ok(observed);
-        }
-        let mut tags = aws
-            .tagging
-            .tags_of(&arns.values().cloned().collect::<Vec<_>>())
-            .await?;
-        let reads: Vec<_> = stream::iter(arns)
-            .map(|(name, arn)| async move {
-                let read =
-                    futures::try_join!(aws.sns.topic_attributes(&arn), aws.sns.subscriptions(&arn));
-                (name, arn, read)
-            })
-            .buffer_unordered(READ_CONCURRENCY)
-            .collect()
-            .await;
-        for (name, arn, read) in reads {
-            let entry = match read {
-                Ok((attributes, subscriptions)) => {
-                    let tags = tags.remove(&arn).unwrap_or_default();
-                    Ok(Some(Live::from_aws(arn, &attributes, subscriptions, tags)))
-                }
-                // Deleted between ListTopics and this read: it does not exist.
-                Err(e) if e.class == ErrorClass::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            };
-            observed.insert(name, entry);
-        }
-        Ok(observed)
+        observe(aws, resources, &HashMap::new()).await
+    }
+
+    /// The tagging call only for the topics whose tags are not given.
+    async fn observe_knowing(
+        aws: &Aws,
+        resources: &[(&Resource, &Spec)],
+        tags: &HashMap<String, Tags>,
+    ) -> Result<Observed<Live>, Error> {
+        observe(aws, resources, tags).await
     }
 
     fn live_tags(live: &Live) -> Option<&Tags> {
@@ -563,6 +542,59 @@ pub mod policy {
         }
         Value::Array(set.into_iter().map(Value::String).collect())
     }
+}
+
+/// The topics of `resources`, the tags of those in `known` (by name) as
+/// given: one `ListTopics` walk for all names, one tagging call per 100
+/// topics, then `GetTopicAttributes` and `ListSubscriptionsByTopic` per topic.
+async fn observe(
+    aws: &Aws,
+    resources: &[(&Resource, &Spec)],
+    known: &HashMap<String, Tags>,
+) -> Result<Observed<Live>, Error> {
+    let names: BTreeSet<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
+    let mut observed: Observed<Live> = names.iter().map(|n| (n.clone(), Ok(None))).collect();
+    let arns = aws.sns.topic_arns(&names).await?;
+    if arns.is_empty() {
+        return Ok(observed);
+    }
+    let unknown: Vec<String> = arns
+        .iter()
+        .filter(|(name, _)| !known.contains_key(*name))
+        .map(|(_, arn)| arn.clone())
+        .collect();
+    let mut tags = if unknown.is_empty() {
+        HashMap::new()
+    } else {
+        aws.tagging.tags_of(&unknown).await?
+    };
+    for (name, arn) in &arns {
+        if let Some(t) = known.get(name) {
+            tags.insert(arn.clone(), t.clone());
+        }
+    }
+    let reads: Vec<_> = stream::iter(arns)
+        .map(|(name, arn)| async move {
+            let read =
+                futures::try_join!(aws.sns.topic_attributes(&arn), aws.sns.subscriptions(&arn));
+            (name, arn, read)
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .collect()
+        .await;
+    for (name, arn, read) in reads {
+        let entry = match read {
+            Ok((attributes, subscriptions)) => {
+                let tags = tags.remove(&arn).unwrap_or_default();
+                Ok(Some(Live::from_aws(arn, &attributes, subscriptions, tags)))
+            }
+            // Deleted between ListTopics and this read: it does not exist.
+            Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+        observed.insert(name, entry);
+    }
+    Ok(observed)
 }
 
 /// Chainable fixtures: `Spec::test().display_name("x").subscription("email", "a@b")`.

@@ -2,7 +2,8 @@
 //! `--interval 10m` so that only an event can explain a prompt correction:
 //! for each of the five kinds an out-of-band change plus its event is
 //! corrected within 2 s; unmatched and broken messages are counted and
-//! gone from the queue; driftd's own writes coming back cost no write; an
+//! gone from the queue; driftd's own writes coming back cost one read and
+//! no write; an alarm's event costs two reads and the write; an
 //! event routed by an EventBridge rule to the queue works as one sent
 //! straight to it; the daemon survives its queue disappearing and coming
 //! back.
@@ -16,12 +17,14 @@
 
 use crate::common;
 
+use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use common::driftd::Daemon;
-use common::{desired_dir, repo_root, Moto};
+use common::sqs::Sqs;
+use common::{desired_dir, repo_root, within, Moto};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012";
@@ -81,32 +84,18 @@ spec:
   desiredCount: 0
 "#;
 
-/// An EventBridge envelope of a CloudTrail management event.
+/// The event of a `PutMetricAlarm` of the alarm `name`.
+fn alarm_event(name: &str) -> String {
+    cloudtrail(
+        "monitoring.amazonaws.com",
+        "PutMetricAlarm",
+        json!({"alarmName": name}),
+    )
+}
+
+/// An EventBridge envelope of a CloudTrail management event in this account.
 fn cloudtrail(source: &str, name: &str, params: Value) -> String {
-    json!({
-        "version": "0",
-        "id": "c0c2e5b4-1f3a-4d57-9f8e-6d0a3e1b2c4d",
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": format!("aws.{}", source.trim_end_matches(".amazonaws.com")),
-        "account": ACCOUNT,
-        "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.09",
-            "userIdentity": {"type": "IAMUser", "userName": "someone-in-the-console"},
-            "eventTime": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            "eventSource": source,
-            "eventName": name,
-            "awsRegion": "us-east-1",
-            "requestParameters": params,
-            "responseElements": null,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": ACCOUNT,
-        }
-    })
-    .to_string()
+    common::sqs::cloudtrail(ACCOUNT, source, name, params)
 }
 
 struct Aws {
@@ -114,7 +103,7 @@ struct Aws {
     sns: aws_sdk_sns::Client,
     sm: aws_sdk_secretsmanager::Client,
     ecs: aws_sdk_ecs::Client,
-    sqs: aws_sdk_sqs::Client,
+    sqs: Sqs,
 }
 
 impl Aws {
@@ -125,51 +114,8 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(&config),
             sm: aws_sdk_secretsmanager::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
+            sqs: Sqs::new(&config),
         }
-    }
-
-    async fn queue(&self, name: &str) -> String {
-        self.sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url()
-            .expect("queue URL")
-            .to_string()
-    }
-
-    async fn send(&self, queue: &str, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(queue)
-            .message_body(body)
-            .send()
-            .await
-            .expect("send message");
-    }
-
-    /// Messages visible or in flight in the queue.
-    async fn in_queue(&self, queue: &str) -> usize {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("queue attributes");
-        let n = |name: aws_sdk_sqs::types::QueueAttributeName| -> usize {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&name))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
 
     async fn seed_ecs(&self) {
@@ -291,26 +237,58 @@ impl Aws {
 }
 
 /// Polls `check` for at most `limit`; how long it took to hold.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
+/// driftd's AWS calls so far, by operation, those of the events queue
+/// itself apart: (reads, writes).
+fn aws_calls(d: &Daemon) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let (mut reads, mut writes) = (BTreeMap::new(), BTreeMap::new());
+    for line in d.metrics().lines() {
+        let Some(labels) = line.strip_prefix("driftd_aws_requests_total{") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        if label("service") == "sqs" {
+            continue;
         }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        let operation = label("operation");
+        let count: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let read = ["Describe", "List", "Get"]
+            .iter()
+            .any(|p| operation.starts_with(p));
+        *(if read { &mut reads } else { &mut writes })
+            .entry(operation)
+            .or_default() += count;
     }
+    (reads, writes)
+}
+
+/// What was called between two [`aws_calls`].
+fn calls_since(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
 }
 
 /// The daemon, its queue and the AWS clients, after the first pass.
 async fn start(moto: &Moto, dir: &tempfile::TempDir) -> (Aws, String, Daemon) {
     let aws = Aws::new(moto).await;
     aws.seed_ecs().await;
-    let queue = aws.queue("driftd-events").await;
+    let queue = aws.sqs.create("driftd-events").await;
     let driftd = Daemon::start(
         moto.driftd(),
         dir.path(),
@@ -330,16 +308,9 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
     let mut took = Vec::new();
 
     // Alarm.
+    let (reads, writes) = aws_calls(&driftd);
     aws.edit_alarm(99.0).await;
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "monitoring.amazonaws.com",
-            "PutMetricAlarm",
-            json!({"alarmName": "events-cpu-high", "threshold": 99.0}),
-        ),
-    )
-    .await;
+    aws.sqs.send(&queue, &alarm_event("events-cpu-high")).await;
     took.push((
         "Alarm",
         within(Duration::from_secs(2), "alarm", || async {
@@ -347,6 +318,21 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         })
         .await,
     ));
+    driftd.wait(Duration::from_secs(5), "the alarm's event handled", || {
+        driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(1.0)
+    });
+    // At most two reads and the correcting write (contract section 9): the
+    // alarm, its read-back, no tag read (a PutMetricAlarm of an existing
+    // alarm leaves its tags).
+    let (reads_after, writes_after) = aws_calls(&driftd);
+    assert_eq!(
+        calls_since(&reads, &reads_after),
+        BTreeMap::from([("DescribeAlarms".to_string(), 2.0)])
+    );
+    assert_eq!(
+        calls_since(&writes, &writes_after),
+        BTreeMap::from([("PutMetricAlarm".to_string(), 1.0)])
+    );
 
     // Topic.
     aws.sns
@@ -357,7 +343,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("edit the topic");
-    aws.send(
+    aws.sqs.send(
         &queue,
         &cloudtrail("sns.amazonaws.com", "SetTopicAttributes", json!({"topicArn": topic, "attributeName": "DisplayName", "attributeValue": "edited in the console"})),
     )
@@ -388,15 +374,16 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .arn()
         .unwrap_or_default()
         .to_string();
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "secretsmanager.amazonaws.com",
-            "UpdateSecret",
-            json!({"secretId": arn, "description": "edited in the console"}),
-        ),
-    )
-    .await;
+    aws.sqs
+        .send(
+            &queue,
+            &cloudtrail(
+                "secretsmanager.amazonaws.com",
+                "UpdateSecret",
+                json!({"secretId": arn, "description": "edited in the console"}),
+            ),
+        )
+        .await;
     took.push((
         "Secret",
         within(Duration::from_secs(2), "secret", || async {
@@ -414,15 +401,16 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("edit the dashboard");
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "monitoring.amazonaws.com",
-            "PutDashboard",
-            json!({"dashboardName": "events-ops"}),
-        ),
-    )
-    .await;
+    aws.sqs
+        .send(
+            &queue,
+            &cloudtrail(
+                "monitoring.amazonaws.com",
+                "PutDashboard",
+                json!({"dashboardName": "events-ops"}),
+            ),
+        )
+        .await;
     took.push((
         "Dashboard",
         within(Duration::from_secs(2), "dashboard", || async {
@@ -440,15 +428,16 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("scale the worker");
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "ecs.amazonaws.com",
-            "UpdateService",
-            json!({"cluster": CLUSTER, "service": "events-worker", "desiredCount": 3}),
-        ),
-    )
-    .await;
+    aws.sqs
+        .send(
+            &queue,
+            &cloudtrail(
+                "ecs.amazonaws.com",
+                "UpdateService",
+                json!({"cluster": CLUSTER, "service": "events-worker", "desiredCount": 3}),
+            ),
+        )
+        .await;
     took.push((
         "EcsService",
         within(Duration::from_secs(2), "service", || async {
@@ -464,7 +453,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(5.0)
     });
     assert_eq!(
-        aws.in_queue(&queue).await,
+        aws.sqs.in_queue(&queue).await,
         0,
         "every handled message deleted"
     );
@@ -480,68 +469,44 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 }
 
 #[tokio::test]
-async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_no_write() {
+async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_one_read() {
     let moto = Moto::start();
     let dir = desired_dir(&[("all.yaml", DESIRED)]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
-    let writes = |d: &Daemon| -> f64 {
-        d.metrics()
-            .lines()
-            .filter(|l| l.starts_with("driftd_aws_requests_total{"))
-            .filter(|l| {
-                ![
-                    "operation=\"Describe",
-                    "operation=\"List",
-                    "operation=\"Get",
-                    "operation=\"ReceiveMessage",
-                    "operation=\"DeleteMessage",
-                ]
-                .iter()
-                .any(|read| l.contains(read))
-            })
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .sum()
-    };
+    let writes = |d: &Daemon| -> f64 { aws_calls(d).1.values().sum() };
     let before = writes(&driftd);
-    aws.send(&queue, "this is not JSON").await;
-    aws.send(&queue, r#"{"hello": "world"}"#).await;
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "monitoring.amazonaws.com",
-            "PutMetricAlarm",
-            json!({"alarmName": "somebody-elses-alarm"}),
-        ),
-    )
-    .await;
-    aws.send(
-        &queue,
-        &cloudtrail("monitoring.amazonaws.com", "DescribeAlarms", json!({})),
-    )
-    .await;
+    let (reads, _) = aws_calls(&driftd);
+    aws.sqs.send(&queue, "this is not JSON").await;
+    aws.sqs.send(&queue, r#"{"hello": "world"}"#).await;
+    aws.sqs
+        .send(&queue, &alarm_event("somebody-elses-alarm"))
+        .await;
+    aws.sqs
+        .send(
+            &queue,
+            &cloudtrail("monitoring.amazonaws.com", "DescribeAlarms", json!({})),
+        )
+        .await;
     // driftd's own write of a minute ago, coming back: a read, no write.
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "monitoring.amazonaws.com",
-            "PutMetricAlarm",
-            json!({"alarmName": "events-cpu-high"}),
-        ),
-    )
-    .await;
+    aws.sqs.send(&queue, &alarm_event("events-cpu-high")).await;
     driftd.wait(Duration::from_secs(10), "five messages handled", || {
         driftd.metric("driftd_events_received_total{outcome=\"invalid\"}") == Some(2.0)
             && driftd.metric("driftd_events_received_total{outcome=\"ignored\"}") == Some(2.0)
             && driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(1.0)
     });
     within(Duration::from_secs(5), "the queue emptied", || async {
-        aws.in_queue(&queue).await == 0
+        aws.sqs.in_queue(&queue).await == 0
     })
     .await;
     assert_eq!(
         writes(&driftd),
         before,
         "an event of an in-sync resource writes nothing"
+    );
+    // driftd created that alarm, tags and all: its own write costs one read.
+    assert_eq!(
+        calls_since(&reads, &aws_calls(&driftd).0),
+        BTreeMap::from([("DescribeAlarms".to_string(), 1.0)])
     );
 }
 
@@ -555,12 +520,7 @@ async fn an_event_routed_by_an_eventbridge_rule_and_a_queue_that_comes_back() {
     // The rule of deploy/terraform's events module, with the queue as its
     // target; the change's event goes through PutEvents.
     aws.edit_alarm(95.0).await;
-    let event: Value = serde_json::from_str(&cloudtrail(
-        "monitoring.amazonaws.com",
-        "PutMetricAlarm",
-        json!({"alarmName": "events-cpu-high"}),
-    ))
-    .expect("event");
+    let event: Value = serde_json::from_str(&alarm_event("events-cpu-high")).expect("event");
     let script = format!(
         r#"
 import boto3, json
@@ -597,6 +557,7 @@ assert out["FailedEntryCount"] == 0, out
     // The queue disappears: the daemon keeps running and says so; it comes
     // back (same name, so same URL): events are handled again.
     aws.sqs
+        .0
         .delete_queue()
         .queue_url(&queue)
         .send()
@@ -608,18 +569,10 @@ assert out["FailedEntryCount"] == 0, out
             .contains("cannot receive from the events queue")
     });
     assert_eq!(driftd.get("/healthz").0, 200);
-    let again = aws.queue("driftd-events").await;
+    let again = aws.sqs.create("driftd-events").await;
     assert_eq!(again, queue);
     aws.edit_alarm(97.0).await;
-    aws.send(
-        &queue,
-        &cloudtrail(
-            "monitoring.amazonaws.com",
-            "PutMetricAlarm",
-            json!({"alarmName": "events-cpu-high"}),
-        ),
-    )
-    .await;
+    aws.sqs.send(&queue, &alarm_event("events-cpu-high")).await;
     within(
         Duration::from_secs(40),
         "corrected after the queue came back",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
 use common::proxy::Proxy;
-use common::{desired_dir, Moto};
+use common::{desired_dir, within, Moto};
 use serde_json::Value;
 
 const ALARM: &str = "daemon-test-cpu-high";
@@ -68,22 +68,6 @@ fn edit(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).expect("write temporary file");
     std::fs::rename(&tmp, dir.join(name)).expect("rename over the file");
-}
-
-/// Polls `cond` every 50 ms for at most `limit`; returns how long it took.
-async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if cond().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
@@ -215,7 +199,7 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
         .await
         .expect("inject drift");
     let injected = Instant::now();
-    let took = until(Duration::from_secs(20), "drift corrected", || async {
+    let took = within(Duration::from_secs(20), "drift corrected", || async {
         threshold(&cloudwatch).await == Some(80.0)
     })
     .await;
@@ -224,7 +208,7 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
         injected.elapsed() < Duration::from_secs(10),
         "corrected only after {took:?}"
     );
-    until(Duration::from_secs(5), "correction counted", || async {
+    within(Duration::from_secs(5), "correction counted", || async {
         driftd.metric("driftd_drift_corrected_total{env=\"default\",kind=\"Alarm\"}") >= Some(2.0)
     })
     .await;
@@ -260,7 +244,7 @@ async fn a_yaml_edit_is_applied_within_about_a_second() {
     for (i, value) in ["81", "82", "83"].into_iter().enumerate() {
         edit(dir.path(), "alarms.yaml", &desired(value));
         let expected: f64 = value.parse().unwrap();
-        let took = until(Duration::from_secs(10), "edit applied", || async {
+        let took = within(Duration::from_secs(10), "edit applied", || async {
             threshold(&cloudwatch).await == Some(expected)
         })
         .await;
@@ -297,7 +281,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     let broken = desired("70").replace("threshold: 70", "threshhold: 70");
     let broken = broken.split("---\n").nth(1).unwrap().to_string();
     edit(dir.path(), "alarms.yaml", &broken);
-    until(Duration::from_secs(10), "invalid state noticed", || async {
+    within(Duration::from_secs(10), "invalid state noticed", || async {
         driftd.metric("driftd_desired_state_valid") == Some(0.0)
     })
     .await;
@@ -346,7 +330,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
         .send()
         .await
         .expect("inject drift");
-    until(
+    within(
         Duration::from_secs(20),
         "drift corrected to the last good state",
         || async { threshold(&cloudwatch).await == Some(80.0) },
@@ -356,7 +340,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
 
     // Fixed: valid again, and the fix is applied.
     edit(dir.path(), "alarms.yaml", &desired("70"));
-    until(Duration::from_secs(10), "fix applied", || async {
+    within(Duration::from_secs(10), "fix applied", || async {
         threshold(&cloudwatch).await == Some(70.0)
     })
     .await;
@@ -401,7 +385,7 @@ async fn every_aws_request_is_counted_and_throttling_is_retried_with_backoff() {
     let dir = desired_dir(&[("alarms.yaml", &desired("80")), ("secrets.yaml", SECRET)]);
     let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "10m", &[]);
     driftd.wait_ready();
-    let took = until(
+    let took = within(
         Duration::from_secs(20),
         "alarm created after backoff",
         || async { driftd.resource("Alarm", ALARM)["state"] == "corrected" },
@@ -550,7 +534,7 @@ async fn a_configmap_volume_update_is_applied() {
     assert_eq!(driftd.status()["desired_state"]["resources"], 2);
 
     configmap_update(dir.path(), 2, &desired("75"));
-    let took = until(
+    let took = within(
         Duration::from_secs(10),
         "ConfigMap update applied",
         || async { threshold(&cloudwatch).await == Some(75.0) },
@@ -598,7 +582,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     let driftd = Daemon::start(moto.driftd(), dir.path(), "3s", &[]);
     driftd.wait_ready();
     edit(dir.path(), "alarms.yaml", &topic_only);
-    until(Duration::from_secs(15), "orphan reported", || async {
+    within(Duration::from_secs(15), "orphan reported", || async {
         driftd.resource("Alarm", ALARM)["state"] == "orphaned"
     })
     .await;
@@ -623,7 +607,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     let driftd = Daemon::start(cmd, dir.path(), "10m", &[]);
     driftd.wait_ready();
     edit(dir.path(), "alarms.yaml", &topic_only);
-    let took = until(Duration::from_secs(10), "orphan pruned", || async {
+    let took = within(Duration::from_secs(10), "orphan pruned", || async {
         threshold(&cloudwatch).await.is_none()
     })
     .await;

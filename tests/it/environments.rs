@@ -16,7 +16,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{desired_dir, run, Moto, Run};
+use common::sqs::{cloudtrail, Sqs};
+use common::{desired_dir, run, within, write_file, Moto, Run};
+use serde_json::json;
 
 /// moto's default account: what the ambient (dummy) credentials act in.
 const DEV_ACCOUNT: &str = "123456789012";
@@ -75,6 +77,7 @@ spec:
 struct Account {
     cw: aws_sdk_cloudwatch::Client,
     sts: aws_sdk_sts::Client,
+    sqs: Sqs,
 }
 
 impl Account {
@@ -106,6 +109,7 @@ impl Account {
         Account {
             cw: aws_sdk_cloudwatch::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            sqs: Sqs::new(config),
         }
     }
 
@@ -117,6 +121,29 @@ impl Account {
             .await
             .expect("GetCallerIdentity");
         id.account().unwrap_or_default().to_string()
+    }
+
+    /// A console edit of `app-<env>-cpu-high`'s threshold, the rest of it
+    /// as declared.
+    async fn drift_threshold(&self, env: &str, account: &str, threshold: f64) {
+        self.cw
+            .put_metric_alarm()
+            .alarm_name(format!("app-{env}-cpu-high"))
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .dimensions(dim("ClusterName", &format!("app-{env}")))
+            .dimensions(dim("ServiceName", "api"))
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(300)
+            .evaluation_periods(1)
+            .threshold(threshold)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .alarm_actions(format!("arn:aws:sns:us-east-1:{account}:app-{env}-alerts"))
+            .send()
+            .await
+            .expect("drift the alarm");
     }
 
     /// The alarm's threshold and actions, if the alarm exists here.
@@ -222,24 +249,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     assert_eq!(prod.alarm("app-dev-cpu-high").await, None);
 
     // A console edit in production: found there, and only there.
-    prod.cw
-        .put_metric_alarm()
-        .alarm_name("app-prod-cpu-high")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .dimensions(dim("ClusterName", "app-prod"))
-        .dimensions(dim("ServiceName", "api"))
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(99.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .alarm_actions(format!(
-            "arn:aws:sns:us-east-1:{PROD_ACCOUNT}:app-prod-alerts"
-        ))
-        .send()
-        .await
-        .expect("drift the prod alarm");
+    prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
     let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(
@@ -416,19 +426,7 @@ async fn the_daemon_keeps_both_accounts_in_sync_and_labels_everything_with_its_e
     }
 
     // A console edit in production is put back at the next resync.
-    prod.cw
-        .put_metric_alarm()
-        .alarm_name("app-prod-cpu-high")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(99.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .expect("drift the prod alarm");
+    prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
     let corrected = "driftd_drift_corrected_total{env=\"prod\",kind=\"Alarm\"}";
     driftd.wait(Duration::from_secs(15), "prod alarm corrected", || {
         driftd.metric(corrected) >= Some(2.0)
@@ -441,5 +439,91 @@ async fn the_daemon_keeps_both_accounts_in_sync_and_labels_everything_with_its_e
         driftd.metric("driftd_drift_corrected_total{env=\"dev\",kind=\"Alarm\"}"),
         Some(1.0),
         "dev was not touched again"
+    );
+}
+
+/// The event of a console edit of `app-<env>-cpu-high` in `account`.
+fn alarm_event(env: &str, account: &str) -> String {
+    cloudtrail(
+        account,
+        "monitoring.amazonaws.com",
+        "PutMetricAlarm",
+        json!({"alarmName": format!("app-{env}-cpu-high")}),
+    )
+}
+
+/// `eventsQueueUrl` in an environment's spec (after its `accountId`).
+fn with_queue(environments: &str, account: &str, url: &str) -> String {
+    let line = format!("  accountId: \"{account}\"\n");
+    environments.replace(&line, &format!("{line}  eventsQueueUrl: {url}\n"))
+}
+
+#[tokio::test]
+async fn each_environment_reads_its_own_events_queue_and_a_reload_changes_which() {
+    let moto = Moto::start();
+    let dev = Account::ambient(&moto).await;
+    let prod = Account::assumed(&moto).await;
+    // One queue per account (each account's EventBridge rule feeds its own),
+    // created with that account's credentials: only those can read it.
+    let dev_queue = dev.sqs.create("driftd-events").await;
+    let prod_queue = prod.sqs.create("driftd-events").await;
+    assert!(prod_queue.contains(PROD_ACCOUNT), "{prod_queue}");
+    assert!(dev_queue.contains(DEV_ACCOUNT), "{dev_queue}");
+    let environments = with_queue(ENVIRONMENTS, PROD_ACCOUNT, &prod_queue);
+    let dir = desired_state(&environments, MONITORING);
+    let files = dir.path().join("desired-state");
+    let driftd = common::driftd::Daemon::start(moto.driftd(), &files, "10m", &[]);
+    driftd.wait_ready();
+    driftd.wait(Duration::from_secs(10), "prod's queue listened to", || {
+        driftd.logs().contains(&prod_queue)
+    });
+
+    // A console edit in prod and its event, in prod's queue.
+    prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
+    prod.sqs
+        .send(&prod_queue, &alarm_event("prod", PROD_ACCOUNT))
+        .await;
+    within(Duration::from_secs(2), "prod corrected", || async {
+        prod.alarm("app-prod-cpu-high").await.map(|a| a.0) == Some(85.0)
+    })
+    .await;
+    within(Duration::from_secs(5), "prod's queue emptied", || async {
+        prod.sqs.in_queue(&prod_queue).await == 0
+    })
+    .await;
+
+    // dev has no queue yet: its event waits in its queue, unread.
+    dev.drift_threshold("dev", DEV_ACCOUNT, 99.0).await;
+    dev.sqs
+        .send(&dev_queue, &alarm_event("dev", DEV_ACCOUNT))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(dev.alarm("app-dev-cpu-high").await.map(|a| a.0), Some(99.0));
+
+    // An edit of the files gives dev its queue and takes prod's away.
+    let both = with_queue(&environments, DEV_ACCOUNT, &dev_queue);
+    let dev_only = both.replace(&format!("  eventsQueueUrl: {prod_queue}\n"), "");
+    write_file(&files, "environments.yaml", &dev_only);
+    // Its event, still waiting, is read as soon as the queue is.
+    within(Duration::from_secs(10), "dev corrected", || async {
+        dev.alarm("app-dev-cpu-high").await.map(|a| a.0) == Some(90.0)
+    })
+    .await;
+    driftd.wait(Duration::from_secs(5), "prod's queue let go", || {
+        driftd
+            .logs()
+            .contains("no longer listening to this events queue")
+    });
+    driftd.wait(Duration::from_secs(5), "both events handled", || {
+        driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(2.0)
+    });
+    within(Duration::from_secs(5), "dev's queue emptied", || async {
+        dev.sqs.in_queue(&dev_queue).await == 0
+    })
+    .await;
+    // Only the events did it: the interval is 10 minutes.
+    assert_eq!(
+        driftd.metric("driftd_pass_duration_seconds_count"),
+        Some(1.0)
     );
 }

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
-use aws_sdk_sqs::types::QueueAttributeName;
 use common::driftd::Daemon;
 use common::{desired_dir, run, Moto};
 use serde_json::{json, Value};
@@ -48,28 +47,11 @@ impl Env {
     async fn start() -> Env {
         let moto = Moto::start();
         let config = moto.sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
         let sns = aws_sdk_sns::Client::new(&config);
-        let queue_url = sqs
-            .create_queue()
-            .queue_name("events-test-queue")
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url()
-            .expect("queue URL")
-            .to_string();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .expect("queue ARN")
-            .clone();
+        let queue = common::sqs::Sqs::new(&config);
+        let queue_url = queue.create("events-test-queue").await;
+        let queue_arn = queue.arn(&queue_url).await;
+        let sqs = queue.0;
         let topic_arn = sns
             .create_topic()
             .name(TOPIC)

@@ -32,3 +32,22 @@ resource "aws_iam_role_policy" "driftd" {
   role   = aws_iam_role.driftd.id
   policy = file(var.policy_path)
 }
+
+# This account's change events, for the Environment's eventsQueueUrl: an
+# EventBridge rule sees only its own account's events, so each account
+# feeds a queue of its own, which driftd reads with this role.
+module "change_events" {
+  source = "../modules/change-events"
+  count  = var.change_events ? 1 : 0
+
+  name = var.name
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "events" {
+  count = var.change_events ? 1 : 0
+
+  name   = "driftd-events"
+  role   = aws_iam_role.driftd.id
+  policy = module.change_events[0].read_policy
+}

@@ -34,3 +34,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "change_events" {
+  description = "Create this account's EventBridge rule, change-events queue (with its policy and a dead-letter queue) and the role's right to read it: the Environment's eventsQueueUrl (output events_queue_url). CloudTrail events need a trail recording management events."
+  type        = bool
+  default     = false
+}

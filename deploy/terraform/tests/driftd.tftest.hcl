@@ -280,12 +280,12 @@ run "change_events_route_to_a_queue_only_driftd_reads" {
   }
 
   assert {
-    condition     = contains(jsondecode(aws_cloudwatch_event_rule.changes[0].event_pattern)["detail-type"], "AWS API Call via CloudTrail")
+    condition     = contains(jsondecode(module.change_events[0].event_pattern)["detail-type"], "AWS API Call via CloudTrail")
     error_message = "the rule matches CloudTrail's management events"
   }
 
   assert {
-    condition     = jsondecode(aws_sqs_queue.events[0].redrive_policy).maxReceiveCount == 5
+    condition     = jsondecode(module.change_events[0].redrive_policy).maxReceiveCount == 5
     error_message = "a message that keeps failing goes to the dead-letter queue"
   }
 
@@ -295,7 +295,7 @@ run "change_events_route_to_a_queue_only_driftd_reads" {
   }
 
   assert {
-    condition     = jsondecode(aws_sqs_queue_policy.events[0].policy).Statement[0].Principal.Service == "events.amazonaws.com"
+    condition     = jsondecode(module.change_events[0].queue_policy).Statement[0].Principal.Service == "events.amazonaws.com"
     error_message = "only EventBridge sends to the queue"
   }
 

@@ -26,6 +26,8 @@ pub struct FakeState {
     pub tagged_failure: Option<Error>,
     /// How many times `Tagging::tagged` was called.
     pub tagged_calls: usize,
+    /// `tags_of` calls (tags by ARN).
+    pub tags_of_calls: usize,
     pub cloudwatch: super::cloudwatch::fake::FakeState,
     pub dashboards: super::dashboards::fake::FakeState,
     pub sns: super::sns::fake::FakeState,
@@ -68,7 +70,8 @@ impl FakeAws {
 #[async_trait]
 impl Tagging for FakeAws {
     async fn tags_of(&self, arns: &[String]) -> Result<HashMap<String, Tags>, Error> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        state.tags_of_calls += 1;
         Ok(arns
             .iter()
             .filter_map(|a| state.tags.get(a).map(|t| (a.clone(), t.clone())))

@@ -312,3 +312,32 @@ fn render_prints_each_environments_documents_without_secret_values() {
     // `$${` is the literal `${` it stands for, once rendered.
     assert!(text.contains("; ${not a variable}"), "{text}");
 }
+
+#[test]
+fn an_events_queue_url_is_an_sqs_queue_url() {
+    let with = |url: &str| {
+        ENVIRONMENTS.replace(
+            "  region: eu-west-1\n",
+            &format!("  region: eu-west-1\n  eventsQueueUrl: {url}\n"),
+        )
+    };
+    let good = "https://sqs.eu-west-1.amazonaws.com/222222222222/driftd-events";
+    let loaded = load_all(&dir_of(&with(good)), &[]).expect("valid");
+    let prod = &loaded[1].environment;
+    assert_eq!(prod.events_queue_url.as_deref(), Some(good));
+    assert_eq!(loaded[0].environment.events_queue_url, None);
+    for bad in [
+        "arn:aws:sqs:eu-west-1:222222222222:driftd-events",
+        "https://sqs.eu-west-1.amazonaws.com/driftd-events",
+        "https://sqs.eu-west-1.amazonaws.com/2222/driftd-events",
+    ] {
+        assert_eq!(
+            load_all(&dir_of(&with(bad)), &[]).expect_err(bad),
+            [
+                "environments.yaml:19:3: Environment prod: spec.eventsQueueUrl: must be an SQS \
+              queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+            ],
+            "{bad}"
+        );
+    }
+}

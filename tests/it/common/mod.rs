@@ -4,6 +4,7 @@
 
 pub mod driftd;
 pub mod proxy;
+pub mod sqs;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -195,4 +196,21 @@ pub fn request(
 /// `request` for the emulator's control API: the status only.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<u16> {
     request(port, method, path, &[], body).map(|(status, _)| status)
+}
+
+/// How long `check` took to hold: polled every 25 ms, for at most `limit`
+/// (then the test fails, saying `what`).
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
