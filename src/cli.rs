@@ -38,6 +38,17 @@ pub struct Global {
     /// More output: in-sync resources in plans; debug logs unless `RUST_LOG` says otherwise.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Pace of AWS calls, `service[.Operation]=N` calls a second (repeatable;
+    /// e.g. `cloudwatch.PutMetricAlarm=20` for raised quotas or an emulator).
+    /// Default: a bit below each operation's documented quota.
+    #[arg(
+        long = "aws-max-rps",
+        global = true,
+        env = "DRIFTD_AWS_MAX_RPS",
+        value_delimiter = ',',
+        value_name = "SERVICE[.OP]=N"
+    )]
+    pub aws_max_rps: Vec<crate::aws::pace::Rate>,
 }
 
 #[derive(Debug, Subcommand)]

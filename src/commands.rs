@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(loaded) = load_environments(&args.desired) else {
                 return Ok(EXIT_ERROR);
             };
-            let fleet = connect(global.region, global.endpoint_url).await;
+            let fleet = connect(&global).await;
             let opts = PassOptions {
                 apply: false,
                 mode: args.mode,
@@ -89,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             };
             check_events_topic(&args.change, &loaded)?;
-            let fleet = connect(global.region, global.endpoint_url).await;
+            let fleet = connect(&global).await;
             let events = args
                 .change
                 .events_topic
@@ -214,11 +214,12 @@ fn describe(state: &DesiredState, place: &str) -> String {
 }
 
 /// The environments' clients, made from the process's SDK configuration.
-async fn connect(region: Option<String>, endpoint_url: Option<String>) -> Fleet {
+async fn connect(global: &crate::cli::Global) -> Fleet {
     Fleet::new(Connector::Sdk {
-        base: Box::new(aws::sdk_config(region, endpoint_url).await),
+        base: Box::new(aws::sdk_config(global.region.clone(), global.endpoint_url.clone()).await),
         observer: None,
         fence: None,
+        rates: global.aws_max_rps.clone(),
     })
 }
 
@@ -308,6 +309,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             let fence: Arc<dyn crate::aws::fence::Fence> = e.leadership.clone();
             fence
         }),
+        rates: global.aws_max_rps.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await

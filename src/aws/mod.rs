@@ -315,7 +315,12 @@ impl Aws {
     /// one SDK config and one [`pace::Pacer`]: every call waits for its turn
     /// below AWS's request quotas.
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Aws {
-        let pacer = Arc::new(pace::Pacer::default());
+        Aws::paced_by(config, Arc::new(pace::Pacer::default()))
+    }
+
+    /// Like [`Aws::from_sdk_config`], paced by `pacer` (e.g. with the
+    /// operator's `--aws-max-rps`).
+    pub fn paced_by(config: &aws_config::SdkConfig, pacer: Arc<pace::Pacer>) -> Aws {
         Aws {
             cloudwatch: Arc::new(cloudwatch::SdkCloudWatch::new(config).paced(&pacer)),
             dashboards: Arc::new(dashboards::SdkDashboards::new(config).paced(&pacer)),
@@ -337,8 +342,8 @@ impl Aws {
         config: &aws_config::SdkConfig,
         observer: Arc<dyn counting::RequestObserver>,
         fence: Option<Arc<dyn fence::Fence>>,
+        pacer: Arc<pace::Pacer>,
     ) -> Aws {
-        let pacer = Arc::new(pace::Pacer::default());
         macro_rules! client {
             ($sdk:ident, $service:literal) => {{
                 let mut builder = $sdk::config::Builder::from(config).interceptor(

@@ -134,9 +134,67 @@ pub const MIN_FACTOR: f64 = 1.0 / 16.0;
 /// How much of its full pace a slowed-down service regains each second.
 pub const RECOVERY_PER_SECOND: f64 = 0.05;
 
+/// `--aws-max-rps service[.operation]=N`: a pace of the operator's own, for
+/// an account with raised quotas (or an emulator). One for an operation
+/// wins over one for its service, which wins over [`LIMITS`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    pub service: String,
+    pub operation: Option<String>,
+    pub per_second: f64,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Rate, String> {
+        let (target, value) = text.split_once('=').ok_or_else(|| {
+            format!("{text:?}: expected service[.Operation]=N, e.g. cloudwatch.PutMetricAlarm=20")
+        })?;
+        let (service, operation) = match target.split_once('.') {
+            Some((s, o)) => (s, Some(o)),
+            None => (target, None),
+        };
+        let services: Vec<&str> = {
+            let mut v: Vec<&str> = LIMITS.iter().map(|l| l.service).collect();
+            v.dedup();
+            v
+        };
+        if !services.contains(&service) {
+            return Err(format!(
+                "{text:?}: unknown service {service:?} (paced services: {})",
+                services.join(", ")
+            ));
+        }
+        if let Some(op) = operation {
+            let ok = op.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && op.chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(format!(
+                    "{text:?}: {op:?} is not an operation name (as AWS spells it: PutMetricAlarm)"
+                ));
+            }
+        }
+        let per_second: f64 = value
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n > 0.0)
+            .ok_or_else(|| {
+                format!("{text:?}: {value:?} is not a positive number of calls a second")
+            })?;
+        Ok(Rate {
+            service: service.to_string(),
+            operation: operation.map(str::to_string),
+            per_second,
+        })
+    }
+}
+
 /// The pace of every AWS call of one process, shared by all its clients.
 pub struct Pacer {
     limits: &'static [Limit],
+    /// The operator's paces ([`Rate`]), over `limits`.
+    rates: Vec<Rate>,
     /// A std `Mutex`: held for a few arithmetic operations, never across an
     /// `.await`.
     state: Mutex<State>,
@@ -192,7 +250,16 @@ impl Pacer {
         }
         Pacer {
             limits,
+            rates: Vec::new(),
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// [`LIMITS`], with the operator's own paces over them.
+    pub fn with_rates(rates: &[Rate]) -> Pacer {
+        Pacer {
+            rates: rates.to_vec(),
+            ..Pacer::default()
         }
     }
 
@@ -204,6 +271,16 @@ impl Pacer {
 
     /// The pace of this operation at full speed, calls a second; `None`: not paced.
     pub fn rate(&self, service: &str, operation: &str) -> Option<f64> {
+        let given = |op: Option<&str>| {
+            self.rates
+                .iter()
+                .rev() // the last one given wins
+                .find(|r| r.service == service && r.operation.as_deref() == op)
+                .map(|r| r.per_second)
+        };
+        if let Some(rate) = given(Some(operation)).or_else(|| given(None)) {
+            return Some(rate);
+        }
         let of_service = || self.limits.iter().filter(|l| l.service == service);
         of_service()
             .find(|l| l.operation == Some(operation))
@@ -400,6 +477,38 @@ mod tests {
             out.push(pacer.until_ready(service, op).await);
         }
         out
+    }
+
+    #[test]
+    fn the_operators_paces_go_over_the_documented_ones() {
+        let rates: Vec<Rate> = ["cloudwatch=50", "cloudwatch.PutMetricAlarm=20", "sns=100"]
+            .iter()
+            .map(|r| r.parse().expect(r))
+            .collect();
+        let pacer = Pacer::with_rates(&rates);
+        assert_eq!(pacer.rate("cloudwatch", "PutMetricAlarm"), Some(20.0));
+        assert_eq!(pacer.rate("cloudwatch", "GetDashboard"), Some(50.0));
+        assert_eq!(pacer.rate("sns", "ListTopics"), Some(100.0));
+        assert_eq!(
+            pacer.rate("ecs", "UpdateService"),
+            Some(4.0),
+            "as documented"
+        );
+        for bad in [
+            "cloudwatch",
+            "ec2=5",
+            "cloudwatch.put_metric_alarm=5",
+            "cloudwatch=0",
+            "cloudwatch=-1",
+            "cloudwatch=fast",
+        ] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "ec2=5".parse::<Rate>().unwrap_err(),
+            "\"ec2=5\": unknown service \"ec2\" (paced services: cloudwatch, ecs, sns, \
+             secretsmanager, tagging, autoscaling)"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::reconciler::Refs;
 use super::report::{ListingError, PassReport, Reason, ResourceError};
 use crate::aws::counting::RequestObserver;
 use crate::aws::fence::Fence;
+use crate::aws::pace::{Pacer, Rate};
 use crate::aws::sqs::{Queue, SdkQueue};
 use crate::aws::{self, Aws};
 use crate::desired::{self, DesiredState, Loaded};
@@ -165,6 +166,9 @@ pub enum Connector {
         /// With leader election: no write is sent while this replica's
         /// lease is not surely its own.
         fence: Option<Arc<dyn Fence>>,
+        /// `--aws-max-rps`: the operator's paces, for every environment's
+        /// pacer (each its own: quotas are per account).
+        rates: Vec<Rate>,
     },
     /// The same clients for every environment (tests, with the fake).
     Fixed(Aws),
@@ -178,11 +182,13 @@ impl Connector {
                 base,
                 observer,
                 fence,
+                rates,
             } => {
                 let config = environment_config(base, def).await;
+                let pacer = Arc::new(Pacer::with_rates(rates));
                 match observer {
-                    Some(o) => Aws::counted(&config, o.clone(), fence.clone()),
-                    None => Aws::from_sdk_config(&config),
+                    Some(o) => Aws::counted(&config, o.clone(), fence.clone(), pacer),
+                    None => Aws::paced_by(&config, pacer),
                 }
             }
         }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::future::join_all;
 use tracing::{info, warn, Instrument};
 
 use super::converge::{self, Convergence};
@@ -11,7 +12,7 @@ use super::events::Events;
 use super::known_tags::KnownTags;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
 use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
-use super::scheduler::Key;
+use super::scheduler::{depends_on, Key};
 pub use super::stop::StopFlag;
 use crate::aws::Aws;
 use crate::kinds::{self, Kind, Mode, Resource, Tags, OWNER_TAG};
@@ -62,37 +63,73 @@ impl Guards {
     }
 }
 
-/// Reconciles these resources (any kinds, any number) in dependency order:
-/// each kind is observed in one batch, then diffed and, when applying,
-/// corrected resource by resource.
+/// Reconciles these resources (any kinds, any number): each kind is
+/// observed in one batch, then diffed and, when applying, corrected
+/// resource by resource. Kinds are reconciled side by side, each at its own
+/// operations' pace, but for dependency order ([`depends_on`]): an Alarm
+/// waits for the Topics whose ARNs it names.
 pub async fn reconcile(
     aws: &Aws,
     resources: &[&Resource],
     refs: &mut Refs,
     opts: &PassOptions,
 ) -> PassReport {
-    let mut report = PassReport::default();
-    for kind in Kind::ALL {
-        let of_kind: Vec<&Resource> = resources
-            .iter()
-            .copied()
-            .filter(|r| r.kind() == kind)
-            .collect();
-        if of_kind.is_empty() {
-            continue;
+    let present: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| resources.iter().any(|r| r.kind() == *k))
+        .collect();
+    let runs = lanes(&present).into_iter().map(|lane| {
+        let mut lane_refs = refs.clone();
+        async move {
+            let mut reports = Vec::new();
+            for kind in lane {
+                let of_kind: Vec<&Resource> = resources
+                    .iter()
+                    .copied()
+                    .filter(|r| r.kind() == kind)
+                    .collect();
+                let span =
+                    tracing::info_span!("reconcile_kind", kind = %kind, count = of_kind.len());
+                reports.extend(
+                    dispatch(kind, aws, &of_kind, &mut lane_refs, opts)
+                        .instrument(span)
+                        .await,
+                );
+            }
+            (reports, lane_refs)
         }
-        let span = tracing::info_span!("reconcile_kind", kind = %kind, count = of_kind.len());
-        let reports = dispatch(kind, aws, &of_kind, refs, opts)
-            .instrument(span)
-            .await;
+    });
+    let mut report = PassReport::default();
+    for (reports, lane_refs) in join_all(runs).await {
         report.resources.extend(reports);
+        refs.topic_arns.extend(lane_refs.topic_arns);
     }
+    // In the order of `Kind::ALL`, as one kind after another would be.
+    let order = |r: &ResourceReport| Kind::ALL.iter().position(|k| *k == r.kind);
+    report.resources.sort_by_key(order);
     if let Some(events) = &opts.guards.events {
         events.record(&report.resources, std::time::SystemTime::now());
         let keys: Vec<Key> = report.resources.iter().map(Key::of_report).collect();
         events.publish(aws, refs, &keys).await;
     }
     report
+}
+
+/// These kinds in lanes that may run side by side: a kind goes into the
+/// lane of the kinds it depends on (lanes it joins are merged), after them;
+/// a kind without dependencies gets a lane of its own.
+fn lanes(kinds: &[Kind]) -> Vec<Vec<Kind>> {
+    let mut lanes: Vec<Vec<Kind>> = Vec::new();
+    for &kind in kinds {
+        let (mut joined, rest): (Vec<Vec<Kind>>, Vec<Vec<Kind>>) = lanes
+            .into_iter()
+            .partition(|lane| depends_on(kind).iter().any(|d| lane.contains(d)));
+        lanes = rest;
+        let mut lane: Vec<Kind> = joined.drain(..).flatten().collect();
+        lane.push(kind);
+        lanes.push(lane);
+    }
+    lanes
 }
 
 /// The one place that maps a kind to its reconciler.
@@ -420,6 +457,20 @@ mod tests {
         let report = pass(&fake, &resources, &opts(true, Mode::Enforce)).await;
         assert!(report.resources.iter().all(|r| r.state == State::InSync));
         assert_eq!(fake.writes().len(), writes, "{:?}", fake.writes());
+    }
+
+    #[test]
+    fn alarms_follow_topics_and_every_other_kind_runs_alongside() {
+        assert_eq!(
+            lanes(&Kind::ALL),
+            [
+                vec![Kind::Secret],
+                vec![Kind::Dashboard],
+                vec![Kind::Topic, Kind::Alarm],
+                vec![Kind::EcsService],
+            ]
+        );
+        assert_eq!(lanes(&[Kind::Alarm]), [vec![Kind::Alarm]]);
     }
 
     /// What an alarm's reconcile read: (DescribeAlarms, tag reads).

@@ -546,6 +546,45 @@ async fn put_metric_alarm_is_paced_below_three_a_second() {
 }
 
 #[tokio::test]
+async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
+
+    let run = run_bounded(
+        proxy
+            .driftd(&moto)
+            .args([
+                "apply",
+                "--aws-max-rps",
+                "cloudwatch.PutMetricAlarm=20",
+                "--desired-state",
+            ])
+            .arg(dir.path()),
+        APPLY_LIMIT,
+    );
+
+    assert_eq!(run.code, 0, "{run:?}");
+    let times = put_alarm_arrivals(&proxy);
+    assert_eq!(times.len(), 30);
+    let busiest = most_in_window(&times, Duration::from_secs(1));
+    assert!(
+        (4..=21).contains(&busiest),
+        "{busiest} PutMetricAlarm within one second at 20 a second; arrivals (s): {:?}",
+        times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>()
+    );
+
+    let bad = run_bounded(
+        moto.driftd()
+            .args(["plan", "--aws-max-rps", "ec2=5", "--desired-state"])
+            .arg(dir.path()),
+        APPLY_LIMIT,
+    );
+    assert_eq!(bad.code, 2, "a usage error, as clap reports them: {bad:?}");
+    assert!(bad.stderr.contains("unknown service \"ec2\""), "{bad:?}");
+}
+
+#[tokio::test]
 async fn a_call_still_throttled_after_retries_slows_its_service_down() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
