@@ -63,6 +63,8 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     // Topics and subscriptions.
     p("sns:ListTopics", Scope::Any, "ListTopics"),
+    // The account's subscriptions at once, when that takes fewer calls.
+    p("sns:ListSubscriptions", Scope::Any, "ListTopics"),
     p("sns:GetTopicAttributes", Scope::Topic, "Topics"),
     p("sns:SetTopicAttributes", Scope::Topic, "Topics"),
     p("sns:CreateTopic", Scope::Topic, "Topics"),

@@ -22,8 +22,8 @@
 //!   actions (`DescribeServices`) at 20 (bucket of 100); driftd keeps to the
 //!   sustained rate. The slowest category (cluster and task definition
 //!   modify actions) refills at 1 a second: the default for anything else.
-//! * The Amazon SNS API reference: `ListTopics` and `ListSubscriptionsByTopic`
-//!   are "throttled at 30 transactions per second", `Subscribe` and
+//! * The Amazon SNS API reference: `ListTopics`, `ListSubscriptions` and
+//!   `ListSubscriptionsByTopic` are "throttled at 30 transactions per second", `Subscribe` and
 //!   `Unsubscribe` at 100. The topic calls driftd also makes (`CreateTopic`,
 //!   `GetTopicAttributes`, `SetTopicAttributes`, `TagResource`, `DeleteTopic`)
 //!   have no per-operation figure there: paced below the list calls.
@@ -110,6 +110,7 @@ pub const LIMITS: &[Limit] = &[
     limit("ecs", Some("DescribeServices"), 16.0, Some(20.0)),
     limit("ecs", None, 0.8, Some(1.0)),
     limit("sns", Some("ListTopics"), 25.0, Some(30.0)),
+    limit("sns", Some("ListSubscriptions"), 25.0, Some(30.0)),
     limit("sns", Some("ListSubscriptionsByTopic"), 25.0, Some(30.0)),
     limit("sns", Some("Subscribe"), 80.0, Some(100.0)),
     limit("sns", Some("Unsubscribe"), 80.0, Some(100.0)),

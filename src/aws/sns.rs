@@ -5,9 +5,11 @@
 //! Tags are read through the tagging seam ([`super::Tagging`]), many ARNs at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::pace::{Pace, Paced, Pacer};
@@ -93,6 +95,15 @@ pub trait Sns: Send + Sync {
     /// Every subscription of a topic (`ListSubscriptionsByTopic`, all pages).
     async fn subscriptions(&self, arn: &str) -> Result<Vec<TopicSubscription>, Error>;
 
+    /// Every subscription of each of these topics, by topic ARN, each
+    /// topic's read failing on its own; `Err` when the read of all failed.
+    /// The SDK client reads the account's whole list (`ListSubscriptions`,
+    /// 100 a page) when that takes fewer calls than one
+    /// `ListSubscriptionsByTopic` per topic.
+    async fn subscriptions_of(&self, arns: &[String]) -> Result<Subscriptions, Error> {
+        Ok(by_topic(self, arns).await)
+    }
+
     /// Creates a topic with these attributes and tags; returns its ARN.
     async fn create_topic(
         &self,
@@ -126,6 +137,26 @@ pub trait Sns: Send + Sync {
     async fn publish(&self, topic_arn: &str, message: &Message) -> Result<Option<String>, Error>;
 }
 
+/// Subscriptions by topic ARN (see [`Sns::subscriptions_of`]).
+pub type Subscriptions = HashMap<String, Result<Vec<TopicSubscription>, Error>>;
+
+/// How many topics' subscriptions are read at once, one topic at a time.
+const BY_TOPIC_CONCURRENCY: usize = 4;
+
+/// One `ListSubscriptionsByTopic` walk per topic, a few at once.
+async fn by_topic<S: Sns + ?Sized>(sns: &S, arns: &[String]) -> Subscriptions {
+    // Owned ARNs: a closure over borrowed ones trips the compiler's
+    // higher-ranked lifetime inference inside `async_trait`.
+    stream::iter(arns.to_vec())
+        .map(|arn: String| async move {
+            let read = sns.subscriptions(&arn).await;
+            (arn, read)
+        })
+        .buffer_unordered(BY_TOPIC_CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// A message to publish: its body, an optional subject (what email
 /// subscribers see; at most 100 printable ASCII characters) and message
 /// attributes (strings), which subscription filter policies can match.
@@ -139,6 +170,9 @@ pub struct Message {
 pub struct SdkSns {
     client: aws_sdk_sns::Client,
     pace: Pace,
+    /// What the account-wide `ListSubscriptions` walk took last time, in
+    /// pages (0: never walked): a lower bound when it was given up.
+    account_pages: AtomicUsize,
 }
 
 impl SdkSns {
@@ -152,6 +186,7 @@ impl SdkSns {
         SdkSns {
             client,
             pace: Pace::unpaced(SERVICE),
+            account_pages: AtomicUsize::new(0),
         }
     }
 
@@ -159,6 +194,46 @@ impl SdkSns {
     pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkSns {
         self.pace = Pace::new(pacer, SERVICE);
         self
+    }
+
+    /// Every subscription of the account by topic ARN (`ListSubscriptions`),
+    /// unless that takes more than `budget` pages (`None`).
+    async fn account_subscriptions(
+        &self,
+        budget: usize,
+    ) -> Result<Option<HashMap<String, Vec<TopicSubscription>>>, Error> {
+        let mut out: HashMap<String, Vec<TopicSubscription>> = HashMap::new();
+        let mut token = None;
+        for pages in 1..=budget {
+            let page = self
+                .client
+                .list_subscriptions()
+                .set_next_token(token)
+                .send()
+                .paced(&self.pace, "ListSubscriptions")
+                .await?;
+            for s in page.subscriptions() {
+                if let (Some(topic), Some(protocol), Some(endpoint)) =
+                    (s.topic_arn(), s.protocol(), s.endpoint())
+                {
+                    out.entry(topic.to_string())
+                        .or_default()
+                        .push(TopicSubscription::new(
+                            protocol,
+                            endpoint,
+                            s.subscription_arn(),
+                        ));
+                }
+            }
+            token = next_token(page.next_token());
+            if token.is_none() {
+                self.account_pages.store(pages, Ordering::Relaxed);
+                return Ok(Some(out));
+            }
+        }
+        // Needs more than the budget: say so for the next choice.
+        self.account_pages.store(budget + 1, Ordering::Relaxed);
+        Ok(None)
     }
 }
 
@@ -251,6 +326,24 @@ impl Sns for SdkSns {
                 return Ok(out);
             }
         }
+    }
+
+    /// `ListSubscriptions` when it takes fewer calls than one
+    /// `ListSubscriptionsByTopic` per topic: tried with a budget of one page
+    /// fewer than the topics (each topic's read is at least a call), and
+    /// not tried again while the account's list took more pages than there
+    /// are topics. Given up, it costs at most that budget on top.
+    async fn subscriptions_of(&self, arns: &[String]) -> Result<Subscriptions, Error> {
+        let known = self.account_pages.load(Ordering::Relaxed);
+        if arns.len() >= 2 && known < arns.len() {
+            if let Some(mut all) = self.account_subscriptions(arns.len() - 1).await? {
+                return Ok(arns
+                    .iter()
+                    .map(|arn| (arn.clone(), Ok(all.remove(arn).unwrap_or_default())))
+                    .collect());
+            }
+        }
+        Ok(by_topic(self, arns).await)
     }
 
     async fn create_topic(

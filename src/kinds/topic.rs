@@ -546,7 +546,9 @@ pub mod policy {
 
 /// The topics of `resources`, the tags of those in `known` (by name) as
 /// given: one `ListTopics` walk for all names, one tagging call per 100
-/// topics, then `GetTopicAttributes` and `ListSubscriptionsByTopic` per topic.
+/// topics, the subscriptions ([`crate::aws::sns::Sns::subscriptions_of`]:
+/// the account's list, or one walk per topic, whichever takes fewer calls),
+/// then `GetTopicAttributes` per topic.
 async fn observe(
     aws: &Aws,
     resources: &[(&Resource, &Spec)],
@@ -573,17 +575,19 @@ async fn observe(
             tags.insert(arn.clone(), t.clone());
         }
     }
+    let topics: Vec<String> = arns.values().cloned().collect();
+    let mut subscriptions = aws.sns.subscriptions_of(&topics).await?;
     let reads: Vec<_> = stream::iter(arns)
         .map(|(name, arn)| async move {
-            let read =
-                futures::try_join!(aws.sns.topic_attributes(&arn), aws.sns.subscriptions(&arn));
+            let read = aws.sns.topic_attributes(&arn).await;
             (name, arn, read)
         })
         .buffer_unordered(READ_CONCURRENCY)
         .collect()
         .await;
     for (name, arn, read) in reads {
-        let entry = match read {
+        let subs = subscriptions.remove(&arn).unwrap_or_else(|| Ok(Vec::new()));
+        let entry = match read.and_then(|attributes| Ok((attributes, subs?))) {
             Ok((attributes, subscriptions)) => {
                 let tags = tags.remove(&arn).unwrap_or_default();
                 Ok(Some(Live::from_aws(arn, &attributes, subscriptions, tags)))

@@ -386,3 +386,79 @@ async fn seam_errors_are_classified() {
     assert_eq!(err.class, driftd::aws::ErrorClass::NotFound, "{err}");
     assert_eq!(err.operation, "GetTopicAttributes");
 }
+
+#[tokio::test]
+async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
+    let moto = common::Moto::start();
+    let proxy = common::proxy::Proxy::start(&moto);
+    let raw = aws_sdk_sns::Client::new(&moto.sdk_config().await);
+    let mut arns = Vec::new();
+    for i in 0..10 {
+        let arn = raw
+            .create_topic()
+            .name(format!("t-{i}"))
+            .send()
+            .await
+            .expect("create")
+            .topic_arn()
+            .expect("ARN")
+            .to_string();
+        for q in 0..3 {
+            raw.subscribe()
+                .topic_arn(&arn)
+                .protocol("sqs")
+                .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:q-{i}-{q}"))
+                .send()
+                .await
+                .expect("subscribe");
+        }
+        arns.push(arn);
+    }
+    let sns = SdkSns::new(&proxy.sdk_config().await);
+
+    // 10 topics, 30 subscriptions: one page of the account's list.
+    let read = sns.subscriptions_of(&arns).await.expect("subscriptions");
+    assert_eq!(proxy.count("ListSubscriptions"), 1);
+    assert_eq!(proxy.count("ListSubscriptionsByTopic"), 0);
+    for arn in &arns {
+        let subs = read[arn].as_ref().expect("read");
+        assert_eq!(subs.len(), 3, "{arn}");
+        assert!(subs.iter().all(|s| s.endpoint.contains(&queue_prefix(arn))));
+    }
+
+    // 250 subscriptions of a topic driftd does not read: for 2 topics the
+    // account's 3 pages cost more than their own 2 walks. Tried within a
+    // budget of 1 page, given up, and not tried again.
+    let other = raw
+        .create_topic()
+        .name("other")
+        .send()
+        .await
+        .expect("create");
+    for q in 0..250 {
+        raw.subscribe()
+            .topic_arn(other.topic_arn().expect("ARN"))
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:other-{q}"))
+            .send()
+            .await
+            .expect("subscribe");
+    }
+    let two = &arns[..2];
+    let read = sns.subscriptions_of(two).await.expect("subscriptions");
+    assert_eq!(read[&two[0]].as_ref().expect("read").len(), 3);
+    assert_eq!(
+        proxy.count("ListSubscriptions"),
+        2,
+        "one page, then given up"
+    );
+    assert_eq!(proxy.count("ListSubscriptionsByTopic"), 2);
+    sns.subscriptions_of(two).await.expect("subscriptions");
+    assert_eq!(proxy.count("ListSubscriptions"), 2, "not tried again");
+    assert_eq!(proxy.count("ListSubscriptionsByTopic"), 4);
+}
+
+/// How the queues subscribed to `arn:...:t-3` are named: `q-3-`.
+fn queue_prefix(arn: &str) -> String {
+    format!("q-{}-", arn.rsplit('-').next().unwrap_or_default())
+}
