@@ -3,11 +3,13 @@
 //! A pass lists the declared secrets in batches (`ListSecrets` with a `name`
 //! filter of up to [`NAMES_PER_CALL`] names, scheduled deletions included),
 //! which already carries description, KMS key, tags and `DeletedDate`, so no
-//! per-secret `DescribeSecret` is needed. Values are read (`GetSecretValue`)
+//! per-secret `DescribeSecret` is needed; or, when that takes fewer calls,
+//! the account's whole list (100 a page). Values are read (`GetSecretValue`)
 //! only when a spec requires it; the caller decides.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -180,6 +182,9 @@ fn info_of(entry: &aws_sdk_secretsmanager::types::SecretListEntry) -> Option<Sec
 pub struct SdkSecretsManager {
     client: aws_sdk_secretsmanager::Client,
     pace: Pace,
+    /// What the unfiltered `ListSecrets` walk took last time, in pages (0:
+    /// never walked): a lower bound when it was given up.
+    account_pages: AtomicUsize,
 }
 
 impl SdkSecretsManager {
@@ -193,6 +198,7 @@ impl SdkSecretsManager {
         SdkSecretsManager {
             client,
             pace: Pace::unpaced(SERVICE),
+            account_pages: AtomicUsize::new(0),
         }
     }
 
@@ -200,6 +206,43 @@ impl SdkSecretsManager {
     pub fn paced(mut self, pacer: &Arc<Pacer>) -> SdkSecretsManager {
         self.pace = Pace::new(pacer, SERVICE);
         self
+    }
+
+    /// These secrets out of the account's whole list (`ListSecrets` without
+    /// a filter, 100 a page), unless that takes more than `budget` pages.
+    async fn from_account_list(
+        &self,
+        names: &[String],
+        budget: usize,
+    ) -> Result<Option<HashMap<String, SecretInfo>>, Error> {
+        let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut out = HashMap::new();
+        let mut token: Option<String> = None;
+        for pages in 1..=budget {
+            let resp = self
+                .client
+                .list_secrets()
+                .include_planned_deletion(true)
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .paced(&self.pace, "ListSecrets")
+                .await?;
+            for info in resp.secret_list().iter().filter_map(info_of) {
+                if wanted.contains(info.name.as_str()) {
+                    out.insert(info.name.clone(), info);
+                }
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => {
+                    self.account_pages.store(pages, Ordering::Relaxed);
+                    return Ok(Some(out));
+                }
+            }
+        }
+        self.account_pages.store(budget + 1, Ordering::Relaxed);
+        Ok(None)
     }
 }
 
@@ -211,10 +254,19 @@ fn sdk_tags(tags: &Tags) -> Vec<Tag> {
 
 #[async_trait]
 impl SecretsManager for SdkSecretsManager {
+    /// The account's whole list when that takes fewer calls than the
+    /// filtered ones (10 names each): tried within a budget of one page
+    /// fewer, and not again while the list took more pages than that.
     async fn describe_secrets(
         &self,
         names: &[String],
     ) -> Result<HashMap<String, SecretInfo>, Error> {
+        let filtered_calls = names.len().div_ceil(NAMES_PER_CALL);
+        if filtered_calls >= 2 && self.account_pages.load(Ordering::Relaxed) < filtered_calls {
+            if let Some(found) = self.from_account_list(names, filtered_calls - 1).await? {
+                return Ok(found);
+            }
+        }
         let mut out = HashMap::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
             let filter = Filter::builder()

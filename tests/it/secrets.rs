@@ -624,3 +624,50 @@ async fn secret_values_never_appear_in_any_output() {
         "{replan:?}"
     );
 }
+
+#[tokio::test]
+async fn secrets_are_read_from_the_account_list_when_that_takes_fewer_calls() {
+    let moto = common::Moto::start();
+    let proxy = common::proxy::Proxy::start(&moto);
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let create = |name: String| {
+        let client = client.clone();
+        async move {
+            client
+                .create_secret()
+                .name(name)
+                .send()
+                .await
+                .expect("create");
+        }
+    };
+    let names: Vec<String> = (0..25).map(|i| format!("mine/{i:02}")).collect();
+    for name in &names {
+        create(name.clone()).await;
+    }
+    let sm = SdkSecretsManager::new(&proxy.sdk_config().await);
+    let calls = || proxy.count("ListSecrets");
+
+    // 25 names are 3 filtered calls; the account's 25 secrets are 1 page.
+    assert_eq!(
+        sm.describe_secrets(&names).await.expect("describe").len(),
+        25
+    );
+    assert_eq!(calls(), 1);
+
+    // 250 secrets of others: the account's list is 3 pages, no fewer than
+    // the filtered calls. Given up after 2, read filtered, not tried again.
+    for i in 0..250 {
+        create(format!("others/{i:03}")).await;
+    }
+    assert_eq!(
+        sm.describe_secrets(&names).await.expect("describe").len(),
+        25
+    );
+    assert_eq!(calls(), 1 + 2 + 3);
+    assert_eq!(
+        sm.describe_secrets(&names).await.expect("describe").len(),
+        25
+    );
+    assert_eq!(calls(), 1 + 2 + 3 + 3);
+}
