@@ -210,7 +210,7 @@ impl SdkSecretsManager {
 
     /// These secrets out of the account's whole list (`ListSecrets` without
     /// a filter, 100 a page), unless that takes more than `budget` pages.
-    async fn from_account_list(
+    async fn out_of_account_list(
         &self,
         names: &[String],
         budget: usize,
@@ -263,7 +263,7 @@ impl SecretsManager for SdkSecretsManager {
     ) -> Result<HashMap<String, SecretInfo>, Error> {
         let filtered_calls = names.len().div_ceil(NAMES_PER_CALL);
         if filtered_calls >= 2 && self.account_pages.load(Ordering::Relaxed) < filtered_calls {
-            if let Some(found) = self.from_account_list(names, filtered_calls - 1).await? {
+            if let Some(found) = self.out_of_account_list(names, filtered_calls - 1).await? {
                 return Ok(found);
             }
         }
