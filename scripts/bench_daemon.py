@@ -45,6 +45,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for_moto(endpoint, limit=60):
+    """Returns once the moto server at `endpoint` answers (at most `limit` s)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("moto did not start")
+            time.sleep(0.1)
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -203,12 +216,7 @@ def main():
     }
     driftd = None
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_moto(endpoint)
         cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
                                   aws_access_key_id="bench", aws_secret_access_key="bench")
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench_daemon import free_port, log
+from bench_daemon import wait_for_moto, free_port, log
 
 ENVIRONMENTS = [
     ("dev", "123456789012", None),
@@ -109,15 +109,7 @@ def main():
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("moto did not start")
-                time.sleep(0.1)
+        wait_for_moto(endpoint)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "AWS_ENDPOINT_URL": endpoint,

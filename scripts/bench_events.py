@@ -19,7 +19,7 @@ import urllib.request
 
 import boto3
 
-from bench_daemon import free_port, log
+from bench_daemon import wait_for_moto, free_port, log
 
 DESIRED = """apiVersion: driftd/v1
 kind: Alarm
@@ -82,15 +82,7 @@ def main():
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     driftd = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("moto did not start")
-                time.sleep(0.1)
+        wait_for_moto(endpoint)
         kw = dict(endpoint_url=endpoint, region_name="us-east-1",
                   aws_access_key_id="bench", aws_secret_access_key="bench")
         sqs, cw = boto3.client("sqs", **kw), boto3.client("cloudwatch", **kw)

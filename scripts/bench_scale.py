@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 import boto3
 
-from bench_daemon import Driftd, free_port, log
+from bench_daemon import wait_for_moto, Driftd, free_port, log
 
 DOCS_PER_FILE = 500
 CLUSTER = "bench-scale"
@@ -139,15 +139,7 @@ def emulator(moto_bin):
     proxy = None
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("moto did not start")
-                time.sleep(0.1)
+        wait_for_moto(endpoint)
         proxy = subprocess.Popen(
             [os.path.join(REPO, ".venv/bin/python"), os.path.join(REPO, "tests/support/aws_proxy.py"),
              "--port", "0", "--upstream", endpoint],
