@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh checkout: installs the local AWS emulator
 # (moto, into ./.venv) when missing, then checks formatting and lints and runs
-# every test, then builds the release binary as the container does. The
-# emulator tests start their own moto on free loopback ports.
+# every test. The emulator tests start their own moto on free loopback ports.
+# The release binary is CI's business (.ci/run builds it after this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-emulator.sh
@@ -11,5 +11,3 @@ scripts/check-deploy.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
-# The release binary, built with the very command the Dockerfile uses.
-deploy/build-release.sh

@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 use crate::aws::counting::{Outcome, RequestObserver};
+use crate::engine::daemon::Observer;
 use crate::engine::events::{EventType, EventsObserver};
 use crate::engine::scheduler::Key;
 use crate::engine::status::Count;
@@ -301,8 +302,26 @@ impl Metrics {
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 
-    /// Counts what one reconcile of one resource found and did.
-    pub fn observe_reconcile(&self, report: &ResourceReport) {
+    /// Whether this replica may change AWS (always, without leader election).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// This replica started or stopped leading.
+    pub fn leader_transition(&self, leader: bool) {
+        self.set_leader(leader);
+        self.leader_transitions.inc();
+    }
+}
+
+impl Observer for Metrics {
+    fn observe_prune_error(&self, environment: &str, kind: Kind, reason: &str) {
+        self.reconcile_errors
+            .with_label_values(&[environment, kind.as_str(), reason])
+            .inc();
+    }
+
+    fn observe_reconcile(&self, report: &ResourceReport) {
         let labels = [report.environment.as_str(), report.kind.as_str()];
         self.reconcile_duration
             .with_label_values(&labels)
@@ -324,15 +343,7 @@ impl Metrics {
         }
     }
 
-    /// Counts a kind whose owned resources the prune step could not list.
-    pub fn observe_prune_error(&self, environment: &str, kind: Kind, reason: &str) {
-        self.reconcile_errors
-            .with_label_values(&[environment, kind.as_str(), reason])
-            .inc();
-    }
-
-    /// Sets the per-resource gauges of a resource of the desired state.
-    pub fn set_resource(&self, key: &Key, in_sync: bool, flapping: bool) {
+    fn set_resource(&self, key: &Key, in_sync: bool, flapping: bool) {
         let labels = [key.environment.as_str(), key.kind.as_str(), &key.name];
         self.resource_in_sync
             .with_label_values(&labels)
@@ -342,17 +353,14 @@ impl Metrics {
             .set(i64::from(flapping));
     }
 
-    /// Removes the series of a resource that left the desired state.
-    pub fn forget_resource(&self, key: &Key) {
+    fn forget_resource(&self, key: &Key) {
         let labels = [key.environment.as_str(), key.kind.as_str(), &key.name];
         // Absent when the resource was never reconciled: nothing to remove.
         let _ = self.resource_in_sync.remove_label_values(&labels);
         let _ = self.drift_flapping.remove_label_values(&labels);
     }
 
-    /// Sets `driftd_resources{env,kind,state}` for every environment, kind
-    /// and state; the combinations not listed are 0.
-    pub fn set_resource_counts(&self, counts: &[Count]) {
+    fn set_resource_counts(&self, counts: &[Count]) {
         for env in &self.environments {
             for kind in Kind::ALL {
                 for state in State::ALL {
@@ -369,8 +377,7 @@ impl Metrics {
         }
     }
 
-    /// Records a completed full pass.
-    pub fn pass_completed(&self, duration: Duration, at: SystemTime) {
+    fn pass_completed(&self, duration: Duration, at: SystemTime) {
         self.pass_duration.observe(duration.as_secs_f64());
         self.last_pass_timestamp.set(
             at.duration_since(UNIX_EPOCH)
@@ -378,30 +385,17 @@ impl Metrics {
         );
     }
 
-    /// Records a load of the desired-state files.
-    pub fn desired_state_loaded(&self, valid: bool) {
+    fn desired_state_loaded(&self, valid: bool) {
         self.desired_state_valid.set(i64::from(valid));
         if !valid {
             self.desired_state_load_errors.inc();
         }
     }
 
-    /// Whether this replica may change AWS (always, without leader election).
-    pub fn set_leader(&self, leader: bool) {
-        self.leader.set(i64::from(leader));
-    }
-
-    /// A change event's resource was reconciled, `took` after the change.
-    pub fn event_reconciled(&self, environment: &str, kind: Kind, took: Duration) {
+    fn event_reconciled(&self, environment: &str, kind: Kind, took: Duration) {
         self.event_to_reconciled
             .with_label_values(&[environment, kind.as_str()])
             .observe(took.as_secs_f64());
-    }
-
-    /// This replica started or stopped leading.
-    pub fn leader_transition(&self, leader: bool) {
-        self.set_leader(leader);
-        self.leader_transitions.inc();
     }
 }
 

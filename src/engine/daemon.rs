@@ -32,11 +32,10 @@ use super::report::{
     PassReport, Planned, PruneProblems, Reason, ResourceError, ResourceReport, State,
 };
 use super::scheduler::{Batch, Key, Outcome, Scheduler};
-use super::status::StatusStore;
+use super::status::{Count, StatusStore};
 use super::watch::Debouncer;
 use crate::desired::{DesiredState, Environment, LoadError, LoadErrors, Loaded};
-use crate::kinds::Resource;
-use crate::metrics::Metrics;
+use crate::kinds::{Kind, Resource};
 
 /// Reconciles a batch of resources of one environment: the environment's
 /// [`super::fleet::Target::reconcile`] against AWS, or a scripted fake in tests.
@@ -157,12 +156,33 @@ impl Liveness {
     }
 }
 
+/// What the daemon tells of its work as it goes (the Prometheus metrics
+/// implement it; the engine does not know them).
+pub trait Observer: Send + Sync {
+    /// One reconcile of one resource: what it found and did.
+    fn observe_reconcile(&self, report: &ResourceReport);
+    /// The owned resources of a kind could not be listed for pruning.
+    fn observe_prune_error(&self, environment: &str, kind: Kind, reason: &str);
+    /// The per-resource gauges of a resource of the desired state.
+    fn set_resource(&self, key: &Key, in_sync: bool, flapping: bool);
+    /// A resource left the desired state: its series go.
+    fn forget_resource(&self, key: &Key);
+    /// How many resources are in each state, by environment and kind.
+    fn set_resource_counts(&self, counts: &[Count]);
+    /// A full pass completed at `at` after `duration`.
+    fn pass_completed(&self, duration: Duration, at: SystemTime);
+    /// A load of the desired-state files, valid or not.
+    fn desired_state_loaded(&self, valid: bool);
+    /// A change event's resource was reconciled, `took` after the change.
+    fn event_reconciled(&self, environment: &str, kind: Kind, took: Duration);
+}
+
 /// The daemon: what it needs to run, before it runs.
 pub struct Daemon {
     pub settings: Settings,
     pub reconciler: Arc<dyn Reconcile>,
     pub loader: Loader,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn Observer>,
     pub status: Arc<StatusStore>,
     /// With leader election (`--lease-table`): whether this replica leads.
     /// It reconciles only while it does, and starts with a full pass each
@@ -272,7 +292,7 @@ struct Runner {
     settings: Settings,
     reconciler: Arc<dyn Reconcile>,
     loader: Loader,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Observer>,
     status: Arc<StatusStore>,
     /// The last valid desired state, the one enforced.
     desired: Option<Arc<Desired>>,
@@ -1134,7 +1154,8 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
-    use crate::kinds::{Kind, Mode, Origin, Spec};
+    use crate::kinds::{Mode, Origin, Spec};
+    use crate::metrics::Metrics;
 
     /// A resource of `kind` with a spec given in YAML.
     fn resource(kind: Kind, name: &str, spec: &str) -> Resource {

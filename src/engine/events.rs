@@ -30,8 +30,8 @@ use super::reconciler::Refs;
 use super::report::{Planned, ResourceReport, State};
 use super::scheduler::Key;
 use crate::aws::sns::Message;
-use crate::aws::{self, Aws, ErrorClass};
-use crate::kinds::{Change, Kind, Mode, DEFAULT_ENVIRONMENT};
+use crate::aws::Aws;
+use crate::kinds::{self, Change, Kind, Mode, DEFAULT_ENVIRONMENT};
 
 /// Version of the message schema; bumped only on incompatible changes.
 pub const EVENTS_VERSION: u32 = 1;
@@ -492,7 +492,7 @@ impl Events {
     /// The topic's ARN: as given, or the ARN of the Topic `topic:<name>`
     /// names — known from the pass when the Topic was reconciled, otherwise
     /// looked up once by name (a batch that runs before the Topic's).
-    async fn resolve(&self, aws: &Aws, refs: &Refs) -> Result<String, aws::Error> {
+    async fn resolve(&self, aws: &Aws, refs: &Refs) -> Result<String, kinds::Error> {
         let name = match &self.inner.target {
             Target::Arn(arn) => return Ok(arn.clone()),
             Target::Topic(name) => name,
@@ -512,12 +512,9 @@ impl Events {
                 *cached() = Some(arn.clone());
                 Ok(arn.clone())
             }
-            None => Err(aws::Error::new(
-                "sns",
-                "ListTopics",
-                ErrorClass::NotFound,
-                format!("no SNS topic named {name:?}"),
-            )),
+            None => Err(kinds::Error::DanglingReference(format!(
+                "no SNS topic named {name:?}"
+            ))),
         }
     }
 
@@ -538,6 +535,7 @@ mod tests {
 
     use super::*;
     use crate::aws::fake::FakeAws;
+    use crate::aws::ErrorClass;
     use crate::engine::{Reason, ResourceError};
 
     fn report(kind: Kind, name: &str, action: Planned, state: State) -> ResourceReport {
