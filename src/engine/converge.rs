@@ -685,17 +685,12 @@ mod tests {
 
     fn opts(convergence: &Convergence) -> PassOptions {
         PassOptions {
-            apply: true,
-            mode: Mode::Enforce,
-            owner: "driftd".into(),
-            prune: false,
-            max_prune: 10,
-            stop: Default::default(),
             guards: Guards {
                 convergence: convergence.clone(),
                 events: None,
                 tags: Default::default(),
             },
+            ..PassOptions::test(true, Mode::Enforce)
         }
     }
 
@@ -715,14 +710,19 @@ mod tests {
     async fn drifted_alarm(fake: &FakeAws, r: &Resource) {
         let created = pass(&fake.aws(), r, &Convergence::daemon()).await;
         assert_eq!(created.state, State::Corrected, "{created:#?}");
+        set_threshold(fake, r, 99.0);
+    }
+
+    /// Changes the alarm's threshold in AWS, outside driftd.
+    fn set_threshold(fake: &FakeAws, r: &Resource, threshold: f64) {
         fake.state
             .lock()
             .unwrap()
             .cloudwatch
             .alarms
             .get_mut(&r.name)
-            .expect("created")
-            .threshold = Some(99.0);
+            .expect("the alarm exists")
+            .threshold = Some(threshold);
     }
 
     #[tokio::test]
@@ -834,21 +834,10 @@ mod tests {
         pass(&ignoring, &r, &c).await;
         pass(&ignoring, &r, &c).await;
         assert_eq!(pass(&fake.aws(), &r, &c).await.state, State::Corrected);
-        drifted_alarm_again(&fake, &r);
+        set_threshold(&fake, &r, 42.0);
         pass(&ignoring, &r, &c).await;
         let report = pass(&ignoring, &r, &c).await;
         assert_eq!(report.state, State::Drifted, "two in a row, not three");
-    }
-
-    fn drifted_alarm_again(fake: &FakeAws, r: &Resource) {
-        fake.state
-            .lock()
-            .unwrap()
-            .cloudwatch
-            .alarms
-            .get_mut(&r.name)
-            .expect("exists")
-            .threshold = Some(42.0);
     }
 
     #[tokio::test]

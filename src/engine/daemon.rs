@@ -1449,15 +1449,7 @@ mod tests {
                     files.lock().unwrap().clone().map(Loaded::single)
                 })
             };
-            let opts = PassOptions {
-                apply: true,
-                mode: Mode::Enforce,
-                owner: "driftd".into(),
-                prune: false,
-                max_prune: 10,
-                stop: Default::default(),
-                guards: Default::default(),
-            };
+            let opts = PassOptions::test(true, Mode::Enforce);
             let mut settings = Settings::new(Duration::from_secs(60), opts);
             tune(&mut settings);
             let status = Arc::new(StatusStore::new(std::path::Path::new("desired")));

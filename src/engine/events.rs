@@ -802,17 +802,12 @@ mod tests {
         let spec = alarm::Spec::test().threshold(5.0).alarm_actions(&[]);
         let resource = Resource::test("cpu", Spec::Alarm(spec));
         let opts = |mode| PassOptions {
-            apply: true,
-            mode,
-            owner: "driftd".into(),
-            prune: false,
-            max_prune: 10,
-            stop: Default::default(),
             guards: Guards {
                 convergence: Default::default(),
                 events: Some(events.clone()),
                 tags: Default::default(),
             },
+            ..PassOptions::test(true, mode)
         };
         let once = |mode| {
             let opts = opts(mode);

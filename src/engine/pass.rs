@@ -38,6 +38,23 @@ pub struct PassOptions {
     pub guards: Guards,
 }
 
+#[cfg(test)]
+impl PassOptions {
+    /// The options of a test pass: owner `driftd`, no pruning (at most 10),
+    /// never stopped, default guards.
+    pub fn test(apply: bool, mode: Mode) -> PassOptions {
+        PassOptions {
+            apply,
+            mode,
+            owner: "driftd".into(),
+            prune: false,
+            max_prune: 10,
+            stop: Default::default(),
+            guards: Default::default(),
+        }
+    }
+}
+
 /// The guards of section 6 of the contract that keep state across the
 /// passes of one process (clones share it): the convergence counts and the
 /// drift episodes.
@@ -385,15 +402,7 @@ mod tests {
     use crate::kinds::{alarm, ecs_service, topic, Spec};
 
     fn opts(apply: bool, mode: Mode) -> PassOptions {
-        PassOptions {
-            apply,
-            mode,
-            owner: "driftd".into(),
-            prune: false,
-            max_prune: 10,
-            stop: Default::default(),
-            guards: Default::default(),
-        }
+        PassOptions::test(apply, mode)
     }
 
     /// An alarm notifying the `alerts` topic, and that topic — declared in

@@ -486,13 +486,6 @@ impl Reconciler for Alarm {
     type Live = Live;
     type Ops = Ops;
 
-    fn spec(spec: &super::Spec) -> Option<&Spec> {
-        match spec {
-            super::Spec::Alarm(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// One `DescribeAlarms` per 100 names, then one tagging call for the tags
     /// of every alarm found.
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
@@ -900,13 +893,6 @@ mod tests {
         }
     }
 
-    fn ctx() -> Ctx {
-        Ctx {
-            owner: "driftd".into(),
-            prune: false,
-        }
-    }
-
     fn resource(name: &str, spec: &Spec) -> Resource {
         Resource {
             environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
@@ -922,7 +908,7 @@ mod tests {
     }
 
     fn diff(spec: &Spec, live: Option<&Live>, refs: &Refs) -> Diff<Ops> {
-        Alarm::diff(&resource(NAME, spec), spec, live, refs, &ctx())
+        Alarm::diff(&resource(NAME, spec), spec, live, refs, &Ctx::test())
     }
 
     type Expected = (&'static str, Option<&'static str>, Option<&'static str>);
@@ -1642,7 +1628,7 @@ mod tests {
     }
 
     async fn apply(aws: &Aws, spec: &Spec, ops: &Ops, refs: &mut Refs) -> Result<(), Error> {
-        Alarm::apply(aws, &resource(NAME, spec), spec, ops, refs, &ctx()).await
+        Alarm::apply(aws, &resource(NAME, spec), spec, ops, refs, &Ctx::test()).await
     }
 
     #[tokio::test]

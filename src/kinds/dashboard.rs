@@ -93,13 +93,6 @@ impl Reconciler for Dashboard {
     type Live = Live;
     type Ops = Ops;
 
-    fn spec(spec: &super::Spec) -> Option<&Spec> {
-        match spec {
-            super::Spec::Dashboard(s) => Some(s),
-            _ => None,
-        }
-    }
-
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let names: Vec<&str> = resources.iter().map(|(r, _)| r.name.as_str()).collect();
         observe_named(aws, &names).await
@@ -1314,13 +1307,6 @@ mod tests {
         }
     }
 
-    fn ctx() -> Ctx {
-        Ctx {
-            owner: OWNER.into(),
-            prune: false,
-        }
-    }
-
     /// observe + diff + apply for these resources, as the engine runs a pass.
     async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<(String, Result<Action, Error>)> {
         let batch: Vec<(&Resource, &Spec)> = resources
@@ -1337,10 +1323,22 @@ mod tests {
                     continue;
                 }
             };
-            let diff = Dashboard::diff(resource, spec, live.as_ref(), &Refs::default(), &ctx());
-            let applied =
-                Dashboard::apply(aws, resource, spec, &diff.ops, &mut Refs::default(), &ctx())
-                    .await;
+            let diff = Dashboard::diff(
+                resource,
+                spec,
+                live.as_ref(),
+                &Refs::default(),
+                &Ctx::test(),
+            );
+            let applied = Dashboard::apply(
+                aws,
+                resource,
+                spec,
+                &diff.ops,
+                &mut Refs::default(),
+                &Ctx::test(),
+            )
+            .await;
             out.push((resource.name.clone(), applied.map(|()| diff.action)));
         }
         out
@@ -1382,7 +1380,7 @@ mod tests {
             batch[0].1,
             Some(live),
             &Refs::default(),
-            &ctx(),
+            &Ctx::test(),
         );
         assert_eq!(
             fields(&diff),
@@ -1579,15 +1577,7 @@ mod tests {
             resource("new", &Spec::test()),
         ];
         let refs: Vec<&Resource> = resources.iter().collect();
-        let opts = |apply| PassOptions {
-            apply,
-            mode: Mode::Enforce,
-            owner: OWNER.into(),
-            prune: false,
-            max_prune: 10,
-            stop: Default::default(),
-            guards: Default::default(),
-        };
+        let opts = |apply| PassOptions::test(apply, Mode::Enforce);
 
         let plan = engine::reconcile(&aws, &refs, &mut Refs::default(), &opts(false)).await;
         let mut text = Vec::new();

@@ -281,13 +281,6 @@ impl Reconciler for EcsService {
     type Live = Live;
     type Ops = Ops;
 
-    fn spec(spec: &super::Spec) -> Option<&Spec> {
-        match spec {
-            super::Spec::EcsService(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// One DescribeScalableTargets call per 50 services, then per cluster one
     /// DescribeServices call per 10 services. A failed DescribeServices call
     /// (a missing cluster, a policy that denies one cluster) fails only the
@@ -566,15 +559,8 @@ mod tests {
     use super::*;
     use crate::aws::fake::FakeAws;
 
-    fn ctx() -> Ctx {
-        Ctx {
-            owner: "driftd".into(),
-            prune: false,
-        }
-    }
-
     fn diff(spec: &Spec, live: Option<&Live>) -> Diff<Ops> {
-        EcsService::diff(&spec.resource(), spec, live, &Refs::default(), &ctx())
+        EcsService::diff(&spec.resource(), spec, live, &Refs::default(), &Ctx::test())
     }
 
     /// What a diff should come to.
@@ -1179,7 +1165,7 @@ mod tests {
             &spec,
             Some(live(&observed, "tiktimer-dev-app")),
             &Refs::default(),
-            &ctx(),
+            &Ctx::test(),
         );
         assert_eq!(d.action, Action::Update);
         EcsService::apply(
@@ -1188,7 +1174,7 @@ mod tests {
             &spec,
             &d.ops,
             &mut Refs::default(),
-            &ctx(),
+            &Ctx::test(),
         )
         .await
         .expect("apply");
@@ -1203,7 +1189,7 @@ mod tests {
             &spec,
             Some(live(&observed, "tiktimer-dev-app")),
             &Refs::default(),
-            &ctx(),
+            &Ctx::test(),
         );
         assert_eq!(again.action, Action::InSync, "read back in sync");
     }
@@ -1218,7 +1204,7 @@ mod tests {
             &spec,
             &Ops::default(),
             &mut Refs::default(),
-            &ctx(),
+            &Ctx::test(),
         )
         .await
         .expect("apply");

@@ -129,6 +129,33 @@ pub enum Spec {
     EcsService(ecs_service::Spec),
 }
 
+/// A kind's own spec, found in a resource's [`Spec`].
+pub trait SpecOf: Sized {
+    /// The kind's spec, if the resource is of this kind.
+    fn of(spec: &Spec) -> Option<&Self>;
+}
+
+macro_rules! spec_of {
+    ($($variant:ident => $spec:ty),* $(,)?) => {$(
+        impl SpecOf for $spec {
+            fn of(spec: &Spec) -> Option<&Self> {
+                match spec {
+                    Spec::$variant(s) => Some(s),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+spec_of!(
+    Alarm => alarm::Spec,
+    Dashboard => dashboard::Spec,
+    Topic => topic::Spec,
+    Secret => secret::Spec,
+    EcsService => ecs_service::Spec,
+);
+
 impl Spec {
     pub fn kind(&self) -> Kind {
         match self {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Blocked, Change, Error, Kind, Resource, Spec, Tags};
+use super::{Blocked, Change, Error, Kind, Resource, Spec, SpecOf, Tags};
 use crate::aws::Aws;
 
 /// What a pass knows about other resources, for references between kinds.
@@ -43,6 +43,17 @@ pub struct Ctx {
     /// inside a resource it still declares (a Topic's subscriptions): `--prune`,
     /// and only while the desired state loads.
     pub prune: bool,
+}
+
+#[cfg(test)]
+impl Ctx {
+    /// The settings of a test: owner `driftd`, no pruning.
+    pub fn test() -> Ctx {
+        Ctx {
+            owner: "driftd".into(),
+            prune: false,
+        }
+    }
 }
 
 /// What a resource needs, as the pure diff decided it.
@@ -108,7 +119,7 @@ pub type Observed<L> = HashMap<String, Result<Option<L>, Error>>;
 #[async_trait]
 pub trait Reconciler: Send + Sync + 'static {
     const KIND: Kind;
-    type Spec: Send + Sync;
+    type Spec: SpecOf + Send + Sync;
     type Live: Send + Sync;
     type Ops: Send + Sync + Default + PartialEq;
     /// Its tags take a call of their own (the tagging API), which
@@ -116,7 +127,9 @@ pub trait Reconciler: Send + Sync + 'static {
     const TAGS_APART: bool = false;
 
     /// This kind's spec, if the resource is of this kind.
-    fn spec(spec: &Spec) -> Option<&Self::Spec>;
+    fn spec(spec: &Spec) -> Option<&Self::Spec> {
+        Self::Spec::of(spec)
+    }
 
     /// Reads the live state of all these resources in as few calls as the
     /// AWS APIs allow. A failure that concerns every resource (the batch call

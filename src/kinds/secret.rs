@@ -652,13 +652,6 @@ impl Reconciler for Secret {
     type Live = Live;
     type Ops = Ops;
 
-    fn spec(spec: &super::Spec) -> Option<&Spec> {
-        match spec {
-            super::Spec::Secret(s) => Some(s),
-            _ => None,
-        }
-    }
-
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
         let sm = &aws.secretsmanager;
         let names: Vec<String> = resources.iter().map(|(r, _)| r.name.clone()).collect();
@@ -906,13 +899,6 @@ mod tests {
     use crate::kinds::{Origin, OWNER_TAG};
 
     const MARKER: &str = "MARKER-7f3a9c";
-
-    fn ctx() -> Ctx {
-        Ctx {
-            owner: "driftd".to_string(),
-            prune: false,
-        }
-    }
 
     fn known(value: &str) -> Result<NewValue, SourceError> {
         Ok(NewValue::Known(SecretValue::new(value.to_string())))
@@ -1200,7 +1186,7 @@ mod tests {
         for case in cases() {
             let may_read = case.source.is_some();
             let source = case.source;
-            let diff = diff_secret("app", &case.spec, case.live.as_ref(), &ctx(), || {
+            let diff = diff_secret("app", &case.spec, case.live.as_ref(), &Ctx::test(), || {
                 assert!(may_read, "{}: read the initial value", case.name);
                 source.unwrap_or(Ok(NewValue::None))
             });
@@ -1214,7 +1200,7 @@ mod tests {
     fn no_diff_output_shows_a_value() {
         for case in cases() {
             let source = case.source;
-            let diff = diff_secret("app", &case.spec, case.live.as_ref(), &ctx(), || {
+            let diff = diff_secret("app", &case.spec, case.live.as_ref(), &Ctx::test(), || {
                 source.unwrap_or(Ok(NewValue::None))
             });
             let text = format!("{:?} {:?} {:?}", diff.action, diff.changes, diff.notes);
@@ -1235,7 +1221,7 @@ mod tests {
             "app",
             &spec,
             Some(&Live::test().value("old")),
-            &ctx(),
+            &Ctx::test(),
             || known(MARKER),
         );
         assert_eq!(
@@ -1253,7 +1239,7 @@ mod tests {
             "app",
             &spec,
             Some(&Live::test().value("{}")),
-            &ctx(),
+            &Ctx::test(),
             || panic!("createOnly must not read the initial value of an existing secret"),
         );
         assert_eq!(diff.action, Action::Update);
@@ -1274,7 +1260,7 @@ mod tests {
             "app/db",
             &Spec::test(),
             Some(&Live::test().deleted()),
-            &ctx(),
+            &Ctx::test(),
             || panic!("must not read"),
         );
         let Action::Error(Error::Blocked { why, message }) = diff.action else {
@@ -1294,7 +1280,7 @@ mod tests {
             "app",
             &Spec::test().from_env("APP_JSON"),
             None,
-            &ctx(),
+            &Ctx::test(),
             || Err(SourceError::EnvUnset("APP_JSON".into())),
         );
         assert_eq!(
@@ -1314,7 +1300,7 @@ mod tests {
             .kms_key_id("alias/app")
             .tag("team", "platform")
             .recovery_window_days(0);
-        let diff = diff_secret("app", &spec, None, &ctx(), || known(MARKER));
+        let diff = diff_secret("app", &spec, None, &Ctx::test(), || known(MARKER));
         assert_eq!(
             diff.ops.create,
             Some(Create {
@@ -1490,7 +1476,13 @@ mod tests {
             .remove(name)
             .expect("observed every resource")
             .expect("observe this secret");
-        let diff = Secret::diff(&resource, spec, live.as_ref(), &Refs::default(), &ctx());
+        let diff = Secret::diff(
+            &resource,
+            spec,
+            live.as_ref(),
+            &Refs::default(),
+            &Ctx::test(),
+        );
         if matches!(diff.action, Action::Create | Action::Update) {
             Secret::apply(
                 &aws,
@@ -1498,7 +1490,7 @@ mod tests {
                 spec,
                 &diff.ops,
                 &mut Refs::default(),
-                &ctx(),
+                &Ctx::test(),
             )
             .await
             .expect("apply");

@@ -182,13 +182,6 @@ impl Reconciler for Topic {
     type Live = Live;
     type Ops = Ops;
 
-    fn spec(spec: &super::Spec) -> Option<&Spec> {
-        match spec {
-            super::Spec::Topic(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// One `ListTopics` walk for all names, one tagging call per 100 topics,
     /// then `GetTopicAttributes` and `ListSubscriptionsByTopic` per topic.
     async fn observe(aws: &Aws, resources: &[(&Resource, &Spec)]) -> Result<Observed<Live>, Error> {
@@ -713,13 +706,6 @@ mod tests {
 
     const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
 
-    fn ctx() -> Ctx {
-        Ctx {
-            owner: "driftd".into(),
-            prune: false,
-        }
-    }
-
     fn change(field: &str, from: Option<&str>, to: Option<&str>) -> Change {
         Change::new(field, from.map(str::to_string), to.map(str::to_string))
     }
@@ -799,6 +785,23 @@ mod tests {
             self.changes = changes;
             self.ops = ops;
             self
+        }
+
+        /// Expects an Update that changes `field` and writes one attribute.
+        fn sets(
+            self,
+            field: &str,
+            (from, to): (Option<&str>, Option<&str>),
+            (attribute, value): (&str, &str),
+        ) -> Case {
+            self.expect(
+                Action::Update,
+                vec![change(field, from, to)],
+                Ops::Update(Update {
+                    attributes: attrs(&[(attribute, value)]),
+                    ..update()
+                }),
+            )
         }
 
         fn notes(mut self, n: usize) -> Case {
@@ -915,27 +918,17 @@ mod tests {
                 Spec::test().display_name("Alerts"),
                 Some(live().display_name("Alarms!")),
             )
-            .expect(
-                Action::Update,
-                vec![change("displayName", Some("Alarms!"), Some("Alerts"))],
-                Ops::Update(Update {
-                    attributes: attrs(&[("DisplayName", "Alerts")]),
-                    ..update()
-                }),
+            .sets(
+                "displayName",
+                (Some("Alarms!"), Some("Alerts")),
+                ("DisplayName", "Alerts"),
             ),
             Case::new(
                 "display name set behind our back while the spec has none",
                 Spec::test(),
                 Some(live().display_name("Alarms!")),
             )
-            .expect(
-                Action::Update,
-                vec![change("displayName", Some("Alarms!"), None)],
-                Ops::Update(Update {
-                    attributes: attrs(&[("DisplayName", "")]),
-                    ..update()
-                }),
-            ),
+            .sets("displayName", (Some("Alarms!"), None), ("DisplayName", "")),
             Case::new(
                 "in sync: the same KMS key",
                 Spec::test().kms_master_key_id("alias/aws/sns"),
@@ -946,43 +939,30 @@ mod tests {
                 Spec::test().kms_master_key_id("alias/alerts"),
                 Some(live()),
             )
-            .expect(
-                Action::Update,
-                vec![change("kmsMasterKeyId", None, Some("alias/alerts"))],
-                Ops::Update(Update {
-                    attributes: attrs(&[("KmsMasterKeyId", "alias/alerts")]),
-                    ..update()
-                }),
+            .sets(
+                "kmsMasterKeyId",
+                (None, Some("alias/alerts")),
+                ("KmsMasterKeyId", "alias/alerts"),
             ),
             Case::new(
                 "another KMS key",
                 Spec::test().kms_master_key_id("alias/alerts"),
                 Some(live().kms_master_key_id("alias/aws/sns")),
             )
-            .expect(
-                Action::Update,
-                vec![change(
-                    "kmsMasterKeyId",
-                    Some("alias/aws/sns"),
-                    Some("alias/alerts"),
-                )],
-                Ops::Update(Update {
-                    attributes: attrs(&[("KmsMasterKeyId", "alias/alerts")]),
-                    ..update()
-                }),
+            .sets(
+                "kmsMasterKeyId",
+                (Some("alias/aws/sns"), Some("alias/alerts")),
+                ("KmsMasterKeyId", "alias/alerts"),
             ),
             Case::new(
                 "encryption turned on behind our back is turned off",
                 Spec::test(),
                 Some(live().kms_master_key_id("alias/aws/sns")),
             )
-            .expect(
-                Action::Update,
-                vec![change("kmsMasterKeyId", Some("alias/aws/sns"), None)],
-                Ops::Update(Update {
-                    attributes: attrs(&[("KmsMasterKeyId", "")]),
-                    ..update()
-                }),
+            .sets(
+                "kmsMasterKeyId",
+                (Some("alias/aws/sns"), None),
+                ("KmsMasterKeyId", ""),
             ),
             Case::new(
                 "in sync: no policy in the spec leaves a changed policy alone",
@@ -1034,17 +1014,13 @@ mod tests {
                 Spec::test().policy(publish_policy()),
                 Some(live()),
             )
-            .expect(
-                Action::Update,
-                vec![change(
-                    "policy",
+            .sets(
+                "policy",
+                (
                     Some(&crate::aws::sns::fake::default_policy(ARN).to_string()),
                     Some(&publish_policy().to_string()),
-                )],
-                Ops::Update(Update {
-                    attributes: attrs(&[("Policy", &publish_policy().to_string())]),
-                    ..update()
-                }),
+                ),
+                ("Policy", &publish_policy().to_string()),
             ),
             Case::new(
                 "a missing subscription is subscribed",
@@ -1195,7 +1171,13 @@ mod tests {
         ];
         assert!(cases.len() >= 20);
         for case in cases {
-            let d = diff("alerts", &case.spec, case.live.as_ref(), &ctx(), case.prune);
+            let d = diff(
+                "alerts",
+                &case.spec,
+                case.live.as_ref(),
+                &Ctx::test(),
+                case.prune,
+            );
             assert_eq!(d.action, case.action, "{}: action", case.name);
             assert_eq!(d.changes, case.changes, "{}: changes", case.name);
             assert_eq!(d.ops, case.ops, "{}: ops", case.name);
@@ -1211,7 +1193,7 @@ mod tests {
 
     #[test]
     fn a_fifo_name_is_created_as_a_fifo_topic() {
-        let d = diff("alerts.fifo", &Spec::test(), None, &ctx(), false);
+        let d = diff("alerts.fifo", &Spec::test(), None, &Ctx::test(), false);
         let Ops::Create { attributes, .. } = d.ops else {
             panic!("expected a create, got {:?}", d.ops);
         };
@@ -1372,8 +1354,8 @@ mod tests {
             if let Some(live) = live {
                 Topic::record_refs(&r.name, live, &mut refs);
             }
-            let d = diff(&r.name, spec, live, &ctx(), prune);
-            Topic::apply(&aws, r, spec, &d.ops, &mut refs, &ctx())
+            let d = diff(&r.name, spec, live, &Ctx::test(), prune);
+            Topic::apply(&aws, r, spec, &d.ops, &mut refs, &Ctx::test())
                 .await
                 .expect("apply");
             diffs.push(d);
