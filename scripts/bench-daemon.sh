@@ -5,14 +5,5 @@
 # prints a Markdown table for BENCHMARKS.md.
 #
 # Usage: scripts/bench-daemon.sh [--resources N] [--edits N] [--idle SECONDS] [--interval 4m]
-#
-# Builds the dev profile (the shared development machines never build
-# --release; set DRIFTD_BIN to benchmark another build, e.g. target/release/driftd).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-emulator.sh
-if [ -z "${DRIFTD_BIN:-}" ]; then
-  cargo build --quiet --bin driftd
-  DRIFTD_BIN=target/debug/driftd
-fi
-exec .venv/bin/python scripts/bench_daemon.py --driftd "$DRIFTD_BIN" --moto .venv/bin/moto_server "$@"
+# (DRIFTD_BIN=target/release/driftd to benchmark another build.)
+exec "$(dirname "$0")/bench.sh" daemon "$@"

@@ -5,11 +5,4 @@
 #
 # Usage: scripts/bench-environments.sh [--alarms 30] [--topics 3] [--dashboards 5] [--runs 7]
 # (DRIFTD_BIN=target/release/driftd to benchmark another build.)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-emulator.sh
-if [ -z "${DRIFTD_BIN:-}" ]; then
-  cargo build --quiet --bin driftd
-  DRIFTD_BIN=target/debug/driftd
-fi
-exec .venv/bin/python scripts/bench_environments.py --driftd "$DRIFTD_BIN" --moto .venv/bin/moto_server "$@"
+exec "$(dirname "$0")/bench.sh" environments "$@"

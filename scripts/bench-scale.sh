@@ -7,11 +7,4 @@
 #
 # Usage: scripts/bench-scale.sh N [--rps SERVICE[.Operation]=N]...
 # (DRIFTD_BIN=target/release/driftd to benchmark another build.)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-emulator.sh
-if [ -z "${DRIFTD_BIN:-}" ]; then
-  cargo build --quiet --bin driftd
-  DRIFTD_BIN=target/debug/driftd
-fi
-exec .venv/bin/python scripts/bench_scale.py --driftd "$DRIFTD_BIN" --moto .venv/bin/moto_server "$@"
+exec "$(dirname "$0")/bench.sh" scale "$@"
