@@ -24,7 +24,8 @@ use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
 use common::{desired_dir, run, Moto, Run};
 
@@ -136,31 +137,11 @@ impl Sdk {
     }
 
     async fn alarm(&self, name: &str) -> MetricAlarm {
-        let resp = self
-            .cw
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
-            .await
-            .expect("describe alarms");
-        match resp.metric_alarms() {
-            [alarm] => alarm.clone(),
-            other => panic!("expected one alarm named {name}, got {other:?}"),
-        }
+        common::cloudwatch::alarm(&self.cw, name).await
     }
 
     async fn alarm_names(&self) -> Vec<String> {
-        let resp = self
-            .cw
-            .describe_alarms()
-            .send()
-            .await
-            .expect("describe alarms");
-        let mut names: Vec<String> = resp
-            .metric_alarms()
-            .iter()
-            .filter_map(|a| a.alarm_name().map(str::to_string))
-            .collect();
+        let mut names = alarm_names(&self.cw).await;
         names.sort();
         names
     }
@@ -461,13 +442,7 @@ async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
 /// 150 alarms without actions, named `bulk-000` to `bulk-149`.
 fn bulk_alarms(n: usize) -> String {
     (0..n)
-        .map(|i| {
-            format!(
-                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: bulk-{i:03}}}\nspec:\n  \
-                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n"
-            )
-        })
+        .map(|i| errors_alarm_yaml(&format!("bulk-{i:03}"), "Shop", i))
         .collect::<Vec<_>>()
         .join("---\n")
 }
@@ -780,18 +755,9 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         .topic_arn()
         .expect("topic ARN")
         .to_string();
-    sdk.cw
-        .put_metric_alarm()
-        .alarm_name("legacy-errors")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    errors_alarm(&sdk.cw, "legacy-errors", "Shop", 50.0)
         .alarm_actions(&topic)
-        .tags(Tag::builder().key("cost-center").value("42").build())
+        .tags(tag("cost-center", "42"))
         .send()
         .await
         .expect("create alarm");
@@ -1049,50 +1015,18 @@ async fn subscriptions_are_never_doubled() {
 async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    sdk.cw
-        .put_metric_alarm()
-        .alarm_name("theirs")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .dimensions(Dimension::builder().name("Env").value("prod").build())
-        .tags(Tag::builder().key(OWNER_TAG).value("someone-else").build())
+    errors_alarm(&sdk.cw, "theirs", "Shop", 50.0)
+        .dimensions(dimension("Env", "prod"))
+        .tags(tag(OWNER_TAG, "someone-else"))
         .send()
         .await
         .expect("create their alarm");
     let before = sdk.alarm("theirs").await;
-    let dir = desired_dir(&[(
-        "alarms.yaml",
-        r#"
-apiVersion: driftd/v1
-kind: Alarm
-metadata: {name: theirs}
-spec:
-  namespace: Shop
-  metricName: Errors
-  statistic: Sum
-  period: 60
-  evaluationPeriods: 1
-  threshold: 5
-  comparisonOperator: GreaterThanThreshold
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata: {name: ours}
-spec:
-  namespace: Shop
-  metricName: Errors
-  statistic: Sum
-  period: 60
-  evaluationPeriods: 1
-  threshold: 5
-  comparisonOperator: GreaterThanThreshold
-"#,
-    )]);
+    let alarms = [
+        errors_alarm_yaml("theirs", "Shop", 5),
+        errors_alarm_yaml("ours", "Shop", 5),
+    ];
+    let dir = desired_dir(&[("alarms.yaml", &alarms.join("---\n"))]);
 
     let plan = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(plan.code, 1, "{plan:?}");

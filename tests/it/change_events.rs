@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use common::cloudwatch::cpu_alarm;
 use common::driftd::Daemon;
 use common::sqs::Sqs;
 use common::{desired_dir, repo_root, within, Moto};
@@ -118,71 +118,22 @@ impl Aws {
         }
     }
 
+    /// The ECS service the desired state declares, running 2 tasks.
     async fn seed_ecs(&self) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let td = self
-            .ecs
-            .register_task_definition()
-            .family("events-worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let arn = td
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN")
-            .to_string();
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("events-worker")
-            .task_definition(arn)
-            .desired_count(2)
-            .send()
-            .await
-            .expect("create service");
+        let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "events-worker").await;
+        common::ecs::create_service(&self.ecs, CLUSTER, "events-worker", &task_definition, 2).await;
     }
 
     /// The alarm as someone in the console leaves it.
     async fn edit_alarm(&self, threshold: f64) {
-        self.cw
-            .put_metric_alarm()
-            .alarm_name("events-cpu-high")
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(
-                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-            )
+        cpu_alarm(&self.cw, "events-cpu-high", 60, threshold)
             .send()
             .await
             .expect("edit the alarm");
     }
 
     async fn threshold(&self) -> Option<f64> {
-        let out = self
-            .cw
-            .describe_alarms()
-            .alarm_names("events-cpu-high")
-            .send()
-            .await
-            .expect("DescribeAlarms");
-        out.metric_alarms().first().and_then(|a| a.threshold())
+        common::cloudwatch::threshold(&self.cw, "events-cpu-high").await
     }
 
     async fn topic_arn(&self) -> String {
@@ -224,15 +175,9 @@ impl Aws {
     }
 
     async fn desired_count(&self) -> i32 {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services("events-worker")
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, "events-worker")
             .await
-            .expect("DescribeServices");
-        out.services().first().map_or(-1, |s| s.desired_count())
+            .map_or(-1, |s| s.desired_count())
     }
 }
 

@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_cloudwatch::types::ComparisonOperator;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
+use common::cloudwatch::{cpu_alarm, dimension};
 use driftd::aws::cloudwatch::SdkCloudWatch;
 use driftd::aws::Aws;
 use driftd::engine::{Action, Ctx, Diff, Reconciler, Refs};
@@ -306,16 +307,7 @@ metrics:
 /// PutMetricAlarm by hand, as an operator in the console would: the minimal
 /// spec's definition with another threshold, no tags.
 async fn put_minimal_by_hand(env: &Env, name: &str, threshold: f64) {
-    env.raw
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(threshold)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(&env.raw, name, 300, threshold)
         .send()
         .await
         .expect("put alarm by hand");
@@ -456,28 +448,9 @@ async fn dimensions_put_in_another_order_are_not_drift() {
     let spec = spec(&format!(
         "{MINIMAL}dimensions: {{ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}}\n"
     ));
-    env.raw
-        .put_metric_alarm()
-        .alarm_name("cpu")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .dimensions(
-            Dimension::builder()
-                .name("ServiceName")
-                .value("tiktimer-dev-app")
-                .build(),
-        )
-        .dimensions(
-            Dimension::builder()
-                .name("ClusterName")
-                .value("tiktimer-dev")
-                .build(),
-        )
-        .statistic(Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(85.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(&env.raw, "cpu", 300, 85.0)
+        .dimensions(dimension("ServiceName", "tiktimer-dev-app"))
+        .dimensions(dimension("ClusterName", "tiktimer-dev"))
         .send()
         .await
         .expect("put alarm by hand");

@@ -12,7 +12,6 @@
 use crate::common;
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
-use aws_sdk_ecs::types::ContainerDefinition;
 use driftd::aws::autoscaling::{AutoScaling, ScalableRange, SdkAutoScaling};
 use driftd::aws::ecs::{Ecs, SdkEcs, ServiceStatus};
 use driftd::aws::{Aws, ErrorClass};
@@ -33,29 +32,7 @@ impl Setup {
     /// A cluster and a registered task definition for its services.
     async fn new(config: &aws_config::SdkConfig) -> Setup {
         let ecs = aws_sdk_ecs::Client::new(config);
-        ecs.create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let registered = ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let task_definition = registered
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN")
-            .to_string();
+        let task_definition = common::ecs::cluster(&ecs, CLUSTER, "worker").await;
         Setup {
             ecs,
             aas: aws_sdk_applicationautoscaling::Client::new(config),
@@ -64,28 +41,21 @@ impl Setup {
     }
 
     async fn service(&self, name: &str, desired_count: i32) {
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(name)
-            .task_definition(&self.task_definition)
-            .desired_count(desired_count)
-            .send()
-            .await
-            .expect("create service");
+        common::ecs::create_service(
+            &self.ecs,
+            CLUSTER,
+            name,
+            &self.task_definition,
+            desired_count,
+        )
+        .await;
     }
 
     /// The service as ECS describes it.
     async fn describe(&self, name: &str) -> aws_sdk_ecs::types::Service {
-        let resp = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(name)
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, name)
             .await
-            .expect("describe services");
-        resp.services().first().cloned().expect("service described")
+            .expect("service described")
     }
 }
 

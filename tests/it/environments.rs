@@ -16,6 +16,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::cloudwatch::{cpu_alarm, dimension, find_alarm};
 use common::sqs::{cloudtrail, Sqs};
 use common::{desired_dir, run, within, write_file, Moto, Run};
 use serde_json::json;
@@ -126,20 +127,9 @@ impl Account {
     /// A console edit of `app-<env>-cpu-high`'s threshold, the rest of it
     /// as declared.
     async fn drift_threshold(&self, env: &str, account: &str, threshold: f64) {
-        self.cw
-            .put_metric_alarm()
-            .alarm_name(format!("app-{env}-cpu-high"))
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .dimensions(dim("ClusterName", &format!("app-{env}")))
-            .dimensions(dim("ServiceName", "api"))
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-            .period(300)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(
-                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-            )
+        cpu_alarm(&self.cw, &format!("app-{env}-cpu-high"), 300, threshold)
+            .dimensions(dimension("ClusterName", &format!("app-{env}")))
+            .dimensions(dimension("ServiceName", "api"))
             .alarm_actions(format!("arn:aws:sns:us-east-1:{account}:app-{env}-alerts"))
             .send()
             .await
@@ -148,14 +138,7 @@ impl Account {
 
     /// The alarm's threshold and actions, if the alarm exists here.
     async fn alarm(&self, name: &str) -> Option<(f64, Vec<String>)> {
-        let out = self
-            .cw
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
-            .await
-            .expect("DescribeAlarms");
-        out.metric_alarms().first().map(|a| {
+        find_alarm(&self.cw, name).await.map(|a| {
             (
                 a.threshold().unwrap_or_default(),
                 a.alarm_actions().to_vec(),
@@ -289,13 +272,6 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
         "{only_dev:?}"
     );
     assert!(!only_dev.stdout.contains("[prod]"), "{only_dev:?}");
-}
-
-fn dim(name: &str, value: &str) -> aws_sdk_cloudwatch::types::Dimension {
-    aws_sdk_cloudwatch::types::Dimension::builder()
-        .name(name)
-        .value(value)
-        .build()
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{cluster_cpu_alarm, cpu_alarm_yaml, tag};
 use common::driftd::Daemon;
 use common::{desired_dir, run, Moto};
 use serde_json::{json, Value};
@@ -105,29 +105,8 @@ spec:
 
     /// Puts the alarm in place, owned by driftd, with this threshold.
     async fn put_alarm(&self, threshold: f64) {
-        self.cloudwatch
-            .put_metric_alarm()
-            .alarm_name(ALARM)
-            .alarm_description("CPU above the threshold")
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .dimensions(
-                aws_sdk_cloudwatch::types::Dimension::builder()
-                    .name("ClusterName")
-                    .value("events-test")
-                    .build(),
-            )
-            .statistic(Statistic::Average)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-            .tags(
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key("driftd:owner")
-                    .value("driftd")
-                    .build(),
-            )
+        cluster_cpu_alarm(&self.cloudwatch, ALARM, "events-test", threshold)
+            .tags(tag("driftd:owner", "driftd"))
             .send()
             .await
             .expect("put the alarm");
@@ -181,23 +160,7 @@ spec:
 }
 
 fn alarm_yaml(threshold: &str) -> String {
-    format!(
-        "apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  description: CPU above the threshold
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {{ClusterName: events-test}}
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: {threshold}
-  comparisonOperator: GreaterThanThreshold
-"
-    )
+    cpu_alarm_yaml(ALARM, "events-test", threshold)
 }
 
 const SECRET_YAML: &str = "apiVersion: driftd/v1

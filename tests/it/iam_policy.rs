@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
-use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_cloudwatch::types::ComparisonOperator;
+use common::cloudwatch::errors_alarm;
 use common::proxy::Proxy;
 use common::{desired_dir, repo_root, run, Moto, Run};
 use serde_json::Value;
@@ -99,40 +99,10 @@ fn driftd(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
 async fn seed(moto: &Moto) {
     let config = moto.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
-    ecs.create_cluster()
-        .cluster_name("shop")
-        .send()
-        .await
-        .expect("create cluster");
-    // moto needs a task definition to create a service.
-    let registered = ecs
-        .register_task_definition()
-        .family("shop")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("app")
-                .image("public.ecr.aws/docker/library/busybox:latest")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register task definition");
-    let task_definition = registered
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("task definition ARN")
-        .to_string();
+    let task_definition = common::ecs::cluster(&ecs, "shop", "shop").await;
     // Both outside what the files allow, so that both are corrected.
     for (name, count) in [("shop-api", 3), ("shop-worker", 1)] {
-        ecs.create_service()
-            .cluster("shop")
-            .service_name(name)
-            .task_definition(&task_definition)
-            .desired_count(count)
-            .send()
-            .await
-            .expect("create service");
+        common::ecs::create_service(&ecs, "shop", name, &task_definition, count).await;
     }
 
     let sns = aws_sdk_sns::Client::new(&config);
@@ -195,19 +165,15 @@ async fn drift(moto: &Moto) {
         .await
         .expect("unsubscribe");
 
-    aws_sdk_cloudwatch::Client::new(&config)
-        .put_metric_alarm()
-        .alarm_name("api-errors")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .expect("edit alarm");
+    errors_alarm(
+        &aws_sdk_cloudwatch::Client::new(&config),
+        "api-errors",
+        "Shop",
+        50.0,
+    )
+    .send()
+    .await
+    .expect("edit alarm");
     aws_sdk_cloudwatch::Client::new(&config)
         .put_dashboard()
         .dashboard_name("shop")

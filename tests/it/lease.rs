@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use common::cloudwatch::{cpu_alarm, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
 use common::{desired_dir, Moto};
@@ -69,26 +70,8 @@ async fn create_table(config: &aws_config::SdkConfig) {
         .expect("create the lease table");
 }
 
-async fn threshold(cw: &aws_sdk_cloudwatch::Client) -> Option<f64> {
-    let out = cw
-        .describe_alarms()
-        .alarm_names(ALARM)
-        .send()
-        .await
-        .expect("DescribeAlarms");
-    out.metric_alarms().first().and_then(|a| a.threshold())
-}
-
 async fn drift(cw: &aws_sdk_cloudwatch::Client, to: f64) {
-    cw.put_metric_alarm()
-        .alarm_name(ALARM)
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(to)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(cw, ALARM, 60, to)
         .send()
         .await
         .expect("drift the alarm");
@@ -180,7 +163,7 @@ async fn one_of_three_leads_and_a_killed_leader_is_replaced_and_drift_corrected(
     println!("a killed leader replaced after {took:?}");
     assert!(took <= Duration::from_secs(3 + 2 + 1), "{took:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while threshold(&cw).await != Some(80.0) {
+    while threshold(&cw, ALARM).await != Some(80.0) {
         assert!(
             Instant::now() < deadline,
             "the new leader did not correct the drift"

@@ -9,7 +9,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
 use common::{desired_dir, free_port, repo_root, run, Moto, Run};
 
@@ -205,12 +205,7 @@ async fn plan_of_an_invalid_desired_state_calls_no_aws() {
 }
 
 fn alarm(name: &str, threshold: u32) -> String {
-    format!(
-        "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
-         namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-         evaluationPeriods: 1\n  threshold: {threshold}\n  \
-         comparisonOperator: GreaterThanThreshold\n"
-    )
+    errors_alarm_yaml(name, "Shop", threshold)
 }
 
 fn service(name: &str) -> String {
@@ -247,21 +242,8 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
 
     // An alarm made by hand that differs, one in sync, one to create, and two
     // ECS services that do not exist.
-    cw.put_metric_alarm()
-        .alarm_name("drifted")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .tags(
-            aws_sdk_cloudwatch::types::Tag::builder()
-                .key("driftd:owner")
-                .value("driftd")
-                .build(),
-        )
+    errors_alarm(&cw, "drifted", "Shop", 50.0)
+        .tags(tag("driftd:owner", "driftd"))
         .send()
         .await
         .expect("put alarm");

@@ -21,7 +21,7 @@ use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{alarm_names, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
 use common::{desired_dir, write_file, Moto, Run};
 
@@ -29,10 +29,8 @@ const HEADER: &str = "apiVersion: driftd/v1";
 
 fn alarm(name: &str, actions: &[&str]) -> String {
     format!(
-        "{HEADER}\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
-         namespace: App\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-         evaluationPeriods: 1\n  threshold: 5\n  comparisonOperator: GreaterThanThreshold\n  \
-         alarmActions: [{}]\n",
+        "{}  alarmActions: [{}]\n",
+        errors_alarm_yaml(name, "App", 5),
         actions.join(", ")
     )
 }
@@ -138,18 +136,7 @@ impl Clients {
     }
 
     async fn alarms(&self) -> Vec<String> {
-        let out = self
-            .cloudwatch
-            .describe_alarms()
-            .send()
-            .await
-            .expect("describe alarms");
-        sorted(
-            out.metric_alarms()
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_string))
-                .collect(),
-        )
+        sorted(alarm_names(&self.cloudwatch).await)
     }
 
     async fn topics(&self) -> Vec<String> {
@@ -221,25 +208,8 @@ impl Clients {
     }
 
     async fn put_alarm(&self, name: &str, tags: &[(&str, &str)], actions: &[String]) {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-            })
-            .collect();
-        self.cloudwatch
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace("App")
-            .metric_name("Errors")
-            .statistic(Statistic::Sum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(5.0)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        let tags = tags.iter().map(|(k, v)| tag(k, v)).collect();
+        errors_alarm(&self.cloudwatch, name, "App", 5.0)
             .set_alarm_actions((!actions.is_empty()).then(|| actions.to_vec()))
             .set_tags(Some(tags))
             .send()

@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use common::cloudwatch::errors_alarm_yaml;
 use common::proxy::{Call, Proxy};
 use common::{desired_dir, free_port, Moto, Run};
 use serde_json::{json, Value};
@@ -55,11 +55,8 @@ fn alarms(n: usize, actions: &str) -> String {
     (0..n)
         .map(|i| {
             format!(
-                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {}}}\nspec:\n  \
-                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n  \
-                 alarmActions: [{actions}]\n",
-                alarm_name(i)
+                "{}  alarmActions: [{actions}]\n",
+                errors_alarm_yaml(&alarm_name(i), "Shop", i)
             )
         })
         .collect::<Vec<_>>()
@@ -144,39 +141,8 @@ impl Sdk {
     /// What driftd finds besides the desired state: an ECS service running 3
     /// tasks, and a topic made by hand under another display name.
     async fn arrange(&self) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let registered = self
-            .ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let task_definition = registered
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN");
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(WORKER)
-            .task_definition(task_definition)
-            .desired_count(3)
-            .send()
-            .await
-            .expect("create service");
+        let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "worker").await;
+        common::ecs::create_service(&self.ecs, CLUSTER, WORKER, &task_definition, 3).await;
         self.sns
             .create_topic()
             .name(LEGACY_TOPIC)
@@ -253,17 +219,8 @@ impl Sdk {
     }
 
     async fn desired_count(&self) -> i32 {
-        let described = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(WORKER)
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, WORKER)
             .await
-            .expect("describe services");
-        described
-            .services()
-            .first()
             .expect("the service")
             .desired_count()
     }

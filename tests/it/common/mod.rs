@@ -2,7 +2,9 @@
 //! loopback port, SDK clients pointed at it, and the real `driftd` binary.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cloudwatch;
 pub mod driftd;
+pub mod ecs;
 pub mod proxy;
 pub mod sqs;
 

@@ -1,0 +1,141 @@
+//! CloudWatch alarms put straight into moto, the way someone at the console
+//! would, and read back.
+
+use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::Client;
+
+/// A `PutMetricAlarm` of `name`: `Errors` in `namespace`, summed over a
+/// minute, above `threshold` for one period. Send it, or add to it first.
+pub fn errors_alarm(
+    cw: &Client,
+    name: &str,
+    namespace: &str,
+    threshold: f64,
+) -> PutMetricAlarmFluentBuilder {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace(namespace)
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+}
+
+/// A `PutMetricAlarm` of `name`: average ECS CPU over `period` seconds,
+/// above `threshold` for one period. Send it, or add to it first.
+pub fn cpu_alarm(
+    cw: &Client,
+    name: &str,
+    period: i32,
+    threshold: f64,
+) -> PutMetricAlarmFluentBuilder {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .period(period)
+        .evaluation_periods(1)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+}
+
+/// The Alarm document of [`errors_alarm`] (`threshold` a YAML scalar).
+pub fn errors_alarm_yaml(name: &str, namespace: &str, threshold: impl std::fmt::Display) -> String {
+    format!(
+        "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
+         namespace: {namespace}\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
+         evaluationPeriods: 1\n  threshold: {threshold}\n  \
+         comparisonOperator: GreaterThanThreshold\n"
+    )
+}
+
+/// The alarm of [`cpu_alarm_yaml`] as a `PutMetricAlarm` with this threshold.
+pub fn cluster_cpu_alarm(
+    cw: &Client,
+    name: &str,
+    cluster: &str,
+    threshold: f64,
+) -> PutMetricAlarmFluentBuilder {
+    cpu_alarm(cw, name, 60, threshold)
+        .alarm_description("CPU above the threshold")
+        .dimensions(dimension("ClusterName", cluster))
+}
+
+/// An Alarm document of average CPU of the ECS cluster `cluster` over a
+/// minute, above `threshold` (a YAML scalar).
+pub fn cpu_alarm_yaml(name: &str, cluster: &str, threshold: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1
+kind: Alarm
+metadata:
+  name: {name}
+spec:
+  description: CPU above the threshold
+  namespace: AWS/ECS
+  metricName: CPUUtilization
+  dimensions: {{ClusterName: {cluster}}}
+  statistic: Average
+  period: 60
+  evaluationPeriods: 1
+  threshold: {threshold}
+  comparisonOperator: GreaterThanThreshold
+"
+    )
+}
+
+/// The dimension `name=value`.
+pub fn dimension(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
+}
+
+/// The tag `key=value`.
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// The first alarm `DescribeAlarms` gives for `name`, if any.
+pub async fn find_alarm(cw: &Client, name: &str) -> Option<MetricAlarm> {
+    cw.describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .expect("describe alarms")
+        .metric_alarms()
+        .first()
+        .cloned()
+}
+
+/// The one alarm named `name`; fails the test when there is none or more.
+pub async fn alarm(cw: &Client, name: &str) -> MetricAlarm {
+    let resp = cw
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .expect("describe alarms");
+    match resp.metric_alarms() {
+        [alarm] => alarm.clone(),
+        other => panic!("expected one alarm named {name}, got {other:?}"),
+    }
+}
+
+/// The threshold of the alarm `name`; `None` when it does not exist.
+pub async fn threshold(cw: &Client, name: &str) -> Option<f64> {
+    find_alarm(cw, name).await.and_then(|a| a.threshold())
+}
+
+/// The names of every alarm, in the order `DescribeAlarms` gives them.
+pub async fn alarm_names(cw: &Client) -> Vec<String> {
+    cw.describe_alarms()
+        .send()
+        .await
+        .expect("describe alarms")
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_string))
+        .collect()
+}
