@@ -24,7 +24,7 @@ use std::time::Duration;
 use common::cloudwatch::cpu_alarm;
 use common::driftd::Daemon;
 use common::sqs::Sqs;
-use common::{desired_dir, repo_root, within, Moto};
+use common::{desired_dir, repo_root, within, Clients, Moto};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012";
@@ -98,11 +98,9 @@ fn cloudtrail(source: &str, name: &str, params: Value) -> String {
     common::sqs::cloudtrail(ACCOUNT, source, name, params)
 }
 
+/// The shared clients and the events queue's, with this file's look-ups.
 struct Aws {
-    cw: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-    sm: aws_sdk_secretsmanager::Client,
-    ecs: aws_sdk_ecs::Client,
+    clients: Clients,
     sqs: Sqs,
 }
 
@@ -110,10 +108,7 @@ impl Aws {
     async fn new(moto: &Moto) -> Aws {
         let config = moto.sdk_config().await;
         Aws {
-            cw: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sm: aws_sdk_secretsmanager::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
+            clients: Clients::new(&config),
             sqs: Sqs::new(&config),
         }
     }
@@ -126,14 +121,14 @@ impl Aws {
 
     /// The alarm as someone in the console leaves it.
     async fn edit_alarm(&self, threshold: f64) {
-        cpu_alarm(&self.cw, "events-cpu-high", 60, threshold)
+        cpu_alarm(&self.cloudwatch, "events-cpu-high", 60, threshold)
             .send()
             .await
             .expect("edit the alarm");
     }
 
     async fn threshold(&self) -> Option<f64> {
-        common::cloudwatch::threshold(&self.cw, "events-cpu-high").await
+        common::cloudwatch::threshold(&self.cloudwatch, "events-cpu-high").await
     }
 
     async fn topic_arn(&self) -> String {
@@ -141,18 +136,11 @@ impl Aws {
     }
 
     async fn display_name(&self) -> Option<String> {
-        let out = self
-            .sns
-            .get_topic_attributes()
-            .topic_arn(self.topic_arn().await)
-            .send()
-            .await
-            .expect("GetTopicAttributes");
-        out.attributes().and_then(|a| a.get("DisplayName")).cloned()
+        common::sns::topic_attribute(&self.sns, &self.topic_arn().await, "DisplayName").await
     }
 
     async fn secret_description(&self) -> Option<String> {
-        self.sm
+        self.secrets
             .describe_secret()
             .secret_id("events/app")
             .send()
@@ -163,7 +151,7 @@ impl Aws {
     }
 
     async fn dashboard_body(&self) -> String {
-        self.cw
+        self.cloudwatch
             .get_dashboard()
             .dashboard_name("events-ops")
             .send()
@@ -178,6 +166,14 @@ impl Aws {
         common::ecs::describe(&self.ecs, CLUSTER, "events-worker")
             .await
             .map_or(-1, |s| s.desired_count())
+    }
+}
+
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Aws {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.clients
     }
 }
 
@@ -302,7 +298,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
     ));
 
     // Secret (its description: its value is the application's).
-    aws.sm
+    aws.secrets
         .update_secret()
         .secret_id("events/app")
         .description("edited in the console")
@@ -310,7 +306,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .await
         .expect("edit the secret");
     let arn = aws
-        .sm
+        .secrets
         .describe_secret()
         .secret_id("events/app")
         .send()
@@ -339,7 +335,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 
     // Dashboard.
     let declared = aws.dashboard_body().await;
-    aws.cw
+    aws.cloudwatch
         .put_dashboard()
         .dashboard_name("events-ops")
         .dashboard_body(r#"{"widgets":[]}"#)

@@ -3,6 +3,7 @@
 //! differently from CloudWatch.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use std::sync::{Arc, Mutex};
 
@@ -14,9 +15,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use driftd::aws::dashboards::SdkDashboards;
 use driftd::aws::{Aws, ErrorClass};
-use driftd::engine::{Action, Ctx, Reconciler, Refs};
+use driftd::engine::{Action, Reconciler, Refs};
 use driftd::kinds::dashboard::{self, Dashboard, Live};
-use driftd::kinds::{Origin, Resource, Spec};
+use driftd::kinds::{Resource, Spec};
 use serde_json::Value;
 
 const OWNER: &str = "driftd";
@@ -72,23 +73,14 @@ async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Cli
 }
 
 /// A Dashboard resource whose body is written in YAML, as users write it.
-fn resource(name: &str, body_yaml: &str) -> Resource {
+fn dashboard(name: &str, body_yaml: &str) -> Resource {
     let body: Value = serde_yaml::from_str(body_yaml).expect("test YAML");
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.into(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/dashboards.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Dashboard(dashboard::Spec {
-            body: Some(body),
-            body_file: None,
-            notice: false,
-        }),
-    }
+    let spec = dashboard::Spec {
+        body: Some(body),
+        body_file: None,
+        notice: false,
+    };
+    resource("dashboards.yaml", name, Spec::Dashboard(spec))
 }
 
 /// The same resource, asking for the "managed by driftd" notice widget.
@@ -107,13 +99,6 @@ widgets:
   - {type: text, x: 12, y: 0, width: 12, height: 6,
      properties: {markdown: "# Runbook"}}
 "##;
-
-fn ctx() -> Ctx {
-    Ctx {
-        owner: OWNER.into(),
-        prune: false,
-    }
-}
 
 fn spec(resource: &Resource) -> &dashboard::Spec {
     Dashboard::spec(&resource.spec).expect("a dashboard")
@@ -204,7 +189,7 @@ async fn body_in_aws(raw: &aws_sdk_cloudwatch::Client, name: &str) -> String {
 async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     let moto = common::Moto::start();
     let (aws, requests, raw) = clients(&moto).await;
-    let ops = resource("ops-overview", BODY);
+    let ops = dashboard("ops-overview", BODY);
 
     let (action, changes) = pass(&aws, &ops).await;
     assert_eq!(action, Action::Create);
@@ -292,7 +277,7 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
 ) {
     let moto = common::Moto::start();
     let (aws, requests, raw) = clients(&moto).await;
-    let declared = resource("legacy", BODY);
+    let declared = dashboard("legacy", BODY);
     let body = spec(&declared).body().to_string();
     for name in ["legacy", "someone-elses"] {
         raw.put_dashboard()
@@ -314,7 +299,7 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
 
     // Asked for, the notice widget is written, and it is the one proof of
     // ownership an endpoint without dashboard tags has.
-    let with_notice = noticed(resource("noticed", BODY));
+    let with_notice = noticed(dashboard("noticed", BODY));
     assert_eq!(pass(&aws, &with_notice).await.0, Action::Create);
     assert_eq!(pass(&aws, &with_notice).await, (Action::InSync, vec![]));
     // A copy of it under another name ("Save as") names the original.

@@ -119,16 +119,8 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
         .args(["apply", "--desired-state"])
         .arg(dir.path()));
     assert_eq!(applied.code, 1, "{applied:?}");
-    assert!(
-        applied.stdout.contains(&format!("! Alarm {ALARM}: error")),
-        "{applied:?}"
-    );
-    assert!(
-        applied
-            .stdout
-            .contains("error (not_converging): threshold still differed"),
-        "{applied:?}"
-    );
+    applied.assert_stdout_contains(&format!("! Alarm {ALARM}: error"));
+    applied.assert_stdout_contains("error (not_converging): threshold still differed");
     assert_eq!(puts(&proxy), 3, "{:?}", proxy.writes());
     // Each correction was read back: the pass's DescribeAlarms, then one
     // after each of the three writes.

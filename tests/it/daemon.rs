@@ -50,6 +50,15 @@ spec:
     )
 }
 
+/// A daemon on moto at this interval, ready, with the desired state of
+/// `desired("80")` in its directory.
+fn ready_daemon(moto: &Moto, interval: &str) -> (tempfile::TempDir, Daemon) {
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Daemon::start(moto.driftd(), dir.path(), interval, &[]);
+    driftd.wait_ready();
+    (dir, driftd)
+}
+
 /// Writes a file the way editors do: a temporary file renamed over the old one.
 fn edit(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -138,9 +147,7 @@ async fn serves_health_readiness_status_and_metrics_that_promtool_accepts() {
 async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
-    driftd.wait_ready();
+    let (_dir, driftd) = ready_daemon(&moto, "2s");
     let topic_arn = aws_sdk_sns::Client::new(&moto.sdk_config().await)
         .list_topics()
         .send()
@@ -195,10 +202,8 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
 async fn a_yaml_edit_is_applied_within_about_a_second() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
     // A long interval: only the edit can explain the change.
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "10m");
     let mut latencies = Vec::new();
     for (i, value) in ["81", "82", "83"].into_iter().enumerate() {
         edit(dir.path(), "alarms.yaml", &desired(value));
@@ -231,9 +236,7 @@ async fn a_yaml_edit_is_applied_within_about_a_second() {
 async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "2s");
 
     // A typo, and the topic is gone from the file: nothing may be pruned or
     // changed while the files are invalid.
@@ -418,14 +421,7 @@ async fn a_second_signal_exits_at_once() {
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let cmd = common::driftd_at(&endpoint);
     let mut driftd = Daemon::start(cmd, dir.path(), "10m", &[]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -528,9 +524,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     let topic_only = desired("80").split("---\n").next().unwrap().to_string();
 
     // Without --prune: reported as orphaned, left alone.
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "3s", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "3s");
     edit(dir.path(), "alarms.yaml", &topic_only);
     within(Duration::from_secs(15), "orphan reported", || async {
         driftd.resource("Alarm", ALARM)["state"] == "orphaned"

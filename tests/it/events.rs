@@ -52,23 +52,13 @@ impl Env {
         let queue_url = queue.create("events-test-queue").await;
         let queue_arn = queue.arn(&queue_url).await;
         let sqs = queue.0;
-        let topic_arn = sns
-            .create_topic()
-            .name(TOPIC)
-            .attributes("DisplayName", "Drift events")
-            .tags(
-                aws_sdk_sns::types::Tag::builder()
-                    .key("driftd:owner")
-                    .value("driftd")
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn()
-            .expect("topic ARN")
-            .to_string();
+        let topic_arn = common::sns::create(
+            sns.create_topic()
+                .name(TOPIC)
+                .attributes("DisplayName", "Drift events")
+                .tags(common::sns::tag("driftd:owner", "driftd")),
+        )
+        .await;
         sns.subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")

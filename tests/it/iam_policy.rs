@@ -6,13 +6,12 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use common::cloudwatch::errors_alarm;
 use common::proxy::Proxy;
-use common::{desired_dir, repo_root, run, Moto, Run};
+use common::{desired_dir, repo_root, run, run_with_dir, Moto, Run};
 use serde_json::Value;
 
 /// Every kind but Secret: a new Topic with subscriptions, a Topic and an
@@ -90,10 +89,6 @@ spec:
   desiredCount: 0
 "#;
 
-fn driftd(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
-    run(cmd.args(args).arg("--desired-state").arg(dir))
-}
-
 /// What the desired state expects to exist already: the ECS services (driftd
 /// never creates them), plus a topic and an alarm made by hand, untagged.
 async fn seed(moto: &Moto) {
@@ -146,19 +141,7 @@ async fn drift(moto: &Moto) {
         .send()
         .await
         .expect("rename topic");
-    let subs = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&alerts)
-        .send()
-        .await
-        .expect("list subscriptions");
-    let email = subs
-        .subscriptions()
-        .iter()
-        .find(|s| s.protocol() == Some("email"))
-        .and_then(|s| s.subscription_arn())
-        .expect("email subscription")
-        .to_string();
+    let email = common::sns::subscription_arn(&sns, &alerts, "email").await;
     sns.unsubscribe()
         .subscription_arn(email)
         .send()
@@ -198,28 +181,19 @@ async fn every_call_of_apply_and_plan_is_granted_by_the_policy() {
     seed(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(first.code, 0, "{first:?}");
-    assert!(
-        first
-            .stdout
-            .contains("Apply: 3 created, 4 corrected, 0 observed, 0 errors, 0 in sync."),
-        "{first:?}"
-    );
+    first.assert_stdout_contains("Apply: 3 created, 4 corrected, 0 observed, 0 errors, 0 in sync.");
     drift(&moto).await;
-    let second = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(second.code, 0, "{second:?}");
-    assert!(
-        second
-            .stdout
-            .contains("Apply: 0 created, 4 corrected, 0 observed, 0 errors, 3 in sync."),
-        "{second:?}"
-    );
+    second
+        .assert_stdout_contains("Apply: 0 created, 4 corrected, 0 observed, 0 errors, 3 in sync.");
     for args in [
         &["plan", "--detailed-exitcode"][..],
         &["plan", "--output", "json"],
     ] {
-        let plan = driftd(proxy.driftd(&moto), args, dir.path());
+        let plan = run_with_dir(proxy.driftd(&moto), args, dir.path());
         assert_eq!(plan.code, 0, "{args:?}: {plan:?}");
     }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::cloudwatch::{alarm_names, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
-use common::{desired_dir, write_file, Moto, Run};
+use common::{desired_dir, write_file, Clients, Moto, Run};
 
 const HEADER: &str = "apiVersion: driftd/v1";
 
@@ -119,20 +119,12 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-struct Clients {
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-}
+/// The shared clients, with this file's look-ups and arrangements.
+struct Aws(Clients);
 
-impl Clients {
-    async fn of(moto: &Moto) -> Clients {
-        let config = moto.sdk_config().await;
-        Clients {
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-        }
+impl Aws {
+    async fn of(moto: &Moto) -> Aws {
+        Aws(Clients::of(moto).await)
     }
 
     async fn alarms(&self) -> Vec<String> {
@@ -218,16 +210,7 @@ impl Clients {
     }
 
     async fn put_topic(&self, name: &str, tags: &[(&str, &str)]) {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_sns::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-                    .expect("tag")
-            })
-            .collect();
+        let tags = tags.iter().map(|(k, v)| common::sns::tag(k, v)).collect();
         self.sns
             .create_topic()
             .name(name)
@@ -268,6 +251,14 @@ impl Clients {
     }
 }
 
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Aws {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.0
+    }
+}
+
 fn topic_arn(name: &str) -> String {
     format!("arn:aws:sns:us-east-1:123456789012:{name}")
 }
@@ -279,7 +270,7 @@ const EXTRA: &str = "arn:aws:sqs:us-east-1:123456789012:extra";
 async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let all = [
         (
             "topics.yaml",
@@ -370,22 +361,16 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
     // drift apply may not correct, so it exits 1.
     let apply = driftd(&proxy, &moto, dir.path(), &["apply"]);
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(
-        apply.stdout.contains("? Alarm p-a2: orphaned")
-            && apply.stdout.ends_with(", 6 orphaned.\n"),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("? Alarm p-a2: orphaned");
+    assert!(apply.stdout.ends_with(", 6 orphaned.\n"), "{apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
 
     let pruned = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
     assert_eq!(pruned.code, 0, "{pruned:?}");
-    assert!(
-        pruned.stdout.contains("- Alarm p-a2: deleted")
-            && pruned.stdout.contains("- Secret p/now: deleted")
-            && pruned.stdout.contains(
-                "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted."
-            ),
-        "{pruned:?}"
+    pruned.assert_stdout_contains("- Alarm p-a2: deleted");
+    pruned.assert_stdout_contains("- Secret p/now: deleted");
+    pruned.assert_stdout_contains(
+        "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted.",
     );
     assert_eq!(
         sorted(writes(&proxy)),
@@ -451,7 +436,7 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
 async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let names: Vec<String> = (1..=11).map(|i| format!("m-{i:02}")).collect();
     let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
     let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
@@ -471,17 +456,15 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         &["plan", "--prune", "--allow-empty"],
     );
     assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    plan.assert_stdout_contains(&format!("! {refusal}"));
     assert!(
         plan.stdout.contains(
             "? Alarm m-01: orphaned\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
         ),
         "the would-be deletions are listed: {plan:?}"
     );
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned."),
-        "{plan:?}"
+    plan.assert_stdout_contains(
+        "Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned.",
     );
 
     let apply = driftd(
@@ -491,7 +474,7 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         &["apply", "--prune", "--allow-empty"],
     );
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    apply.assert_stdout_contains(&format!("! {refusal}"));
     assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
     assert_eq!(aws.alarms().await, names);
@@ -511,7 +494,7 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
 async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let names: Vec<String> = (1..=3).map(|i| format!("e-{i:02}")).collect();
     let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
     let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
@@ -524,10 +507,10 @@ async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
                    or mount?); 3 resources are kept (give --allow-empty if deleting everything is intended)";
     let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
     assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    plan.assert_stdout_contains(&format!("! {refusal}"));
     let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    apply.assert_stdout_contains(&format!("! {refusal}"));
     assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
     assert_eq!(aws.alarms().await, names);
@@ -547,7 +530,7 @@ async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
 async fn a_topic_an_alarm_still_names_is_never_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let dir = desired_dir(&[
         (
             "topics.yaml",
@@ -596,7 +579,7 @@ async fn a_topic_an_alarm_still_names_is_never_pruned() {
 async fn resources_of_another_owner_or_of_none_are_never_deleted() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let theirs = [("driftd:owner", "team-b")];
     let prefixed = [("driftd:owner", "driftd-prod")];
     aws.put_alarm("o-team-b", &theirs, &[]).await;
@@ -657,7 +640,7 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
 async fn where_dashboards_cannot_be_tagged_one_without_its_notice_is_never_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let dir = desired_dir(&[(
         "dashboards.yaml",
         &docs(&[plain_dashboard("t-main"), plain_dashboard("t-second")]),
@@ -702,7 +685,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
     let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
 
     assert_eq!(plan.code, 0, "{plan:?}");
-    assert!(plan.stdout.contains(", 51 orphaned."), "{plan:?}");
+    plan.assert_stdout_contains(", 51 orphaned.");
     assert_eq!(
         answered(&proxy),
         [
@@ -728,7 +711,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
         &["plan", "--prune", "--allow-empty", "--max-prune", "60"],
     );
     assert_eq!(pruning.code, 0, "{pruning:?}");
-    assert!(pruning.stdout.contains("51 to delete"), "{pruning:?}");
+    pruning.assert_stdout_contains("51 to delete");
     assert_eq!(
         answered(&proxy),
         [
@@ -762,5 +745,5 @@ async fn an_invalid_desired_state_calls_no_aws_and_prunes_nothing() {
 
     assert_eq!(apply.code, 1, "{apply:?}");
     assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
-    assert_eq!(Clients::of(&moto).await.alarms().await, ["i-cpu"]);
+    assert_eq!(Aws::of(&moto).await.alarms().await, ["i-cpu"]);
 }

@@ -3,36 +3,20 @@
 //! be printed.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use std::collections::BTreeMap;
 
 use driftd::aws::secretsmanager::{NewSecret, SdkSecretsManager, SecretsManager};
 use driftd::aws::Aws;
-use driftd::engine::{self, Action, Ctx, Diff, PassOptions, Reconciler, Refs, State};
+use driftd::engine::{self, Action, Diff, PassOptions, Reconciler, Refs, State};
 use driftd::kinds::secret::{self, Secret};
-use driftd::kinds::{Blocked, Change, Error, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
-
-fn ctx() -> Ctx {
-    Ctx {
-        owner: "driftd".to_string(),
-        prune: false,
-    }
-}
+use driftd::kinds::{Blocked, Change, Error, Mode, Resource, Spec, Tags, OWNER_TAG};
 
 /// A Secret resource from the `spec:` of a document, as YAML.
 fn secret(name: &str, spec_yaml: &str) -> Resource {
     let spec: secret::Spec = serde_yaml::from_str(spec_yaml).expect("secret spec");
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.to_string(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/secrets.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Secret(spec),
-    }
+    resource("secrets.yaml", name, Spec::Secret(spec))
 }
 
 fn spec_of(resource: &Resource) -> &secret::Spec {
@@ -577,15 +561,8 @@ async fn secret_values_never_appear_in_any_output() {
     let plan = driftd(&["plan", "-v"]);
     assert_no_marker("plan", &plan);
     assert_eq!(plan.code, 0, "{plan:?}");
-    assert!(
-        plan.stdout.contains("value: (sensitive) differs"),
-        "{plan:?}"
-    );
-    assert!(
-        plan.stdout
-            .contains("value.keys.password: missing → required"),
-        "{plan:?}"
-    );
+    plan.assert_stdout_contains("value: (sensitive) differs");
+    plan.assert_stdout_contains("value.keys.password: missing → required");
 
     let json = driftd(&["plan", "-v", "--output", "json"]);
     assert_no_marker("plan --output json", &json);
@@ -619,10 +596,7 @@ async fn secret_values_never_appear_in_any_output() {
     );
     // Only marker/keys still drifts (a missing key driftd does not fill in).
     assert_eq!(replan.code, 2, "{replan:?}");
-    assert!(
-        replan.stdout.contains("Plan: 0 to create, 1 to update"),
-        "{replan:?}"
-    );
+    replan.assert_stdout_contains("Plan: 0 to create, 1 to update");
 }
 
 #[tokio::test]

@@ -1,0 +1,67 @@
+//! SNS topics and subscriptions as moto holds them, read straight from it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sns::operation::create_topic::builders::CreateTopicFluentBuilder;
+use aws_sdk_sns::types::Tag;
+use aws_sdk_sns::Client;
+
+/// One attribute of the topic `arn` (`DisplayName`, `Policy`, ...), if set.
+pub async fn topic_attribute(sns: &Client, arn: &str, attribute: &str) -> Option<String> {
+    sns.get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+        .expect("get topic attributes")
+        .attributes()
+        .and_then(|a| a.get(attribute))
+        .cloned()
+}
+
+/// The tags of the topic `arn`, by key.
+pub async fn topic_tags(sns: &Client, arn: &str) -> BTreeMap<String, String> {
+    sns.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("list topic tags")
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// The ARN of the first subscription of the topic `arn` with this protocol.
+pub async fn subscription_arn(sns: &Client, arn: &str, protocol: &str) -> String {
+    sns.list_subscriptions_by_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .expect("list subscriptions")
+        .subscriptions()
+        .iter()
+        .find(|s| s.protocol() == Some(protocol))
+        .and_then(|s| s.subscription_arn())
+        .unwrap_or_else(|| panic!("a {protocol} subscription of {arn}"))
+        .to_string()
+}
+
+/// Sends this `CreateTopic`; gives the topic's ARN.
+pub async fn create(topic: CreateTopicFluentBuilder) -> String {
+    topic
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn()
+        .expect("topic ARN")
+        .to_string()
+}
+
+/// The topic tag `key=value`.
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("a tag has a key and a value")
+}
