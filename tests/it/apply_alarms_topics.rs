@@ -178,36 +178,12 @@ impl Sdk {
 
     /// (protocol, endpoint, subscription ARN) of every subscription, sorted.
     async fn subscriptions(&self, arn: &str) -> Vec<(String, String, String)> {
-        let resp = self
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("list subscriptions");
-        assert!(resp.next_token().is_none(), "tests hold few subscriptions");
-        let mut subs: Vec<_> = resp
-            .subscriptions()
-            .iter()
-            .map(|s| {
-                (
-                    s.protocol().unwrap_or_default().to_string(),
-                    s.endpoint().unwrap_or_default().to_string(),
-                    s.subscription_arn().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        subs.sort();
-        subs
+        common::sns::subscriptions(&self.sns, arn).await
     }
 
     /// (protocol, endpoint) of every subscription, sorted.
     async fn subscribed(&self, arn: &str) -> Vec<(String, String)> {
-        self.subscriptions(arn)
-            .await
-            .into_iter()
-            .map(|(p, e, _)| (p, e))
-            .collect()
+        common::sns::subscribed(&self.sns, arn).await
     }
 
     /// Asserts that the topic `arn` is as [`STACK`] declares it: its display

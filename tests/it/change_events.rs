@@ -30,28 +30,18 @@ use serde_json::{json, Value};
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "events-shop";
 
-const DESIRED: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: events-alerts
-spec:
-  displayName: Events alerts
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: events-cpu-high
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: 80
-  comparisonOperator: GreaterThanThreshold
----
-apiVersion: driftd/v1
+/// One resource of each kind: a topic, an alarm, then [`OTHERS`].
+fn desired() -> String {
+    [
+        common::sns::topic_yaml("events-alerts", "Events alerts"),
+        common::cloudwatch::cpu_alarm_yaml("events-cpu-high", "80"),
+        OTHERS.to_string(),
+    ]
+    .join("---\n")
+}
+
+/// A secret, a dashboard and an ECS service, for [`desired`].
+const OTHERS: &str = r#"apiVersion: driftd/v1
 kind: Secret
 metadata:
   name: events/app
@@ -140,12 +130,8 @@ impl Aws {
     }
 
     async fn secret_description(&self) -> Option<String> {
-        self.secrets
-            .describe_secret()
-            .secret_id("events/app")
-            .send()
+        common::secrets::describe(&self.secrets, "events/app")
             .await
-            .expect("DescribeSecret")
             .description()
             .map(str::to_string)
     }
@@ -243,7 +229,7 @@ async fn start(moto: &Moto, dir: &tempfile::TempDir) -> (Aws, String, Daemon) {
 #[tokio::test]
 async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let topic = aws.topic_arn().await;
     let mut took = Vec::new();
@@ -305,13 +291,8 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("edit the secret");
-    let arn = aws
-        .secrets
-        .describe_secret()
-        .secret_id("events/app")
-        .send()
+    let arn = common::secrets::describe(&aws.secrets, "events/app")
         .await
-        .expect("DescribeSecret")
         .arn()
         .unwrap_or_default()
         .to_string();
@@ -412,7 +393,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 #[tokio::test]
 async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_one_read() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let writes = |d: &Daemon| -> f64 { aws_calls(d).1.values().sum() };
     let before = writes(&driftd);
@@ -454,7 +435,7 @@ async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_
 #[tokio::test]
 async fn an_event_routed_by_an_eventbridge_rule_and_a_queue_that_comes_back() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:driftd-events");
 

@@ -8,7 +8,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::cloudwatch::{cluster_cpu_alarm, cpu_alarm_yaml, threshold};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
 use common::{desired_dir, run, Moto};
@@ -20,7 +20,7 @@ const ALARM: &str = "converge-test-cpu-high";
 const PASSES_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn desired(threshold: &str) -> String {
-    cpu_alarm_yaml(ALARM, "converge-test", threshold)
+    cluster_cpu_alarm_yaml(ALARM, "converge-test", threshold)
 }
 
 /// Changes the alarm's threshold as someone in the console would.

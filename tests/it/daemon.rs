@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cloudwatch::{cluster_cpu_alarm, cpu_alarm, cpu_alarm_yaml, threshold};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, cpu_alarm, threshold};
 use common::proxy::Proxy;
 use common::{desired_dir, within, Moto};
 use serde_json::Value;
@@ -37,16 +37,9 @@ spec:
 /// A Topic and an Alarm that notifies it, with the alarm's threshold.
 fn desired(threshold: &str) -> String {
     format!(
-        "apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: {TOPIC}
-spec:
-  displayName: Daemon test alerts
----
-{}  alarmActions: [topic:{TOPIC}]
-",
-        cpu_alarm_yaml(ALARM, "daemon-test", threshold)
+        "{}---\n{}  alarmActions: [topic:{TOPIC}]\n",
+        common::sns::topic_yaml(TOPIC, "Daemon test alerts"),
+        cluster_cpu_alarm_yaml(ALARM, "daemon-test", threshold)
     )
 }
 

@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::cloudwatch::{cluster_cpu_alarm, cpu_alarm_yaml, tag};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, tag};
 use common::driftd::Daemon;
 use common::{desired_dir, run, Moto};
 use serde_json::{json, Value};
@@ -80,15 +80,8 @@ impl Env {
     /// The Topic as declared (in sync with what `start` made).
     fn topic_yaml(&self) -> String {
         format!(
-            "apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: {TOPIC}
-spec:
-  displayName: Drift events
-  subscriptions:
-    - {{protocol: sqs, endpoint: {}}}
-",
+            "{}  subscriptions:\n    - {{protocol: sqs, endpoint: {}}}\n",
+            common::sns::topic_yaml(TOPIC, "Drift events"),
             self.queue_arn
         )
     }
@@ -150,7 +143,7 @@ spec:
 }
 
 fn alarm_yaml(threshold: &str) -> String {
-    cpu_alarm_yaml(ALARM, "events-test", threshold)
+    cluster_cpu_alarm_yaml(ALARM, "events-test", threshold)
 }
 
 const SECRET_YAML: &str = "apiVersion: driftd/v1

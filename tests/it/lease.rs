@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use common::cloudwatch::{cpu_alarm, threshold};
+use common::cloudwatch::{cpu_alarm, cpu_alarm_yaml, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
 use common::{desired_dir, Moto};
@@ -29,21 +29,7 @@ const LEASE: &[&str] = &["--lease-table", TABLE, "--lease-duration", "3s"];
 const ALARM: &str = "lease-test-cpu-high";
 
 fn desired() -> String {
-    format!(
-        r#"apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: 80
-  comparisonOperator: GreaterThanThreshold
-"#
-    )
+    cpu_alarm_yaml(ALARM, "80")
 }
 
 async fn create_table(config: &aws_config::SdkConfig) {

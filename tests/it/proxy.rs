@@ -441,14 +441,10 @@ async fn a_dropped_write_succeeds_but_never_reaches_moto() {
         .expect("get topic attributes");
     let display_name = attributes.attributes().and_then(|a| a.get("DisplayName"));
     assert_ne!(display_name.map(String::as_str), Some("Alerts"));
-    let secret = aws
-        .secrets
-        .get_secret_value()
-        .secret_id("db")
-        .send()
-        .await
-        .expect("get secret value");
-    assert_eq!(secret.secret_string(), Some("old"));
+    assert_eq!(
+        common::secrets::value(&aws.secrets, "db").await.as_deref(),
+        Some("old")
+    );
     let services = aws
         .ecs
         .describe_services()

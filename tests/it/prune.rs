@@ -159,17 +159,11 @@ impl Aws {
 
     async fn subscriptions(&self, topic: &str) -> Vec<String> {
         let arn = format!("arn:aws:sns:us-east-1:123456789012:{topic}");
-        let out = self
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("list subscriptions");
+        let subscribed = common::sns::subscribed(&self.sns, &arn).await;
         sorted(
-            out.subscriptions()
-                .iter()
-                .filter_map(|s| s.endpoint().map(str::to_string))
+            subscribed
+                .into_iter()
+                .map(|(_, endpoint)| endpoint)
                 .collect(),
         )
     }

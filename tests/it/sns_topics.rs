@@ -14,7 +14,7 @@
 use crate::common;
 use common::kinds::{ctx, resource};
 
-use common::sns::{subscription_arn, topic_tags};
+use common::sns::{subscribed, subscription_arn, topic_tags};
 use driftd::aws::sns::{SdkSns, Sns, TopicSubscription};
 use driftd::aws::Aws;
 use driftd::engine::{Action, Diff, Reconciler, Refs};
@@ -78,27 +78,6 @@ tags: {team: platform}
 
 const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
 
-async fn subscriptions(sns: &aws_sdk_sns::Client, arn: &str) -> Vec<(String, String)> {
-    let out = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(arn)
-        .send()
-        .await
-        .expect("list subscriptions");
-    let mut subs: Vec<_> = out
-        .subscriptions()
-        .iter()
-        .map(|s| {
-            (
-                s.protocol().unwrap_or_default().to_string(),
-                s.endpoint().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    subs.sort();
-    subs
-}
-
 #[tokio::test]
 async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_twice() {
     let moto = common::Moto::start();
@@ -126,7 +105,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
     assert_eq!(attrs["DisplayName"], "TikTimer alerts");
     assert_eq!(attrs["KmsMasterKeyId"], "alias/aws/sns");
     assert_eq!(
-        subscriptions(&raw, ARN).await,
+        subscribed(&raw, ARN).await,
         [
             ("email".into(), "ops@example.com".into()),
             (
@@ -155,7 +134,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
         assert_eq!(d.action, Action::InSync, "{:?}", d.changes);
         assert_eq!(d.ops, Ops::None);
     }
-    assert_eq!(subscriptions(&raw, ARN).await.len(), 2);
+    assert_eq!(subscribed(&raw, ARN).await.len(), 2);
 }
 
 #[tokio::test]
@@ -256,7 +235,7 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
     pass(&aws, &resources, true).await;
     let diffs = pass(&aws, &resources, false).await;
     assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
-    assert_eq!(subscriptions(&raw, ARN).await.len(), 2);
+    assert_eq!(subscribed(&raw, ARN).await.len(), 2);
 }
 
 #[tokio::test]

@@ -190,14 +190,7 @@ impl Sdk {
     }
 
     async fn secret_value(&self) -> Option<String> {
-        self.secrets
-            .get_secret_value()
-            .secret_id(SECRET)
-            .send()
-            .await
-            .expect("get secret value")
-            .secret_string()
-            .map(str::to_string)
+        common::secrets::value(&self.secrets, SECRET).await
     }
 
     async fn desired_count(&self) -> i32 {

@@ -53,7 +53,7 @@ pub fn errors_alarm_yaml(name: &str, namespace: &str, threshold: impl std::fmt::
     )
 }
 
-/// The alarm of [`cpu_alarm_yaml`] as a `PutMetricAlarm` with this threshold.
+/// A [`cpu_alarm`] over a minute, described, on the ECS cluster `cluster`.
 pub fn cluster_cpu_alarm(
     cw: &Client,
     name: &str,
@@ -65,25 +65,31 @@ pub fn cluster_cpu_alarm(
         .dimensions(dimension("ClusterName", cluster))
 }
 
-/// An Alarm document of average CPU of the ECS cluster `cluster` over a
-/// minute, above `threshold` (a YAML scalar).
-pub fn cpu_alarm_yaml(name: &str, cluster: &str, threshold: &str) -> String {
+/// The Alarm document of [`cpu_alarm`] over a minute (`threshold` a YAML
+/// scalar).
+pub fn cpu_alarm_yaml(name: &str, threshold: &str) -> String {
     format!(
         "apiVersion: driftd/v1
 kind: Alarm
 metadata:
   name: {name}
 spec:
-  description: CPU above the threshold
   namespace: AWS/ECS
   metricName: CPUUtilization
-  dimensions: {{ClusterName: {cluster}}}
   statistic: Average
   period: 60
   evaluationPeriods: 1
   threshold: {threshold}
   comparisonOperator: GreaterThanThreshold
 "
+    )
+}
+
+/// The Alarm document of [`cluster_cpu_alarm`] (`threshold` a YAML scalar).
+pub fn cluster_cpu_alarm_yaml(name: &str, cluster: &str, threshold: &str) -> String {
+    format!(
+        "{}  description: CPU above the threshold\n  dimensions: {{ClusterName: {cluster}}}\n",
+        cpu_alarm_yaml(name, threshold)
     )
 }
 

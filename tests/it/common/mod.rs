@@ -7,6 +7,7 @@ pub mod driftd;
 pub mod ecs;
 pub mod kinds;
 pub mod proxy;
+pub mod secrets;
 pub mod sns;
 pub mod sqs;
 

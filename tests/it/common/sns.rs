@@ -46,6 +46,19 @@ pub async fn subscription_arn(sns: &Client, arn: &str, protocol: &str) -> String
         .to_string()
 }
 
+/// A Topic document: `name`, shown as `display_name`.
+pub fn topic_yaml(name: &str, display_name: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1
+kind: Topic
+metadata:
+  name: {name}
+spec:
+  displayName: {display_name}
+"
+    )
+}
+
 /// Sends this `CreateTopic`; gives the topic's ARN.
 pub async fn create(topic: CreateTopicFluentBuilder) -> String {
     topic
@@ -64,4 +77,38 @@ pub fn tag(key: &str, value: &str) -> Tag {
         .value(value)
         .build()
         .expect("a tag has a key and a value")
+}
+
+/// (protocol, endpoint, subscription ARN) of every subscription of the topic
+/// `arn`, sorted; the tests hold few, in one page.
+pub async fn subscriptions(sns: &Client, arn: &str) -> Vec<(String, String, String)> {
+    let resp = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .expect("list subscriptions");
+    assert!(resp.next_token().is_none(), "tests hold few subscriptions");
+    let mut subs: Vec<_> = resp
+        .subscriptions()
+        .iter()
+        .map(|s| {
+            (
+                s.protocol().unwrap_or_default().to_string(),
+                s.endpoint().unwrap_or_default().to_string(),
+                s.subscription_arn().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    subs.sort();
+    subs
+}
+
+/// (protocol, endpoint) of every subscription of the topic `arn`, sorted.
+pub async fn subscribed(sns: &Client, arn: &str) -> Vec<(String, String)> {
+    subscriptions(sns, arn)
+        .await
+        .into_iter()
+        .map(|(protocol, endpoint, _)| (protocol, endpoint))
+        .collect()
 }
