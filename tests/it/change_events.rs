@@ -316,13 +316,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 
     // Dashboard.
     let declared = aws.dashboard_body().await;
-    aws.cloudwatch
-        .put_dashboard()
-        .dashboard_name("events-ops")
-        .dashboard_body(r#"{"widgets":[]}"#)
-        .send()
-        .await
-        .expect("edit the dashboard");
+    common::cloudwatch::put_dashboard(&aws.cloudwatch, "events-ops", r#"{"widgets":[]}"#).await;
     aws.sqs
         .send(
             &queue,

@@ -234,12 +234,7 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     // changed in AWS), but not drift.
     let text = reformatted(&live.body);
     assert!(text.contains("300.0"), "{text}");
-    raw.put_dashboard()
-        .dashboard_name("ops-overview")
-        .dashboard_body(&text)
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "ops-overview", &text).await;
     assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
     assert_eq!(requests.count("GetDashboard"), 2);
     assert_eq!(
@@ -251,12 +246,7 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     // A real change: drift, named by its path, and corrected.
     let mut edited = live.body.as_ref().clone();
     edited["widgets"][0]["properties"]["title"] = "CPU (edited in the console)".into();
-    raw.put_dashboard()
-        .dashboard_name("ops-overview")
-        .dashboard_body(edited.to_string())
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "ops-overview", &edited.to_string()).await;
     assert_eq!(
         pass(&aws, &ops).await,
         (
@@ -280,12 +270,7 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
     let declared = dashboard("legacy", BODY);
     let body = spec(&declared).body().to_string();
     for name in ["legacy", "someone-elses"] {
-        raw.put_dashboard()
-            .dashboard_name(name)
-            .dashboard_body(&body)
-            .send()
-            .await
-            .expect("raw PutDashboard");
+        common::cloudwatch::put_dashboard(&raw, name, &body).await;
     }
 
     // Same content: in sync. Adoption sets the owner tag on the side (a tag
@@ -305,12 +290,7 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
     // A copy of it under another name ("Save as") names the original.
     let copied = body_in_aws(&raw, "noticed").await;
     assert!(copied.contains("Managed by driftd"), "{copied}");
-    raw.put_dashboard()
-        .dashboard_name("noticed-copy")
-        .dashboard_body(&copied)
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "noticed-copy", &copied).await;
 
     let observed = dashboard::observe_named(
         &aws,

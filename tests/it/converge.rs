@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
-use common::{desired_dir, run, Moto};
+use common::{desired_dir, run_with_dir, Moto};
 use serde_json::json;
 
 const ALARM: &str = "converge-test-cpu-high";
@@ -33,10 +33,7 @@ async fn set_threshold(cloudwatch: &aws_sdk_cloudwatch::Client, threshold: f64) 
 
 /// The alarm as driftd creates it (threshold 80), then raised to 95 outside driftd.
 async fn drifted_alarm(moto: &Moto, proxy: &Proxy, dir: &std::path::Path) {
-    let created = run(proxy
-        .driftd(moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir));
+    let created = run_with_dir(proxy.driftd(moto), &["apply"], dir);
     assert_eq!(created.code, 0, "{created:?}");
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     set_threshold(&cloudwatch, 95.0).await;
@@ -114,10 +111,7 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "drop"}]));
     proxy.reset();
 
-    let applied = run(proxy
-        .driftd(&moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir.path()));
+    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(applied.code, 1, "{applied:?}");
     applied.assert_stdout_contains(&format!("! Alarm {ALARM}: error"));
     applied.assert_stdout_contains("error (not_converging): threshold still differed");
@@ -129,10 +123,7 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     // Once writes take again, one correction is enough and is read back once.
     proxy.clear_faults();
     proxy.reset();
-    let applied = run(proxy
-        .driftd(&moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir.path()));
+    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(applied.code, 0, "{applied:?}");
     assert_eq!(puts(&proxy), 1);
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{:?}", proxy.calls());

@@ -86,6 +86,16 @@ impl Env {
         )
     }
 
+    /// `driftd apply` on `dir`, announcing drift to this topic.
+    fn apply(&self, dir: &std::path::Path) -> common::Run {
+        run(self
+            .moto
+            .driftd()
+            .args(["apply", "--desired-state"])
+            .arg(dir)
+            .args(["--events-topic", &self.topic_arn]))
+    }
+
     /// Puts the alarm in place, owned by driftd, with this threshold.
     async fn put_alarm(&self, threshold: f64) {
         cluster_cpu_alarm(&self.cloudwatch, ALARM, "events-test", threshold)
@@ -306,12 +316,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     let env = Env::start().await;
     env.put_alarm(95.0).await;
     let dir = desired_dir(&[("alarm.yaml", &alarm_yaml("80"))]);
-    let applied = run(env
-        .moto
-        .driftd()
-        .args(["apply", "--desired-state"])
-        .arg(dir.path())
-        .args(["--events-topic", &env.topic_arn]));
+    let applied = env.apply(dir.path());
     assert_eq!(applied.code, 0, "{applied:?}");
     let messages = env.drain().await;
     let events: Vec<&str> = messages
@@ -325,12 +330,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     assert_eq!(messages[1].json["episode"], messages[0].json["episode"]);
 
     // In sync now: the next apply announces nothing.
-    let again = run(env
-        .moto
-        .driftd()
-        .args(["apply", "--desired-state"])
-        .arg(dir.path())
-        .args(["--events-topic", &env.topic_arn]));
+    let again = env.apply(dir.path());
     assert_eq!(again.code, 0, "{again:?}");
     assert!(env.drain().await.is_empty());
 }

@@ -101,12 +101,12 @@ async fn seed(moto: &Moto) {
     }
 
     let sns = aws_sdk_sns::Client::new(&config);
-    sns.create_topic()
-        .name("legacy-alerts")
-        .attributes("DisplayName", "Old")
-        .send()
-        .await
-        .expect("create topic");
+    common::sns::create(
+        sns.create_topic()
+            .name("legacy-alerts")
+            .attributes("DisplayName", "Old"),
+    )
+    .await;
     aws_sdk_cloudwatch::Client::new(&config)
         .put_metric_alarm()
         .alarm_name("legacy-latency")
@@ -157,13 +157,8 @@ async fn drift(moto: &Moto) {
     .send()
     .await
     .expect("edit alarm");
-    aws_sdk_cloudwatch::Client::new(&config)
-        .put_dashboard()
-        .dashboard_name("shop")
-        .dashboard_body(r#"{"widgets":[]}"#)
-        .send()
-        .await
-        .expect("edit dashboard");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    common::cloudwatch::put_dashboard(&cloudwatch, "shop", r#"{"widgets":[]}"#).await;
     aws_sdk_ecs::Client::new(&config)
         .update_service()
         .cluster("shop")

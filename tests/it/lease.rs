@@ -56,6 +56,17 @@ async fn create_table(config: &aws_config::SdkConfig) {
         .expect("create the lease table");
 }
 
+/// A moto holding the lease table, a CloudWatch client on it, and the
+/// desired state of [`desired`].
+async fn leased_moto() -> (Moto, aws_sdk_cloudwatch::Client, tempfile::TempDir) {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    create_table(&config).await;
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    (moto, cw, dir)
+}
+
 async fn drift(cw: &aws_sdk_cloudwatch::Client, to: f64) {
     cpu_alarm(cw, ALARM, 60, to)
         .send()
@@ -93,11 +104,7 @@ fn one_leader(replicas: &[Daemon], limit: Duration) -> (usize, Duration) {
 
 #[tokio::test]
 async fn one_of_three_leads_and_a_killed_leader_is_replaced_and_drift_corrected() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    create_table(&config).await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
-    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    let (moto, cw, dir) = leased_moto().await;
     let mut replicas: Vec<Daemon> = (0..3)
         .map(|_| Daemon::start(moto.driftd(), dir.path(), "10m", LEASE))
         .collect();
@@ -191,11 +198,7 @@ async fn sigterm_hands_the_lease_over_within_three_seconds() {
 
 #[tokio::test]
 async fn a_leader_cut_off_from_dynamodb_stops_writing_before_its_lease_can_be_taken_over() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    create_table(&config).await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
-    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    let (moto, cw, dir) = leased_moto().await;
     // The leader talks to AWS through a proxy of its own, started first so
     // that it wins the lease.
     let proxy = Proxy::start(&moto);

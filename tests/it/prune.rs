@@ -235,13 +235,7 @@ impl Aws {
     }
 
     async fn put_dashboard(&self, name: &str, body: &serde_json::Value) {
-        self.cloudwatch
-            .put_dashboard()
-            .dashboard_name(name)
-            .dashboard_body(body.to_string())
-            .send()
-            .await
-            .expect("put dashboard by hand");
+        common::cloudwatch::put_dashboard(&self.cloudwatch, name, &body.to_string()).await;
     }
 }
 

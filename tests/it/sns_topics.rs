@@ -95,13 +95,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
     assert_eq!(diffs[0].action, Action::Create);
     assert_eq!(diffs[1].action, Action::Create);
 
-    let attrs = raw
-        .get_topic_attributes()
-        .topic_arn(ARN)
-        .send()
-        .await
-        .expect("attributes");
-    let attrs = attrs.attributes().expect("attributes");
+    let attrs = common::sns::topic_attributes(&raw, ARN).await;
     assert_eq!(attrs["DisplayName"], "TikTimer alerts");
     assert_eq!(attrs["KmsMasterKeyId"], "alias/aws/sns");
     assert_eq!(
@@ -244,12 +238,12 @@ async fn an_untagged_topic_made_outside_driftd_is_adopted() {
     let config = moto.sdk_config().await;
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
-    raw.create_topic()
-        .name("legacy")
-        .attributes("DisplayName", "Legacy")
-        .send()
-        .await
-        .expect("create");
+    common::sns::create(
+        raw.create_topic()
+            .name("legacy")
+            .attributes("DisplayName", "Legacy"),
+    )
+    .await;
     raw.subscribe()
         .topic_arn("arn:aws:sns:us-east-1:123456789012:legacy")
         .protocol("email")

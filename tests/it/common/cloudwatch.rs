@@ -103,27 +103,25 @@ pub fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
 }
 
-/// The first alarm `DescribeAlarms` gives for `name`, if any.
-pub async fn find_alarm(cw: &Client, name: &str) -> Option<MetricAlarm> {
+/// The alarms `DescribeAlarms` gives for `name`.
+pub async fn described(cw: &Client, name: &str) -> Vec<MetricAlarm> {
     cw.describe_alarms()
         .alarm_names(name)
         .send()
         .await
         .expect("describe alarms")
         .metric_alarms()
-        .first()
-        .cloned()
+        .to_vec()
+}
+
+/// The first alarm `DescribeAlarms` gives for `name`, if any.
+pub async fn find_alarm(cw: &Client, name: &str) -> Option<MetricAlarm> {
+    described(cw, name).await.into_iter().next()
 }
 
 /// The one alarm named `name`; fails the test when there is none or more.
 pub async fn alarm(cw: &Client, name: &str) -> MetricAlarm {
-    let resp = cw
-        .describe_alarms()
-        .alarm_names(name)
-        .send()
-        .await
-        .expect("describe alarms");
-    match resp.metric_alarms() {
+    match described(cw, name).await.as_slice() {
         [alarm] => alarm.clone(),
         other => panic!("expected one alarm named {name}, got {other:?}"),
     }
@@ -144,4 +142,15 @@ pub async fn alarm_names(cw: &Client) -> Vec<String> {
         .iter()
         .filter_map(|a| a.alarm_name().map(str::to_string))
         .collect()
+}
+
+/// Puts the dashboard `name` with this body straight into CloudWatch, the way
+/// someone at the console would.
+pub async fn put_dashboard(cw: &Client, name: &str, body: &str) {
+    cw.put_dashboard()
+        .dashboard_name(name)
+        .dashboard_body(body)
+        .send()
+        .await
+        .expect("put dashboard");
 }

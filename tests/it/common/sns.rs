@@ -1,21 +1,26 @@
 //! SNS topics and subscriptions as moto holds them, read straight from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sns::operation::create_topic::builders::CreateTopicFluentBuilder;
 use aws_sdk_sns::types::Tag;
 use aws_sdk_sns::Client;
 
-/// One attribute of the topic `arn` (`DisplayName`, `Policy`, ...), if set.
-pub async fn topic_attribute(sns: &Client, arn: &str, attribute: &str) -> Option<String> {
+/// Every attribute of the topic `arn` (`DisplayName`, `Policy`, ...).
+pub async fn topic_attributes(sns: &Client, arn: &str) -> HashMap<String, String> {
     sns.get_topic_attributes()
         .topic_arn(arn)
         .send()
         .await
         .expect("get topic attributes")
         .attributes()
-        .and_then(|a| a.get(attribute))
         .cloned()
+        .expect("topic attributes")
+}
+
+/// One attribute of the topic `arn`, if set.
+pub async fn topic_attribute(sns: &Client, arn: &str, attribute: &str) -> Option<String> {
+    topic_attributes(sns, arn).await.remove(attribute)
 }
 
 /// The tags of the topic `arn`, by key.
