@@ -82,11 +82,7 @@ impl Env {
         let moto = common::Moto::start();
         let config = moto.sdk_config().await;
         let describes = DescribeCounter::default();
-        let counted = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&config)
-                .interceptor(describes.clone())
-                .build(),
-        );
+        let counted = common::cloudwatch::intercepted(&config, describes.clone());
         let mut aws = Aws::from_sdk_config(&config);
         aws.cloudwatch = Arc::new(SdkCloudWatch::from_client(counted));
         let topic_arn =

@@ -62,11 +62,7 @@ impl Intercept for Requests {
 async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Client) {
     let config = moto.sdk_config().await;
     let requests = Requests::default();
-    let counted = aws_sdk_cloudwatch::Client::from_conf(
-        aws_sdk_cloudwatch::config::Builder::from(&config)
-            .interceptor(requests.clone())
-            .build(),
-    );
+    let counted = common::cloudwatch::intercepted(&config, requests.clone());
     let mut aws = Aws::from_sdk_config(&config);
     aws.dashboards = Arc::new(SdkDashboards::from_client(counted));
     (aws, requests, aws_sdk_cloudwatch::Client::new(&config))

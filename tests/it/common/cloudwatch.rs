@@ -154,3 +154,16 @@ pub async fn put_dashboard(cw: &Client, name: &str, body: &str) {
         .await
         .expect("put dashboard");
 }
+
+/// A CloudWatch client on `config` whose requests pass through `interceptor`
+/// (the tests count them with one).
+pub fn intercepted(
+    config: &aws_config::SdkConfig,
+    interceptor: impl aws_smithy_runtime_api::client::interceptors::Intercept + 'static,
+) -> Client {
+    Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(config)
+            .interceptor(interceptor)
+            .build(),
+    )
+}
