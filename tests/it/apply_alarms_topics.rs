@@ -20,13 +20,12 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
-use common::{desired_dir, run, Moto, Run};
+use common::{desired_dir, run_with_dir, Clients, Moto, Run};
 
 const OWNER_TAG: &str = "driftd:owner";
 const SQS_ARCHIVE: &str = "arn:aws:sqs:us-east-1:123456789012:alerts-archive";
@@ -121,46 +120,19 @@ spec:
 const ALARMS: [&str; 3] = ["cpu-high", "latency-p99", "errors-5xx"];
 
 /// Raw SDK clients on moto, to inject drift and to look at the result.
-struct Sdk {
-    cw: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-}
+struct Sdk(Clients);
 
 impl Sdk {
     async fn new(moto: &Moto) -> Sdk {
-        let config = moto.sdk_config().await;
-        Sdk {
-            cw: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-        }
+        Sdk(Clients::of(moto).await)
     }
 
     async fn alarm(&self, name: &str) -> MetricAlarm {
-        let resp = self
-            .cw
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
-            .await
-            .expect("describe alarms");
-        match resp.metric_alarms() {
-            [alarm] => alarm.clone(),
-            other => panic!("expected one alarm named {name}, got {other:?}"),
-        }
+        common::cloudwatch::alarm(&self.cloudwatch, name).await
     }
 
     async fn alarm_names(&self) -> Vec<String> {
-        let resp = self
-            .cw
-            .describe_alarms()
-            .send()
-            .await
-            .expect("describe alarms");
-        let mut names: Vec<String> = resp
-            .metric_alarms()
-            .iter()
-            .filter_map(|a| a.alarm_name().map(str::to_string))
-            .collect();
+        let mut names = alarm_names(&self.cloudwatch).await;
         names.sort();
         names
     }
@@ -173,7 +145,7 @@ impl Sdk {
             .expect("alarm ARN")
             .to_string();
         let resp = self
-            .cw
+            .cloudwatch
             .list_tags_for_resource()
             .resource_arn(arn)
             .send()
@@ -197,62 +169,49 @@ impl Sdk {
     }
 
     async fn topic_attribute(&self, arn: &str, attribute: &str) -> Option<String> {
-        let resp = self
-            .sns
-            .get_topic_attributes()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("get topic attributes");
-        resp.attributes().and_then(|a| a.get(attribute)).cloned()
+        common::sns::topic_attribute(&self.sns, arn, attribute).await
     }
 
     async fn topic_tags(&self, arn: &str) -> BTreeMap<String, String> {
-        let resp = self
-            .sns
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .expect("list topic tags");
-        resp.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
+        common::sns::topic_tags(&self.sns, arn).await
     }
 
     /// (protocol, endpoint, subscription ARN) of every subscription, sorted.
     async fn subscriptions(&self, arn: &str) -> Vec<(String, String, String)> {
-        let resp = self
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("list subscriptions");
-        assert!(resp.next_token().is_none(), "tests hold few subscriptions");
-        let mut subs: Vec<_> = resp
-            .subscriptions()
-            .iter()
-            .map(|s| {
-                (
-                    s.protocol().unwrap_or_default().to_string(),
-                    s.endpoint().unwrap_or_default().to_string(),
-                    s.subscription_arn().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        subs.sort();
-        subs
+        common::sns::subscriptions(&self.sns, arn).await
     }
 
     /// (protocol, endpoint) of every subscription, sorted.
     async fn subscribed(&self, arn: &str) -> Vec<(String, String)> {
-        self.subscriptions(arn)
+        common::sns::subscribed(&self.sns, arn).await
+    }
+
+    /// Asserts that the topic `arn` is as [`STACK`] declares it: its display
+    /// name and its two subscriptions.
+    async fn assert_declared_topic(&self, arn: &str) {
+        assert_eq!(
+            self.topic_attribute(arn, "DisplayName").await.as_deref(),
+            Some("Platform alerts")
+        );
+        assert_eq!(
+            self.subscribed(arn).await,
+            [
+                ("email".to_string(), ONCALL.to_string()),
+                ("sqs".to_string(), SQS_ARCHIVE.to_string()),
+            ]
+        );
+    }
+
+    /// Renames the topic `arn` at the console: display name `Renamed by hand`.
+    async fn rename_topic(&self, arn: &str) {
+        self.sns
+            .set_topic_attributes()
+            .topic_arn(arn)
+            .attribute_name("DisplayName")
+            .attribute_value("Renamed by hand")
+            .send()
             .await
-            .into_iter()
-            .map(|(p, e, _)| (p, e))
-            .collect()
+            .expect("set display name");
     }
 
     /// Re-puts an alarm as it is, with these changes made by `edit`, the way
@@ -260,7 +219,7 @@ impl Sdk {
     async fn edit_alarm(&self, name: &str, edit: impl FnOnce(PutAlarm) -> PutAlarm) {
         let a = self.alarm(name).await;
         let put = self
-            .cw
+            .cloudwatch
             .put_metric_alarm()
             .alarm_name(name)
             .set_alarm_description(a.alarm_description().map(str::to_string))
@@ -284,9 +243,12 @@ impl Sdk {
     }
 }
 
-/// `driftd <args> --desired-state <dir>` through this command.
-fn driftd(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
-    run(cmd.args(args).arg("--desired-state").arg(dir))
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Sdk {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.0
+    }
 }
 
 /// The lines of an output that belong to this resource's block (its header
@@ -299,6 +261,20 @@ fn block<'a>(stdout: &'a str, header: &str) -> Vec<&'a str> {
     std::iter::once(first)
         .chain(lines.take_while(|l| l.starts_with("    ")))
         .collect()
+}
+
+/// Asserts that the resource under `header` failed alone: its block is the
+/// header marked `error` and one line of the error of this `class`, naming `what`.
+#[track_caller]
+fn assert_error(out: &Run, header: &str, class: &str, what: &str) {
+    let lines = block(&out.stdout, header);
+    assert_eq!(lines[0], format!("{header}: error"), "{out:?}");
+    assert!(
+        lines.len() == 2
+            && lines[1].starts_with(&format!("    error ({class}): "))
+            && lines[1].contains(what),
+        "{out:?}"
+    );
 }
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -322,7 +298,7 @@ async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let out = driftd(moto.driftd(), &["apply"], dir.path());
+    let out = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(out.code, 0, "{out:?}");
     // The topic is created before the alarms that notify it.
     assert_eq!(
@@ -338,24 +314,10 @@ async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
         ],
         "{out:?}"
     );
-    assert!(
-        out.stdout
-            .contains("Apply: 4 created, 0 corrected, 0 observed, 0 errors, 0 in sync."),
-        "{out:?}"
-    );
+    out.assert_stdout_contains("Apply: 4 created, 0 corrected, 0 observed, 0 errors, 0 in sync.");
 
     let topic = sdk.topic_arn("alerts").await.expect("topic created");
-    assert_eq!(
-        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
-        Some("Platform alerts")
-    );
-    assert_eq!(
-        sdk.subscribed(&topic).await,
-        [
-            ("email".to_string(), ONCALL.to_string()),
-            ("sqs".to_string(), SQS_ARCHIVE.to_string()),
-        ]
-    );
+    sdk.assert_declared_topic(&topic).await;
     assert_eq!(
         sdk.topic_tags(&topic).await,
         tags(&[(OWNER_TAG, "driftd"), ("team", "platform")])
@@ -461,13 +423,7 @@ async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
 /// 150 alarms without actions, named `bulk-000` to `bulk-149`.
 fn bulk_alarms(n: usize) -> String {
     (0..n)
-        .map(|i| {
-            format!(
-                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: bulk-{i:03}}}\nspec:\n  \
-                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n"
-            )
-        })
+        .map(|i| errors_alarm_yaml(&format!("bulk-{i:03}"), "Shop", i))
         .collect::<Vec<_>>()
         .join("---\n")
 }
@@ -478,23 +434,19 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(first.code, 0, "{first:?}");
     assert!(!proxy.writes().is_empty(), "the first apply creates");
 
     proxy.reset();
-    let second = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(second.code, 0, "{second:?}");
     let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
     assert!(writes.is_empty(), "second apply wrote: {writes:?}");
-    assert!(
-        second
-            .stdout
-            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 4 in sync."),
-        "{second:?}"
-    );
+    second
+        .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 4 in sync.");
 
-    let plan = driftd(
+    let plan = run_with_dir(
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         dir.path(),
@@ -509,14 +461,11 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     // Reads are batched: 100 alarm names per DescribeAlarms, 100 ARNs per
     // tag:GetResources, whatever the number of alarms.
     let bulk = desired_dir(&[("bulk.yaml", &bulk_alarms(150))]);
-    let created = driftd(proxy.driftd(&moto), &["apply"], bulk.path());
+    let created = run_with_dir(proxy.driftd(&moto), &["apply"], bulk.path());
     assert_eq!(created.code, 0, "{created:?}");
-    assert!(
-        created.stdout.contains("Apply: 150 created,"),
-        "{created:?}"
-    );
+    created.assert_stdout_contains("Apply: 150 created,");
     proxy.reset();
-    let plan = driftd(
+    let plan = run_with_dir(
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         bulk.path(),
@@ -547,7 +496,7 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     // count the batches themselves.
     proxy.faults(serde_json::json!([{"operation": "GetResources", "action": "drop"}]));
     proxy.reset();
-    let plan = driftd(proxy.driftd(&moto), &["plan"], bulk.path());
+    let plan = run_with_dir(proxy.driftd(&moto), &["plan"], bulk.path());
     assert_eq!(plan.code, 0, "{plan:?}");
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
@@ -561,28 +510,21 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = driftd(moto.driftd(), &["apply"], dir.path());
+    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(created.code, 0, "{created:?}");
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     // Someone edits the alarm at the console and disables its actions...
     sdk.edit_alarm("cpu-high", |put| put.threshold(90.0).evaluation_periods(2))
         .await;
-    sdk.cw
+    sdk.cloudwatch
         .disable_alarm_actions()
         .alarm_names("cpu-high")
         .send()
         .await
         .expect("disable alarm actions");
     // ...renames the topic and removes its SQS subscription.
-    sdk.sns
-        .set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("DisplayName")
-        .attribute_value("Renamed by hand")
-        .send()
-        .await
-        .expect("set display name");
+    sdk.rename_topic(&topic).await;
     let sqs = sdk
         .subscriptions(&topic)
         .await
@@ -597,7 +539,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         .await
         .expect("unsubscribe");
 
-    let plan = driftd(moto.driftd(), &["plan"], dir.path());
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     assert_eq!(plan.code, 0, "plain plan exits 0 on drift: {plan:?}");
     assert_eq!(
         block(&plan.stdout, "~ Topic alerts"),
@@ -620,22 +562,22 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         "{plan:?}"
     );
     // The other alarms are in sync and not shown without -v.
-    assert!(!plan.stdout.contains("latency-p99"), "{plan:?}");
-    assert!(!plan.stdout.contains("errors-5xx"), "{plan:?}");
+    plan.assert_stdout_lacks("latency-p99");
+    plan.assert_stdout_lacks("errors-5xx");
     assert!(
         plan.stdout
             .ends_with("\nPlan: 0 to create, 2 to update, 0 to delete, 0 errors.\n"),
         "{plan:?}"
     );
 
-    let detailed = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    let detailed = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(detailed.code, 2, "{detailed:?}");
 
     // The JSON plan: {"version": 1, "summary": {"create", "update", "delete",
     // "error", "in_sync", "orphaned"}, "drift": bool, "resources": [{"kind",
     // "name", "mode", "action", "state", "changes": [{"field", "from"?, "to"?}]
     // (absent when empty), ...}]}.
-    let json = driftd(moto.driftd(), &["plan", "--output", "json"], dir.path());
+    let json = run_with_dir(moto.driftd(), &["plan", "--output", "json"], dir.path());
     assert_eq!(json.code, 0, "{json:?}");
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan is JSON");
     assert_eq!(doc["version"], 1);
@@ -678,7 +620,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     assert_eq!(in_sync["action"], "in_sync");
     assert!(in_sync.get("changes").is_none(), "{in_sync}");
 
-    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(apply.code, 0, "{apply:?}");
     assert_eq!(
         block(&apply.stdout, "~ Alarm cpu-high"),
@@ -690,16 +632,8 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         ],
         "{apply:?}"
     );
-    assert!(
-        apply.stdout.contains("~ Topic alerts: corrected"),
-        "{apply:?}"
-    );
-    assert!(
-        apply
-            .stdout
-            .contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 2 in sync."),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("~ Topic alerts: corrected");
+    apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 2 in sync.");
 
     let cpu = sdk.alarm("cpu-high").await;
     assert_eq!(cpu.threshold(), Some(85.0));
@@ -711,19 +645,9 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         sdk.alarm_tags("cpu-high").await,
         tags(&[(OWNER_TAG, "driftd"), ("team", "platform")])
     );
-    assert_eq!(
-        sdk.topic_attribute(&topic, "DisplayName").await.as_deref(),
-        Some("Platform alerts")
-    );
-    assert_eq!(
-        sdk.subscribed(&topic).await,
-        [
-            ("email".to_string(), ONCALL.to_string()),
-            ("sqs".to_string(), SQS_ARCHIVE.to_string()),
-        ]
-    );
+    sdk.assert_declared_topic(&topic).await;
 
-    let clean = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(clean.code, 0, "{clean:?}");
     assert_eq!(
         clean.stdout,
@@ -762,42 +686,23 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
     let sdk = Sdk::new(&moto).await;
     // Made by hand before driftd: no owner tag, a tag of someone else's, and
     // values that differ from the files.
-    let topic = sdk
-        .sns
-        .create_topic()
-        .name("legacy-alerts")
-        .attributes("DisplayName", "Old name")
-        .tags(
-            aws_sdk_sns::types::Tag::builder()
-                .key("cost-center")
-                .value("42")
-                .build()
-                .expect("tag"),
-        )
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn()
-        .expect("topic ARN")
-        .to_string();
-    sdk.cw
-        .put_metric_alarm()
-        .alarm_name("legacy-errors")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    let topic = common::sns::create(
+        sdk.sns
+            .create_topic()
+            .name("legacy-alerts")
+            .attributes("DisplayName", "Old name")
+            .tags(common::sns::tag("cost-center", "42")),
+    )
+    .await;
+    errors_alarm(&sdk.cloudwatch, "legacy-errors", "Shop", 50.0)
         .alarm_actions(&topic)
-        .tags(Tag::builder().key("cost-center").value("42").build())
+        .tags(tag("cost-center", "42"))
         .send()
         .await
         .expect("create alarm");
     let dir = desired_dir(&[("legacy.yaml", ADOPTED)]);
 
-    let plan = driftd(moto.driftd(), &["plan"], dir.path());
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     assert_eq!(plan.code, 0, "{plan:?}");
     assert_eq!(
         block(&plan.stdout, "~ Topic legacy-alerts"),
@@ -820,14 +725,9 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         "{plan:?}"
     );
 
-    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(apply.code, 0, "{apply:?}");
-    assert!(
-        apply
-            .stdout
-            .contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 0 in sync."),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     // Adopted, not recreated: the same topic, and no second one.
     assert_eq!(
         sdk.topic_arn("legacy-alerts").await.as_deref(),
@@ -859,7 +759,7 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         ])
     );
 
-    let clean = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(clean.code, 0, "{clean:?}");
 }
 
@@ -869,25 +769,18 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = driftd(moto.driftd(), &["apply"], dir.path());
+    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(created.code, 0, "{created:?}");
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     sdk.edit_alarm("cpu-high", |put| put.threshold(95.0)).await;
     sdk.edit_alarm("latency-p99", |put| put.threshold(4.0))
         .await;
-    sdk.sns
-        .set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("DisplayName")
-        .attribute_value("Renamed by hand")
-        .send()
-        .await
-        .expect("set display name");
+    sdk.rename_topic(&topic).await;
 
     // The global switch: nothing is written, whatever the files say.
     proxy.reset();
-    let observed = driftd(
+    let observed = run_with_dir(
         proxy.driftd(&moto),
         &["apply", "--mode", "observe"],
         dir.path(),
@@ -906,18 +799,9 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
         ],
         "{observed:?}"
     );
-    assert!(
-        observed
-            .stdout
-            .contains("~ Topic alerts: drifted (observe: not changed)"),
-        "{observed:?}"
-    );
-    assert!(
-        observed
-            .stdout
-            .contains("Apply: 0 created, 0 corrected, 3 observed, 0 errors, 1 in sync."),
-        "{observed:?}"
-    );
+    observed.assert_stdout_contains("~ Topic alerts: drifted (observe: not changed)");
+    observed
+        .assert_stdout_contains("Apply: 0 created, 0 corrected, 3 observed, 0 errors, 1 in sync.");
     assert_eq!(sdk.alarm("cpu-high").await.threshold(), Some(95.0));
     assert_eq!(sdk.alarm("latency-p99").await.threshold(), Some(4.0));
     assert_eq!(
@@ -934,35 +818,15 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     );
     assert_ne!(observe_one, STACK);
     let dir = desired_dir(&[("stack.yaml", &observe_one)]);
-    let plan = driftd(moto.driftd(), &["plan"], dir.path());
-    assert!(
-        plan.stdout
-            .contains("~ Alarm cpu-high (observe: will not be changed)\n"),
-        "{plan:?}"
-    );
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
+    plan.assert_stdout_contains("~ Alarm cpu-high (observe: will not be changed)\n");
     proxy.reset();
-    let apply = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let apply = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(apply.code, 0, "{apply:?}");
-    assert!(
-        apply
-            .stdout
-            .contains("~ Alarm cpu-high: drifted (observe: not changed)"),
-        "{apply:?}"
-    );
-    assert!(
-        apply.stdout.contains("~ Alarm latency-p99: corrected"),
-        "{apply:?}"
-    );
-    assert!(
-        apply.stdout.contains("~ Topic alerts: corrected"),
-        "{apply:?}"
-    );
-    assert!(
-        apply
-            .stdout
-            .contains("Apply: 0 created, 2 corrected, 1 observed, 0 errors, 1 in sync."),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("~ Alarm cpu-high: drifted (observe: not changed)");
+    apply.assert_stdout_contains("~ Alarm latency-p99: corrected");
+    apply.assert_stdout_contains("~ Topic alerts: corrected");
+    apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 1 observed, 0 errors, 1 in sync.");
     assert_eq!(
         proxy.count("PutMetricAlarm"),
         1,
@@ -1002,7 +866,7 @@ async fn subscriptions_are_never_doubled() {
         ("sqs".to_string(), SQS_ARCHIVE.to_string()),
     ];
 
-    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(first.code, 0, "{first:?}");
     assert_eq!(proxy.count("Subscribe"), 3, "{:?}", proxy.writes());
     let topic = sdk.topic_arn("alerts").await.expect("topic");
@@ -1017,7 +881,7 @@ async fn subscriptions_are_never_doubled() {
 
     for pass in 2..=3 {
         proxy.reset();
-        let again = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+        let again = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
         assert_eq!(again.code, 0, "apply #{pass}: {again:?}");
         assert_eq!(
             proxy.count("Subscribe"),
@@ -1049,71 +913,37 @@ async fn subscriptions_are_never_doubled() {
 async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    sdk.cw
-        .put_metric_alarm()
-        .alarm_name("theirs")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .dimensions(Dimension::builder().name("Env").value("prod").build())
-        .tags(Tag::builder().key(OWNER_TAG).value("someone-else").build())
+    errors_alarm(&sdk.cloudwatch, "theirs", "Shop", 50.0)
+        .dimensions(dimension("Env", "prod"))
+        .tags(tag(OWNER_TAG, "someone-else"))
         .send()
         .await
         .expect("create their alarm");
     let before = sdk.alarm("theirs").await;
-    let dir = desired_dir(&[(
-        "alarms.yaml",
-        r#"
-apiVersion: driftd/v1
-kind: Alarm
-metadata: {name: theirs}
-spec:
-  namespace: Shop
-  metricName: Errors
-  statistic: Sum
-  period: 60
-  evaluationPeriods: 1
-  threshold: 5
-  comparisonOperator: GreaterThanThreshold
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata: {name: ours}
-spec:
-  namespace: Shop
-  metricName: Errors
-  statistic: Sum
-  period: 60
-  evaluationPeriods: 1
-  threshold: 5
-  comparisonOperator: GreaterThanThreshold
-"#,
-    )]);
+    let alarms = [
+        errors_alarm_yaml("theirs", "Shop", 5),
+        errors_alarm_yaml("ours", "Shop", 5),
+    ];
+    let dir = desired_dir(&[("alarms.yaml", &alarms.join("---\n"))]);
 
-    let plan = driftd(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
+    let plan = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(plan.code, 1, "{plan:?}");
-    assert!(plan.stdout.contains("! Alarm theirs\n"), "{plan:?}");
+    plan.assert_stdout_contains("! Alarm theirs\n");
     assert!(
         plan.stdout
             .ends_with("Plan: 1 to create, 0 to update, 0 to delete, 1 error.\n"),
         "{plan:?}"
     );
 
-    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(apply.code, 1, "{apply:?}");
-    let theirs = block(&apply.stdout, "! Alarm theirs");
-    assert_eq!(theirs[0], "! Alarm theirs: error", "{apply:?}");
-    assert!(
-        theirs.len() == 2
-            && theirs[1].starts_with("    error (foreign_owner): ")
-            && theirs[1].contains("\"someone-else\""),
-        "{apply:?}"
+    assert_error(
+        &apply,
+        "! Alarm theirs",
+        "foreign_owner",
+        "\"someone-else\"",
     );
-    assert!(apply.stdout.contains("+ Alarm ours: created"), "{apply:?}");
+    apply.assert_stdout_contains("+ Alarm ours: created");
 
     // Untouched: the same definition and the same tags.
     let after = sdk.alarm("theirs").await;
@@ -1149,22 +979,15 @@ spec:
 "#;
     let dir = desired_dir(&[("stack.yaml", STACK), ("services.yaml", services)]);
 
-    let apply = driftd(moto.driftd(), &["apply"], dir.path());
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
     assert_eq!(apply.code, 1, "{apply:?}");
-    let worker = block(&apply.stdout, "! EcsService shop-worker");
-    assert_eq!(worker[0], "! EcsService shop-worker: error", "{apply:?}");
-    assert!(
-        worker.len() == 2
-            && worker[1].starts_with("    error (not_found): ")
-            && worker[1].contains("shop-worker not found in cluster shop"),
-        "{apply:?}"
+    assert_error(
+        &apply,
+        "! EcsService shop-worker",
+        "not_found",
+        "shop-worker not found in cluster shop",
     );
-    assert!(
-        apply
-            .stdout
-            .contains("Apply: 4 created, 0 corrected, 0 observed, 1 error, 0 in sync."),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("Apply: 4 created, 0 corrected, 0 observed, 1 error, 0 in sync.");
     assert_eq!(
         sdk.alarm_names().await,
         ["cpu-high", "errors-5xx", "latency-p99"]

@@ -21,37 +21,27 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use common::cloudwatch::cpu_alarm;
 use common::driftd::Daemon;
 use common::sqs::Sqs;
-use common::{desired_dir, repo_root, within, Moto};
+use common::{desired_dir, repo_root, within, Clients, Moto};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "events-shop";
 
-const DESIRED: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: events-alerts
-spec:
-  displayName: Events alerts
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: events-cpu-high
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: 80
-  comparisonOperator: GreaterThanThreshold
----
-apiVersion: driftd/v1
+/// One resource of each kind: a topic, an alarm, then [`OTHERS`].
+fn desired() -> String {
+    [
+        common::sns::topic_yaml("events-alerts", "Events alerts"),
+        common::cloudwatch::cpu_alarm_yaml("events-cpu-high", "80"),
+        OTHERS.to_string(),
+    ]
+    .join("---\n")
+}
+
+/// A secret, a dashboard and an ECS service, for [`desired`].
+const OTHERS: &str = r#"apiVersion: driftd/v1
 kind: Secret
 metadata:
   name: events/app
@@ -98,11 +88,9 @@ fn cloudtrail(source: &str, name: &str, params: Value) -> String {
     common::sqs::cloudtrail(ACCOUNT, source, name, params)
 }
 
+/// The shared clients and the events queue's, with this file's look-ups.
 struct Aws {
-    cw: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-    sm: aws_sdk_secretsmanager::Client,
-    ecs: aws_sdk_ecs::Client,
+    clients: Clients,
     sqs: Sqs,
 }
 
@@ -110,79 +98,27 @@ impl Aws {
     async fn new(moto: &Moto) -> Aws {
         let config = moto.sdk_config().await;
         Aws {
-            cw: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sm: aws_sdk_secretsmanager::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
+            clients: Clients::new(&config),
             sqs: Sqs::new(&config),
         }
     }
 
+    /// The ECS service the desired state declares, running 2 tasks.
     async fn seed_ecs(&self) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let td = self
-            .ecs
-            .register_task_definition()
-            .family("events-worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let arn = td
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN")
-            .to_string();
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("events-worker")
-            .task_definition(arn)
-            .desired_count(2)
-            .send()
-            .await
-            .expect("create service");
+        let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "events-worker").await;
+        common::ecs::create_service(&self.ecs, CLUSTER, "events-worker", &task_definition, 2).await;
     }
 
     /// The alarm as someone in the console leaves it.
     async fn edit_alarm(&self, threshold: f64) {
-        self.cw
-            .put_metric_alarm()
-            .alarm_name("events-cpu-high")
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(
-                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-            )
+        cpu_alarm(&self.cloudwatch, "events-cpu-high", 60, threshold)
             .send()
             .await
             .expect("edit the alarm");
     }
 
     async fn threshold(&self) -> Option<f64> {
-        let out = self
-            .cw
-            .describe_alarms()
-            .alarm_names("events-cpu-high")
-            .send()
-            .await
-            .expect("DescribeAlarms");
-        out.metric_alarms().first().and_then(|a| a.threshold())
+        common::cloudwatch::threshold(&self.cloudwatch, "events-cpu-high").await
     }
 
     async fn topic_arn(&self) -> String {
@@ -190,29 +126,18 @@ impl Aws {
     }
 
     async fn display_name(&self) -> Option<String> {
-        let out = self
-            .sns
-            .get_topic_attributes()
-            .topic_arn(self.topic_arn().await)
-            .send()
-            .await
-            .expect("GetTopicAttributes");
-        out.attributes().and_then(|a| a.get("DisplayName")).cloned()
+        common::sns::topic_attribute(&self.sns, &self.topic_arn().await, "DisplayName").await
     }
 
     async fn secret_description(&self) -> Option<String> {
-        self.sm
-            .describe_secret()
-            .secret_id("events/app")
-            .send()
+        common::secrets::describe(&self.secrets, "events/app")
             .await
-            .expect("DescribeSecret")
             .description()
             .map(str::to_string)
     }
 
     async fn dashboard_body(&self) -> String {
-        self.cw
+        self.cloudwatch
             .get_dashboard()
             .dashboard_name("events-ops")
             .send()
@@ -224,15 +149,17 @@ impl Aws {
     }
 
     async fn desired_count(&self) -> i32 {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services("events-worker")
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, "events-worker")
             .await
-            .expect("DescribeServices");
-        out.services().first().map_or(-1, |s| s.desired_count())
+            .map_or(-1, |s| s.desired_count())
+    }
+}
+
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Aws {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.clients
     }
 }
 
@@ -302,7 +229,7 @@ async fn start(moto: &Moto, dir: &tempfile::TempDir) -> (Aws, String, Daemon) {
 #[tokio::test]
 async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let topic = aws.topic_arn().await;
     let mut took = Vec::new();
@@ -357,20 +284,15 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
     ));
 
     // Secret (its description: its value is the application's).
-    aws.sm
+    aws.secrets
         .update_secret()
         .secret_id("events/app")
         .description("edited in the console")
         .send()
         .await
         .expect("edit the secret");
-    let arn = aws
-        .sm
-        .describe_secret()
-        .secret_id("events/app")
-        .send()
+    let arn = common::secrets::describe(&aws.secrets, "events/app")
         .await
-        .expect("DescribeSecret")
         .arn()
         .unwrap_or_default()
         .to_string();
@@ -394,13 +316,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 
     // Dashboard.
     let declared = aws.dashboard_body().await;
-    aws.cw
-        .put_dashboard()
-        .dashboard_name("events-ops")
-        .dashboard_body(r#"{"widgets":[]}"#)
-        .send()
-        .await
-        .expect("edit the dashboard");
+    common::cloudwatch::put_dashboard(&aws.cloudwatch, "events-ops", r#"{"widgets":[]}"#).await;
     aws.sqs
         .send(
             &queue,
@@ -471,7 +387,7 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
 #[tokio::test]
 async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_one_read() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let writes = |d: &Daemon| -> f64 { aws_calls(d).1.values().sum() };
     let before = writes(&driftd);
@@ -513,7 +429,7 @@ async fn unmatched_and_broken_messages_are_counted_and_gone_and_own_writes_cost_
 #[tokio::test]
 async fn an_event_routed_by_an_eventbridge_rule_and_a_queue_that_comes_back() {
     let moto = Moto::start();
-    let dir = desired_dir(&[("all.yaml", DESIRED)]);
+    let dir = desired_dir(&[("all.yaml", &desired())]);
     let (aws, queue, driftd) = start(&moto, &dir).await;
     let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:driftd-events");
 

@@ -13,22 +13,24 @@
 //!   `EvaluationPeriods`, `Period` against `Metrics`).
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_cloudwatch::types::ComparisonOperator;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
+use common::cloudwatch::{cpu_alarm, dimension};
 use driftd::aws::cloudwatch::SdkCloudWatch;
 use driftd::aws::Aws;
-use driftd::engine::{Action, Ctx, Diff, Reconciler, Refs};
+use driftd::engine::{Action, Diff, Reconciler, Refs};
 use driftd::kinds::alarm::{self, Alarm};
-use driftd::kinds::{Origin, Resource, Spec, OWNER_TAG};
+use driftd::kinds::{Resource, Spec, OWNER_TAG};
 
 const TOPIC: &str = "tiktimer-dev-alerts";
 
@@ -80,22 +82,11 @@ impl Env {
         let moto = common::Moto::start();
         let config = moto.sdk_config().await;
         let describes = DescribeCounter::default();
-        let counted = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&config)
-                .interceptor(describes.clone())
-                .build(),
-        );
+        let counted = common::cloudwatch::intercepted(&config, describes.clone());
         let mut aws = Aws::from_sdk_config(&config);
         aws.cloudwatch = Arc::new(SdkCloudWatch::from_client(counted));
-        let topic_arn = aws_sdk_sns::Client::new(&config)
-            .create_topic()
-            .name(TOPIC)
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn()
-            .expect("topic ARN")
-            .to_string();
+        let topic_arn =
+            common::sns::create(aws_sdk_sns::Client::new(&config).create_topic().name(TOPIC)).await;
         Env {
             _moto: moto,
             aws,
@@ -109,11 +100,11 @@ impl Env {
     }
 
     fn diff(&self, name: &str, spec: &alarm::Spec, live: Option<&alarm::Live>) -> Diff<alarm::Ops> {
-        Alarm::diff(&resource(name, spec), spec, live, &self.refs, &ctx())
+        Alarm::diff(&alarm(name, spec), spec, live, &self.refs, &ctx())
     }
 
     async fn observe(&self, name: &str, spec: &alarm::Spec) -> Option<alarm::Live> {
-        let r = resource(name, spec);
+        let r = alarm(name, spec);
         let mut observed = Alarm::observe(&self.aws, &[(&r, spec)])
             .await
             .expect("observe");
@@ -125,16 +116,9 @@ impl Env {
 
     async fn apply(&self, name: &str, spec: &alarm::Spec, ops: &alarm::Ops) {
         let mut refs = self.refs.clone();
-        Alarm::apply(
-            &self.aws,
-            &resource(name, spec),
-            spec,
-            ops,
-            &mut refs,
-            &ctx(),
-        )
-        .await
-        .expect("apply");
+        Alarm::apply(&self.aws, &alarm(name, spec), spec, ops, &mut refs, &ctx())
+            .await
+            .expect("apply");
     }
 
     /// Observes, diffs and applies once; returns the diff that was applied.
@@ -155,25 +139,8 @@ impl Env {
     }
 }
 
-fn ctx() -> Ctx {
-    Ctx {
-        owner: "driftd".into(),
-        prune: false,
-    }
-}
-
-fn resource(name: &str, spec: &alarm::Spec) -> Resource {
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.into(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/alarms.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Alarm(spec.clone()),
-    }
+fn alarm(name: &str, spec: &alarm::Spec) -> Resource {
+    resource("alarms.yaml", name, Spec::Alarm(spec.clone()))
 }
 
 fn spec(yaml: &str) -> alarm::Spec {
@@ -306,16 +273,7 @@ metrics:
 /// PutMetricAlarm by hand, as an operator in the console would: the minimal
 /// spec's definition with another threshold, no tags.
 async fn put_minimal_by_hand(env: &Env, name: &str, threshold: f64) {
-    env.raw
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(threshold)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(&env.raw, name, 300, threshold)
         .send()
         .await
         .expect("put alarm by hand");
@@ -456,28 +414,9 @@ async fn dimensions_put_in_another_order_are_not_drift() {
     let spec = spec(&format!(
         "{MINIMAL}dimensions: {{ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}}\n"
     ));
-    env.raw
-        .put_metric_alarm()
-        .alarm_name("cpu")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .dimensions(
-            Dimension::builder()
-                .name("ServiceName")
-                .value("tiktimer-dev-app")
-                .build(),
-        )
-        .dimensions(
-            Dimension::builder()
-                .name("ClusterName")
-                .value("tiktimer-dev")
-                .build(),
-        )
-        .statistic(Statistic::Average)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(85.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(&env.raw, "cpu", 300, 85.0)
+        .dimensions(dimension("ServiceName", "tiktimer-dev-app"))
+        .dimensions(dimension("ClusterName", "tiktimer-dev"))
         .send()
         .await
         .expect("put alarm by hand");
@@ -512,8 +451,8 @@ async fn one_hundred_and_fifty_alarms_are_read_with_two_describe_calls() {
         put_minimal_by_hand(&env, name, 85.0).await;
     }
     // One name that has no alarm: 151 names are still two calls of at most 100.
-    let mut resources: Vec<Resource> = names.iter().map(|n| resource(n, &spec)).collect();
-    resources.push(resource("absent", &spec));
+    let mut resources: Vec<Resource> = names.iter().map(|n| alarm(n, &spec)).collect();
+    resources.push(alarm("absent", &spec));
     let pairs: Vec<(&Resource, &alarm::Spec)> = resources.iter().map(|r| (r, &spec)).collect();
     env.describes.take();
 

@@ -3,6 +3,7 @@
 //! differently from CloudWatch.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use std::sync::{Arc, Mutex};
 
@@ -14,9 +15,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use driftd::aws::dashboards::SdkDashboards;
 use driftd::aws::{Aws, ErrorClass};
-use driftd::engine::{Action, Ctx, Reconciler, Refs};
+use driftd::engine::{Action, Reconciler, Refs};
 use driftd::kinds::dashboard::{self, Dashboard, Live};
-use driftd::kinds::{Origin, Resource, Spec};
+use driftd::kinds::{Resource, Spec};
 use serde_json::Value;
 
 const OWNER: &str = "driftd";
@@ -61,34 +62,21 @@ impl Intercept for Requests {
 async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Client) {
     let config = moto.sdk_config().await;
     let requests = Requests::default();
-    let counted = aws_sdk_cloudwatch::Client::from_conf(
-        aws_sdk_cloudwatch::config::Builder::from(&config)
-            .interceptor(requests.clone())
-            .build(),
-    );
+    let counted = common::cloudwatch::intercepted(&config, requests.clone());
     let mut aws = Aws::from_sdk_config(&config);
     aws.dashboards = Arc::new(SdkDashboards::from_client(counted));
     (aws, requests, aws_sdk_cloudwatch::Client::new(&config))
 }
 
 /// A Dashboard resource whose body is written in YAML, as users write it.
-fn resource(name: &str, body_yaml: &str) -> Resource {
+fn dashboard(name: &str, body_yaml: &str) -> Resource {
     let body: Value = serde_yaml::from_str(body_yaml).expect("test YAML");
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.into(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/dashboards.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Dashboard(dashboard::Spec {
-            body: Some(body),
-            body_file: None,
-            notice: false,
-        }),
-    }
+    let spec = dashboard::Spec {
+        body: Some(body),
+        body_file: None,
+        notice: false,
+    };
+    resource("dashboards.yaml", name, Spec::Dashboard(spec))
 }
 
 /// The same resource, asking for the "managed by driftd" notice widget.
@@ -107,13 +95,6 @@ widgets:
   - {type: text, x: 12, y: 0, width: 12, height: 6,
      properties: {markdown: "# Runbook"}}
 "##;
-
-fn ctx() -> Ctx {
-    Ctx {
-        owner: OWNER.into(),
-        prune: false,
-    }
-}
 
 fn spec(resource: &Resource) -> &dashboard::Spec {
     Dashboard::spec(&resource.spec).expect("a dashboard")
@@ -204,7 +185,7 @@ async fn body_in_aws(raw: &aws_sdk_cloudwatch::Client, name: &str) -> String {
 async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     let moto = common::Moto::start();
     let (aws, requests, raw) = clients(&moto).await;
-    let ops = resource("ops-overview", BODY);
+    let ops = dashboard("ops-overview", BODY);
 
     let (action, changes) = pass(&aws, &ops).await;
     assert_eq!(action, Action::Create);
@@ -249,12 +230,7 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     // changed in AWS), but not drift.
     let text = reformatted(&live.body);
     assert!(text.contains("300.0"), "{text}");
-    raw.put_dashboard()
-        .dashboard_name("ops-overview")
-        .dashboard_body(&text)
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "ops-overview", &text).await;
     assert_eq!(pass(&aws, &ops).await, (Action::InSync, vec![]));
     assert_eq!(requests.count("GetDashboard"), 2);
     assert_eq!(
@@ -266,12 +242,7 @@ async fn a_dashboard_is_created_read_back_and_not_fetched_while_unchanged() {
     // A real change: drift, named by its path, and corrected.
     let mut edited = live.body.as_ref().clone();
     edited["widgets"][0]["properties"]["title"] = "CPU (edited in the console)".into();
-    raw.put_dashboard()
-        .dashboard_name("ops-overview")
-        .dashboard_body(edited.to_string())
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "ops-overview", &edited.to_string()).await;
     assert_eq!(
         pass(&aws, &ops).await,
         (
@@ -292,15 +263,10 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
 ) {
     let moto = common::Moto::start();
     let (aws, requests, raw) = clients(&moto).await;
-    let declared = resource("legacy", BODY);
+    let declared = dashboard("legacy", BODY);
     let body = spec(&declared).body().to_string();
     for name in ["legacy", "someone-elses"] {
-        raw.put_dashboard()
-            .dashboard_name(name)
-            .dashboard_body(&body)
-            .send()
-            .await
-            .expect("raw PutDashboard");
+        common::cloudwatch::put_dashboard(&raw, name, &body).await;
     }
 
     // Same content: in sync. Adoption sets the owner tag on the side (a tag
@@ -314,18 +280,13 @@ async fn dashboards_made_elsewhere_are_adopted_unchanged_and_only_a_notice_prove
 
     // Asked for, the notice widget is written, and it is the one proof of
     // ownership an endpoint without dashboard tags has.
-    let with_notice = noticed(resource("noticed", BODY));
+    let with_notice = noticed(dashboard("noticed", BODY));
     assert_eq!(pass(&aws, &with_notice).await.0, Action::Create);
     assert_eq!(pass(&aws, &with_notice).await, (Action::InSync, vec![]));
     // A copy of it under another name ("Save as") names the original.
     let copied = body_in_aws(&raw, "noticed").await;
     assert!(copied.contains("Managed by driftd"), "{copied}");
-    raw.put_dashboard()
-        .dashboard_name("noticed-copy")
-        .dashboard_body(&copied)
-        .send()
-        .await
-        .expect("raw PutDashboard");
+    common::cloudwatch::put_dashboard(&raw, "noticed-copy", &copied).await;
 
     let observed = dashboard::observe_named(
         &aws,

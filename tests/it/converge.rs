@@ -8,10 +8,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
-use common::{desired_dir, run, Moto};
+use common::{desired_dir, run_with_dir, Moto};
 use serde_json::json;
 
 const ALARM: &str = "converge-test-cpu-high";
@@ -20,67 +20,20 @@ const ALARM: &str = "converge-test-cpu-high";
 const PASSES_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn desired(threshold: &str) -> String {
-    format!(
-        "apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  description: CPU above the threshold
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {{ClusterName: converge-test}}
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: {threshold}
-  comparisonOperator: GreaterThanThreshold
-"
-    )
+    cluster_cpu_alarm_yaml(ALARM, "converge-test", threshold)
 }
 
 /// Changes the alarm's threshold as someone in the console would.
 async fn set_threshold(cloudwatch: &aws_sdk_cloudwatch::Client, threshold: f64) {
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(ALARM)
-        .alarm_description("CPU above the threshold")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .dimensions(
-            aws_sdk_cloudwatch::types::Dimension::builder()
-                .name("ClusterName")
-                .value("converge-test")
-                .build(),
-        )
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(threshold)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cluster_cpu_alarm(cloudwatch, ALARM, "converge-test", threshold)
         .send()
         .await
         .expect("change the threshold");
 }
 
-async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
-    cloudwatch
-        .describe_alarms()
-        .alarm_names(ALARM)
-        .send()
-        .await
-        .expect("describe alarms")
-        .metric_alarms()
-        .first()
-        .and_then(|a| a.threshold())
-}
-
 /// The alarm as driftd creates it (threshold 80), then raised to 95 outside driftd.
 async fn drifted_alarm(moto: &Moto, proxy: &Proxy, dir: &std::path::Path) {
-    let created = run(proxy
-        .driftd(moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir));
+    let created = run_with_dir(proxy.driftd(moto), &["apply"], dir);
     assert_eq!(created.code, 0, "{created:?}");
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     set_threshold(&cloudwatch, 95.0).await;
@@ -122,7 +75,7 @@ async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes
         Some(0.0),
         "corrections that did not take are not counted as made"
     );
-    assert_eq!(threshold(&cloudwatch).await, Some(95.0));
+    assert_eq!(threshold(&cloudwatch, ALARM).await, Some(95.0));
 
     // Quarantined: still observed at every pass, never written again.
     driftd.wait_passes(2, PASSES_TIMEOUT);
@@ -144,7 +97,7 @@ async fn a_write_that_never_takes_is_quarantined_until_the_desired_state_changes
         driftd.metric(&flapping) == Some(0.0)
             && driftd.resource("Alarm", ALARM)["state"] == "corrected"
     });
-    assert_eq!(threshold(&cloudwatch).await, Some(81.0));
+    assert_eq!(threshold(&cloudwatch, ALARM).await, Some(81.0));
     assert_eq!(puts(&proxy), 4);
     assert_eq!(driftd.resource("Alarm", ALARM)["error"], json!(null));
 }
@@ -158,21 +111,10 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "drop"}]));
     proxy.reset();
 
-    let applied = run(proxy
-        .driftd(&moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir.path()));
+    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(applied.code, 1, "{applied:?}");
-    assert!(
-        applied.stdout.contains(&format!("! Alarm {ALARM}: error")),
-        "{applied:?}"
-    );
-    assert!(
-        applied
-            .stdout
-            .contains("error (not_converging): threshold still differed"),
-        "{applied:?}"
-    );
+    applied.assert_stdout_contains(&format!("! Alarm {ALARM}: error"));
+    applied.assert_stdout_contains("error (not_converging): threshold still differed");
     assert_eq!(puts(&proxy), 3, "{:?}", proxy.writes());
     // Each correction was read back: the pass's DescribeAlarms, then one
     // after each of the three writes.
@@ -181,10 +123,7 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     // Once writes take again, one correction is enough and is read back once.
     proxy.clear_faults();
     proxy.reset();
-    let applied = run(proxy
-        .driftd(&moto)
-        .args(["apply", "--desired-state"])
-        .arg(dir.path()));
+    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(applied.code, 0, "{applied:?}");
     assert_eq!(puts(&proxy), 1);
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{:?}", proxy.calls());

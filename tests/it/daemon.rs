@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, cpu_alarm, threshold};
 use common::proxy::Proxy;
 use common::{desired_dir, within, Moto};
 use serde_json::Value;
@@ -37,30 +37,19 @@ spec:
 /// A Topic and an Alarm that notifies it, with the alarm's threshold.
 fn desired(threshold: &str) -> String {
     format!(
-        "apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: {TOPIC}
-spec:
-  displayName: Daemon test alerts
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  description: CPU above the threshold
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {{ClusterName: daemon-test}}
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: {threshold}
-  comparisonOperator: GreaterThanThreshold
-  alarmActions: [topic:{TOPIC}]
-"
+        "{}---\n{}  alarmActions: [topic:{TOPIC}]\n",
+        common::sns::topic_yaml(TOPIC, "Daemon test alerts"),
+        cluster_cpu_alarm_yaml(ALARM, "daemon-test", threshold)
     )
+}
+
+/// A daemon on moto at this interval, ready, with the desired state of
+/// `desired("80")` in its directory.
+fn ready_daemon(moto: &Moto, interval: &str) -> (tempfile::TempDir, Daemon) {
+    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
+    let driftd = Daemon::start(moto.driftd(), dir.path(), interval, &[]);
+    driftd.wait_ready();
+    (dir, driftd)
 }
 
 /// Writes a file the way editors do: a temporary file renamed over the old one.
@@ -68,18 +57,6 @@ fn edit(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).expect("write temporary file");
     std::fs::rename(&tmp, dir.join(name)).expect("rename over the file");
-}
-
-async fn threshold(cloudwatch: &aws_sdk_cloudwatch::Client) -> Option<f64> {
-    cloudwatch
-        .describe_alarms()
-        .alarm_names(ALARM)
-        .send()
-        .await
-        .expect("describe alarms")
-        .metric_alarms()
-        .first()
-        .and_then(|a| a.threshold())
 }
 
 #[tokio::test]
@@ -163,9 +140,7 @@ async fn serves_health_readiness_status_and_metrics_that_promtool_accepts() {
 async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
-    driftd.wait_ready();
+    let (_dir, driftd) = ready_daemon(&moto, "2s");
     let topic_arn = aws_sdk_sns::Client::new(&moto.sdk_config().await)
         .list_topics()
         .send()
@@ -177,30 +152,14 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
         .to_string();
 
     // Someone raises the threshold in the console.
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(ALARM)
-        .alarm_description("CPU above the threshold")
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .dimensions(
-            aws_sdk_cloudwatch::types::Dimension::builder()
-                .name("ClusterName")
-                .value("daemon-test")
-                .build(),
-        )
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(95.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cluster_cpu_alarm(&cloudwatch, ALARM, "daemon-test", 95.0)
         .alarm_actions(topic_arn)
         .send()
         .await
         .expect("inject drift");
     let injected = Instant::now();
     let took = within(Duration::from_secs(20), "drift corrected", || async {
-        threshold(&cloudwatch).await == Some(80.0)
+        threshold(&cloudwatch, ALARM).await == Some(80.0)
     })
     .await;
     println!("drift corrected {took:?} after it was made (interval 2s ± 10%)");
@@ -236,16 +195,14 @@ async fn drift_made_outside_driftd_is_corrected_within_the_interval_and_counted(
 async fn a_yaml_edit_is_applied_within_about_a_second() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
     // A long interval: only the edit can explain the change.
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "10m");
     let mut latencies = Vec::new();
     for (i, value) in ["81", "82", "83"].into_iter().enumerate() {
         edit(dir.path(), "alarms.yaml", &desired(value));
         let expected: f64 = value.parse().unwrap();
         let took = within(Duration::from_secs(10), "edit applied", || async {
-            threshold(&cloudwatch).await == Some(expected)
+            threshold(&cloudwatch, ALARM).await == Some(expected)
         })
         .await;
         println!("edit {} applied {took:?} after the file was written", i + 1);
@@ -272,9 +229,7 @@ async fn a_yaml_edit_is_applied_within_about_a_second() {
 async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     let moto = Moto::start();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "2s", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "2s");
 
     // A typo, and the topic is gone from the file: nothing may be pruned or
     // changed while the files are invalid.
@@ -317,23 +272,14 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     assert!(logged, "the load error is logged:\n{}", driftd.logs());
 
     // Drift is still corrected to the last valid state (threshold 80).
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(ALARM)
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(99.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(&cloudwatch, ALARM, 60, 99.0)
         .send()
         .await
         .expect("inject drift");
     within(
         Duration::from_secs(20),
         "drift corrected to the last good state",
-        || async { threshold(&cloudwatch).await == Some(80.0) },
+        || async { threshold(&cloudwatch, ALARM).await == Some(80.0) },
     )
     .await;
     assert_eq!(driftd.resource("Topic", TOPIC)["mode"], "enforce");
@@ -341,7 +287,7 @@ async fn an_invalid_edit_keeps_the_last_good_state_enforced() {
     // Fixed: valid again, and the fix is applied.
     edit(dir.path(), "alarms.yaml", &desired("70"));
     within(Duration::from_secs(10), "fix applied", || async {
-        threshold(&cloudwatch).await == Some(70.0)
+        threshold(&cloudwatch, ALARM).await == Some(70.0)
     })
     .await;
     assert_eq!(driftd.metric("driftd_desired_state_valid"), Some(1.0));
@@ -468,14 +414,7 @@ async fn a_second_signal_exits_at_once() {
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
     let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let cmd = common::driftd_at(&endpoint);
     let mut driftd = Daemon::start(cmd, dir.path(), "10m", &[]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -529,7 +468,7 @@ async fn a_configmap_volume_update_is_applied() {
     configmap_update(dir.path(), 1, &desired("80"));
     let driftd = Daemon::start(moto.driftd(), dir.path(), "10m", &[]);
     driftd.wait_ready();
-    assert_eq!(threshold(&cloudwatch).await, Some(80.0));
+    assert_eq!(threshold(&cloudwatch, ALARM).await, Some(80.0));
     // The hidden data directories are not read twice over.
     assert_eq!(driftd.status()["desired_state"]["resources"], 2);
 
@@ -537,7 +476,7 @@ async fn a_configmap_volume_update_is_applied() {
     let took = within(
         Duration::from_secs(10),
         "ConfigMap update applied",
-        || async { threshold(&cloudwatch).await == Some(75.0) },
+        || async { threshold(&cloudwatch, ALARM).await == Some(75.0) },
     )
     .await;
     println!("ConfigMap update applied {took:?} after ..data was swapped");
@@ -578,15 +517,17 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     let topic_only = desired("80").split("---\n").next().unwrap().to_string();
 
     // Without --prune: reported as orphaned, left alone.
-    let dir = desired_dir(&[("alarms.yaml", &desired("80"))]);
-    let driftd = Daemon::start(moto.driftd(), dir.path(), "3s", &[]);
-    driftd.wait_ready();
+    let (dir, driftd) = ready_daemon(&moto, "3s");
     edit(dir.path(), "alarms.yaml", &topic_only);
     within(Duration::from_secs(15), "orphan reported", || async {
         driftd.resource("Alarm", ALARM)["state"] == "orphaned"
     })
     .await;
-    assert_eq!(threshold(&cloudwatch).await, Some(80.0), "left alone");
+    assert_eq!(
+        threshold(&cloudwatch, ALARM).await,
+        Some(80.0),
+        "left alone"
+    );
     assert_eq!(
         driftd.metric("driftd_resources{env=\"default\",kind=\"Alarm\",state=\"orphaned\"}"),
         Some(1.0)
@@ -608,7 +549,7 @@ async fn a_resource_removed_from_the_files_is_orphaned_or_with_prune_deleted() {
     driftd.wait_ready();
     edit(dir.path(), "alarms.yaml", &topic_only);
     let took = within(Duration::from_secs(10), "orphan pruned", || async {
-        threshold(&cloudwatch).await.is_none()
+        threshold(&cloudwatch, ALARM).await.is_none()
     })
     .await;
     println!("removed alarm pruned {took:?} after the edit");

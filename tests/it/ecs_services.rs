@@ -10,15 +10,15 @@
 //!   UpdateService returns; ECS gets there as tasks start and stop.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
-use aws_sdk_ecs::types::ContainerDefinition;
 use driftd::aws::autoscaling::{AutoScaling, ScalableRange, SdkAutoScaling};
 use driftd::aws::ecs::{Ecs, SdkEcs, ServiceStatus};
 use driftd::aws::{Aws, ErrorClass};
-use driftd::engine::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+use driftd::engine::{Action, Diff, Observed, Reconciler, Refs};
 use driftd::kinds::ecs_service::{self, EcsService, Live, Ops};
-use driftd::kinds::{Error, Origin, Resource, Spec};
+use driftd::kinds::{Error, Resource, Spec};
 
 const CLUSTER: &str = "atm-simulator-dev";
 
@@ -33,29 +33,7 @@ impl Setup {
     /// A cluster and a registered task definition for its services.
     async fn new(config: &aws_config::SdkConfig) -> Setup {
         let ecs = aws_sdk_ecs::Client::new(config);
-        ecs.create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let registered = ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let task_definition = registered
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN")
-            .to_string();
+        let task_definition = common::ecs::cluster(&ecs, CLUSTER, "worker").await;
         Setup {
             ecs,
             aas: aws_sdk_applicationautoscaling::Client::new(config),
@@ -63,29 +41,31 @@ impl Setup {
         }
     }
 
+    /// [`Setup::new`], with these services running their desired counts.
+    async fn with_services(config: &aws_config::SdkConfig, services: &[(&str, i32)]) -> Setup {
+        let setup = Setup::new(config).await;
+        for (name, desired_count) in services {
+            setup.service(name, *desired_count).await;
+        }
+        setup
+    }
+
     async fn service(&self, name: &str, desired_count: i32) {
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(name)
-            .task_definition(&self.task_definition)
-            .desired_count(desired_count)
-            .send()
-            .await
-            .expect("create service");
+        common::ecs::create_service(
+            &self.ecs,
+            CLUSTER,
+            name,
+            &self.task_definition,
+            desired_count,
+        )
+        .await;
     }
 
     /// The service as ECS describes it.
     async fn describe(&self, name: &str) -> aws_sdk_ecs::types::Service {
-        let resp = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(name)
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, name)
             .await
-            .expect("describe services");
-        resp.services().first().cloned().expect("service described")
+            .expect("service described")
     }
 }
 
@@ -99,25 +79,8 @@ fn spec(service: &str) -> ecs_service::Spec {
     }
 }
 
-fn resource(name: &str, spec: &ecs_service::Spec) -> Resource {
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.into(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/ecs.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::EcsService(spec.clone()),
-    }
-}
-
-fn ctx() -> Ctx {
-    Ctx {
-        owner: "driftd".into(),
-        prune: false,
-    }
+fn service(name: &str, spec: &ecs_service::Spec) -> Resource {
+    resource("ecs.yaml", name, Spec::EcsService(spec.clone()))
 }
 
 async fn observe(aws: &Aws, declared: &[(Resource, ecs_service::Spec)]) -> Observed<Live> {
@@ -150,13 +113,25 @@ fn diff(declared: &(Resource, ecs_service::Spec), live: &Live) -> Diff<Ops> {
     )
 }
 
+/// Applies `plan` to the declared service.
+async fn apply(aws: &Aws, declared: &(Resource, ecs_service::Spec), plan: &Diff<Ops>) {
+    EcsService::apply(
+        aws,
+        &declared.0,
+        &declared.1,
+        &plan.ops,
+        &mut Refs::default(),
+        &ctx(),
+    )
+    .await
+    .expect("apply");
+}
+
 #[tokio::test]
 async fn seams_describe_in_batches_and_update_only_the_count() {
     let moto = common::Moto::start();
     let config = moto.sdk_config().await;
-    let setup = Setup::new(&config).await;
-    setup.service("worker", 3).await;
-    setup.service("api", 2).await;
+    let setup = Setup::with_services(&config, &[("worker", 3), ("api", 2)]).await;
 
     let ecs = SdkEcs::new(&config);
     let answer = ecs
@@ -233,14 +208,14 @@ async fn a_count_is_observed_corrected_and_read_back() {
                 max_count: Some(2),
                 ..spec(&name)
             };
-            (resource(&name, &s), s)
+            (service(&name, &s), s)
         })
         .collect();
     let worker = ecs_service::Spec {
         desired_count: Some(1),
         ..spec("atm-simulator-dev-worker")
     };
-    declared.push((resource("worker", &worker), worker));
+    declared.push((service("worker", &worker), worker));
 
     let observed = observe(&aws, &declared).await;
     assert_eq!(observed.len(), 13);
@@ -269,16 +244,7 @@ async fn a_count_is_observed_corrected_and_read_back() {
         ),
         ("desiredCount", Some("3"), Some("1"))
     );
-    EcsService::apply(
-        &aws,
-        &worker.0,
-        &worker.1,
-        &plan.ops,
-        &mut Refs::default(),
-        &ctx(),
-    )
-    .await
-    .expect("apply");
+    apply(&aws, worker, &plan).await;
 
     assert_eq!(
         setup
@@ -295,9 +261,7 @@ async fn a_count_is_observed_corrected_and_read_back() {
 async fn missing_and_inactive_services_fail_alone() {
     let moto = common::Moto::start();
     let config = moto.sdk_config().await;
-    let setup = Setup::new(&config).await;
-    setup.service("api", 2).await;
-    setup.service("retired", 0).await;
+    let setup = Setup::with_services(&config, &[("api", 2), ("retired", 0)]).await;
     setup
         .ecs
         .delete_service()
@@ -326,7 +290,7 @@ async fn missing_and_inactive_services_fail_alone() {
             desired_count: Some(2),
             ..s
         };
-        (resource(name, &s), s)
+        (service(name, &s), s)
     })
     .collect();
     let observed = observe(&aws, &declared).await;
@@ -359,9 +323,7 @@ async fn missing_and_inactive_services_fail_alone() {
 async fn an_autoscaling_target_replaces_desired_count() {
     let moto = common::Moto::start();
     let config = moto.sdk_config().await;
-    let setup = Setup::new(&config).await;
-    setup.service("worker", 7).await;
-    setup.service("api", 3).await;
+    let setup = Setup::with_services(&config, &[("worker", 7), ("api", 3)]).await;
     setup
         .aas
         .register_scalable_target()
@@ -397,7 +359,7 @@ async fn an_autoscaling_target_replaces_desired_count() {
                 desired_count: Some(3),
                 ..spec(name)
             };
-            (resource(name, &s), s)
+            (service(name, &s), s)
         })
         .collect();
     let observed = observe(&aws, &declared).await;
@@ -421,16 +383,7 @@ async fn an_autoscaling_target_replaces_desired_count() {
         Some(5),
         "7 is corrected to the target's max, not to 3"
     );
-    EcsService::apply(
-        &aws,
-        &worker.0,
-        &worker.1,
-        &plan.ops,
-        &mut Refs::default(),
-        &ctx(),
-    )
-    .await
-    .expect("apply");
+    apply(&aws, worker, &plan).await;
     assert_eq!(setup.describe("worker").await.desired_count(), 5);
 
     let again = observe(&aws, std::slice::from_ref(worker)).await;

@@ -16,6 +16,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::cloudwatch::{cpu_alarm, dimension, find_alarm};
 use common::sqs::{cloudtrail, Sqs};
 use common::{desired_dir, run, within, write_file, Moto, Run};
 use serde_json::json;
@@ -126,36 +127,32 @@ impl Account {
     /// A console edit of `app-<env>-cpu-high`'s threshold, the rest of it
     /// as declared.
     async fn drift_threshold(&self, env: &str, account: &str, threshold: f64) {
-        self.cw
-            .put_metric_alarm()
-            .alarm_name(format!("app-{env}-cpu-high"))
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .dimensions(dim("ClusterName", &format!("app-{env}")))
-            .dimensions(dim("ServiceName", "api"))
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-            .period(300)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(
-                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-            )
+        cpu_alarm(&self.cw, &format!("app-{env}-cpu-high"), 300, threshold)
+            .dimensions(dimension("ClusterName", &format!("app-{env}")))
+            .dimensions(dimension("ServiceName", "api"))
             .alarm_actions(format!("arn:aws:sns:us-east-1:{account}:app-{env}-alerts"))
             .send()
             .await
             .expect("drift the alarm");
     }
 
+    /// Asserts that `app-<env>-cpu-high` is here with this threshold and
+    /// notifies the topic `app-<env>-alerts` of `account`.
+    async fn assert_alarm(&self, env: &str, account: &str, threshold: f64) {
+        let (found, actions) = self
+            .alarm(&format!("app-{env}-cpu-high"))
+            .await
+            .unwrap_or_else(|| panic!("{env} alarm"));
+        assert_eq!(found, threshold);
+        assert_eq!(
+            actions,
+            [format!("arn:aws:sns:us-east-1:{account}:app-{env}-alerts")]
+        );
+    }
+
     /// The alarm's threshold and actions, if the alarm exists here.
     async fn alarm(&self, name: &str) -> Option<(f64, Vec<String>)> {
-        let out = self
-            .cw
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
-            .await
-            .expect("DescribeAlarms");
-        out.metric_alarms().first().map(|a| {
+        find_alarm(&self.cw, name).await.map(|a| {
             (
                 a.threshold().unwrap_or_default(),
                 a.alarm_actions().to_vec(),
@@ -229,22 +226,8 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     );
     // Each environment's resources are in its own account, and only there;
     // the alarm names its own account's topic.
-    let (threshold, actions) = dev.alarm("app-dev-cpu-high").await.expect("dev alarm");
-    assert_eq!(threshold, 90.0);
-    assert_eq!(
-        actions,
-        [format!(
-            "arn:aws:sns:us-east-1:{DEV_ACCOUNT}:app-dev-alerts"
-        )]
-    );
-    let (threshold, actions) = prod.alarm("app-prod-cpu-high").await.expect("prod alarm");
-    assert_eq!(threshold, 85.0);
-    assert_eq!(
-        actions,
-        [format!(
-            "arn:aws:sns:us-east-1:{PROD_ACCOUNT}:app-prod-alerts"
-        )]
-    );
+    dev.assert_alarm("dev", DEV_ACCOUNT, 90.0).await;
+    prod.assert_alarm("prod", PROD_ACCOUNT, 85.0).await;
     assert_eq!(dev.alarm("app-prod-cpu-high").await, None);
     assert_eq!(prod.alarm("app-dev-cpu-high").await, None);
 
@@ -252,12 +235,8 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
     let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
-    assert!(
-        plan.stdout
-            .contains("~ [prod] Alarm app-prod-cpu-high\n    threshold: 99 → 85\n"),
-        "{plan:?}"
-    );
-    assert!(!plan.stdout.contains("[dev] Alarm"), "{plan:?}");
+    plan.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high\n    threshold: 99 → 85\n");
+    plan.assert_stdout_lacks("[dev] Alarm");
 
     let json = driftd(&moto, &dir, &["plan", "--output", "json"]);
     let drifted = json_resources(&json, |r| r["action"] != "in_sync", |r| &r["action"]);
@@ -269,11 +248,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
 
     let out = driftd(&moto, &dir, &["apply"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.stdout
-            .contains("~ [prod] Alarm app-prod-cpu-high: corrected"),
-        "{out:?}"
-    );
+    out.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high: corrected");
     assert_eq!(
         prod.alarm("app-prod-cpu-high").await.map(|a| a.0),
         Some(85.0)
@@ -284,18 +259,8 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     // --env limits a command to one environment.
     let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]);
     assert_eq!(only_dev.code, 0, "{only_dev:?}");
-    assert!(
-        only_dev.stdout.contains("[dev] Alarm app-dev-cpu-high"),
-        "{only_dev:?}"
-    );
-    assert!(!only_dev.stdout.contains("[prod]"), "{only_dev:?}");
-}
-
-fn dim(name: &str, value: &str) -> aws_sdk_cloudwatch::types::Dimension {
-    aws_sdk_cloudwatch::types::Dimension::builder()
-        .name(name)
-        .value(value)
-        .build()
+    only_dev.assert_stdout_contains("[dev] Alarm app-dev-cpu-high");
+    only_dev.assert_stdout_lacks("[prod]");
 }
 
 #[tokio::test]
@@ -332,19 +297,12 @@ spec:
             "! [staging] Alarm app-staging-cpu-high: error",
         ],
     );
-    assert!(
-        out.stdout.contains(
-            "error (account_mismatch): environment staging declares account 333333333333, but \
-             its credentials act in account 123456789012: nothing is done there"
-        ),
-        "{out:?}"
+    out.assert_stdout_contains(
+        "error (account_mismatch): environment staging declares account 333333333333, but \
+         its credentials act in account 123456789012: nothing is done there",
     );
     // The other environment is not held up.
-    assert!(
-        out.stdout
-            .contains("+ [dev] Alarm app-dev-cpu-high: created"),
-        "{out:?}"
-    );
+    out.assert_stdout_contains("+ [dev] Alarm app-dev-cpu-high: created");
     assert!(ambient.alarm("app-dev-cpu-high").await.is_some());
     assert_eq!(ambient.alarm("app-staging-cpu-high").await, None);
 

@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{cluster_cpu_alarm, cluster_cpu_alarm_yaml, tag};
 use common::driftd::Daemon;
 use common::{desired_dir, run, Moto};
 use serde_json::{json, Value};
@@ -52,23 +52,13 @@ impl Env {
         let queue_url = queue.create("events-test-queue").await;
         let queue_arn = queue.arn(&queue_url).await;
         let sqs = queue.0;
-        let topic_arn = sns
-            .create_topic()
-            .name(TOPIC)
-            .attributes("DisplayName", "Drift events")
-            .tags(
-                aws_sdk_sns::types::Tag::builder()
-                    .key("driftd:owner")
-                    .value("driftd")
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn()
-            .expect("topic ARN")
-            .to_string();
+        let topic_arn = common::sns::create(
+            sns.create_topic()
+                .name(TOPIC)
+                .attributes("DisplayName", "Drift events")
+                .tags(common::sns::tag("driftd:owner", "driftd")),
+        )
+        .await;
         sns.subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
@@ -90,44 +80,26 @@ impl Env {
     /// The Topic as declared (in sync with what `start` made).
     fn topic_yaml(&self) -> String {
         format!(
-            "apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: {TOPIC}
-spec:
-  displayName: Drift events
-  subscriptions:
-    - {{protocol: sqs, endpoint: {}}}
-",
+            "{}  subscriptions:\n    - {{protocol: sqs, endpoint: {}}}\n",
+            common::sns::topic_yaml(TOPIC, "Drift events"),
             self.queue_arn
         )
     }
 
+    /// `driftd apply` on `dir`, announcing drift to this topic.
+    fn apply(&self, dir: &std::path::Path) -> common::Run {
+        run(self
+            .moto
+            .driftd()
+            .args(["apply", "--desired-state"])
+            .arg(dir)
+            .args(["--events-topic", &self.topic_arn]))
+    }
+
     /// Puts the alarm in place, owned by driftd, with this threshold.
     async fn put_alarm(&self, threshold: f64) {
-        self.cloudwatch
-            .put_metric_alarm()
-            .alarm_name(ALARM)
-            .alarm_description("CPU above the threshold")
-            .namespace("AWS/ECS")
-            .metric_name("CPUUtilization")
-            .dimensions(
-                aws_sdk_cloudwatch::types::Dimension::builder()
-                    .name("ClusterName")
-                    .value("events-test")
-                    .build(),
-            )
-            .statistic(Statistic::Average)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-            .tags(
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key("driftd:owner")
-                    .value("driftd")
-                    .build(),
-            )
+        cluster_cpu_alarm(&self.cloudwatch, ALARM, "events-test", threshold)
+            .tags(tag("driftd:owner", "driftd"))
             .send()
             .await
             .expect("put the alarm");
@@ -181,23 +153,7 @@ spec:
 }
 
 fn alarm_yaml(threshold: &str) -> String {
-    format!(
-        "apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  description: CPU above the threshold
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {{ClusterName: events-test}}
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: {threshold}
-  comparisonOperator: GreaterThanThreshold
-"
-    )
+    cluster_cpu_alarm_yaml(ALARM, "events-test", threshold)
 }
 
 const SECRET_YAML: &str = "apiVersion: driftd/v1
@@ -360,12 +316,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     let env = Env::start().await;
     env.put_alarm(95.0).await;
     let dir = desired_dir(&[("alarm.yaml", &alarm_yaml("80"))]);
-    let applied = run(env
-        .moto
-        .driftd()
-        .args(["apply", "--desired-state"])
-        .arg(dir.path())
-        .args(["--events-topic", &env.topic_arn]));
+    let applied = env.apply(dir.path());
     assert_eq!(applied.code, 0, "{applied:?}");
     let messages = env.drain().await;
     let events: Vec<&str> = messages
@@ -379,12 +330,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     assert_eq!(messages[1].json["episode"], messages[0].json["episode"]);
 
     // In sync now: the next apply announces nothing.
-    let again = run(env
-        .moto
-        .driftd()
-        .args(["apply", "--desired-state"])
-        .arg(dir.path())
-        .args(["--events-topic", &env.topic_arn]));
+    let again = env.apply(dir.path());
     assert_eq!(again.code, 0, "{again:?}");
     assert!(env.drain().await.is_empty());
 }

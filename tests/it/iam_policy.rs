@@ -6,13 +6,12 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
-use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_cloudwatch::types::ComparisonOperator;
+use common::cloudwatch::errors_alarm;
 use common::proxy::Proxy;
-use common::{desired_dir, repo_root, run, Moto, Run};
+use common::{desired_dir, repo_root, run, run_with_dir, Moto, Run};
 use serde_json::Value;
 
 /// Every kind but Secret: a new Topic with subscriptions, a Topic and an
@@ -90,58 +89,24 @@ spec:
   desiredCount: 0
 "#;
 
-fn driftd(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
-    run(cmd.args(args).arg("--desired-state").arg(dir))
-}
-
 /// What the desired state expects to exist already: the ECS services (driftd
 /// never creates them), plus a topic and an alarm made by hand, untagged.
 async fn seed(moto: &Moto) {
     let config = moto.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
-    ecs.create_cluster()
-        .cluster_name("shop")
-        .send()
-        .await
-        .expect("create cluster");
-    // moto needs a task definition to create a service.
-    let registered = ecs
-        .register_task_definition()
-        .family("shop")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("app")
-                .image("public.ecr.aws/docker/library/busybox:latest")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register task definition");
-    let task_definition = registered
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("task definition ARN")
-        .to_string();
+    let task_definition = common::ecs::cluster(&ecs, "shop", "shop").await;
     // Both outside what the files allow, so that both are corrected.
     for (name, count) in [("shop-api", 3), ("shop-worker", 1)] {
-        ecs.create_service()
-            .cluster("shop")
-            .service_name(name)
-            .task_definition(&task_definition)
-            .desired_count(count)
-            .send()
-            .await
-            .expect("create service");
+        common::ecs::create_service(&ecs, "shop", name, &task_definition, count).await;
     }
 
     let sns = aws_sdk_sns::Client::new(&config);
-    sns.create_topic()
-        .name("legacy-alerts")
-        .attributes("DisplayName", "Old")
-        .send()
-        .await
-        .expect("create topic");
+    common::sns::create(
+        sns.create_topic()
+            .name("legacy-alerts")
+            .attributes("DisplayName", "Old"),
+    )
+    .await;
     aws_sdk_cloudwatch::Client::new(&config)
         .put_metric_alarm()
         .alarm_name("legacy-latency")
@@ -176,45 +141,24 @@ async fn drift(moto: &Moto) {
         .send()
         .await
         .expect("rename topic");
-    let subs = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&alerts)
-        .send()
-        .await
-        .expect("list subscriptions");
-    let email = subs
-        .subscriptions()
-        .iter()
-        .find(|s| s.protocol() == Some("email"))
-        .and_then(|s| s.subscription_arn())
-        .expect("email subscription")
-        .to_string();
+    let email = common::sns::subscription_arn(&sns, &alerts, "email").await;
     sns.unsubscribe()
         .subscription_arn(email)
         .send()
         .await
         .expect("unsubscribe");
 
-    aws_sdk_cloudwatch::Client::new(&config)
-        .put_metric_alarm()
-        .alarm_name("api-errors")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .expect("edit alarm");
-    aws_sdk_cloudwatch::Client::new(&config)
-        .put_dashboard()
-        .dashboard_name("shop")
-        .dashboard_body(r#"{"widgets":[]}"#)
-        .send()
-        .await
-        .expect("edit dashboard");
+    errors_alarm(
+        &aws_sdk_cloudwatch::Client::new(&config),
+        "api-errors",
+        "Shop",
+        50.0,
+    )
+    .send()
+    .await
+    .expect("edit alarm");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    common::cloudwatch::put_dashboard(&cloudwatch, "shop", r#"{"widgets":[]}"#).await;
     aws_sdk_ecs::Client::new(&config)
         .update_service()
         .cluster("shop")
@@ -232,28 +176,19 @@ async fn every_call_of_apply_and_plan_is_granted_by_the_policy() {
     seed(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let first = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(first.code, 0, "{first:?}");
-    assert!(
-        first
-            .stdout
-            .contains("Apply: 3 created, 4 corrected, 0 observed, 0 errors, 0 in sync."),
-        "{first:?}"
-    );
+    first.assert_stdout_contains("Apply: 3 created, 4 corrected, 0 observed, 0 errors, 0 in sync.");
     drift(&moto).await;
-    let second = driftd(proxy.driftd(&moto), &["apply"], dir.path());
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
     assert_eq!(second.code, 0, "{second:?}");
-    assert!(
-        second
-            .stdout
-            .contains("Apply: 0 created, 4 corrected, 0 observed, 0 errors, 3 in sync."),
-        "{second:?}"
-    );
+    second
+        .assert_stdout_contains("Apply: 0 created, 4 corrected, 0 observed, 0 errors, 3 in sync.");
     for args in [
         &["plan", "--detailed-exitcode"][..],
         &["plan", "--output", "json"],
     ] {
-        let plan = driftd(proxy.driftd(&moto), args, dir.path());
+        let plan = run_with_dir(proxy.driftd(&moto), args, dir.path());
         assert_eq!(plan.code, 0, "{args:?}: {plan:?}");
     }
 

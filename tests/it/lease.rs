@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use common::cloudwatch::{cpu_alarm, cpu_alarm_yaml, threshold};
 use common::driftd::Daemon;
 use common::proxy::Proxy;
 use common::{desired_dir, Moto};
@@ -28,21 +29,7 @@ const LEASE: &[&str] = &["--lease-table", TABLE, "--lease-duration", "3s"];
 const ALARM: &str = "lease-test-cpu-high";
 
 fn desired() -> String {
-    format!(
-        r#"apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: {ALARM}
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: 80
-  comparisonOperator: GreaterThanThreshold
-"#
-    )
+    cpu_alarm_yaml(ALARM, "80")
 }
 
 async fn create_table(config: &aws_config::SdkConfig) {
@@ -69,26 +56,19 @@ async fn create_table(config: &aws_config::SdkConfig) {
         .expect("create the lease table");
 }
 
-async fn threshold(cw: &aws_sdk_cloudwatch::Client) -> Option<f64> {
-    let out = cw
-        .describe_alarms()
-        .alarm_names(ALARM)
-        .send()
-        .await
-        .expect("DescribeAlarms");
-    out.metric_alarms().first().and_then(|a| a.threshold())
+/// A moto holding the lease table, a CloudWatch client on it, and the
+/// desired state of [`desired`].
+async fn leased_moto() -> (Moto, aws_sdk_cloudwatch::Client, tempfile::TempDir) {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    create_table(&config).await;
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    (moto, cw, dir)
 }
 
 async fn drift(cw: &aws_sdk_cloudwatch::Client, to: f64) {
-    cw.put_metric_alarm()
-        .alarm_name(ALARM)
-        .namespace("AWS/ECS")
-        .metric_name("CPUUtilization")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(to)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+    cpu_alarm(cw, ALARM, 60, to)
         .send()
         .await
         .expect("drift the alarm");
@@ -124,11 +104,7 @@ fn one_leader(replicas: &[Daemon], limit: Duration) -> (usize, Duration) {
 
 #[tokio::test]
 async fn one_of_three_leads_and_a_killed_leader_is_replaced_and_drift_corrected() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    create_table(&config).await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
-    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    let (moto, cw, dir) = leased_moto().await;
     let mut replicas: Vec<Daemon> = (0..3)
         .map(|_| Daemon::start(moto.driftd(), dir.path(), "10m", LEASE))
         .collect();
@@ -180,7 +156,7 @@ async fn one_of_three_leads_and_a_killed_leader_is_replaced_and_drift_corrected(
     println!("a killed leader replaced after {took:?}");
     assert!(took <= Duration::from_secs(3 + 2 + 1), "{took:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while threshold(&cw).await != Some(80.0) {
+    while threshold(&cw, ALARM).await != Some(80.0) {
         assert!(
             Instant::now() < deadline,
             "the new leader did not correct the drift"
@@ -222,11 +198,7 @@ async fn sigterm_hands_the_lease_over_within_three_seconds() {
 
 #[tokio::test]
 async fn a_leader_cut_off_from_dynamodb_stops_writing_before_its_lease_can_be_taken_over() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    create_table(&config).await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
-    let dir = desired_dir(&[("alarms.yaml", &desired())]);
+    let (moto, cw, dir) = leased_moto().await;
     // The leader talks to AWS through a proxy of its own, started first so
     // that it wins the lease.
     let proxy = Proxy::start(&moto);

@@ -6,33 +6,16 @@
 
 use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
-use common::{desired_dir, free_port, repo_root, run, Moto, Run};
+use common::{desired_dir, free_port, repo_root, run, run_with_dir, Moto};
 
 /// The binary with AWS pointed at a loopback port nobody listens on: any AWS
 /// call it made would fail.
 fn offline_driftd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", free_port()),
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-fn with_dir(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
-    run(cmd.args(args).arg("--desired-state").arg(dir))
+    common::driftd_at(&format!("http://127.0.0.1:{}", free_port()))
 }
 
 /// The contract's own example: the typo `threshhold` at line 14, column 5 of
@@ -69,13 +52,13 @@ spec:
 
 #[test]
 fn validate_accepts_the_example_desired_state_without_calling_aws() {
-    let out = with_dir(
+    let out = run_with_dir(
         offline_driftd(),
         &["validate"],
         &repo_root().join("desired-state"),
     );
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains(": valid: "), "{out:?}");
+    out.assert_stdout_contains(": valid: ");
     assert!(out.stderr.is_empty(), "{out:?}");
 
     // `./desired-state` is the default directory.
@@ -107,7 +90,7 @@ fn validate_reports_every_error_with_its_file_line_and_column() {
         "{out:?}"
     );
 
-    let missing = with_dir(
+    let missing = run_with_dir(
         offline_driftd(),
         &["validate"],
         &root.path().join("no-such-directory"),
@@ -119,7 +102,7 @@ fn validate_reports_every_error_with_its_file_line_and_column() {
 #[test]
 fn desired_state_env_var_works_like_the_flag() {
     let example = repo_root().join("desired-state");
-    let by_flag = with_dir(offline_driftd(), &["validate"], &example);
+    let by_flag = run_with_dir(offline_driftd(), &["validate"], &example);
     let by_env = run(offline_driftd()
         .arg("validate")
         .env("DRIFTD_DESIRED_STATE", &example));
@@ -189,7 +172,7 @@ async fn plan_of_an_invalid_desired_state_calls_no_aws() {
         &["plan", "--output", "json"],
         &["apply"],
     ] {
-        let out = with_dir(proxy.driftd(&moto), args, dir.path());
+        let out = run_with_dir(proxy.driftd(&moto), args, dir.path());
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
         assert!(
@@ -205,12 +188,7 @@ async fn plan_of_an_invalid_desired_state_calls_no_aws() {
 }
 
 fn alarm(name: &str, threshold: u32) -> String {
-    format!(
-        "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
-         namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-         evaluationPeriods: 1\n  threshold: {threshold}\n  \
-         comparisonOperator: GreaterThanThreshold\n"
-    )
+    errors_alarm_yaml(name, "Shop", threshold)
 }
 
 fn service(name: &str) -> String {
@@ -234,7 +212,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
 
     // Nothing declared yet in AWS: every resource is to be created.
     let new = desired_dir(&[("a.yaml", &alarm("in-sync", 5))]);
-    let out = with_dir(moto.driftd(), &["plan"], new.path());
+    let out = run_with_dir(moto.driftd(), &["plan"], new.path());
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.starts_with("+ Alarm in-sync\n"), "{out:?}");
     assert!(
@@ -242,26 +220,13 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
             .ends_with("\n\nPlan: 1 to create, 0 to update, 0 to delete, 0 errors.\n"),
         "{out:?}"
     );
-    let created = with_dir(moto.driftd(), &["apply"], new.path());
+    let created = run_with_dir(moto.driftd(), &["apply"], new.path());
     assert_eq!(created.code, 0, "{created:?}");
 
     // An alarm made by hand that differs, one in sync, one to create, and two
     // ECS services that do not exist.
-    cw.put_metric_alarm()
-        .alarm_name("drifted")
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(50.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .tags(
-            aws_sdk_cloudwatch::types::Tag::builder()
-                .key("driftd:owner")
-                .value("driftd")
-                .build(),
-        )
+    errors_alarm(&cw, "drifted", "Shop", 50.0)
+        .tags(tag("driftd:owner", "driftd"))
         .send()
         .await
         .expect("put alarm");
@@ -278,7 +243,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let dir = desired_dir(&files);
 
-    let plan = with_dir(moto.driftd(), &["plan"], dir.path());
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     assert_eq!(plan.code, 1, "a resource in error fails the plan: {plan:?}");
     let lines: Vec<&str> = plan.stdout.lines().collect();
     assert_eq!(
@@ -306,7 +271,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     );
 
     // -v adds the resources in sync, marked `=`, with no detail under them.
-    let verbose = with_dir(moto.driftd(), &["plan", "-v"], dir.path());
+    let verbose = run_with_dir(moto.driftd(), &["plan", "-v"], dir.path());
     assert_eq!(verbose.code, 1, "{verbose:?}");
     let mut in_sync = verbose
         .stdout
@@ -335,7 +300,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     // One error is singular. The alarms driftd owns and these files leave
     // out are reported as orphaned (docs/pruning.md).
     let one_error = desired_dir(&[("services.yaml", &service("api"))]);
-    let out = with_dir(moto.driftd(), &["plan"], one_error.path());
+    let out = run_with_dir(moto.driftd(), &["plan"], one_error.path());
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stdout
@@ -350,7 +315,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
         "a.yaml",
         &[alarm("in-sync", 5), alarm("drifted", 50)].join("---\n"),
     )]);
-    let out = with_dir(
+    let out = run_with_dir(
         moto.driftd(),
         &["plan", "--detailed-exitcode"],
         in_sync.path(),
@@ -360,7 +325,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
         out.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
-    let out = with_dir(moto.driftd(), &["plan", "-v"], in_sync.path());
+    let out = run_with_dir(moto.driftd(), &["plan", "-v"], in_sync.path());
     assert_eq!(
         out.stdout,
         "= Alarm in-sync\n= Alarm drifted\n\nPlan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
@@ -423,12 +388,9 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
             .starts_with("# environment: prod (account 222222222222, region eu-west-1)\n---\n"),
         "{out:?}"
     );
-    assert!(
-        out.stdout.contains("  name: app-prod-cpu-high\n"),
-        "{out:?}"
-    );
-    assert!(out.stdout.contains("  threshold: 85\n"), "{out:?}");
-    assert!(!out.stdout.contains("app-dev"), "{out:?}");
+    out.assert_stdout_contains("  name: app-prod-cpu-high\n");
+    out.assert_stdout_contains("  threshold: 85\n");
+    out.assert_stdout_lacks("app-dev");
 
     let unknown_var = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
@@ -475,14 +437,6 @@ fn the_environments_example_is_valid() {
         .args(["validate", "--desired-state"])
         .arg(repo_root().join("examples/environments")));
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.stdout
-            .contains("[dev]: valid: 2 resources (1 Topic, 1 Alarm)\n"),
-        "{out:?}"
-    );
-    assert!(
-        out.stdout
-            .contains("[prod]: valid: 3 resources (1 Topic, 1 Alarm, 1 EcsService)\n"),
-        "{out:?}"
-    );
+    out.assert_stdout_contains("[dev]: valid: 2 resources (1 Topic, 1 Alarm)\n");
+    out.assert_stdout_contains("[prod]: valid: 3 resources (1 Topic, 1 Alarm, 1 EcsService)\n");
 }

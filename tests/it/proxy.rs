@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{alarm_names, errors_alarm};
 use common::proxy::{Call, Proxy};
 use common::Moto;
 use driftd::aws::ErrorClass;
@@ -45,31 +45,12 @@ fn put_alarm(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     name: &str,
 ) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("App")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(5.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    errors_alarm(cloudwatch, name, "App", 5.0)
 }
 
 /// The alarm names moto holds, asked of moto directly (not through the proxy).
 async fn alarms_in_moto(moto: &Moto) -> Vec<String> {
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let alarms = cloudwatch
-        .describe_alarms()
-        .send()
-        .await
-        .expect("describe alarms in moto");
-    alarms
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| a.alarm_name().map(str::to_string))
-        .collect()
+    alarm_names(&aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await)).await
 }
 
 /// (service, operation, status, fault) of each call, for whole-log comparisons.
@@ -385,34 +366,8 @@ async fn a_dropped_write_succeeds_but_never_reaches_moto() {
         .send()
         .await
         .expect("create secret");
-    aws.ecs
-        .create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .expect("create cluster");
-    aws.ecs
-        .register_task_definition()
-        .family("web")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("web")
-                .image("nginx")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register task definition");
-    aws.ecs
-        .create_service()
-        .cluster("prod")
-        .service_name("web")
-        .task_definition("web")
-        .desired_count(1)
-        .send()
-        .await
-        .expect("create service");
+    let task_definition = common::ecs::cluster(&aws.ecs, "prod", "web").await;
+    common::ecs::create_service(&aws.ecs, "prod", "web", &task_definition, 1).await;
 
     proxy.reset();
     proxy.faults(json!([
@@ -427,13 +382,8 @@ async fn a_dropped_write_succeeds_but_never_reaches_moto() {
         .send()
         .await
         .expect("a dropped PutMetricAlarm reports success");
-    aws.cloudwatch
-        .put_dashboard()
-        .dashboard_name("ops")
-        .dashboard_body(r#"{"widgets": []}"#)
-        .send()
-        .await
-        .expect("a dropped PutDashboard reports success");
+    // A dropped PutDashboard reports success.
+    common::cloudwatch::put_dashboard(&aws.cloudwatch, "ops", r#"{"widgets": []}"#).await;
     aws.sns
         .set_topic_attributes()
         .topic_arn(&topic_arn)
@@ -486,14 +436,10 @@ async fn a_dropped_write_succeeds_but_never_reaches_moto() {
         .expect("get topic attributes");
     let display_name = attributes.attributes().and_then(|a| a.get("DisplayName"));
     assert_ne!(display_name.map(String::as_str), Some("Alerts"));
-    let secret = aws
-        .secrets
-        .get_secret_value()
-        .secret_id("db")
-        .send()
-        .await
-        .expect("get secret value");
-    assert_eq!(secret.secret_string(), Some("old"));
+    assert_eq!(
+        common::secrets::value(&aws.secrets, "db").await.as_deref(),
+        Some("old")
+    );
     let services = aws
         .ecs
         .describe_services()

@@ -21,18 +21,16 @@ use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+use common::cloudwatch::{alarm_names, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
-use common::{desired_dir, write_file, Moto, Run};
+use common::{desired_dir, write_file, Clients, Moto, Run};
 
 const HEADER: &str = "apiVersion: driftd/v1";
 
 fn alarm(name: &str, actions: &[&str]) -> String {
     format!(
-        "{HEADER}\nkind: Alarm\nmetadata: {{name: {name}}}\nspec:\n  \
-         namespace: App\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-         evaluationPeriods: 1\n  threshold: 5\n  comparisonOperator: GreaterThanThreshold\n  \
-         alarmActions: [{}]\n",
+        "{}  alarmActions: [{}]\n",
+        errors_alarm_yaml(name, "App", 5),
         actions.join(", ")
     )
 }
@@ -121,35 +119,16 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-struct Clients {
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-}
+/// The shared clients, with this file's look-ups and arrangements.
+struct Aws(Clients);
 
-impl Clients {
-    async fn of(moto: &Moto) -> Clients {
-        let config = moto.sdk_config().await;
-        Clients {
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-        }
+impl Aws {
+    async fn of(moto: &Moto) -> Aws {
+        Aws(Clients::of(moto).await)
     }
 
     async fn alarms(&self) -> Vec<String> {
-        let out = self
-            .cloudwatch
-            .describe_alarms()
-            .send()
-            .await
-            .expect("describe alarms");
-        sorted(
-            out.metric_alarms()
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_string))
-                .collect(),
-        )
+        sorted(alarm_names(&self.cloudwatch).await)
     }
 
     async fn topics(&self) -> Vec<String> {
@@ -180,17 +159,11 @@ impl Clients {
 
     async fn subscriptions(&self, topic: &str) -> Vec<String> {
         let arn = format!("arn:aws:sns:us-east-1:123456789012:{topic}");
-        let out = self
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("list subscriptions");
+        let subscribed = common::sns::subscribed(&self.sns, &arn).await;
         sorted(
-            out.subscriptions()
-                .iter()
-                .filter_map(|s| s.endpoint().map(str::to_string))
+            subscribed
+                .into_iter()
+                .map(|(_, endpoint)| endpoint)
                 .collect(),
         )
     }
@@ -221,25 +194,8 @@ impl Clients {
     }
 
     async fn put_alarm(&self, name: &str, tags: &[(&str, &str)], actions: &[String]) {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-            })
-            .collect();
-        self.cloudwatch
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace("App")
-            .metric_name("Errors")
-            .statistic(Statistic::Sum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(5.0)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        let tags = tags.iter().map(|(k, v)| tag(k, v)).collect();
+        errors_alarm(&self.cloudwatch, name, "App", 5.0)
             .set_alarm_actions((!actions.is_empty()).then(|| actions.to_vec()))
             .set_tags(Some(tags))
             .send()
@@ -248,16 +204,7 @@ impl Clients {
     }
 
     async fn put_topic(&self, name: &str, tags: &[(&str, &str)]) {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_sns::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-                    .expect("tag")
-            })
-            .collect();
+        let tags = tags.iter().map(|(k, v)| common::sns::tag(k, v)).collect();
         self.sns
             .create_topic()
             .name(name)
@@ -288,13 +235,15 @@ impl Clients {
     }
 
     async fn put_dashboard(&self, name: &str, body: &serde_json::Value) {
-        self.cloudwatch
-            .put_dashboard()
-            .dashboard_name(name)
-            .dashboard_body(body.to_string())
-            .send()
-            .await
-            .expect("put dashboard by hand");
+        common::cloudwatch::put_dashboard(&self.cloudwatch, name, &body.to_string()).await;
+    }
+}
+
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Aws {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.0
     }
 }
 
@@ -309,7 +258,7 @@ const EXTRA: &str = "arn:aws:sqs:us-east-1:123456789012:extra";
 async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let all = [
         (
             "topics.yaml",
@@ -400,22 +349,16 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
     // drift apply may not correct, so it exits 1.
     let apply = driftd(&proxy, &moto, dir.path(), &["apply"]);
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(
-        apply.stdout.contains("? Alarm p-a2: orphaned")
-            && apply.stdout.ends_with(", 6 orphaned.\n"),
-        "{apply:?}"
-    );
+    apply.assert_stdout_contains("? Alarm p-a2: orphaned");
+    assert!(apply.stdout.ends_with(", 6 orphaned.\n"), "{apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
 
     let pruned = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
     assert_eq!(pruned.code, 0, "{pruned:?}");
-    assert!(
-        pruned.stdout.contains("- Alarm p-a2: deleted")
-            && pruned.stdout.contains("- Secret p/now: deleted")
-            && pruned.stdout.contains(
-                "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted."
-            ),
-        "{pruned:?}"
+    pruned.assert_stdout_contains("- Alarm p-a2: deleted");
+    pruned.assert_stdout_contains("- Secret p/now: deleted");
+    pruned.assert_stdout_contains(
+        "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted.",
     );
     assert_eq!(
         sorted(writes(&proxy)),
@@ -481,7 +424,7 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
 async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let names: Vec<String> = (1..=11).map(|i| format!("m-{i:02}")).collect();
     let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
     let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
@@ -501,17 +444,15 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         &["plan", "--prune", "--allow-empty"],
     );
     assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    plan.assert_stdout_contains(&format!("! {refusal}"));
     assert!(
         plan.stdout.contains(
             "? Alarm m-01: orphaned\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
         ),
         "the would-be deletions are listed: {plan:?}"
     );
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned."),
-        "{plan:?}"
+    plan.assert_stdout_contains(
+        "Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned.",
     );
 
     let apply = driftd(
@@ -521,7 +462,7 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         &["apply", "--prune", "--allow-empty"],
     );
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    apply.assert_stdout_contains(&format!("! {refusal}"));
     assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
     assert_eq!(aws.alarms().await, names);
@@ -541,7 +482,7 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
 async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let names: Vec<String> = (1..=3).map(|i| format!("e-{i:02}")).collect();
     let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
     let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
@@ -554,10 +495,10 @@ async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
                    or mount?); 3 resources are kept (give --allow-empty if deleting everything is intended)";
     let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
     assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    assert!(plan.stdout.contains(&format!("! {refusal}")), "{plan:?}");
+    plan.assert_stdout_contains(&format!("! {refusal}"));
     let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
     assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(apply.stdout.contains(&format!("! {refusal}")), "{apply:?}");
+    apply.assert_stdout_contains(&format!("! {refusal}"));
     assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
     assert_eq!(aws.alarms().await, names);
@@ -577,7 +518,7 @@ async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
 async fn a_topic_an_alarm_still_names_is_never_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let dir = desired_dir(&[
         (
             "topics.yaml",
@@ -626,7 +567,7 @@ async fn a_topic_an_alarm_still_names_is_never_pruned() {
 async fn resources_of_another_owner_or_of_none_are_never_deleted() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let theirs = [("driftd:owner", "team-b")];
     let prefixed = [("driftd:owner", "driftd-prod")];
     aws.put_alarm("o-team-b", &theirs, &[]).await;
@@ -687,7 +628,7 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
 async fn where_dashboards_cannot_be_tagged_one_without_its_notice_is_never_pruned() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let aws = Clients::of(&moto).await;
+    let aws = Aws::of(&moto).await;
     let dir = desired_dir(&[(
         "dashboards.yaml",
         &docs(&[plain_dashboard("t-main"), plain_dashboard("t-second")]),
@@ -732,7 +673,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
     let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
 
     assert_eq!(plan.code, 0, "{plan:?}");
-    assert!(plan.stdout.contains(", 51 orphaned."), "{plan:?}");
+    plan.assert_stdout_contains(", 51 orphaned.");
     assert_eq!(
         answered(&proxy),
         [
@@ -758,7 +699,7 @@ async fn finding_orphans_costs_no_call_per_resource() {
         &["plan", "--prune", "--allow-empty", "--max-prune", "60"],
     );
     assert_eq!(pruning.code, 0, "{pruning:?}");
-    assert!(pruning.stdout.contains("51 to delete"), "{pruning:?}");
+    pruning.assert_stdout_contains("51 to delete");
     assert_eq!(
         answered(&proxy),
         [
@@ -792,5 +733,5 @@ async fn an_invalid_desired_state_calls_no_aws_and_prunes_nothing() {
 
     assert_eq!(apply.code, 1, "{apply:?}");
     assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
-    assert_eq!(Clients::of(&moto).await.alarms().await, ["i-cpu"]);
+    assert_eq!(Aws::of(&moto).await.alarms().await, ["i-cpu"]);
 }

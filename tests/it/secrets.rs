@@ -3,36 +3,20 @@
 //! be printed.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
 use std::collections::BTreeMap;
 
 use driftd::aws::secretsmanager::{NewSecret, SdkSecretsManager, SecretsManager};
 use driftd::aws::Aws;
-use driftd::engine::{self, Action, Ctx, Diff, PassOptions, Reconciler, Refs, State};
+use driftd::engine::{self, Action, Diff, PassOptions, Reconciler, Refs, State};
 use driftd::kinds::secret::{self, Secret};
-use driftd::kinds::{Blocked, Change, Error, Mode, Origin, Resource, Spec, Tags, OWNER_TAG};
-
-fn ctx() -> Ctx {
-    Ctx {
-        owner: "driftd".to_string(),
-        prune: false,
-    }
-}
+use driftd::kinds::{Blocked, Change, Error, Mode, Resource, Spec, Tags, OWNER_TAG};
 
 /// A Secret resource from the `spec:` of a document, as YAML.
 fn secret(name: &str, spec_yaml: &str) -> Resource {
     let spec: secret::Spec = serde_yaml::from_str(spec_yaml).expect("secret spec");
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.to_string(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/secrets.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Secret(spec),
-    }
+    resource("secrets.yaml", name, Spec::Secret(spec))
 }
 
 fn spec_of(resource: &Resource) -> &secret::Spec {
@@ -62,24 +46,9 @@ async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<Diff<secret::Ops>> {
     diffs
 }
 
-async fn value_of(client: &aws_sdk_secretsmanager::Client, name: &str) -> Option<String> {
-    client
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .expect("GetSecretValue")
-        .secret_string()
-        .map(str::to_string)
-}
-
 async fn tags_of(client: &aws_sdk_secretsmanager::Client, name: &str) -> Tags {
-    client
-        .describe_secret()
-        .secret_id(name)
-        .send()
+    common::secrets::describe(client, name)
         .await
-        .expect("DescribeSecret")
         .tags()
         .iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
@@ -179,14 +148,18 @@ async fn each_initial_value_flavour_is_created_then_in_sync() {
     }
 
     assert_eq!(
-        value_of(&env.client, "flavour/env").await.as_deref(),
+        common::secrets::value(&env.client, "flavour/env")
+            .await
+            .as_deref(),
         Some("from-env")
     );
     assert_eq!(
-        value_of(&env.client, "flavour/file").await.as_deref(),
+        common::secrets::value(&env.client, "flavour/file")
+            .await
+            .as_deref(),
         Some(r#"{"from":"file"}"#)
     );
-    let generated = value_of(&env.client, "flavour/generate")
+    let generated = common::secrets::value(&env.client, "flavour/generate")
         .await
         .expect("a generated value");
     assert_eq!(generated.len(), 40);
@@ -195,7 +168,7 @@ async fn each_initial_value_flavour_is_created_then_in_sync() {
         "no punctuation"
     );
     let placeholders: serde_json::Value = serde_json::from_str(
-        &value_of(&env.client, "flavour/placeholders")
+        &common::secrets::value(&env.client, "flavour/placeholders")
             .await
             .expect("a value"),
     )
@@ -253,7 +226,7 @@ async fn rotation_is_not_drift_under_create_only() {
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
     assert_eq!(
-        value_of(&env.client, "rotated/create-only")
+        common::secrets::value(&env.client, "rotated/create-only")
             .await
             .as_deref(),
         Some(r#"{"password":"rotated"}"#)
@@ -287,7 +260,9 @@ async fn rotation_is_drift_under_enforce_and_is_corrected() {
     assert_eq!(diffs[0].action, Action::Update);
     assert_eq!(diffs[0].changes, vec![Change::sensitive("value")]);
     assert_eq!(
-        value_of(&env.client, "rotated/enforce").await.as_deref(),
+        common::secrets::value(&env.client, "rotated/enforce")
+            .await
+            .as_deref(),
         Some(r#"{"password":"desired"}"#)
     );
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
@@ -333,7 +308,9 @@ async fn a_missing_required_key_is_reported_by_name_and_not_filled_in() {
         Some(&"driftd".to_string())
     );
     assert_eq!(
-        value_of(&env.client, "keys/app").await.as_deref(),
+        common::secrets::value(&env.client, "keys/app")
+            .await
+            .as_deref(),
         Some(r#"{"SECRET_KEY":"s"}"#)
     );
 }
@@ -393,18 +370,14 @@ async fn description_and_kms_key_are_corrected_in_place() {
         ]
     );
 
-    let described = env
-        .client
-        .describe_secret()
-        .secret_id("update/app")
-        .send()
-        .await
-        .expect("describe");
+    let described = common::secrets::describe(&env.client, "update/app").await;
     assert_eq!(described.description(), Some("new"));
     assert_eq!(described.kms_key_id(), Some("alias/app"));
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
     assert_eq!(
-        value_of(&env.client, "update/app").await.as_deref(),
+        common::secrets::value(&env.client, "update/app")
+            .await
+            .as_deref(),
         Some("v")
     );
 }
@@ -577,15 +550,8 @@ async fn secret_values_never_appear_in_any_output() {
     let plan = driftd(&["plan", "-v"]);
     assert_no_marker("plan", &plan);
     assert_eq!(plan.code, 0, "{plan:?}");
-    assert!(
-        plan.stdout.contains("value: (sensitive) differs"),
-        "{plan:?}"
-    );
-    assert!(
-        plan.stdout
-            .contains("value.keys.password: missing → required"),
-        "{plan:?}"
-    );
+    plan.assert_stdout_contains("value: (sensitive) differs");
+    plan.assert_stdout_contains("value.keys.password: missing → required");
 
     let json = driftd(&["plan", "-v", "--output", "json"]);
     assert_no_marker("plan --output json", &json);
@@ -602,27 +568,30 @@ async fn secret_values_never_appear_in_any_output() {
     // The values really went to AWS, and the rotated-by-hand ones were handled
     // as their policies say.
     assert_eq!(
-        value_of(&client, "marker/env").await.as_deref(),
+        common::secrets::value(&client, "marker/env")
+            .await
+            .as_deref(),
         Some(env_value.as_str())
     );
     assert_eq!(
-        value_of(&client, "marker/file").await.as_deref(),
+        common::secrets::value(&client, "marker/file")
+            .await
+            .as_deref(),
         Some(file_value.as_str())
     );
     assert_eq!(
-        value_of(&client, "marker/enforced").await.as_deref(),
+        common::secrets::value(&client, "marker/enforced")
+            .await
+            .as_deref(),
         Some(env_value.as_str())
     );
     assert_eq!(
-        value_of(&client, "marker/keys").await,
+        common::secrets::value(&client, "marker/keys").await,
         Some(format!(r#"{{"token":"{MARKER}-live"}}"#))
     );
     // Only marker/keys still drifts (a missing key driftd does not fill in).
     assert_eq!(replan.code, 2, "{replan:?}");
-    assert!(
-        replan.stdout.contains("Plan: 0 to create, 1 to update"),
-        "{replan:?}"
-    );
+    replan.assert_stdout_contains("Plan: 0 to create, 1 to update");
 }
 
 #[tokio::test]

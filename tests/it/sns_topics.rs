@@ -12,33 +12,18 @@
 //!   tests below therefore check that a second pass makes no `Subscribe` at all.
 
 use crate::common;
+use common::kinds::{ctx, resource};
 
+use common::sns::{subscribed, subscription_arn, topic_tags};
 use driftd::aws::sns::{SdkSns, Sns, TopicSubscription};
 use driftd::aws::Aws;
-use driftd::engine::{Action, Ctx, Diff, Reconciler, Refs};
+use driftd::engine::{Action, Diff, Reconciler, Refs};
 use driftd::kinds::topic::{self, Ops, Topic};
-use driftd::kinds::{Change, Origin, Resource, Spec, Tags, OWNER_TAG};
+use driftd::kinds::{Change, Resource, Spec, Tags, OWNER_TAG};
 
-fn ctx() -> Ctx {
-    Ctx {
-        owner: "driftd".into(),
-        prune: false,
-    }
-}
-
-fn resource(name: &str, spec_yaml: &str) -> Resource {
+fn topic(name: &str, spec_yaml: &str) -> Resource {
     let spec: topic::Spec = serde_yaml::from_str(spec_yaml).expect("topic spec");
-    Resource {
-        environment: driftd::kinds::DEFAULT_ENVIRONMENT.to_string(),
-        name: name.into(),
-        mode: None,
-        origin: Origin {
-            file: "desired-state/topics.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-        spec: Spec::Topic(spec),
-    }
+    resource("topics.yaml", name, Spec::Topic(spec))
 }
 
 /// One pass over these topics as the engine drives a kind: observe all,
@@ -93,40 +78,6 @@ tags: {team: platform}
 
 const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
 
-async fn subscriptions(sns: &aws_sdk_sns::Client, arn: &str) -> Vec<(String, String)> {
-    let out = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(arn)
-        .send()
-        .await
-        .expect("list subscriptions");
-    let mut subs: Vec<_> = out
-        .subscriptions()
-        .iter()
-        .map(|s| {
-            (
-                s.protocol().unwrap_or_default().to_string(),
-                s.endpoint().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    subs.sort();
-    subs
-}
-
-async fn tags(sns: &aws_sdk_sns::Client, arn: &str) -> Tags {
-    let out = sns
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .expect("list tags");
-    out.tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_twice() {
     let moto = common::Moto::start();
@@ -134,27 +85,21 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
     let resources = [
-        resource("alerts", ALERTS),
+        topic("alerts", ALERTS),
         // Nothing but a name: the SNS defaults (empty display name, the
         // default policy) must not read back as drift.
-        resource("minimal", "{}"),
+        topic("minimal", "{}"),
     ];
 
     let diffs = pass(&aws, &resources, false).await;
     assert_eq!(diffs[0].action, Action::Create);
     assert_eq!(diffs[1].action, Action::Create);
 
-    let attrs = raw
-        .get_topic_attributes()
-        .topic_arn(ARN)
-        .send()
-        .await
-        .expect("attributes");
-    let attrs = attrs.attributes().expect("attributes");
+    let attrs = common::sns::topic_attributes(&raw, ARN).await;
     assert_eq!(attrs["DisplayName"], "TikTimer alerts");
     assert_eq!(attrs["KmsMasterKeyId"], "alias/aws/sns");
     assert_eq!(
-        subscriptions(&raw, ARN).await,
+        subscribed(&raw, ARN).await,
         [
             ("email".into(), "ops@example.com".into()),
             (
@@ -164,7 +109,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
         ]
     );
     assert_eq!(
-        tags(&raw, ARN).await,
+        topic_tags(&raw, ARN).await,
         Tags::from([
             (OWNER_TAG.into(), "driftd".into()),
             ("team".into(), "platform".into()),
@@ -183,7 +128,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
         assert_eq!(d.action, Action::InSync, "{:?}", d.changes);
         assert_eq!(d.ops, Ops::None);
     }
-    assert_eq!(subscriptions(&raw, ARN).await.len(), 2);
+    assert_eq!(subscribed(&raw, ARN).await.len(), 2);
 }
 
 #[tokio::test]
@@ -192,7 +137,7 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
     let config = moto.sdk_config().await;
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
-    let resources = [resource("alerts", ALERTS)];
+    let resources = [topic("alerts", ALERTS)];
     pass(&aws, &resources, false).await;
 
     for (name, value) in [
@@ -213,28 +158,11 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
     }
     raw.tag_resource()
         .resource_arn(ARN)
-        .tags(
-            aws_sdk_sns::types::Tag::builder()
-                .key("team")
-                .value("payments")
-                .build()
-                .expect("tag"),
-        )
+        .tags(common::sns::tag("team", "payments"))
         .send()
         .await
         .expect("tag");
-    let listed = raw
-        .list_subscriptions_by_topic()
-        .topic_arn(ARN)
-        .send()
-        .await
-        .expect("list");
-    let archive = listed
-        .subscriptions()
-        .iter()
-        .find(|s| s.protocol() == Some("sqs"))
-        .and_then(|s| s.subscription_arn())
-        .expect("sqs subscription");
+    let archive = subscription_arn(&raw, ARN, "sqs").await;
     raw.unsubscribe()
         .subscription_arn(archive)
         .send()
@@ -301,7 +229,7 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
     pass(&aws, &resources, true).await;
     let diffs = pass(&aws, &resources, false).await;
     assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
-    assert_eq!(subscriptions(&raw, ARN).await.len(), 2);
+    assert_eq!(subscribed(&raw, ARN).await.len(), 2);
 }
 
 #[tokio::test]
@@ -310,12 +238,12 @@ async fn an_untagged_topic_made_outside_driftd_is_adopted() {
     let config = moto.sdk_config().await;
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
-    raw.create_topic()
-        .name("legacy")
-        .attributes("DisplayName", "Legacy")
-        .send()
-        .await
-        .expect("create");
+    common::sns::create(
+        raw.create_topic()
+            .name("legacy")
+            .attributes("DisplayName", "Legacy"),
+    )
+    .await;
     raw.subscribe()
         .topic_arn("arn:aws:sns:us-east-1:123456789012:legacy")
         .protocol("email")
@@ -323,7 +251,7 @@ async fn an_untagged_topic_made_outside_driftd_is_adopted() {
         .send()
         .await
         .expect("subscribe");
-    let resources = [resource(
+    let resources = [topic(
         "legacy",
         "{displayName: Legacy, subscriptions: [{protocol: email, endpoint: ops@example.com}]}",
     )];
@@ -335,7 +263,7 @@ async fn an_untagged_topic_made_outside_driftd_is_adopted() {
         [change("tags.driftd:owner", None, Some("driftd"))]
     );
     assert_eq!(
-        tags(&raw, "arn:aws:sns:us-east-1:123456789012:legacy").await,
+        topic_tags(&raw, "arn:aws:sns:us-east-1:123456789012:legacy").await,
         Tags::from([(OWNER_TAG.into(), "driftd".into())])
     );
     let diffs = pass(&aws, &resources, false).await;
@@ -394,15 +322,7 @@ async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
     let raw = aws_sdk_sns::Client::new(&moto.sdk_config().await);
     let mut arns = Vec::new();
     for i in 0..10 {
-        let arn = raw
-            .create_topic()
-            .name(format!("t-{i}"))
-            .send()
-            .await
-            .expect("create")
-            .topic_arn()
-            .expect("ARN")
-            .to_string();
+        let arn = common::sns::create(raw.create_topic().name(format!("t-{i}"))).await;
         for q in 0..3 {
             raw.subscribe()
                 .topic_arn(&arn)

@@ -26,9 +26,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use common::cloudwatch::errors_alarm_yaml;
 use common::proxy::{Call, Proxy};
-use common::{desired_dir, free_port, Moto, Run};
+use common::{desired_dir, free_port, Clients, Moto, Run};
 use serde_json::{json, Value};
 
 /// How long one `apply` may take (20 alarms at 2.5 a second, plus the SDK's
@@ -55,11 +55,8 @@ fn alarms(n: usize, actions: &str) -> String {
     (0..n)
         .map(|i| {
             format!(
-                "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {{name: {}}}\nspec:\n  \
-                 namespace: Shop\n  metricName: Errors\n  statistic: Sum\n  period: 60\n  \
-                 evaluationPeriods: 1\n  threshold: {i}\n  comparisonOperator: GreaterThanThreshold\n  \
-                 alarmActions: [{actions}]\n",
-                alarm_name(i)
+                "{}  alarmActions: [{actions}]\n",
+                errors_alarm_yaml(&alarm_name(i), "Shop", i)
             )
         })
         .collect::<Vec<_>>()
@@ -123,60 +120,18 @@ fn faults() -> Value {
 
 /// Raw SDK clients on moto itself (not through the proxy): to arrange the
 /// emulator and to read back what driftd did.
-struct Sdk {
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sns: aws_sdk_sns::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-    ecs: aws_sdk_ecs::Client,
-}
+struct Sdk(Clients);
 
 impl Sdk {
     async fn new(moto: &Moto) -> Sdk {
-        let config = moto.sdk_config().await;
-        Sdk {
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-        }
+        Sdk(Clients::of(moto).await)
     }
 
     /// What driftd finds besides the desired state: an ECS service running 3
     /// tasks, and a topic made by hand under another display name.
     async fn arrange(&self) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        let registered = self
-            .ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("worker")
-                    .image("public.ecr.aws/docker/library/busybox:latest")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("register task definition");
-        let task_definition = registered
-            .task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .expect("task definition ARN");
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(WORKER)
-            .task_definition(task_definition)
-            .desired_count(3)
-            .send()
-            .await
-            .expect("create service");
+        let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "worker").await;
+        common::ecs::create_service(&self.ecs, CLUSTER, WORKER, &task_definition, 3).await;
         self.sns
             .create_topic()
             .name(LEGACY_TOPIC)
@@ -231,39 +186,16 @@ impl Sdk {
     }
 
     async fn display_name(&self, arn: &str) -> Option<String> {
-        self.sns
-            .get_topic_attributes()
-            .topic_arn(arn)
-            .send()
-            .await
-            .expect("get topic attributes")
-            .attributes()
-            .and_then(|a| a.get("DisplayName").cloned())
+        common::sns::topic_attribute(&self.sns, arn, "DisplayName").await
     }
 
     async fn secret_value(&self) -> Option<String> {
-        self.secrets
-            .get_secret_value()
-            .secret_id(SECRET)
-            .send()
-            .await
-            .expect("get secret value")
-            .secret_string()
-            .map(str::to_string)
+        common::secrets::value(&self.secrets, SECRET).await
     }
 
     async fn desired_count(&self) -> i32 {
-        let described = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(WORKER)
-            .send()
+        common::ecs::describe(&self.ecs, CLUSTER, WORKER)
             .await
-            .expect("describe services");
-        described
-            .services()
-            .first()
             .expect("the service")
             .desired_count()
     }
@@ -290,6 +222,14 @@ impl Sdk {
             Some(r#"{"SECRET_KEY":"CHANGE_ME"}"#)
         );
         assert_eq!(self.desired_count().await, 1);
+    }
+}
+
+// The shared clients' fields (`self.cloudwatch`, `self.sns`, ...) read through.
+impl std::ops::Deref for Sdk {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        &self.0
     }
 }
 
@@ -408,8 +348,9 @@ fn put_alarm_arrivals(proxy: &Proxy) -> Vec<Duration> {
     times
 }
 
-#[tokio::test]
-async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
+/// An arranged moto behind a proxy that injects [`faults`], and the whole
+/// desired state: alarms that notify a topic, and [`OTHERS`].
+async fn throttled() -> (Moto, Proxy, Sdk, tempfile::TempDir) {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
@@ -419,15 +360,17 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
         ("others.yaml", OTHERS),
     ]);
     proxy.faults(faults());
+    (moto, proxy, sdk, dir)
+}
+
+#[tokio::test]
+async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
+    let (moto, proxy, sdk, dir) = throttled().await;
 
     let run = apply(&proxy, &moto, dir.path());
 
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Apply: 22 created, 2 corrected, 0 observed, 0 errors, 0 in sync."),
-        "{run:?}"
-    );
+    run.assert_stdout_contains("Apply: 22 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     assert_every_rule_fired(&proxy);
     sdk.assert_converged().await;
     // Nothing lost, nothing doubled: each write landed once, however often
@@ -455,25 +398,13 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
     proxy.clear_faults();
     let again = apply(&proxy, &moto, dir.path());
     assert_eq!(again.code, 0, "{again:?}");
-    assert!(
-        again
-            .stdout
-            .contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 24 in sync."),
-        "{again:?}"
-    );
+    again
+        .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 24 in sync.");
 }
 
 #[tokio::test]
 async fn the_daemon_converges_and_counts_every_injected_throttle() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let sdk = Sdk::new(&moto).await;
-    sdk.arrange().await;
-    let dir = desired_dir(&[
-        ("alarms.yaml", &alarms(ALARMS, "topic:t-alerts")),
-        ("others.yaml", OTHERS),
-    ]);
-    proxy.faults(faults());
+    let (moto, proxy, sdk, dir) = throttled().await;
 
     let driftd = Daemon::start(proxy.driftd(&moto), dir.path());
     driftd.wait_ready();
@@ -598,11 +529,7 @@ async fn a_call_still_throttled_after_retries_slows_its_service_down() {
     let run = apply(&proxy, &moto, dir.path());
 
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Apply: 5 created, 0 corrected, 0 observed, 1 error, 0 in sync."),
-        "{run:?}"
-    );
+    run.assert_stdout_contains("Apply: 5 created, 0 corrected, 0 observed, 1 error, 0 in sync.");
     assert_eq!(sdk.alarms().await.len(), 5);
     let calls = proxy.calls();
     let landed: Vec<Duration> = calls

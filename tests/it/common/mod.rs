@@ -2,8 +2,13 @@
 //! loopback port, SDK clients pointed at it, and the real `driftd` binary.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cloudwatch;
 pub mod driftd;
+pub mod ecs;
+pub mod kinds;
 pub mod proxy;
+pub mod secrets;
+pub mod sns;
 pub mod sqs;
 
 use std::net::TcpListener;
@@ -79,16 +84,7 @@ impl Moto {
 
     /// The `driftd` binary, with the environment that points it at this emulator.
     pub fn driftd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1");
-        cmd
+        driftd_at(&self.endpoint)
     }
 }
 
@@ -96,6 +92,31 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill(); // it may have exited already; either way we reap it
         let _ = self.child.wait();
+    }
+}
+
+/// Raw SDK clients for arranging moto and reading back what driftd did.
+pub struct Clients {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub ecs: aws_sdk_ecs::Client,
+}
+
+impl Clients {
+    /// Clients on this SDK config (moto's, or the recording proxy's).
+    pub fn new(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+        }
+    }
+
+    /// Clients on moto itself.
+    pub async fn of(moto: &Moto) -> Clients {
+        Clients::new(&moto.sdk_config().await)
     }
 }
 
@@ -116,6 +137,26 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Fails the test, showing the whole run, unless stdout holds `text`.
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}: {self:?}"
+        );
+    }
+
+    /// Fails the test, showing the whole run, when stdout holds `text`.
+    #[track_caller]
+    pub fn assert_stdout_lacks(&self, text: &str) {
+        assert!(
+            !self.stdout.contains(text),
+            "stdout holds {text:?}: {self:?}"
+        );
+    }
+}
+
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -129,6 +170,26 @@ impl std::fmt::Debug for Run {
 /// Runs a command to completion and captures its output.
 pub fn run(cmd: &mut Command) -> Run {
     Run::of(cmd.output().expect("run command"))
+}
+
+/// The `driftd` binary with a clean environment: dummy credentials, us-east-1,
+/// no colour, and every AWS call sent to `endpoint`.
+pub fn driftd_at(endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `cmd ARGS --desired-state DIR` to completion.
+pub fn run_with_dir(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
+    run(cmd.args(args).arg("--desired-state").arg(dir))
 }
 
 /// A temporary desired-state directory holding these files.
