@@ -1,7 +1,8 @@
 //! The commands of the binary: `validate`, `plan`, `apply` and `run`, each
 //! returning the exit code of the contract.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -23,7 +24,7 @@ pub const EXIT_DRIFT: u8 = 2;
 
 /// How long `apply` waits before correcting again a resource whose
 /// correction did not take (it corrects up to 3 times).
-const ONE_SHOT_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+const ONE_SHOT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs the command the command line asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -104,12 +105,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     convergence: Convergence::one_shot(ONE_SHOT_PAUSE),
                     events,
                     tags: Default::default(),
+                    progress: Default::default(),
                 },
             );
             if args.change.mode == Mode::Observe {
                 tracing::info!("--mode observe: nothing will be changed");
             }
+            let ticker = std::io::stderr()
+                .is_terminal()
+                .then(|| tokio::spawn(progress_lines(opts.guards.progress.clone())));
             let report = fleet.pass(&loaded, &opts, args.change.allow_empty).await;
+            if let Some(ticker) = ticker {
+                ticker.abort();
+            }
             let mut out = std::io::stdout().lock();
             crate::output::write_apply_text(&mut out, &report, verbose)
                 .and_then(|()| out.flush())
@@ -224,6 +232,29 @@ async fn connect(global: &crate::cli::Global) -> Fleet {
 }
 
 /// The options of a pass that may change AWS (`apply`, `run`).
+/// Every few seconds, while a pass is under way, how far it has got (on a
+/// terminal, for a long first apply: 10,000 alarms take about an hour at
+/// PutMetricAlarm's quota).
+async fn progress_lines(progress: engine::progress::Progress) {
+    const EVERY: Duration = Duration::from_secs(5);
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(EVERY).await;
+        if let Some(p) = progress.snapshot() {
+            // A terminal's line, whatever the log level; nothing to do if it fails.
+            let _ = writeln!(
+                std::io::stderr(),
+                "applying: {}/{} resources reconciled ({} changed, {} failed) in {} s",
+                p.reconciled,
+                p.resources,
+                p.corrected,
+                p.errors,
+                started.elapsed().as_secs()
+            );
+        }
+    }
+}
+
 fn changing(change: &ChangeArgs, owner: String, guards: Guards) -> PassOptions {
     PassOptions {
         apply: true,
@@ -247,13 +278,13 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
 
     if args.lease_table.is_some() {
         anyhow::ensure!(
-            args.lease_duration >= std::time::Duration::from_secs(3),
+            args.lease_duration >= Duration::from_secs(3),
             "--lease-duration {}: must be at least 3s",
             humantime::format_duration(args.lease_duration)
         );
     }
     anyhow::ensure!(
-        args.interval >= std::time::Duration::from_secs(1),
+        args.interval >= Duration::from_secs(1),
         "--interval {}: must be at least 1s",
         humantime::format_duration(args.interval)
     );
@@ -360,6 +391,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
             convergence: Convergence::daemon(),
             events,
             tags: Default::default(),
+            progress: status.progress(),
         },
     );
     let loader_dir = dir.clone();
@@ -382,7 +414,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
     // way; a client holding a connection open does not hold up the exit for
     // more than a moment.
     let _ = stop_server.send(());
-    match tokio::time::timeout(std::time::Duration::from_secs(2), server).await {
+    match tokio::time::timeout(Duration::from_secs(2), server).await {
         Ok(Ok(Ok(()))) | Err(_) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "the HTTP server failed"),
         Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server task failed"),
@@ -460,7 +492,7 @@ impl Election {
     /// Releases the lease (if held) so that a successor takes over at once.
     async fn stop(self) {
         let _ = self.stop.send(());
-        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
             .await
             .is_err()
         {

@@ -689,6 +689,7 @@ mod tests {
                 convergence: convergence.clone(),
                 events: None,
                 tags: Default::default(),
+                progress: Default::default(),
             },
             ..PassOptions::test(true, Mode::Enforce)
         }

@@ -806,6 +806,7 @@ mod tests {
                 convergence: Default::default(),
                 events: Some(events.clone()),
                 tags: Default::default(),
+                progress: Default::default(),
             },
             ..PassOptions::test(true, mode)
         };

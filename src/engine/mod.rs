@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod known_tags;
 pub mod lease;
 pub mod pass;
+pub mod progress;
 pub mod prune;
 pub mod report;
 /// The `Reconciler` vocabulary belongs to the kinds; the engine drives it.

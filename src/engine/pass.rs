@@ -10,6 +10,7 @@ use tracing::{info, warn, Instrument};
 use super::converge::{self, Convergence};
 use super::events::Events;
 use super::known_tags::KnownTags;
+use super::progress::Progress;
 use super::reconciler::{Action, Ctx, Diff, Reconciler, Refs};
 use super::report::{PassReport, Planned, Reason, ResourceError, ResourceReport, State};
 use super::scheduler::{depends_on, Key};
@@ -66,6 +67,8 @@ pub struct Guards {
     pub events: Option<Events>,
     /// The tags last read, for the reconciles of change events.
     pub tags: KnownTags,
+    /// How far the passes under way have got.
+    pub progress: Progress,
 }
 
 impl Guards {
@@ -91,6 +94,13 @@ pub async fn reconcile(
     refs: &mut Refs,
     opts: &PassOptions,
 ) -> PassReport {
+    let opts = &PassOptions {
+        guards: Guards {
+            progress: opts.guards.progress.pass(resources.len()),
+            ..opts.guards.clone()
+        },
+        ..opts.clone()
+    };
     let present: Vec<Kind> = Kind::ALL
         .into_iter()
         .filter(|k| resources.iter().any(|r| r.kind() == *k))
@@ -203,6 +213,7 @@ pub async fn reconcile_kind<R: Reconciler>(
             return items
                 .iter()
                 .map(|(r, _)| failed(r, opts, err.clone(), observe_share))
+                .inspect(|report| opts.guards.progress.record(report))
                 .collect();
         }
     };
@@ -226,6 +237,7 @@ pub async fn reconcile_kind<R: Reconciler>(
             .instrument(span)
             .await;
         report.duration = observe_share + started.elapsed();
+        opts.guards.progress.record(&report);
         reports.push(report);
     }
     reports

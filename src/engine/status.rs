@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::progress::{Progress, Snapshot};
 use super::report::{PruneProblems, Reason, ResourceReport, State};
 use super::scheduler::Key;
 use crate::desired::LoadError;
@@ -19,6 +20,8 @@ pub const STATUS_VERSION: u32 = 1;
 #[derive(Debug, Default)]
 pub struct StatusStore {
     inner: RwLock<Status>,
+    /// The passes under way, shown as `pass_in_progress`.
+    progress: Progress,
 }
 
 /// The `/status` document.
@@ -41,6 +44,10 @@ pub struct Status {
     /// What kept the last prune step from doing its whole job: a refusal
     /// (`max_prune`, `desired_state_invalid`) or kinds it could not list.
     pub prune: PruneProblems,
+    /// While a pass runs: its resources, and how many are reconciled so far
+    /// (a long first apply shows its progress here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass_in_progress: Option<Snapshot>,
     pub resources: Vec<ResourceStatus>,
 }
 
@@ -229,7 +236,14 @@ impl StatusStore {
 
     /// A copy of the whole status, resources ordered by kind and name.
     pub fn snapshot(&self) -> Status {
-        self.read(Status::clone)
+        let mut status = self.read(Status::clone);
+        status.pass_in_progress = self.progress.snapshot();
+        status
+    }
+
+    /// Where the daemon's passes count their progress, for `/status`.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 
     pub fn ready(&self) -> bool {

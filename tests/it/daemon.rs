@@ -609,3 +609,51 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A long first pass shows in `/status` how far it has got (issue 15: the
+/// first apply of thousands of alarms is bounded by PutMetricAlarm's quota),
+/// and the counts go once it is done.
+#[test]
+fn status_counts_the_pass_under_way() {
+    const ALARMS: usize = 8;
+    let moto = Moto::start();
+    let docs: Vec<(String, String)> = (0..ALARMS)
+        .map(|i| {
+            let name = format!("slow-{i}");
+            (
+                format!("{name}.yaml"),
+                common::cloudwatch::errors_alarm_yaml(&name, "App", 5),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = docs.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    let dir = desired_dir(&files);
+    // Eight creations at two a second: the pass takes a few seconds.
+    let driftd = Daemon::start(
+        moto.driftd(),
+        dir.path(),
+        "10m",
+        &["--aws-max-rps", "cloudwatch.PutMetricAlarm=2"],
+    );
+    let mut seen = None;
+    driftd.wait(
+        Duration::from_secs(30),
+        "a pass under way in /status",
+        || {
+            seen = driftd
+                .status()
+                .get("pass_in_progress")
+                .filter(|p| !p.is_null())
+                .cloned();
+            seen.is_some()
+        },
+    );
+    let under_way = seen.expect("seen");
+    assert_eq!(under_way["resources"], ALARMS, "{under_way}");
+    let reconciled = under_way["reconciled"].as_u64().expect("a count");
+    assert!(reconciled < ALARMS as u64, "{under_way}");
+    driftd.wait_ready();
+    let status = driftd.status();
+    assert!(status.get("pass_in_progress").is_none(), "{status}");
+    assert_eq!(status["resources"].as_array().map(Vec::len), Some(ALARMS));
+}
