@@ -219,30 +219,45 @@ impl SdkSecretsManager {
         let mut out = HashMap::new();
         let mut token: Option<String> = None;
         for pages in 1..=budget {
-            let resp = self
-                .client
-                .list_secrets()
-                .include_planned_deletion(true)
-                .max_results(100)
-                .set_next_token(token.take())
-                .send()
-                .paced(&self.pace, "ListSecrets")
-                .await?;
-            for info in resp.secret_list().iter().filter_map(info_of) {
+            let (infos, next) = self.list_page(None, token.take()).await?;
+            for info in infos {
                 if wanted.contains(info.name.as_str()) {
                     out.insert(info.name.clone(), info);
                 }
             }
-            match resp.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => {
-                    self.account_pages.store(pages, Ordering::Relaxed);
-                    return Ok(Some(out));
-                }
+            if next.is_none() {
+                self.account_pages.store(pages, Ordering::Relaxed);
+                return Ok(Some(out));
             }
+            token = next;
         }
         self.account_pages.store(budget + 1, Ordering::Relaxed);
         Ok(None)
+    }
+
+    /// One page of `ListSecrets` (100 secrets, those scheduled for deletion
+    /// too), filtered or not, and the next page's token if there is one.
+    async fn list_page(
+        &self,
+        filter: Option<Filter>,
+        token: Option<String>,
+    ) -> Result<(Vec<SecretInfo>, Option<String>), Error> {
+        let resp = self
+            .client
+            .list_secrets()
+            .set_filters(filter.map(|f| vec![f]))
+            .include_planned_deletion(true)
+            .max_results(100)
+            .set_next_token(token)
+            .send()
+            .paced(&self.pace, "ListSecrets")
+            .await?;
+        let infos = resp.secret_list().iter().filter_map(info_of).collect();
+        let next = resp
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok((infos, next))
     }
 }
 
@@ -275,25 +290,16 @@ impl SecretsManager for SdkSecretsManager {
                 .build();
             let mut token: Option<String> = None;
             loop {
-                let resp = self
-                    .client
-                    .list_secrets()
-                    .filters(filter.clone())
-                    .include_planned_deletion(true)
-                    .max_results(100)
-                    .set_next_token(token.take())
-                    .send()
-                    .paced(&self.pace, "ListSecrets")
-                    .await?;
-                for info in resp.secret_list().iter().filter_map(info_of) {
+                let (infos, next) = self.list_page(Some(filter.clone()), token.take()).await?;
+                for info in infos {
                     // The `name` filter is a prefix match: `app` also finds `app/db`.
                     if chunk.contains(&info.name) {
                         out.insert(info.name.clone(), info);
                     }
                 }
-                match resp.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
                 }
             }
         }
