@@ -1245,6 +1245,13 @@ mod tests {
     }
 
     impl Fake {
+        /// A fake whose every reconcile takes `delay`.
+        fn slow(delay: Duration) -> Fake {
+            let fake = Fake::default();
+            *fake.delay.lock().unwrap() = delay;
+            fake
+        }
+
         fn fail(&self, name: &str, times: usize, retryable: bool) {
             let e = ResourceError {
                 reason: if retryable {
@@ -1736,8 +1743,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_resource_is_never_reconciled_twice_at_once() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(5);
+        let fake = Fake::slow(secs(5));
         let h = Harness::start(state(vec![secret("a", "v1")]), fake);
         tokio::time::sleep(secs(1)).await;
         // Edited twice while its first reconcile runs.
@@ -1757,8 +1763,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn alarms_are_reconciled_after_topics_and_see_their_arns() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(1);
+        let fake = Fake::slow(secs(1));
         let h = Harness::start(state(vec![alarm("cpu"), topic("alerts")]), fake);
         h.until(secs(5), |h| h.status.ready()).await;
         let calls = h.fake.calls();
@@ -1858,8 +1863,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn with_prune_a_removal_during_a_pass_is_followed_by_another() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(5);
+        let fake = Fake::slow(secs(5));
         let h = Harness::with(state(vec![secret("a", "x"), secret("b", "x")]), fake, |s| {
             s.opts.prune = true
         });
@@ -1877,8 +1881,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn each_full_pass_ends_with_a_prune_step_that_runs_alone() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(1);
+        let fake = Fake::slow(secs(1));
         *fake.prune_delay.lock().unwrap() = secs(2);
         fake.orphans.lock().unwrap().push("old".into());
         let h = Harness::start(state(vec![secret("a", "x"), topic("t")]), fake);
@@ -1980,8 +1983,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stopping_lets_in_flight_reconciles_finish_without_new_writes() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(3);
+        let fake = Fake::slow(secs(3));
         let h = Harness::start(state(vec![secret("a", "x")]), fake);
         tokio::time::sleep(secs(1)).await;
         let fake = h.fake.clone();
@@ -1995,8 +1997,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stopping_waits_no_longer_than_the_grace_period() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(600);
+        let fake = Fake::slow(secs(600));
         let h = Harness::with(state(vec![secret("a", "x")]), fake, |s| s.grace = secs(20));
         tokio::time::sleep(secs(1)).await;
         assert_eq!(h.stop().await, secs(20));
@@ -2004,8 +2005,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded() {
-        let fake = Fake::default();
-        *fake.delay.lock().unwrap() = secs(1);
+        let fake = Fake::slow(secs(1));
         let h = Harness::with(
             state(vec![
                 secret("s", "x"),

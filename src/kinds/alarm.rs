@@ -1665,15 +1665,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_describe_fails_the_whole_observe() {
         let fake = FakeAws::new();
-        fake.state.lock().unwrap().cloudwatch.failures.insert(
-            "DescribeAlarms",
-            crate::aws::Error::new(
-                "cloudwatch",
-                "DescribeAlarms",
-                crate::aws::ErrorClass::Throttling,
-                "slow down",
-            ),
-        );
+        fake.fail_cloudwatch("DescribeAlarms", crate::aws::ErrorClass::Throttling);
         let spec = Spec::test();
         let r = resource(NAME, &spec);
         let err = Alarm::observe(&fake.aws(), &[(&r, &spec)])

@@ -34,6 +34,20 @@ impl FakeState {
     }
 }
 
+impl crate::aws::fake::FakeAws {
+    /// Makes every later call of this CloudWatch operation fail with an
+    /// error of this class.
+    pub fn fail_cloudwatch(&self, operation: &'static str, class: crate::aws::ErrorClass) {
+        let error = Error::new("cloudwatch", operation, class, "injected by the test");
+        self.state
+            .lock()
+            .unwrap()
+            .cloudwatch
+            .failures
+            .insert(operation, error);
+    }
+}
+
 #[async_trait]
 impl CloudWatch for crate::aws::fake::FakeAws {
     async fn describe_metric_alarms(&self, names: &[String]) -> Result<Vec<Live>, Error> {

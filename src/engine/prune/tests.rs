@@ -454,15 +454,7 @@ async fn a_topic_named_only_by_orphan_alarms_goes_after_them() {
 async fn a_topic_stays_when_the_alarm_naming_it_could_not_be_deleted() {
     let fake = FakeAws::new();
     applied(&fake, &[topic("alerts"), alarm("cpu", &["topic:alerts"])]).await;
-    fake.state.lock().unwrap().cloudwatch.failures.insert(
-        "DeleteAlarms",
-        aws::Error::new(
-            "cloudwatch",
-            "DeleteAlarms",
-            ErrorClass::Throttling,
-            "slow down",
-        ),
-    );
+    fake.fail_cloudwatch("DeleteAlarms", ErrorClass::Throttling);
 
     let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
@@ -522,15 +514,7 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
 async fn topics_are_kept_when_the_alarms_cannot_be_read() {
     let fake = FakeAws::new();
     applied(&fake, &[topic("alerts")]).await;
-    fake.state.lock().unwrap().cloudwatch.failures.insert(
-        "DescribeAlarms",
-        aws::Error::new(
-            "cloudwatch",
-            "DescribeAlarms",
-            ErrorClass::Transient,
-            "boom",
-        ),
-    );
+    fake.fail_cloudwatch("DescribeAlarms", ErrorClass::Transient);
 
     let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
