@@ -424,7 +424,8 @@ async fn read_back<R: Reconciler>(
         Ok(None) => return ReadBack::Unknown("not found yet".to_string()),
         Err(e) => return ReadBack::Unknown(e.to_string()),
     };
-    let diff = R::diff(resource, spec, Some(&live), refs, ctx);
+    let inputs = R::inputs(spec, Some(&live));
+    let diff = R::diff(resource, spec, Some(&live), &inputs, refs, ctx);
     match diff.action {
         Action::InSync => ReadBack::InSync,
         Action::Error(e) => ReadBack::Unknown(e.to_string()),

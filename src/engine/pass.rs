@@ -286,7 +286,14 @@ async fn reconcile_one<R: Reconciler>(
         warn!(kind = %R::KIND, name = %resource.name, owner = %foreign, "owned by another driftd: left untouched");
         return failed(resource, opts, err, Duration::ZERO);
     }
-    let diff: Diff<R::Ops> = R::diff(resource, spec, live.as_ref(), refs, ctx);
+    let diff: Diff<R::Ops> = R::diff(
+        resource,
+        spec,
+        live.as_ref(),
+        &R::inputs(spec, live.as_ref()),
+        refs,
+        ctx,
+    );
     // The tags it will have once the correction's tag writes succeed.
     let mut tags_after = live
         .as_ref()

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Ctx, Diff, Error, Observed, Reconciler, Refs};
+use super::{Action, Ctx, Diff, Error, Inputs, Observed, Reconciler, Refs};
 pub use crate::aws::cloudwatch::{Definition, Live, MetricQuery, MetricStat};
 use crate::aws::Aws;
 
@@ -517,6 +517,7 @@ impl Reconciler for Alarm {
         resource: &Resource,
         spec: &Spec,
         live: Option<&Live>,
+        _inputs: &Inputs,
         refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {
@@ -908,7 +909,14 @@ mod tests {
     }
 
     fn diff(spec: &Spec, live: Option<&Live>, refs: &Refs) -> Diff<Ops> {
-        Alarm::diff(&resource(NAME, spec), spec, live, refs, &Ctx::test())
+        Alarm::diff(
+            &resource(NAME, spec),
+            spec,
+            live,
+            &Inputs::default(),
+            refs,
+            &Ctx::test(),
+        )
     }
 
     type Expected = (&'static str, Option<&'static str>, Option<&'static str>);

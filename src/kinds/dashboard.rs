@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use super::{desired_tags, Change, Kind, Resource, Tags, OWNER_TAG};
-use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Inputs, Observed, Reconciler, Refs};
 use crate::aws::dashboards::{DashboardEntry, Version};
 use crate::aws::{Aws, ErrorClass};
 
@@ -106,6 +106,7 @@ impl Reconciler for Dashboard {
         resource: &Resource,
         spec: &Spec,
         live: Option<&Live>,
+        _inputs: &Inputs,
         _refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {
@@ -1327,6 +1328,7 @@ mod tests {
                 resource,
                 spec,
                 live.as_ref(),
+                &Inputs::default(),
                 &Refs::default(),
                 &Ctx::test(),
             );
@@ -1379,6 +1381,7 @@ mod tests {
             &resources[0],
             batch[0].1,
             Some(live),
+            &Inputs::default(),
             &Refs::default(),
             &Ctx::test(),
         );

@@ -23,7 +23,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Inputs, Observed, Reconciler, Refs};
 use super::{Change, Kind, Resource, Tags};
 use crate::aws::autoscaling::{ecs_resource_id, ScalableRange, RESOURCE_IDS_PER_CALL};
 use crate::aws::ecs::{Described, ServiceInfo, ServiceStatus, SERVICES_PER_CALL};
@@ -376,6 +376,7 @@ impl Reconciler for EcsService {
         resource: &Resource,
         spec: &Spec,
         live: Option<&Live>,
+        _inputs: &Inputs,
         _refs: &Refs,
         _ctx: &Ctx,
     ) -> Diff<Ops> {
@@ -560,7 +561,14 @@ mod tests {
     use crate::aws::fake::FakeAws;
 
     fn diff(spec: &Spec, live: Option<&Live>) -> Diff<Ops> {
-        EcsService::diff(&spec.resource(), spec, live, &Refs::default(), &Ctx::test())
+        EcsService::diff(
+            &spec.resource(),
+            spec,
+            live,
+            &Inputs::default(),
+            &Refs::default(),
+            &Ctx::test(),
+        )
     }
 
     /// What a diff should come to.
@@ -1164,6 +1172,7 @@ mod tests {
             &resource,
             &spec,
             Some(live(&observed, "tiktimer-dev-app")),
+            &Inputs::default(),
             &Refs::default(),
             &Ctx::test(),
         );
@@ -1188,6 +1197,7 @@ mod tests {
             &resource,
             &spec,
             Some(live(&observed, "tiktimer-dev-app")),
+            &Inputs::default(),
             &Refs::default(),
             &Ctx::test(),
         );

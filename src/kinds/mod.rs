@@ -15,7 +15,7 @@ pub mod secret;
 pub mod topic;
 
 pub use error::{Blocked, Error};
-pub use reconciler::{Action, Ctx, Diff, Observed, Reconciler, Refs};
+pub use reconciler::{Action, Ctx, Diff, Inputs, Observed, Reconciler, Refs};
 
 /// A kind of resource, in the order a pass applies them: a Topic comes before
 /// the Alarms that notify it.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::secret::{NewValue, SourceError};
 use super::{Blocked, Change, Error, Kind, Resource, Spec, SpecOf, Tags};
 use crate::aws::Aws;
 
@@ -54,6 +55,14 @@ impl Ctx {
             prune: false,
         }
     }
+}
+
+/// What a diff needs from outside AWS, read right before it so that the
+/// diff stays pure: a secret's initial value (`fromEnv`, `fromFile`), when
+/// the diff decides something with it (see [`Reconciler::inputs`]).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub initial_value: Option<Result<NewValue, SourceError>>,
 }
 
 /// What a resource needs, as the pure diff decided it.
@@ -175,11 +184,20 @@ pub trait Reconciler: Send + Sync + 'static {
         *ops == Self::Ops::default()
     }
 
-    /// The pure diff: what differs and what to write. Never calls AWS.
+    /// Reads what the diff of this resource needs from outside AWS (the
+    /// environment, files); called right before [`Self::diff`]. Most kinds
+    /// need nothing.
+    fn inputs(_spec: &Self::Spec, _live: Option<&Self::Live>) -> Inputs {
+        Inputs::default()
+    }
+
+    /// The pure diff: what differs and what to write. Never calls AWS, never
+    /// reads the environment or files (that is [`Self::inputs`]).
     fn diff(
         resource: &Resource,
         spec: &Self::Spec,
         live: Option<&Self::Live>,
+        inputs: &Inputs,
         refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Self::Ops>;

@@ -15,9 +15,10 @@
 //!   (`valuePolicy: enforce` or `requiredKeys`). Under `enforce` two values
 //!   are equal when their text is, or when both are JSON objects or arrays
 //!   that are equal as JSON (the console rewrites JSON it edits).
-//! * The initial value (an environment variable or a file) is read by the diff
-//!   only when it decides something: when the secret is to be created, and
-//!   under `enforce`. An existing `createOnly` secret never needs it.
+//! * The initial value (an environment variable or a file) is read right
+//!   before the pure diff (`Secret::inputs`), and only when it decides
+//!   something: when the secret is to be created, and under `enforce`. An
+//!   existing `createOnly` secret never needs it.
 //! * `recoveryWindowDays` is remembered in the tag [`RECOVERY_WINDOW_TAG`],
 //!   for pruning once the file is gone. Without it in the spec, the tag holds
 //!   AWS's default window (30 days), so a stale value never outlives the spec.
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::aws::secretsmanager::{Generate, SecretValue};
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Blocked, Ctx, Diff, Error, Observed, Reconciler, Refs};
+use super::{Action, Blocked, Ctx, Diff, Error, Inputs, Observed, Reconciler, Refs};
 use crate::aws::secretsmanager::{CurrentValue, NewSecret, SecretInfo};
 use crate::aws::Aws;
 use crate::files;
@@ -168,6 +169,10 @@ pub enum SourceError {
     FileUnreadable { path: String, reason: String },
     #[error("initialValue.fromFile: {0} is empty")]
     FileEmpty(String),
+    /// The engine did not read it before the diff (cannot be: see
+    /// `Secret::inputs`).
+    #[error("initialValue: not read before the diff")]
+    NotRead,
 }
 
 /// The value a new secret gets, or that `enforce` holds it to.
@@ -698,14 +703,38 @@ impl Reconciler for Secret {
         !ops.leaves_drift
     }
 
+    /// The initial value, read from the environment or its file only when
+    /// the diff decides something with it: a secret to create, or a value
+    /// enforced (an existing `createOnly` secret never needs it).
+    fn inputs(spec: &Spec, live: Option<&Live>) -> Inputs {
+        let needed = spec_problem(spec).is_none()
+            && match live {
+                None => true,
+                Some(live) => {
+                    live.deleted_date.is_none()
+                        && spec.value_policy == ValuePolicy::Enforce
+                        && live.value.is_some()
+                }
+            };
+        Inputs {
+            initial_value: needed.then(|| read_initial_value(spec)),
+        }
+    }
+
     fn diff(
         resource: &Resource,
         spec: &Spec,
         live: Option<&Live>,
+        inputs: &Inputs,
         _refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {
-        diff_secret(&resource.name, spec, live, ctx, || read_initial_value(spec))
+        diff_secret(&resource.name, spec, live, ctx, || {
+            inputs
+                .initial_value
+                .clone()
+                .unwrap_or(Err(SourceError::NotRead))
+        })
     }
 
     async fn apply(
@@ -1480,6 +1509,7 @@ mod tests {
             &resource,
             spec,
             live.as_ref(),
+            &Secret::inputs(spec, live.as_ref()),
             &Refs::default(),
             &Ctx::test(),
         );
@@ -1677,4 +1707,39 @@ mod tests {
         );
         assert_eq!(pass(&fake, "app", &spec).await.action, Action::InSync);
     }
+
+    #[test]
+    fn the_initial_value_is_read_before_the_diff_only_when_it_decides_something() {
+        let var = "DRIFTD_TEST_INPUTS_NEVER_SET";
+        let spec = Spec::test().from_env(var);
+        let unset = Some(Err(SourceError::EnvUnset(var.to_string())));
+        assert_eq!(Secret::inputs(&spec, None).initial_value, unset, "to create");
+        assert_eq!(
+            Secret::inputs(&spec, Some(&Live::test())).initial_value,
+            None,
+            "an existing createOnly secret never needs it"
+        );
+        let enforced = spec.value_policy(ValuePolicy::Enforce);
+        let live = Live::test().value("current");
+        assert_eq!(Secret::inputs(&enforced, Some(&live)).initial_value, unset);
+        assert_eq!(
+            Secret::inputs(&enforced, Some(&live.deleted())).initial_value,
+            None,
+            "scheduled for deletion: blocked before any value matters"
+        );
+        let diff = Secret::diff(
+            &Resource::test("app", super::super::Spec::Secret(enforced.clone())),
+            &enforced,
+            Some(&Live::test().value("current")),
+            &Inputs::default(),
+            &Refs::default(),
+            &Ctx::test(),
+        );
+        assert!(
+            matches!(&diff.action, Action::Error(e) if e.to_string().contains("not read")),
+            "a diff without its inputs says so: {:?}",
+            diff.action
+        );
+    }
+
 }

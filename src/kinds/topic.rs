@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{desired_tags, tag_changes, Change, Kind, Resource, Tags};
-use super::{Action, Ctx, Diff, Error, Observed, Reconciler, Refs};
+use super::{Action, Ctx, Diff, Error, Inputs, Observed, Reconciler, Refs};
 pub use crate::aws::sns::Subscription;
 use crate::aws::sns::{attr, TopicSubscription};
 use crate::aws::{Aws, ErrorClass};
@@ -210,6 +210,7 @@ impl Reconciler for Topic {
         resource: &Resource,
         spec: &Spec,
         live: Option<&Live>,
+        _inputs: &Inputs,
         _refs: &Refs,
         ctx: &Ctx,
     ) -> Diff<Ops> {

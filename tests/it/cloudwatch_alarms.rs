@@ -100,7 +100,14 @@ impl Env {
     }
 
     fn diff(&self, name: &str, spec: &alarm::Spec, live: Option<&alarm::Live>) -> Diff<alarm::Ops> {
-        Alarm::diff(&alarm(name, spec), spec, live, &self.refs, &ctx())
+        Alarm::diff(
+            &alarm(name, spec),
+            spec,
+            live,
+            &driftd::kinds::Inputs::default(),
+            &self.refs,
+            &ctx(),
+        )
     }
 
     async fn observe(&self, name: &str, spec: &alarm::Spec) -> Option<alarm::Live> {

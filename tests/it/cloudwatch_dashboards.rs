@@ -119,6 +119,7 @@ async fn pass(aws: &Aws, resource: &Resource) -> (Action, Vec<String>) {
         resource,
         spec(resource),
         live.as_ref(),
+        &driftd::kinds::Inputs::default(),
         &Refs::default(),
         &ctx(),
     );

@@ -108,6 +108,7 @@ fn diff(declared: &(Resource, ecs_service::Spec), live: &Live) -> Diff<Ops> {
         &declared.0,
         &declared.1,
         Some(live),
+        &driftd::kinds::Inputs::default(),
         &Refs::default(),
         &ctx(),
     )

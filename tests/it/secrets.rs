@@ -35,7 +35,14 @@ async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<Diff<secret::Ops>> {
             .expect("every resource observed")
             .expect("observe this secret");
         let spec = spec_of(resource);
-        let diff = Secret::diff(resource, spec, live.as_ref(), &Refs::default(), &ctx());
+        let diff = Secret::diff(
+            resource,
+            spec,
+            live.as_ref(),
+            &Secret::inputs(spec, live.as_ref()),
+            &Refs::default(),
+            &ctx(),
+        );
         if matches!(diff.action, Action::Create | Action::Update) {
             Secret::apply(aws, resource, spec, &diff.ops, &mut Refs::default(), &ctx())
                 .await
