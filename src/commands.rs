@@ -231,7 +231,6 @@ async fn connect(global: &crate::cli::Global) -> Fleet {
     })
 }
 
-/// The options of a pass that may change AWS (`apply`, `run`).
 /// Every few seconds, while a pass is under way, how far it has got (on a
 /// terminal, for a long first apply: 10,000 alarms take about an hour at
 /// PutMetricAlarm's quota).
@@ -255,6 +254,7 @@ async fn progress_lines(progress: engine::progress::Progress) {
     }
 }
 
+/// The options of a pass that may change AWS (`apply`, `run`).
 fn changing(change: &ChangeArgs, owner: String, guards: Guards) -> PassOptions {
     PassOptions {
         apply: true,

@@ -1713,7 +1713,11 @@ mod tests {
         let var = "DRIFTD_TEST_INPUTS_NEVER_SET";
         let spec = Spec::test().from_env(var);
         let unset = Some(Err(SourceError::EnvUnset(var.to_string())));
-        assert_eq!(Secret::inputs(&spec, None).initial_value, unset, "to create");
+        assert_eq!(
+            Secret::inputs(&spec, None).initial_value,
+            unset,
+            "to create"
+        );
         assert_eq!(
             Secret::inputs(&spec, Some(&Live::test())).initial_value,
             None,
@@ -1741,5 +1745,4 @@ mod tests {
             diff.action
         );
     }
-
 }
