@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import boto3
 
@@ -43,6 +44,35 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def moto_server(moto_bin):
+    """A private moto on a free loopback port: yields its endpoint once it
+    answers, and stops it at the end."""
+    port = free_port()
+    moto = subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for_moto(endpoint)
+        yield endpoint
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+def driftd_env(endpoint, rust_log="warn"):
+    """The environment driftd runs in against the emulator at `endpoint`."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "RUST_LOG": rust_log,
+    }
 
 
 def wait_for_moto(endpoint, limit=60):
@@ -201,104 +231,92 @@ def main():
     alarms -= alarms % ALARMS_PER_FILE
     dashboards = args.resources - topics - alarms
 
-    port = free_port()
-    moto = subprocess.Popen([args.moto, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "RUST_LOG": "warn,driftd=info",
-    }
-    driftd = None
-    try:
-        wait_for_moto(endpoint)
-        cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
-                                  aws_access_key_id="bench", aws_secret_access_key="bench")
+    with moto_server(args.moto) as endpoint:
+        env = driftd_env(endpoint, "warn,driftd=info")
+        driftd = None
+        try:
+            cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
+                                      aws_access_key_id="bench", aws_secret_access_key="bench")
 
-        # A directory of its own under a private parent: the daemon also
-        # watches the parent (to notice the directory being replaced), and a
-        # busy parent such as /tmp would wake it for other programs' files.
-        desired = os.path.join(tempfile.mkdtemp(prefix="driftd-bench-"), "desired-state")
-        os.mkdir(desired)
-        with open(os.path.join(desired, "topics.yaml"), "w") as f:
-            f.write("---\n".join(topic(i) for i in range(topics)))
-        with open(os.path.join(desired, "dashboards.yaml"), "w") as f:
-            f.write("---\n".join(dashboard(i) for i in range(dashboards)))
-        os.mkdir(os.path.join(desired, "alarms"))
-        for first in range(0, alarms, ALARMS_PER_FILE):
-            with open(os.path.join(desired, "alarms", f"alarms-{first:04}.yaml"), "w") as f:
-                f.write(alarm_file(first, {}))
-        log(f"desired state: {alarms} alarms, {topics} topics, {dashboards} dashboards in {desired}")
+            # A directory of its own under a private parent: the daemon also
+            # watches the parent (to notice the directory being replaced), and a
+            # busy parent such as /tmp would wake it for other programs' files.
+            desired = os.path.join(tempfile.mkdtemp(prefix="driftd-bench-"), "desired-state")
+            os.mkdir(desired)
+            with open(os.path.join(desired, "topics.yaml"), "w") as f:
+                f.write("---\n".join(topic(i) for i in range(topics)))
+            with open(os.path.join(desired, "dashboards.yaml"), "w") as f:
+                f.write("---\n".join(dashboard(i) for i in range(dashboards)))
+            os.mkdir(os.path.join(desired, "alarms"))
+            for first in range(0, alarms, ALARMS_PER_FILE):
+                with open(os.path.join(desired, "alarms", f"alarms-{first:04}.yaml"), "w") as f:
+                    f.write(alarm_file(first, {}))
+            log(f"desired state: {alarms} alarms, {topics} topics, {dashboards} dashboards in {desired}")
 
-        started = time.monotonic()
-        driftd = Driftd(args.driftd, env, desired, args.interval)
-        pid = driftd.proc.pid
-        while driftd.get("/readyz")[0] != 200:
-            if time.monotonic() - started > 900:
-                raise SystemExit("not ready after 15 minutes")
-            time.sleep(0.5)
-        ready_after = time.monotonic() - started
-        first_pass = driftd.metric("driftd_pass_duration_seconds_sum")
-        log(f"ready after {ready_after:.1f}s (first pass {first_pass:.1f}s, creating everything)")
-        mem_after_first = memory_kib(pid)
+            started = time.monotonic()
+            driftd = Driftd(args.driftd, env, desired, args.interval)
+            pid = driftd.proc.pid
+            while driftd.get("/readyz")[0] != 200:
+                if time.monotonic() - started > 900:
+                    raise SystemExit("not ready after 15 minutes")
+                time.sleep(0.5)
+            ready_after = time.monotonic() - started
+            first_pass = driftd.metric("driftd_pass_duration_seconds_sum")
+            log(f"ready after {ready_after:.1f}s (first pass {first_pass:.1f}s, creating everything)")
+            mem_after_first = memory_kib(pid)
 
-        # Idle: nothing to do until the next resync.
-        time.sleep(2)
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(args.idle)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
-        idle_cpu = (cpu1 - cpu0) / (t1 - t0) * 100
-        mem_idle = memory_kib(pid)
-        log(f"idle: {cpu1 - cpu0:.3f}s CPU over {t1 - t0:.0f}s = {idle_cpu:.3f}% of a core; "
-            f"RSS {mem_idle['VmRSS'] / 1024:.1f} MiB (peak {mem_idle['VmHWM'] / 1024:.1f} MiB)")
+            # Idle: nothing to do until the next resync.
+            time.sleep(2)
+            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(args.idle)
+            cpu1, t1 = cpu_seconds(pid), time.monotonic()
+            idle_cpu = (cpu1 - cpu0) / (t1 - t0) * 100
+            mem_idle = memory_kib(pid)
+            log(f"idle: {cpu1 - cpu0:.3f}s CPU over {t1 - t0:.0f}s = {idle_cpu:.3f}% of a core; "
+                f"RSS {mem_idle['VmRSS'] / 1024:.1f} MiB (peak {mem_idle['VmHWM'] / 1024:.1f} MiB)")
 
-        # Edits of one alarm, in a file of 50 among a thousand resources.
-        path = os.path.join(desired, "alarms", "alarms-0000.yaml")
-        latencies = []
-        for n in range(args.edits):
-            value = 100 + n
-            write(path, alarm_file(0, {7: value}))
-            edited = time.monotonic()
-            while True:
-                got = cloudwatch.describe_alarms(AlarmNames=["bench-alarm-0007"])["MetricAlarms"]
-                if got and got[0].get("Threshold") == value:
-                    break
-                if time.monotonic() - edited > 30:
-                    raise SystemExit(f"edit {n} not applied within 30 s")
-                time.sleep(0.005)
-            latencies.append(time.monotonic() - edited)
-            time.sleep(random.uniform(0.2, 0.4))
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        log(f"edit-to-converged over {len(latencies)} edits: p50 {p50 * 1000:.0f} ms, "
-            f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+            # Edits of one alarm, in a file of 50 among a thousand resources.
+            path = os.path.join(desired, "alarms", "alarms-0000.yaml")
+            latencies = []
+            for n in range(args.edits):
+                value = 100 + n
+                write(path, alarm_file(0, {7: value}))
+                edited = time.monotonic()
+                while True:
+                    got = cloudwatch.describe_alarms(AlarmNames=["bench-alarm-0007"])["MetricAlarms"]
+                    if got and got[0].get("Threshold") == value:
+                        break
+                    if time.monotonic() - edited > 30:
+                        raise SystemExit(f"edit {n} not applied within 30 s")
+                    time.sleep(0.005)
+                latencies.append(time.monotonic() - edited)
+                time.sleep(random.uniform(0.2, 0.4))
+            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            log(f"edit-to-converged over {len(latencies)} edits: p50 {p50 * 1000:.0f} ms, "
+                f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
 
-        # A resync pass over everything (nothing drifted).
-        passes = driftd.metric("driftd_pass_duration_seconds_count")
-        sum_before = driftd.metric("driftd_pass_duration_seconds_sum")
-        cpu_before = cpu_seconds(pid)
-        log("waiting for the next resync pass")
-        while driftd.metric("driftd_pass_duration_seconds_count") == passes:
-            time.sleep(1)
-        resync = driftd.metric("driftd_pass_duration_seconds_sum") - sum_before
-        # CPU from the last edit to the end of the pass, all of it the pass's
-        # but the idle trickle.
-        resync_cpu = cpu_seconds(pid) - cpu_before
-        requests = sum(float(l.rsplit(" ", 1)[1]) for l in driftd.get("/metrics")[1].splitlines()
-                       if l.startswith("driftd_aws_requests_total{"))
-        mem_end = memory_kib(pid)
-        log(f"resync pass: {resync:.2f}s, {resync_cpu:.2f}s CPU")
+            # A resync pass over everything (nothing drifted).
+            passes = driftd.metric("driftd_pass_duration_seconds_count")
+            sum_before = driftd.metric("driftd_pass_duration_seconds_sum")
+            cpu_before = cpu_seconds(pid)
+            log("waiting for the next resync pass")
+            while driftd.metric("driftd_pass_duration_seconds_count") == passes:
+                time.sleep(1)
+            resync = driftd.metric("driftd_pass_duration_seconds_sum") - sum_before
+            # CPU from the last edit to the end of the pass, all of it the pass's
+            # but the idle trickle.
+            resync_cpu = cpu_seconds(pid) - cpu_before
+            requests = sum(float(l.rsplit(" ", 1)[1]) for l in driftd.get("/metrics")[1].splitlines()
+                           if l.startswith("driftd_aws_requests_total{"))
+            mem_end = memory_kib(pid)
+            log(f"resync pass: {resync:.2f}s, {resync_cpu:.2f}s CPU")
 
-        sent = time.monotonic()
-        driftd.proc.send_signal(signal.SIGTERM)
-        code = driftd.proc.wait(30)
-        stopped = time.monotonic() - sent
+            sent = time.monotonic()
+            driftd.proc.send_signal(signal.SIGTERM)
+            code = driftd.proc.wait(30)
+            stopped = time.monotonic() - sent
 
-        print(f"""
+            print(f"""
 | measure | value |
 |---|---|
 | resources | {args.resources} ({alarms} alarms, {topics} topics, {dashboards} dashboards) |
@@ -314,11 +332,9 @@ def main():
 | AWS requests so far | {requests:.0f} |
 | SIGTERM to exit | {stopped * 1000:.0f} ms, exit code {code} |
 """)
-    finally:
-        if driftd and driftd.proc.poll() is None:
-            driftd.proc.kill()
-        moto.kill()
-        moto.wait()
+        finally:
+            if driftd and driftd.proc.poll() is None:
+                driftd.proc.kill()
 
 
 if __name__ == "__main__":

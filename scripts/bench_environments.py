@@ -17,9 +17,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 
-from bench_daemon import wait_for_moto, free_port, log
+from bench_daemon import driftd_env, log, moto_server
 
 ENVIRONMENTS = [
     ("dev", "123456789012", None),
@@ -101,24 +100,8 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = subprocess.Popen(
-        [args.moto, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_moto(endpoint)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "RUST_LOG": "warn",
-        }
+    with moto_server(args.moto) as endpoint:
+        env = driftd_env(endpoint)
         with tempfile.TemporaryDirectory() as tmp:
             with open(os.path.join(tmp, "environments.yaml"), "w") as f:
                 f.write(environments())
@@ -155,9 +138,6 @@ def main():
             print(f"| 1 (`--env dev`) | {per_env} | {a:.2f} s ({min(one):.2f}-{max(one):.2f}) |")
             print(f"| 3 | {3 * per_env} | {b:.2f} s ({min(three):.2f}-{max(three):.2f}) |")
             print(f"\n3 environments / 1: **{b / a:.2f} x**")
-    finally:
-        moto.terminate()
-        moto.wait()
 
 
 if __name__ == "__main__":

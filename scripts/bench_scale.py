@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 import boto3
 
-from bench_daemon import wait_for_moto, Driftd, free_port, log
+from bench_daemon import Driftd, driftd_env, log, moto_server
 
 DOCS_PER_FILE = 500
 CLUSTER = "bench-scale"
@@ -133,25 +133,25 @@ def floor(w, phase):
 @contextmanager
 def emulator(moto_bin):
     """moto and the recording proxy in front of it."""
-    port = free_port()
-    moto = subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with moto_server(moto_bin) as endpoint, recording_proxy(endpoint) as proxy:
+        yield endpoint, proxy
+
+
+@contextmanager
+def recording_proxy(endpoint):
+    """tests/support/aws_proxy.py in front of `endpoint`: yields its URL."""
     proxy = None
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        wait_for_moto(endpoint)
         proxy = subprocess.Popen(
             [os.path.join(REPO, ".venv/bin/python"), os.path.join(REPO, "tests/support/aws_proxy.py"),
              "--port", "0", "--upstream", endpoint],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         proxy_port = int(proxy.stdout.readline())
-        yield endpoint, f"http://127.0.0.1:{proxy_port}"
+        yield f"http://127.0.0.1:{proxy_port}"
     finally:
         if proxy:
             proxy.stdin.close()
             proxy.wait(10)
-        moto.terminate()
-        moto.wait()
 
 
 def proxy_calls(proxy, reset=False):
@@ -217,15 +217,7 @@ def main():
     with emulator(args.moto) as (endpoint, proxy), tempfile.TemporaryDirectory() as desired:
         seed_services(endpoint, w["services"])
         write_desired(desired, w)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "AWS_ENDPOINT_URL": proxy,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "RUST_LOG": "warn",
-        }
+        env = driftd_env(proxy)
         if args.rps:
             env["DRIFTD_AWS_MAX_RPS"] = ",".join(args.rps)
         proxy_calls(proxy, reset=True)

@@ -123,13 +123,23 @@ pub struct PlanArgs {
     /// Plan as this mode would act (observe-mode resources are reported, not planned for change).
     #[arg(long, env = "DRIFTD_MODE", value_enum, default_value_t = Mode::Enforce)]
     pub mode: Mode,
-    /// Plan the deletions `apply --prune` would make (without it, orphans are only reported).
+    // `plan` plans the deletions `apply` would make with these.
+    #[command(flatten)]
+    pub prune: PruneArgs,
+}
+
+/// When owned resources that left the desired state are deleted.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete owned resources that left the desired state (without it,
+    /// orphans are only reported).
     #[arg(long, env = "DRIFTD_PRUNE")]
     pub prune: bool,
-    /// Plan as `apply --max-prune` would: more deletions than this are refused.
+    /// Refuse to prune when a pass would delete more than this many resources.
     #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
     pub max_prune: usize,
-    /// Plan as `apply --allow-empty` would: an empty desired state may prune.
+    /// Let a desired state with no resources at all prune what it no longer
+    /// declares (by default an empty checkout or mount deletes nothing).
     #[arg(long, env = "DRIFTD_ALLOW_EMPTY")]
     pub allow_empty: bool,
 }
@@ -148,16 +158,8 @@ pub struct ChangeArgs {
     /// `observe` changes nothing, whatever a resource says.
     #[arg(long, env = "DRIFTD_MODE", value_enum, default_value_t = Mode::Enforce)]
     pub mode: Mode,
-    /// Delete owned resources that left the desired state.
-    #[arg(long, env = "DRIFTD_PRUNE")]
-    pub prune: bool,
-    /// Refuse to prune when a pass would delete more than this many resources.
-    #[arg(long, env = "DRIFTD_MAX_PRUNE", default_value_t = 10)]
-    pub max_prune: usize,
-    /// Let a desired state with no resources at all prune what it no longer
-    /// declares (by default an empty checkout or mount deletes nothing).
-    #[arg(long, env = "DRIFTD_ALLOW_EMPTY")]
-    pub allow_empty: bool,
+    #[command(flatten)]
+    pub prune: PruneArgs,
     /// Publish drift events (a JSON message when a resource starts drifting
     /// and one when it is back in sync) to this SNS topic: an ARN, or
     /// `topic:<name>` for a Topic of the desired state.

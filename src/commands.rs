@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::aws;
-use crate::cli::{ChangeArgs, Cli, Command, EnvArgs, OutputFormat};
+use crate::cli::{ChangeArgs, Cli, Command, EnvArgs, OutputFormat, PruneArgs};
 use crate::desired::{self, DesiredState, LoadErrors};
 use crate::engine::converge::Convergence;
 use crate::engine::events::{Events, EventsObserver, Target};
@@ -60,16 +60,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             };
             let fleet = connect(&global).await;
-            let opts = PassOptions {
-                apply: false,
-                mode: args.mode,
-                owner: global.owner,
-                prune: args.prune,
-                max_prune: args.max_prune,
-                stop: Default::default(),
-                guards: Default::default(),
-            };
-            let report = fleet.pass(&loaded, &opts, args.allow_empty).await;
+            let opts = pass_options(
+                false,
+                args.mode,
+                &args.prune,
+                global.owner,
+                Guards::default(),
+            );
+            let report = fleet.pass(&loaded, &opts, args.prune.allow_empty).await;
             let mut out = std::io::stdout().lock();
             match args.output {
                 OutputFormat::Text => crate::output::write_plan_text(&mut out, &report, verbose),
@@ -114,7 +112,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let ticker = std::io::stderr()
                 .is_terminal()
                 .then(|| tokio::spawn(progress_lines(opts.guards.progress.clone())));
-            let report = fleet.pass(&loaded, &opts, args.change.allow_empty).await;
+            let report = fleet
+                .pass(&loaded, &opts, args.change.prune.allow_empty)
+                .await;
             if let Some(ticker) = ticker {
                 ticker.abort();
             }
@@ -256,12 +256,22 @@ async fn progress_lines(progress: engine::progress::Progress) {
 
 /// The options of a pass that may change AWS (`apply`, `run`).
 fn changing(change: &ChangeArgs, owner: String, guards: Guards) -> PassOptions {
+    pass_options(true, change.mode, &change.prune, owner, guards)
+}
+
+fn pass_options(
+    apply: bool,
+    mode: Mode,
+    prune: &PruneArgs,
+    owner: String,
+    guards: Guards,
+) -> PassOptions {
     PassOptions {
-        apply: true,
-        mode: change.mode,
+        apply,
+        mode,
         owner,
-        prune: change.prune,
-        max_prune: change.max_prune,
+        prune: prune.prune,
+        max_prune: prune.max_prune,
         stop: Default::default(),
         guards,
     }
@@ -370,7 +380,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
         desired_state = %dir.display(),
         interval = %humantime::format_duration(args.interval),
         mode = %args.change.mode,
-        prune = args.change.prune,
+        prune = args.change.prune.prune,
         events_topic = %args
             .change
             .events_topic
@@ -396,7 +406,7 @@ async fn run_daemon(global: crate::cli::Global, args: crate::cli::RunArgs) -> an
     );
     let loader_dir = dir.clone();
     let mut settings = Settings::new(args.interval, opts);
-    settings.allow_empty = args.change.allow_empty;
+    settings.allow_empty = args.change.prune.allow_empty;
     let daemon = Daemon {
         settings,
         reconciler: Arc::new(fleet),

@@ -256,28 +256,24 @@ impl CloudWatch for SdkCloudWatch {
                 .send()
                 .paced(&self.pace, "DescribeAlarms")
                 .await?;
-            for a in resp.metric_alarms() {
-                out.push(AlarmActions {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    actions: [
-                        a.alarm_actions(),
-                        a.ok_actions(),
-                        a.insufficient_data_actions(),
-                    ]
-                    .concat(),
-                });
+            // The two alarm types share these fields but no trait.
+            macro_rules! actions_of {
+                ($alarms:expr) => {
+                    out.extend($alarms.iter().map(|a| {
+                        AlarmActions {
+                            name: a.alarm_name().unwrap_or_default().to_string(),
+                            actions: [
+                                a.alarm_actions(),
+                                a.ok_actions(),
+                                a.insufficient_data_actions(),
+                            ]
+                            .concat(),
+                        }
+                    }))
+                };
             }
-            for a in resp.composite_alarms() {
-                out.push(AlarmActions {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    actions: [
-                        a.alarm_actions(),
-                        a.ok_actions(),
-                        a.insufficient_data_actions(),
-                    ]
-                    .concat(),
-                });
-            }
+            actions_of!(resp.metric_alarms());
+            actions_of!(resp.composite_alarms());
             match resp.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
                 _ => break,

@@ -180,43 +180,22 @@ mod tests {
 
     #[test]
     fn failures_are_told_apart() {
+        let status = |code| Failure {
+            status: Some(code),
+            ..Failure::default()
+        };
         let cases = [
             (
                 Failure {
                     throttling: true,
-                    status: Some(400),
-                    ..Failure::default()
+                    ..status(400)
                 },
                 Outcome::Throttled,
             ),
-            (
-                Failure {
-                    status: Some(429),
-                    ..Failure::default()
-                },
-                Outcome::Throttled,
-            ),
-            (
-                Failure {
-                    status: Some(400),
-                    ..Failure::default()
-                },
-                Outcome::ClientError,
-            ),
-            (
-                Failure {
-                    status: Some(403),
-                    ..Failure::default()
-                },
-                Outcome::ClientError,
-            ),
-            (
-                Failure {
-                    status: Some(503),
-                    ..Failure::default()
-                },
-                Outcome::ServerError,
-            ),
+            (status(429), Outcome::Throttled),
+            (status(400), Outcome::ClientError),
+            (status(403), Outcome::ClientError),
+            (status(503), Outcome::ServerError),
             (
                 Failure {
                     timeout: true,

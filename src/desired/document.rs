@@ -197,12 +197,9 @@ fn locate(
 ) -> LoadError {
     let pos = index.and_then(|i| i.locate(path));
     LoadError {
-        file: file.to_path_buf(),
-        line: pos.map(|p| p.line),
-        column: pos.map(|p| p.column),
         resource,
         field: (!path.is_root()).then(|| path.to_string()),
-        message,
+        ..LoadError::at(file, pos, message)
     }
 }
 
@@ -218,17 +215,14 @@ fn parse_into(file: &Path, text: &str, parsed: &mut Vec<Parsed>, errors: &mut Ve
     let index = position::index(text);
     if let Some(pos) = index.too_deep {
         // Nothing more is read of this file: serde would go as deep.
-        errors.push(LoadError {
-            file: file.to_path_buf(),
-            line: Some(pos.line),
-            column: Some(pos.column),
-            resource: None,
-            field: None,
-            message: format!(
+        errors.push(LoadError::at(
+            file,
+            Some(pos),
+            format!(
                 "nested deeper than {} levels of mappings and lists",
                 position::MAX_DEPTH
             ),
-        });
+        ));
         return;
     }
     let mut values = Vec::new();
@@ -250,14 +244,11 @@ fn parse_into(file: &Path, text: &str, parsed: &mut Vec<Parsed>, errors: &mut Ve
     // strict parser stopped, so that every error keeps its line.
     if let Some((pos, info)) = &index.syntax_error {
         if errors_before == errors.len() {
-            errors.push(LoadError {
-                file: file.to_path_buf(),
-                line: Some(pos.line),
-                column: Some(pos.column),
-                resource: None,
-                field: None,
-                message: format!("invalid YAML: {info}"),
-            });
+            errors.push(LoadError::at(
+                file,
+                Some(*pos),
+                format!("invalid YAML: {info}"),
+            ));
             return;
         }
     }
@@ -372,16 +363,13 @@ fn refusals<'a>(
     label: Option<&'a String>,
 ) -> impl Iterator<Item = LoadError> + 'a {
     refused.iter().map(move |r| LoadError {
-        file: file.to_path_buf(),
-        line: Some(r.pos.line),
-        column: Some(r.pos.column),
         resource: label.cloned(),
         field: r
             .path
             .as_ref()
             .filter(|p| !p.is_root())
             .map(ToString::to_string),
-        message: r.message.clone(),
+        ..LoadError::at(file, Some(r.pos), r.message.clone())
     })
 }
 
@@ -390,31 +378,24 @@ fn syntax_error(file: &Path, e: &serde_yaml::Error, index: &position::FileIndex)
     let text = e.to_string();
     if text.contains("duplicate entry with key") {
         if let Some(dup) = index.duplicate_keys.first() {
+            let message = format!(
+                "duplicate key (first at line {} column {})",
+                dup.first.line, dup.first.column
+            );
             return LoadError {
-                file: file.to_path_buf(),
-                line: Some(dup.pos.line),
-                column: Some(dup.pos.column),
-                resource: None,
                 field: Some(dup.path.to_string()),
-                message: format!(
-                    "duplicate key (first at line {} column {})",
-                    dup.first.line, dup.first.column
-                ),
+                ..LoadError::at(file, Some(dup.pos), message)
             };
         }
     }
     let location = e.location();
     if location.is_none() && text.contains("repetition limit exceeded") {
         // An alias bomb: serde_yaml gives no place; the first alias is one.
-        let pos = index.first_alias;
-        return LoadError {
-            file: file.to_path_buf(),
-            line: pos.map(|p| p.line),
-            column: pos.map(|p| p.column),
-            resource: None,
-            field: None,
-            message: "invalid YAML: aliases expand to too many values".to_string(),
-        };
+        return LoadError::at(
+            file,
+            index.first_alias,
+            "invalid YAML: aliases expand to too many values".to_string(),
+        );
     }
     let message = match &location {
         Some(l) => text.replacen(

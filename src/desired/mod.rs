@@ -429,10 +429,15 @@ fn check_shared_accounts(
 impl LoadError {
     /// A problem of a whole file or directory.
     fn of_file(file: &Path, message: String) -> LoadError {
+        LoadError::at(file, None, message)
+    }
+
+    /// A problem at this place of a file (`None`: no place is known).
+    pub(crate) fn at(file: &Path, pos: Option<position::Pos>, message: String) -> LoadError {
         LoadError {
             file: file.to_path_buf(),
-            line: None,
-            column: None,
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
             resource: None,
             field: None,
             message,
