@@ -23,16 +23,9 @@ from bench_daemon import driftd_env, free_port, log, moto_server
 
 DESIRED = """apiVersion: driftd/v1
 kind: Alarm
-metadata:
-  name: bench-events-cpu-high
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  statistic: Average
-  period: 60
-  evaluationPeriods: 1
-  threshold: 80
-  comparisonOperator: GreaterThanThreshold
+metadata: {name: bench-events-cpu-high}
+spec: {namespace: AWS/ECS, metricName: CPUUtilization, statistic: Average, period: 60,
+       evaluationPeriods: 1, threshold: 80, comparisonOperator: GreaterThanThreshold}
 """
 
 
