@@ -48,7 +48,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Render(args) => {
-            let Some(loaded) = load_environments(&args) else {
+            let dir = &args.desired.desired_state;
+            let Some(loaded) = report_errors(dir, desired::render_environments(dir, &args.env))
+            else {
                 return Ok(EXIT_ERROR);
             };
             let mut out = std::io::stdout().lock();

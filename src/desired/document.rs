@@ -2,6 +2,7 @@
 //! typed parse of its spec, and every problem located at file:line:column.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
@@ -51,7 +52,7 @@ struct Metadata {
 pub(crate) struct Parsed {
     pub file: std::path::PathBuf,
     pub value: Value,
-    pub index: Option<DocIndex>,
+    pub index: Option<Arc<DocIndex>>,
     /// Where an error that nothing else locates is placed.
     fallback: Option<Pos>,
 }
@@ -79,7 +80,7 @@ impl Parsed {
     pub(crate) fn error(&self, resource: Option<String>, problem: Problem) -> LoadError {
         let mut e = locate(
             &self.file,
-            self.index.as_ref(),
+            self.index.as_deref(),
             resource,
             &problem.path,
             problem.message,
@@ -165,7 +166,7 @@ pub(crate) struct Declared {
     pub name: String,
     /// Where `metadata.name` is written.
     pub name_pos: Option<Pos>,
-    pub index: Option<DocIndex>,
+    pub index: Option<Arc<DocIndex>>,
     /// The resource, when its typed parse succeeded (valid or not: the load
     /// fails as a whole when any document has a problem).
     pub resource: Option<Resource>,
@@ -180,7 +181,7 @@ impl Declared {
     pub(crate) fn error(&self, path: &FieldPath, message: String) -> LoadError {
         locate(
             &self.file,
-            self.index.as_ref(),
+            self.index.as_deref(),
             Some(self.label()),
             path,
             message,
@@ -308,7 +309,10 @@ fn parse_into(file: &Path, text: &str, parsed: &mut Vec<Parsed>, errors: &mut Ve
     for value in values {
         // A document past the strict parser's stop (serde_yaml read
         // further): its errors are placed where that parser stopped.
-        let index = docs.next().or_else(|| fallback.map(DocIndex::at));
+        let index = docs
+            .next()
+            .or_else(|| fallback.map(DocIndex::at))
+            .map(Arc::new);
         parsed.push(Parsed {
             file: file.to_path_buf(),
             value,
@@ -419,7 +423,7 @@ fn load_document(
     file: &Path,
     desired_root: &Path,
     mut value: Value,
-    index: Option<DocIndex>,
+    index: Option<Arc<DocIndex>>,
     declared: &mut Vec<Declared>,
     errors: &mut Vec<LoadError>,
 ) {
@@ -427,7 +431,7 @@ fn load_document(
     let error = |resource: Option<String>, problem: Problem| {
         locate(
             file,
-            index.as_ref(),
+            index.as_deref(),
             resource,
             &problem.path,
             problem.message,
@@ -531,7 +535,7 @@ fn load_document(
                 let cx = Cx {
                     yaml_file: file,
                     root: desired_root,
-                    index: index.as_ref(),
+                    index: index.as_deref(),
                 };
                 match &mut spec {
                     Spec::Alarm(s) => s.validate(&metadata.name, &cx, &mut problems),

@@ -166,20 +166,43 @@ pub struct Loaded {
 /// named in `only` (all when empty). Every problem of every environment is
 /// reported; one that concerns a variable names its environment.
 pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErrors> {
+    load_with(dir, only, Documents::Drop)
+}
+
+/// [`load_environments`], keeping each environment's effective documents
+/// for [`Loaded::render`].
+pub fn render_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErrors> {
+    load_with(dir, only, Documents::Keep)
+}
+
+/// Whether a load keeps the effective documents (a copy of every document
+/// per environment, which only `driftd render` prints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Documents {
+    Keep,
+    Drop,
+}
+
+fn load_with(dir: &Path, only: &[String], keep: Documents) -> Result<Loaded, LoadErrors> {
     let mut errors = Vec::new();
     let files = discover(dir, &mut errors);
     // Files a document points at must resolve to somewhere under here.
     let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut parsed = Vec::new();
+    let mut texts = Vec::with_capacity(files.len());
     for file in &files {
         match files::read_text(file, files::MAX_YAML_BYTES) {
-            Ok(text) => parsed.extend(document::parse_file(file, &text, &mut errors)),
+            Ok(text) => texts.push((file, text)),
             Err(e) => errors.push(LoadError::of_file(file, format!("cannot read file: {e}"))),
         }
     }
-    let (env_docs, docs): (Vec<Parsed>, Vec<Parsed>) = parsed
-        .into_iter()
-        .partition(|p| p.kind_name() == Some(environment::KIND));
+    // The environments first: a document of any file may be in any of
+    // them. The files are parsed twice so that only one file's documents
+    // are held at a time (the second read reports the syntax errors).
+    let env_docs: Vec<Parsed> = texts
+        .iter()
+        .flat_map(|(file, text)| document::parse_file(file, text, &mut Vec::new()))
+        .filter(|p| p.kind_name() == Some(environment::KIND))
+        .collect();
     let environments = environments(&env_docs, &mut errors);
     for name in only {
         if !environments.iter().any(|e| &e.name == name) {
@@ -194,35 +217,52 @@ pub fn load_environments(dir: &Path, only: &[String]) -> Result<Loaded, LoadErro
             ));
         }
     }
-    let mut loaded = Vec::new();
-    for (i, env) in environments.iter().enumerate() {
-        if !only.is_empty() && !only.contains(&env.name) {
-            continue;
-        }
-        let mut declared = Vec::new();
-        let mut documents = Vec::new();
-        for doc in &docs {
-            // Which environments a document is in is reported once, with the first.
-            if !in_environment(doc, env, &environments, i == 0, &mut errors) {
+    let selected: Vec<(usize, &Environment)> = environments
+        .iter()
+        .enumerate()
+        .filter(|(_, env)| only.is_empty() || only.contains(&env.name))
+        .collect();
+    let mut states: Vec<(Vec<Declared>, Vec<Rendered>)> =
+        selected.iter().map(|_| Default::default()).collect();
+    for (file, text) in &texts {
+        for mut doc in document::parse_file(file, text, &mut errors) {
+            if doc.kind_name() == Some(environment::KIND) {
                 continue;
             }
-            let mut value = doc.value.clone();
-            let mut problems = validate::Problems::default();
-            environment::substitute(&mut value, env, &mut problems);
-            if !problems.0.is_empty() {
+            for (slot, &(i, env)) in selected.iter().enumerate() {
+                // Which environments a document is in is reported once, with the first.
+                if !in_environment(&doc, env, &environments, i == 0, &mut errors) {
+                    continue;
+                }
                 let label = doc.label();
-                errors.extend(problems.0.into_iter().map(|p| doc.error(label.clone(), p)));
-                continue;
+                // The last environment to load takes the document as it is.
+                let mut value = if slot + 1 == selected.len() {
+                    std::mem::take(&mut doc.value)
+                } else {
+                    doc.value.clone()
+                };
+                let mut problems = validate::Problems::default();
+                environment::substitute(&mut value, env, &mut problems);
+                if !problems.0.is_empty() {
+                    errors.extend(problems.0.into_iter().map(|p| doc.error(label.clone(), p)));
+                    continue;
+                }
+                let (declared, documents) = &mut states[slot];
+                if keep == Documents::Keep {
+                    let mut effective = value.clone();
+                    // Merge keys resolved, as the typed parse sees the document.
+                    let _ = effective.apply_merge();
+                    documents.push(Rendered {
+                        file: doc.file.clone(),
+                        value: effective,
+                    });
+                }
+                doc.load(value, &root, declared, &mut errors);
             }
-            let mut effective = value.clone();
-            // Merge keys resolved, as the typed parse sees the document.
-            let _ = effective.apply_merge();
-            documents.push(Rendered {
-                file: doc.file.clone(),
-                value: effective,
-            });
-            doc.load(value, &root, &mut declared, &mut errors);
         }
+    }
+    let mut loaded = Vec::with_capacity(selected.len());
+    for ((_, env), (declared, documents)) in selected.into_iter().zip(states) {
         check_duplicates(&declared, &mut errors);
         check_topic_references(&declared, &mut errors);
         loaded.push((env.clone(), declared, documents));

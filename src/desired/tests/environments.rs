@@ -293,7 +293,7 @@ fn render_prints_each_environments_documents_without_secret_values() {
         ("monitoring.yaml", MONITORING),
     ]);
     std::env::set_var("APP_DB_JSON", "{\"password\": \"RENDER-MARKER-5f1c\"}");
-    let loaded = load_environments(dir.path(), &["prod".to_string()]).expect("valid");
+    let loaded = render_environments(dir.path(), &["prod".to_string()]).expect("valid");
     let mut out = Vec::new();
     loaded.render(&mut out).expect("render");
     let text = String::from_utf8(out).expect("UTF-8");
