@@ -635,16 +635,7 @@ fn diff_existing(
         }
     }
 
-    Diff {
-        action: if changes.is_empty() {
-            Action::InSync
-        } else {
-            Action::Update
-        },
-        changes,
-        notes,
-        ops,
-    }
+    Diff::of_changes(changes, notes, ops)
 }
 
 /// The Secret kind.
