@@ -384,3 +384,13 @@ pub struct ListingError {
     #[serde(flatten)]
     pub error: ResourceError,
 }
+
+impl ListingError {
+    pub fn new(environment: &str, kinds: &[Kind], error: ResourceError) -> ListingError {
+        ListingError {
+            environment: environment.to_string(),
+            kinds: kinds.to_vec(),
+            error,
+        }
+    }
+}
