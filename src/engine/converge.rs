@@ -497,13 +497,25 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The threshold of `r` fails to take `LIMIT` times in a row.
+    fn quarantine(c: &Convergence, r: &Resource) {
+        for _ in 0..Convergence::LIMIT {
+            threshold_failed(c, r);
+        }
+    }
+
+    /// A correction of the threshold of `r` did not take.
+    fn threshold_failed(c: &Convergence, r: &Resource) -> Verdict {
+        c.failed(r, Mode::Enforce, fields(&["threshold"]))
+    }
+
     #[test]
     fn three_corrections_in_a_row_that_do_not_take_quarantine() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
         for n in 1..Convergence::LIMIT {
             assert_eq!(
-                c.failed(&r, Mode::Enforce, fields(&["threshold"])),
+                threshold_failed(&c, &r),
                 Verdict::Retry {
                     failed: n,
                     fields: fields(&["threshold"])
@@ -527,7 +539,7 @@ mod tests {
     fn the_count_goes_on_only_while_a_field_stays_drifted() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        threshold_failed(&c, &r);
         c.failed(&r, Mode::Enforce, fields(&["threshold", "period"]));
         // Another field this time: a new streak.
         assert_eq!(
@@ -543,11 +555,11 @@ mod tests {
     fn a_correction_that_takes_resets_the_count() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        threshold_failed(&c, &r);
+        threshold_failed(&c, &r);
         c.converged(&r);
         assert!(matches!(
-            c.failed(&r, Mode::Enforce, fields(&["threshold"])),
+            threshold_failed(&c, &r),
             Verdict::Retry { failed: 1, .. }
         ));
     }
@@ -556,9 +568,7 @@ mod tests {
     fn a_change_of_the_desired_state_lifts_the_quarantine() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         // The same spec in another mode is another desired state.
         assert_eq!(c.quarantined(&r, Mode::Observe, &["threshold"]), None);
@@ -567,17 +577,13 @@ mod tests {
             None,
             "lifted for good"
         );
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         let edited = alarm(6.0);
         assert_eq!(c.quarantined(&edited, Mode::Enforce, &["threshold"]), None);
         // A failure under the new spec starts a new count.
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         assert!(matches!(
-            c.failed(&edited, Mode::Enforce, fields(&["threshold"])),
+            threshold_failed(&c, &edited),
             Verdict::Retry { failed: 1, .. }
         ));
     }
@@ -586,9 +592,7 @@ mod tests {
     fn a_quarantine_whose_fields_no_longer_differ_is_lifted() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         assert!(c
             .quarantined(&r, Mode::Enforce, &["threshold", "period"])
             .is_some());
@@ -602,14 +606,10 @@ mod tests {
     fn found_in_sync_or_forgotten_lifts_the_quarantine() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         c.converged(&r);
         assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         c.forget(&Key::of(&r));
         assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
     }
@@ -619,9 +619,7 @@ mod tests {
         let c = Convergence::one_shot(Duration::ZERO);
         let r = alarm(5.0);
         let other = c.clone();
-        for _ in 0..Convergence::LIMIT {
-            other.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&other, &r);
         assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         assert_eq!(c.attempts_per_reconcile(), Convergence::LIMIT);
         assert_eq!(Convergence::daemon().attempts_per_reconcile(), 1);

@@ -1430,6 +1430,14 @@ mod tests {
     }
 
     impl Harness {
+        /// Secrets "bad", whose first `failures` reconciles are throttled,
+        /// and "good".
+        fn bad_and_good(failures: usize) -> Harness {
+            let fake = Fake::default();
+            fake.fail("bad", failures, true);
+            Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake)
+        }
+
         fn start(files: Result<DesiredState, LoadErrors>, fake: Fake) -> Harness {
             Harness::with(files, fake, |_| {})
         }
@@ -1677,9 +1685,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_resource_backs_off_without_delaying_the_others() {
-        let fake = Fake::default();
-        fake.fail("bad", 4, true);
-        let h = Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake);
+        let h = Harness::bad_and_good(4);
         h.until(secs(1), |h| h.status.ready()).await;
         h.until(secs(30), |h| h.fake.calls_of("bad").len() == 5)
             .await;
@@ -1705,9 +1711,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_edit_is_not_held_up_by_a_resource_in_backoff() {
-        let fake = Fake::default();
-        fake.fail("bad", 100, true);
-        let h = Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake);
+        let h = Harness::bad_and_good(100);
         h.until(secs(20), |h| h.fake.calls_of("bad").len() == 5)
             .await;
         let edited = h

@@ -134,6 +134,37 @@ async fn four_orphans(fake: &FakeAws) {
     .await;
 }
 
+/// The outcome of the four orphans, in the order the report lists them.
+fn four_orphans_are(action: Planned, state: State) -> Vec<(Kind, &'static str, Planned, State)> {
+    [
+        (Kind::Topic, "alerts"),
+        (Kind::Dashboard, "main"),
+        (Kind::Alarm, "cpu"),
+        (Kind::Alarm, "memory"),
+    ]
+    .map(|(kind, name)| (kind, name, action, state))
+    .to_vec()
+}
+
+/// Asserts that the prune step refused for this reason, wrote nothing and
+/// kept every orphan as it is, and gives its refusal.
+fn refused<'a>(
+    fake: &FakeAws,
+    report: &'a PruneReport,
+    reason: Reason,
+    would_delete: usize,
+) -> &'a Refusal {
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let refused = report.problems.refused.first().expect("refused");
+    assert_eq!(refused.reason, reason);
+    assert_eq!(refused.would_delete, would_delete);
+    assert!(report
+        .resources
+        .iter()
+        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
+    refused
+}
+
 #[tokio::test]
 async fn without_prune_orphans_are_reported_and_left_alone() {
     let fake = FakeAws::new();
@@ -143,12 +174,7 @@ async fn without_prune_orphans_are_reported_and_left_alone() {
 
     assert_eq!(
         outcome(&report),
-        [
-            (Kind::Topic, "alerts", Planned::Orphaned, State::Orphaned),
-            (Kind::Dashboard, "main", Planned::Orphaned, State::Orphaned),
-            (Kind::Alarm, "cpu", Planned::Orphaned, State::Orphaned),
-            (Kind::Alarm, "memory", Planned::Orphaned, State::Orphaned),
-        ]
+        four_orphans_are(Planned::Orphaned, State::Orphaned)
     );
     assert_eq!(
         notes(&report, "cpu"),
@@ -187,12 +213,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
 
     assert_eq!(
         outcome(&report),
-        [
-            (Kind::Topic, "alerts", Planned::Delete, State::Corrected),
-            (Kind::Dashboard, "main", Planned::Delete, State::Corrected),
-            (Kind::Alarm, "cpu", Planned::Delete, State::Corrected),
-            (Kind::Alarm, "memory", Planned::Delete, State::Corrected),
-        ]
+        four_orphans_are(Planned::Delete, State::Corrected)
     );
     assert_eq!(
         fake.writes(),
@@ -259,17 +280,10 @@ async fn an_invalid_desired_state_prunes_nothing() {
 
     let report = prune_default(&fake, &state(&[]), Validity::Invalid, &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::DesiredStateInvalid);
-    assert_eq!(refused.would_delete, 4);
+    let refused = refused(&fake, &report, Reason::DesiredStateInvalid, 4);
     assert!(refused
         .message
         .ends_with("4 resources are kept until it loads again"));
-    assert!(report
-        .resources
-        .iter()
-        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
     assert_eq!(
         notes(&report, "cpu"),
         ["would be deleted, but pruning is refused in this pass (the desired state failed to load)"]
@@ -293,10 +307,7 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
 
     let report = prune_default(&fake, &empty, Validity::Empty, &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::DesiredStateEmpty);
-    assert_eq!(refused.would_delete, 4);
+    let refused = refused(&fake, &report, Reason::DesiredStateEmpty, 4);
     assert_eq!(
         refused.message,
         "pruning refused: the desired state declares no resources (an empty checkout or mount?); \
@@ -329,11 +340,8 @@ async fn more_deletions_than_max_prune_delete_nothing() {
 
     let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(fake.state.lock().unwrap().cloudwatch.alarms.len(), 11);
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::MaxPrune);
-    assert_eq!(refused.would_delete, 11);
+    let refused = refused(&fake, &report, Reason::MaxPrune, 11);
     assert!(
         refused
             .message
@@ -341,10 +349,6 @@ async fn more_deletions_than_max_prune_delete_nothing() {
         "{}",
         refused.message
     );
-    assert!(report
-        .resources
-        .iter()
-        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
 }
 
 #[tokio::test]
