@@ -614,6 +614,11 @@ mod tests {
         }
     }
 
+    /// Asserts that one of the diff's notes contains `text`.
+    fn assert_note(d: &Diff<Ops>, text: &str) {
+        assert!(d.notes.iter().any(|n| n.contains(text)), "{:?}", d.notes);
+    }
+
     #[test]
     fn diff_table() {
         use Expect::*;
@@ -775,25 +780,15 @@ mod tests {
             Some(&Live::test().desired_count(2).autoscaled(1, 4)),
         );
         assert_eq!(narrow.action, Action::InSync);
-        assert!(
-            narrow
-                .notes
-                .iter()
-                .any(|n| n.contains("range 1..4 reaches outside the declared range 2..3")),
-            "{:?}",
-            narrow.notes
+        assert_note(
+            &narrow,
+            "range 1..4 reaches outside the declared range 2..3",
         );
         let wide = diff(
             &Spec::test().min_count(1),
             Some(&Live::test().desired_count(2).autoscaled(1, 4)),
         );
-        assert!(
-            wide.notes
-                .iter()
-                .any(|n| n.contains("range 1..4 lies within the declared range 1..")),
-            "{:?}",
-            wide.notes
-        );
+        assert_note(&wide, "range 1..4 lies within the declared range 1..");
     }
 
     #[test]
