@@ -552,138 +552,115 @@ mod tests {
     #[test]
     fn every_write_of_the_contract_names_its_resource() {
         use serde_json::json;
+        const CLOUDWATCH: &str = "monitoring.amazonaws.com";
+        const SNS: &str = "sns.amazonaws.com";
+        const SECRETS: &str = "secretsmanager.amazonaws.com";
+        const ECS: &str = "ecs.amazonaws.com";
+        const AUTOSCALING: &str = "application-autoscaling.amazonaws.com";
         let alarm = |n: &str| Target::Alarm(n.into());
-        let table = [
+        let dashboard = || vec![Target::Dashboard("ops".into())];
+        let topic = || vec![Target::Topic("alerts".into())];
+        let secret = || vec![Target::Secret("app/db".into())];
+        let worker = || {
+            vec![Target::EcsService {
+                cluster: "shop".into(),
+                service: "worker".into(),
+            }]
+        };
+        // Each call of a row, with the row's parameters, names its targets.
+        let table: Vec<(&str, &[&str], Value, Vec<Target>)> = vec![
             (
-                "monitoring.amazonaws.com",
-                "PutMetricAlarm",
+                CLOUDWATCH,
+                &["PutMetricAlarm"],
                 json!({"alarmName": "cpu"}),
                 vec![alarm("cpu")],
             ),
             (
-                "monitoring.amazonaws.com",
-                "DeleteAlarms",
+                CLOUDWATCH,
+                &["DeleteAlarms"],
                 json!({"alarmNames": ["a", "b"]}),
                 vec![alarm("a"), alarm("b")],
             ),
             (
-                "monitoring.amazonaws.com",
-                "DisableAlarmActions",
+                CLOUDWATCH,
+                &["DisableAlarmActions", "EnableAlarmActions"],
                 json!({"alarmNames": ["a"]}),
                 vec![alarm("a")],
             ),
             (
-                "monitoring.amazonaws.com",
-                "EnableAlarmActions",
-                json!({"alarmNames": ["a"]}),
-                vec![alarm("a")],
-            ),
-            (
-                "monitoring.amazonaws.com",
-                "PutDashboard",
+                CLOUDWATCH,
+                &["PutDashboard"],
                 json!({"dashboardName": "ops"}),
-                vec![Target::Dashboard("ops".into())],
+                dashboard(),
             ),
             (
-                "monitoring.amazonaws.com",
-                "DeleteDashboards",
+                CLOUDWATCH,
+                &["DeleteDashboards"],
                 json!({"dashboardNames": ["ops"]}),
-                vec![Target::Dashboard("ops".into())],
+                dashboard(),
             ),
             (
-                "monitoring.amazonaws.com",
-                "TagResource",
+                CLOUDWATCH,
+                &["TagResource"],
                 json!({"resourceARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu"}),
                 vec![alarm("cpu")],
             ),
             (
-                "monitoring.amazonaws.com",
-                "UntagResource",
+                CLOUDWATCH,
+                &["UntagResource"],
                 json!({"resourceARN": "arn:aws:cloudwatch::123456789012:dashboard/ops"}),
-                vec![Target::Dashboard("ops".into())],
+                dashboard(),
             ),
             (
-                "sns.amazonaws.com",
-                "SetTopicAttributes",
+                SNS,
+                &["SetTopicAttributes"],
                 json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:alerts", "attributeName": "DisplayName"}),
-                vec![Target::Topic("alerts".into())],
+                topic(),
             ),
             (
-                "sns.amazonaws.com",
-                "Subscribe",
+                SNS,
+                &["Subscribe", "DeleteTopic"],
                 json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:alerts"}),
-                vec![Target::Topic("alerts".into())],
+                topic(),
             ),
             (
-                "sns.amazonaws.com",
-                "Unsubscribe",
+                SNS,
+                &["Unsubscribe"],
                 json!({"subscriptionArn": "arn:aws:sns:us-east-1:123456789012:alerts:7f1a"}),
-                vec![Target::Topic("alerts".into())],
+                topic(),
             ),
             (
-                "sns.amazonaws.com",
-                "DeleteTopic",
-                json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:alerts"}),
-                vec![Target::Topic("alerts".into())],
-            ),
-            (
-                "secretsmanager.amazonaws.com",
-                "PutSecretValue",
+                SECRETS,
+                &[
+                    "PutSecretValue",
+                    "UpdateSecret",
+                    "DeleteSecret",
+                    "RestoreSecret",
+                ],
                 json!({"secretId": "app/db"}),
-                vec![Target::Secret("app/db".into())],
+                secret(),
             ),
             (
-                "secretsmanager.amazonaws.com",
-                "UpdateSecret",
-                json!({"secretId": "app/db"}),
-                vec![Target::Secret("app/db".into())],
-            ),
-            (
-                "secretsmanager.amazonaws.com",
-                "DeleteSecret",
-                json!({"secretId": "app/db"}),
-                vec![Target::Secret("app/db".into())],
-            ),
-            (
-                "secretsmanager.amazonaws.com",
-                "RestoreSecret",
-                json!({"secretId": "app/db"}),
-                vec![Target::Secret("app/db".into())],
-            ),
-            (
-                "ecs.amazonaws.com",
-                "UpdateService",
+                ECS,
+                &["UpdateService"],
                 json!({"cluster": "shop", "service": "worker", "desiredCount": 3}),
-                vec![Target::EcsService {
-                    cluster: "shop".into(),
-                    service: "worker".into(),
-                }],
+                worker(),
             ),
             (
-                "application-autoscaling.amazonaws.com",
-                "RegisterScalableTarget",
+                AUTOSCALING,
+                &["RegisterScalableTarget", "DeregisterScalableTarget"],
                 json!({"resourceId": "service/shop/worker"}),
-                vec![Target::EcsService {
-                    cluster: "shop".into(),
-                    service: "worker".into(),
-                }],
-            ),
-            (
-                "application-autoscaling.amazonaws.com",
-                "DeregisterScalableTarget",
-                json!({"resourceId": "service/shop/worker"}),
-                vec![Target::EcsService {
-                    cluster: "shop".into(),
-                    service: "worker".into(),
-                }],
+                worker(),
             ),
         ];
-        for (source, name, params, expected) in table {
-            assert_eq!(
-                targets(&cloudtrail_event(source, name, params)),
-                expected,
-                "{name}"
-            );
+        for (source, names, params, expected) in table {
+            for name in names {
+                assert_eq!(
+                    targets(&cloudtrail_event(source, name, params.clone())),
+                    expected,
+                    "{name}"
+                );
+            }
         }
     }
 

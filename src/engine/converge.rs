@@ -497,13 +497,39 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The threshold of `r` fails to take `LIMIT` times in a row.
+    fn quarantine(c: &Convergence, r: &Resource) {
+        for _ in 0..Convergence::LIMIT {
+            threshold_failed(c, r);
+        }
+    }
+
+    /// A daemon's convergence in which the threshold of alarm `cpu-high`
+    /// (threshold 5) is quarantined, and that alarm.
+    fn quarantined() -> (Convergence, Resource) {
+        let (c, r) = (Convergence::daemon(), alarm(5.0));
+        quarantine(&c, &r);
+        (c, r)
+    }
+
+    /// Whether a correction of the threshold that did not take is the first
+    /// of a new streak.
+    fn starts_a_streak(c: &Convergence, r: &Resource) -> bool {
+        matches!(threshold_failed(c, r), Verdict::Retry { failed: 1, .. })
+    }
+
+    /// A correction of the threshold of `r` did not take.
+    fn threshold_failed(c: &Convergence, r: &Resource) -> Verdict {
+        c.failed(r, Mode::Enforce, fields(&["threshold"]))
+    }
+
     #[test]
     fn three_corrections_in_a_row_that_do_not_take_quarantine() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
         for n in 1..Convergence::LIMIT {
             assert_eq!(
-                c.failed(&r, Mode::Enforce, fields(&["threshold"])),
+                threshold_failed(&c, &r),
                 Verdict::Retry {
                     failed: n,
                     fields: fields(&["threshold"])
@@ -527,7 +553,7 @@ mod tests {
     fn the_count_goes_on_only_while_a_field_stays_drifted() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        threshold_failed(&c, &r);
         c.failed(&r, Mode::Enforce, fields(&["threshold", "period"]));
         // Another field this time: a new streak.
         assert_eq!(
@@ -543,22 +569,15 @@ mod tests {
     fn a_correction_that_takes_resets_the_count() {
         let c = Convergence::daemon();
         let r = alarm(5.0);
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        c.failed(&r, Mode::Enforce, fields(&["threshold"]));
+        threshold_failed(&c, &r);
+        threshold_failed(&c, &r);
         c.converged(&r);
-        assert!(matches!(
-            c.failed(&r, Mode::Enforce, fields(&["threshold"])),
-            Verdict::Retry { failed: 1, .. }
-        ));
+        assert!(starts_a_streak(&c, &r));
     }
 
     #[test]
     fn a_change_of_the_desired_state_lifts_the_quarantine() {
-        let c = Convergence::daemon();
-        let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        let (c, r) = quarantined();
         assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         // The same spec in another mode is another desired state.
         assert_eq!(c.quarantined(&r, Mode::Observe, &["threshold"]), None);
@@ -567,28 +586,17 @@ mod tests {
             None,
             "lifted for good"
         );
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         let edited = alarm(6.0);
         assert_eq!(c.quarantined(&edited, Mode::Enforce, &["threshold"]), None);
         // A failure under the new spec starts a new count.
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
-        assert!(matches!(
-            c.failed(&edited, Mode::Enforce, fields(&["threshold"])),
-            Verdict::Retry { failed: 1, .. }
-        ));
+        quarantine(&c, &r);
+        assert!(starts_a_streak(&c, &edited));
     }
 
     #[test]
     fn a_quarantine_whose_fields_no_longer_differ_is_lifted() {
-        let c = Convergence::daemon();
-        let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        let (c, r) = quarantined();
         assert!(c
             .quarantined(&r, Mode::Enforce, &["threshold", "period"])
             .is_some());
@@ -600,16 +608,10 @@ mod tests {
 
     #[test]
     fn found_in_sync_or_forgotten_lifts_the_quarantine() {
-        let c = Convergence::daemon();
-        let r = alarm(5.0);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        let (c, r) = quarantined();
         c.converged(&r);
         assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
-        for _ in 0..Convergence::LIMIT {
-            c.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&c, &r);
         c.forget(&Key::of(&r));
         assert_eq!(c.quarantined(&r, Mode::Enforce, &["threshold"]), None);
     }
@@ -619,9 +621,7 @@ mod tests {
         let c = Convergence::one_shot(Duration::ZERO);
         let r = alarm(5.0);
         let other = c.clone();
-        for _ in 0..Convergence::LIMIT {
-            other.failed(&r, Mode::Enforce, fields(&["threshold"]));
-        }
+        quarantine(&other, &r);
         assert!(c.quarantined(&r, Mode::Enforce, &["threshold"]).is_some());
         assert_eq!(c.attempts_per_reconcile(), Convergence::LIMIT);
         assert_eq!(Convergence::daemon().attempts_per_reconcile(), 1);
@@ -708,11 +708,15 @@ mod tests {
             .count()
     }
 
-    /// The alarm as driftd created it, then its threshold changed outside driftd.
-    async fn drifted_alarm(fake: &FakeAws, r: &Resource) {
-        let created = pass(&fake.aws(), r, &Convergence::daemon()).await;
+    /// Alarm `cpu-high` (threshold 5) as driftd created it in a new fake, then
+    /// its threshold changed outside driftd.
+    async fn drifted_alarm() -> (FakeAws, Resource) {
+        let fake = FakeAws::new();
+        let r = alarm(5.0);
+        let created = pass(&fake.aws(), &r, &Convergence::daemon()).await;
         assert_eq!(created.state, State::Corrected, "{created:#?}");
-        set_threshold(fake, r, 99.0);
+        set_threshold(&fake, &r, 99.0);
+        (fake, r)
     }
 
     /// Changes the alarm's threshold in AWS, outside driftd.
@@ -729,9 +733,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_that_never_takes_is_quarantined_after_three_corrections() {
-        let fake = FakeAws::new();
-        let r = alarm(5.0);
-        drifted_alarm(&fake, &r).await;
+        let (fake, r) = drifted_alarm().await;
         let c = Convergence::daemon();
         let ignoring = ignoring(&fake, Dropped::Puts);
         let before = puts(&fake);
@@ -828,9 +830,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_correction_read_back_in_sync_starts_the_count_afresh() {
-        let fake = FakeAws::new();
-        let r = alarm(5.0);
-        drifted_alarm(&fake, &r).await;
+        let (fake, r) = drifted_alarm().await;
         let c = Convergence::daemon();
         let ignoring = ignoring(&fake, Dropped::Puts);
         pass(&ignoring, &r, &c).await;
@@ -844,9 +844,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_one_shot_apply_corrects_up_to_three_times_then_reports_not_converging() {
-        let fake = FakeAws::new();
-        let r = alarm(5.0);
-        drifted_alarm(&fake, &r).await;
+        let (fake, r) = drifted_alarm().await;
         let before = puts(&fake);
         let report = pass(
             &ignoring(&fake, Dropped::Puts),
@@ -861,9 +859,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_that_takes_is_read_back_once() {
-        let fake = FakeAws::new();
-        let r = alarm(5.0);
-        drifted_alarm(&fake, &r).await;
+        let (fake, r) = drifted_alarm().await;
         let describes = fake.state.lock().unwrap().cloudwatch.describe_calls;
         let report = pass(&fake.aws(), &r, &Convergence::one_shot(Duration::ZERO)).await;
         assert_eq!(report.state, State::Corrected);

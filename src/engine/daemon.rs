@@ -1195,6 +1195,11 @@ mod tests {
         resource(Kind::Topic, name, "displayName: Alerts")
     }
 
+    /// Secrets "a" and "b".
+    fn a_and_b() -> Result<DesiredState, LoadErrors> {
+        state(vec![secret("a", "x"), secret("b", "x")])
+    }
+
     fn state(resources: Vec<Resource>) -> Result<DesiredState, LoadErrors> {
         Ok(DesiredState { resources })
     }
@@ -1329,25 +1334,16 @@ mod tests {
                     .unwrap()
                     .get_mut(&r.name)
                     .and_then(VecDeque::pop_front);
+                let (action, state) = if error.is_some() {
+                    (Planned::Error, State::Error)
+                } else {
+                    (Planned::InSync, State::InSync)
+                };
                 report.resources.push(ResourceReport {
-                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
-                    kind: r.kind(),
-                    name: r.name.clone(),
                     mode: r.effective_mode(opts.mode),
-                    action: if error.is_some() {
-                        Planned::Error
-                    } else {
-                        Planned::InSync
-                    },
-                    state: if error.is_some() {
-                        State::Error
-                    } else {
-                        State::InSync
-                    },
-                    changes: Vec::new(),
-                    notes: Vec::new(),
                     error,
                     duration: delay,
+                    ..ResourceReport::test(r.kind(), &r.name, action, state)
                 });
             }
             let mut running = self.running.lock().unwrap();
@@ -1382,16 +1378,9 @@ mod tests {
                 .unwrap()
                 .iter()
                 .map(|name| ResourceReport {
-                    environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
-                    kind: Kind::Secret,
-                    name: name.clone(),
                     mode: opts.mode,
-                    action: Planned::Orphaned,
-                    state: State::Orphaned,
-                    changes: Vec::new(),
                     notes: vec!["not in the desired state: only --prune deletes it".into()],
-                    error: None,
-                    duration: Duration::ZERO,
+                    ..ResourceReport::test(Kind::Secret, name, Planned::Orphaned, State::Orphaned)
                 })
                 .collect();
             PruneReport {
@@ -1430,6 +1419,29 @@ mod tests {
     }
 
     impl Harness {
+        /// Secrets "bad", whose first `failures` reconciles are throttled,
+        /// and "good".
+        fn bad_and_good(failures: usize) -> Harness {
+            let fake = Fake::default();
+            fake.fail("bad", failures, true);
+            Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake)
+        }
+
+        /// Secret "a" with this description, whose reconciles take `slow`,
+        /// one second into its first reconcile.
+        async fn in_a_slow_reconcile(slow: Duration, description: &str) -> Harness {
+            let h = Harness::start(state(vec![secret("a", description)]), Fake::slow(slow));
+            tokio::time::sleep(secs(1)).await;
+            h
+        }
+
+        /// Started on these files with the default fake, its first pass done.
+        async fn ready(files: Result<DesiredState, LoadErrors>) -> Harness {
+            let h = Harness::start(files, Fake::default());
+            h.until(secs(1), |h| h.status.ready()).await;
+            h
+        }
+
         fn start(files: Result<DesiredState, LoadErrors>, fake: Fake) -> Harness {
             Harness::with(files, fake, |_| {})
         }
@@ -1547,11 +1559,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pass_at_start_makes_it_ready_then_one_every_interval() {
-        let h = Harness::start(
-            state(vec![secret("a", "x"), secret("b", "x"), topic("alerts")]),
-            Fake::default(),
-        );
-        h.until(secs(1), |h| h.status.ready()).await;
+        let h = Harness::ready(state(vec![
+            secret("a", "x"),
+            secret("b", "x"),
+            topic("alerts"),
+        ]))
+        .await;
         let calls = h.fake.calls();
         assert_eq!(calls.len(), 2, "one batch per kind: {calls:?}");
         assert_eq!(
@@ -1583,8 +1596,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stuck_load_neither_freezes_the_loop_nor_stops_enforcement() {
-        let h = Harness::start(state(vec![secret("a", "x")]), Fake::default());
-        h.until(secs(1), |h| h.status.ready()).await;
+        let h = Harness::ready(state(vec![secret("a", "x")])).await;
         h.stick();
         h.edit(state(vec![secret("a", "y")])).await;
         // The blocked load keeps paused time from moving by itself: move it.
@@ -1635,11 +1647,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_edit_reconciles_just_what_changed_within_the_debounce() {
-        let h = Harness::start(
-            state(vec![secret("a", "x"), secret("b", "x")]),
-            Fake::default(),
-        );
-        h.until(secs(1), |h| h.status.ready()).await;
+        let h = Harness::ready(a_and_b()).await;
         tokio::time::sleep(secs(5)).await;
         let edited = h
             .edit(state(vec![secret("a", "edited"), secret("b", "x")]))
@@ -1663,8 +1671,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_events_is_one_reload() {
-        let h = Harness::start(state(vec![secret("a", "x")]), Fake::default());
-        h.until(secs(1), |h| h.status.ready()).await;
+        let h = Harness::ready(state(vec![secret("a", "x")])).await;
         let loads = *h.loads.lock().unwrap();
         for _ in 0..3 {
             h.changes.send(()).await.unwrap();
@@ -1677,9 +1684,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_resource_backs_off_without_delaying_the_others() {
-        let fake = Fake::default();
-        fake.fail("bad", 4, true);
-        let h = Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake);
+        let h = Harness::bad_and_good(4);
         h.until(secs(1), |h| h.status.ready()).await;
         h.until(secs(30), |h| h.fake.calls_of("bad").len() == 5)
             .await;
@@ -1705,9 +1710,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_edit_is_not_held_up_by_a_resource_in_backoff() {
-        let fake = Fake::default();
-        fake.fail("bad", 100, true);
-        let h = Harness::start(state(vec![secret("bad", "x"), secret("good", "x")]), fake);
+        let h = Harness::bad_and_good(100);
         h.until(secs(20), |h| h.fake.calls_of("bad").len() == 5)
             .await;
         let edited = h
@@ -1743,9 +1746,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_resource_is_never_reconciled_twice_at_once() {
-        let fake = Fake::slow(secs(5));
-        let h = Harness::start(state(vec![secret("a", "v1")]), fake);
-        tokio::time::sleep(secs(1)).await;
+        let h = Harness::in_a_slow_reconcile(secs(5), "v1").await;
         // Edited twice while its first reconcile runs.
         h.edit(state(vec![secret("a", "v2")])).await;
         tokio::time::sleep(secs(1)).await;
@@ -1789,11 +1790,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_invalid_edit_keeps_the_last_good_state() {
-        let h = Harness::start(
-            state(vec![secret("a", "x"), secret("b", "x")]),
-            Fake::default(),
-        );
-        h.until(secs(1), |h| h.status.ready()).await;
+        let h = Harness::ready(a_and_b()).await;
         assert_eq!(h.metric("driftd_desired_state_valid"), Some(1.0));
         h.edit(invalid()).await;
         h.until(secs(1), |h| !h.status.snapshot().desired_state.valid)
@@ -1826,11 +1823,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn with_prune_a_removal_brings_the_next_pass_forward() {
-        let h = Harness::with(
-            state(vec![secret("a", "x"), secret("b", "x")]),
-            Fake::default(),
-            |s| s.opts.prune = true,
-        );
+        let h = Harness::with(a_and_b(), Fake::default(), |s| s.opts.prune = true);
         h.until(secs(1), |h| h.status.ready()).await;
         tokio::time::sleep(secs(5)).await;
         h.edit(state(vec![secret("a", "x")])).await;
@@ -1848,11 +1841,7 @@ mod tests {
         );
         assert_eq!(h.fake.calls()[1].names, ["a"]);
         // Without --prune, a removal waits for the resync.
-        let h2 = Harness::start(
-            state(vec![secret("a", "x"), secret("b", "x")]),
-            Fake::default(),
-        );
-        h2.until(secs(1), |h| h.status.ready()).await;
+        let h2 = Harness::ready(a_and_b()).await;
         h2.edit(state(vec![secret("a", "x")])).await;
         tokio::time::sleep(secs(10)).await;
         assert_eq!(h2.metric("driftd_pass_duration_seconds_count"), Some(1.0));
@@ -1864,9 +1853,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_prune_a_removal_during_a_pass_is_followed_by_another() {
         let fake = Fake::slow(secs(5));
-        let h = Harness::with(state(vec![secret("a", "x"), secret("b", "x")]), fake, |s| {
-            s.opts.prune = true
-        });
+        let h = Harness::with(a_and_b(), fake, |s| s.opts.prune = true);
         tokio::time::sleep(secs(1)).await;
         h.edit(state(vec![secret("a", "x")])).await;
         h.until(secs(20), |h| {
@@ -1983,9 +1970,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stopping_lets_in_flight_reconciles_finish_without_new_writes() {
-        let fake = Fake::slow(secs(3));
-        let h = Harness::start(state(vec![secret("a", "x")]), fake);
-        tokio::time::sleep(secs(1)).await;
+        let h = Harness::in_a_slow_reconcile(secs(3), "x").await;
         let fake = h.fake.clone();
         let status = h.status.clone();
         let took = h.stop().await;

@@ -540,12 +540,7 @@ mod tests {
 
     fn report(kind: Kind, name: &str, action: Planned, state: State) -> ResourceReport {
         ResourceReport {
-            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
-            kind,
-            name: name.into(),
             mode: Mode::Observe,
-            action,
-            state,
             changes: match action {
                 Planned::InSync => Vec::new(),
                 _ => vec![Change::new(
@@ -554,13 +549,12 @@ mod tests {
                     Some("85".into()),
                 )],
             },
-            notes: Vec::new(),
             error: (state == State::Error).then(|| ResourceError {
                 reason: Reason::Throttled,
                 message: "Rate exceeded".into(),
                 retryable: true,
             }),
-            duration: Duration::ZERO,
+            ..ResourceReport::test(kind, name, action, state)
         }
     }
 
@@ -586,6 +580,13 @@ mod tests {
             .iter()
             .map(|(_, m)| serde_json::from_str(&m.body).unwrap())
             .collect()
+    }
+
+    /// Asserts each field of `expected` (an object) in a published event.
+    fn assert_fields(event: &serde_json::Value, expected: serde_json::Value) {
+        for (field, value) in expected.as_object().expect("an object") {
+            assert_eq!(&event[field], value, "{field} of {event:#}");
+        }
     }
 
     async fn pass(fake: &FakeAws, events: &Events, reports: &[ResourceReport], at: u64) {
@@ -622,20 +623,15 @@ mod tests {
         }
         let sent = published(&fake);
         assert_eq!(sent.len(), 1, "{sent:#?}");
-        assert_eq!(sent[0]["event"], "drift_started");
-        assert_eq!(sent[0]["version"], 1);
-        assert_eq!(sent[0]["kind"], "Alarm");
-        assert_eq!(sent[0]["name"], "cpu");
-        assert_eq!(sent[0]["mode"], "observe");
-        assert_eq!(sent[0]["owner"], "driftd");
-        assert_eq!(sent[0]["action"], "update");
-        assert_eq!(sent[0]["state"], "drifted");
-        assert_eq!(
-            sent[0]["fields"],
-            serde_json::json!([{"field": "threshold", "from": "90", "to": "85"}])
+        assert_fields(
+            &sent[0],
+            serde_json::json!({
+                "event": "drift_started", "version": 1, "kind": "Alarm", "name": "cpu",
+                "mode": "observe", "owner": "driftd", "action": "update", "state": "drifted",
+                "fields": [{"field": "threshold", "from": "90", "to": "85"}],
+                "started_at": "1970-01-01T00:00:01.000Z", "ended_at": null
+            }),
         );
-        assert_eq!(sent[0]["started_at"], "1970-01-01T00:00:01.000Z");
-        assert_eq!(sent[0]["ended_at"], serde_json::Value::Null);
         // An error in between neither ends nor restarts the episode.
         let failed = report(Kind::Alarm, "cpu", Planned::Error, State::Error);
         pass(&fake, &events, &[failed], 4).await;
@@ -644,12 +640,14 @@ mod tests {
         pass(&fake, &events, &[in_sync], 6).await;
         let sent = published(&fake);
         assert_eq!(sent.len(), 2, "{sent:#?}");
-        assert_eq!(sent[1]["event"], "drift_ended");
-        assert_eq!(sent[1]["episode"], sent[0]["episode"]);
-        assert_eq!(sent[1]["resolution"], "in_sync");
-        assert_eq!(sent[1]["state"], "in_sync");
-        assert_eq!(sent[1]["started_at"], "1970-01-01T00:00:01.000Z");
-        assert_eq!(sent[1]["ended_at"], "1970-01-01T00:00:05.000Z");
+        assert_fields(
+            &sent[1],
+            serde_json::json!({
+                "event": "drift_ended", "episode": sent[0]["episode"], "resolution": "in_sync",
+                "state": "in_sync", "started_at": "1970-01-01T00:00:01.000Z",
+                "ended_at": "1970-01-01T00:00:05.000Z"
+            }),
+        );
         assert_eq!(
             sent[1]["fields"],
             serde_json::json!([{"field": "threshold"}])

@@ -128,11 +128,9 @@ impl Target {
     ) -> PruneReport {
         if let Err(error) = self.check_account().await {
             let mut report = PruneReport::default();
-            report.problems.errors.push(ListingError {
-                environment: self.name.clone(),
-                kinds: vec![Kind::Alarm, Kind::Topic, Kind::Dashboard, Kind::Secret],
-                error,
-            });
+            let kinds = [Kind::Alarm, Kind::Topic, Kind::Dashboard, Kind::Secret];
+            let listing = ListingError::new(&self.name, &kinds, error);
+            report.problems.errors.push(listing);
             return report;
         }
         prune::prune(

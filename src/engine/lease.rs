@@ -406,12 +406,17 @@ mod tests {
         }
     }
 
+    /// Replicas "a" and "b" of one lease table.
+    fn two_replicas() -> (Arc<Table>, Election, Election) {
+        let table = Arc::new(Table::default());
+        let (a, b) = (election(&table, "a"), election(&table, "b"));
+        (table, a, b)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_first_replica_leads_and_another_takes_over_only_after_a_whole_unrenewed_duration()
     {
-        let table = Arc::new(Table::default());
-        let mut a = election(&table, "a");
-        let mut b = election(&table, "b");
+        let (_, mut a, mut b) = two_replicas();
         a.step().await;
         assert!(a.leadership.state().leader);
         assert!(a.leadership.may_write());
@@ -436,9 +441,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_leader_cut_off_stops_writing_before_anyone_can_take_over() {
-        let table = Arc::new(Table::default());
-        let mut a = election(&table, "a");
-        let mut b = election(&table, "b");
+        let (table, mut a, mut b) = two_replicas();
         a.step().await;
         b.step().await; // b sees a's version now
         table.down.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -464,9 +467,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_released_lease_is_taken_at_the_next_read() {
-        let table = Arc::new(Table::default());
-        let mut a = election(&table, "a");
-        let mut b = election(&table, "b");
+        let (_, mut a, mut b) = two_replicas();
         a.step().await;
         b.step().await;
         a.release().await;

@@ -122,21 +122,10 @@ impl Progress {
 mod tests {
     use super::*;
     use crate::engine::report::Planned;
-    use crate::kinds::{Kind, Mode, DEFAULT_ENVIRONMENT};
+    use crate::kinds::Kind;
 
     fn report(state: State) -> ResourceReport {
-        ResourceReport {
-            environment: DEFAULT_ENVIRONMENT.into(),
-            kind: Kind::Alarm,
-            name: "cpu".into(),
-            mode: Mode::Enforce,
-            action: Planned::InSync,
-            state,
-            changes: Vec::new(),
-            notes: Vec::new(),
-            error: None,
-            duration: Default::default(),
-        }
+        ResourceReport::test(Kind::Alarm, "cpu", Planned::InSync, state)
     }
 
     #[test]

@@ -161,38 +161,40 @@ pub async fn prune(
         aws.secretsmanager.tagged_secrets(OWNER_TAG, &opts.owner),
         dashboard::observe_undeclared(aws, &dashboards),
     );
+    // A listing that failed leaves its kinds alone in this pass.
+    let listings = [
+        (
+            "alarms and topics",
+            &[Kind::Alarm, Kind::Topic][..],
+            tagged
+                .map(|tagged| orphans_of_tagged(&tagged, &declared, &opts.owner))
+                .map_err(|e| (e.to_string(), ResourceError::from_aws(&e))),
+        ),
+        (
+            "secrets",
+            &[Kind::Secret],
+            secrets
+                .map(|secrets| orphans_of_secrets(&secrets, &declared, &opts.owner))
+                .map_err(|e| (e.to_string(), ResourceError::from_aws(&e))),
+        ),
+        (
+            "dashboards",
+            &[Kind::Dashboard],
+            observed
+                .map(|observed| orphans_of_dashboards(observed, &opts.owner))
+                .map_err(|e| (e.to_string(), ResourceError::from_kind(&e))),
+        ),
+    ];
     let mut orphans = Vec::new();
-    match tagged {
-        Ok(tagged) => orphans.extend(orphans_of_tagged(&tagged, &declared, &opts.owner)),
-        Err(e) => {
-            warn!(error = %e, "cannot list the alarms and topics this driftd owns");
-            problems.errors.push(ListingError {
-                environment: environment.to_string(),
-                kinds: vec![Kind::Alarm, Kind::Topic],
-                error: ResourceError::from_aws(&e),
-            });
-        }
-    }
-    match secrets {
-        Ok(secrets) => orphans.extend(orphans_of_secrets(&secrets, &declared, &opts.owner)),
-        Err(e) => {
-            warn!(error = %e, "cannot list the secrets this driftd owns");
-            problems.errors.push(ListingError {
-                environment: environment.to_string(),
-                kinds: vec![Kind::Secret],
-                error: ResourceError::from_aws(&e),
-            });
-        }
-    }
-    match observed {
-        Ok(observed) => orphans.extend(orphans_of_dashboards(observed, &opts.owner)),
-        Err(e) => {
-            warn!(error = %e, "cannot list the dashboards this driftd owns");
-            problems.errors.push(ListingError {
-                environment: environment.to_string(),
-                kinds: vec![Kind::Dashboard],
-                error: ResourceError::from_kind(&e),
-            });
+    for (what, kinds, listed) in listings {
+        match listed {
+            Ok(found) => orphans.extend(found),
+            Err((message, error)) => {
+                warn!(error = %message, "cannot list the {what} this driftd owns");
+                problems
+                    .errors
+                    .push(ListingError::new(environment, kinds, error));
+            }
         }
     }
     orphans.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -206,11 +208,10 @@ pub async fn prune(
             Ok(live) => references = References::of(desired, opts.mode, &live, !opts.apply),
             Err(e) => {
                 warn!(error = %e, "cannot tell which alarms name the topics to prune");
-                problems.errors.push(ListingError {
-                    environment: environment.to_string(),
-                    kinds: vec![Kind::Topic],
-                    error: ResourceError::from_aws(&e),
-                });
+                let error = ResourceError::from_aws(&e);
+                problems
+                    .errors
+                    .push(ListingError::new(environment, &[Kind::Topic], error));
                 references.unknown = true;
             }
         }

@@ -258,6 +258,26 @@ pub struct ResourceReport {
     pub duration: Duration,
 }
 
+#[cfg(test)]
+impl ResourceReport {
+    /// A report of the implicit environment, enforced, with no changes, notes
+    /// nor error, that took no time.
+    pub fn test(kind: Kind, name: &str, action: Planned, state: State) -> ResourceReport {
+        ResourceReport {
+            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
+            kind,
+            name: name.into(),
+            mode: Mode::Enforce,
+            action,
+            state,
+            changes: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 impl ResourceReport {
     /// Whether AWS differs from the desired state (before any correction).
     pub fn drifted(&self) -> bool {
@@ -383,4 +403,14 @@ pub struct ListingError {
     pub kinds: Vec<Kind>,
     #[serde(flatten)]
     pub error: ResourceError,
+}
+
+impl ListingError {
+    pub fn new(environment: &str, kinds: &[Kind], error: ResourceError) -> ListingError {
+        ListingError {
+            environment: environment.to_string(),
+            kinds: kinds.to_vec(),
+            error,
+        }
+    }
 }

@@ -279,6 +279,16 @@ mod tests {
         SmallRng::seed_from_u64(3)
     }
 
+    /// A scheduler with the default backoff, and the time it starts at.
+    fn scheduler() -> (Instant, Scheduler) {
+        (Instant::now(), Scheduler::new(Backoff::DEFAULT))
+    }
+
+    /// The key of a resource of the implicit environment.
+    fn key(kind: Kind, name: &str) -> Key {
+        Key::new("default", kind, name)
+    }
+
     fn names(batches: &[Batch]) -> Vec<(Kind, Vec<&str>)> {
         batches
             .iter()
@@ -288,15 +298,11 @@ mod tests {
 
     #[test]
     fn resources_due_together_are_started_as_one_batch_per_kind() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        s.schedule(Key::new("default", Kind::Secret, "b"), t0);
-        s.schedule(Key::new("default", Kind::Secret, "a"), t0);
-        s.schedule(Key::new("default", Kind::Dashboard, "d"), t0);
-        s.schedule(
-            Key::new("default", Kind::Secret, "later"),
-            t0 + Duration::from_secs(5),
-        );
+        let (t0, mut s) = scheduler();
+        s.schedule(key(Kind::Secret, "b"), t0);
+        s.schedule(key(Kind::Secret, "a"), t0);
+        s.schedule(key(Kind::Dashboard, "d"), t0);
+        s.schedule(key(Kind::Secret, "later"), t0 + Duration::from_secs(5));
         let started = s.start_due(t0, 8);
         assert_eq!(
             names(&started),
@@ -312,9 +318,8 @@ mod tests {
 
     #[test]
     fn a_resource_is_never_started_twice_at_once() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new("default", Kind::Topic, "alerts");
+        let (t0, mut s) = scheduler();
+        let key = key(Kind::Topic, "alerts");
         s.schedule(key.clone(), t0);
         assert_eq!(s.start_due(t0, 8).len(), 1);
         // Changed again while it runs: it waits, and is not "due" meanwhile,
@@ -329,9 +334,8 @@ mod tests {
 
     #[test]
     fn the_earlier_of_two_schedules_wins() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new("default", Kind::Secret, "s");
+        let (t0, mut s) = scheduler();
+        let key = key(Kind::Secret, "s");
         s.schedule(key.clone(), t0 + Duration::from_secs(30));
         s.schedule(key.clone(), t0 + Duration::from_secs(1));
         s.schedule(key.clone(), t0 + Duration::from_secs(60));
@@ -341,32 +345,25 @@ mod tests {
 
     #[test]
     fn alarms_wait_for_topics_that_run_or_are_due() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        s.schedule(Key::new("default", Kind::Alarm, "cpu"), t0);
-        s.schedule(Key::new("default", Kind::Topic, "alerts"), t0);
-        s.schedule(Key::new("default", Kind::Secret, "s"), t0);
+        let (t0, mut s) = scheduler();
+        s.schedule(key(Kind::Alarm, "cpu"), t0);
+        s.schedule(key(Kind::Topic, "alerts"), t0);
+        s.schedule(key(Kind::Secret, "s"), t0);
         assert_eq!(
             names(&s.start_due(t0, 8)),
             [(Kind::Topic, vec!["alerts"]), (Kind::Secret, vec!["s"])]
         );
         // Blocked work is not due: the loop waits for the topic to finish.
         assert_eq!(s.next_due(), None);
-        s.finish(
-            &Key::new("default", Kind::Topic, "alerts"),
-            Outcome::Done,
-            t0,
-            &mut rng(),
-        );
+        s.finish(&key(Kind::Topic, "alerts"), Outcome::Done, t0, &mut rng());
         assert_eq!(names(&s.start_due(t0, 8)), [(Kind::Alarm, vec!["cpu"])]);
     }
 
     #[test]
     fn no_more_batches_than_free_slots() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
+        let (t0, mut s) = scheduler();
         for kind in [Kind::Secret, Kind::Dashboard, Kind::EcsService] {
-            s.schedule(Key::new("default", kind, "x"), t0);
+            s.schedule(key(kind, "x"), t0);
         }
         assert!(s.start_due(t0, 0).is_empty());
         assert_eq!(s.start_due(t0, 2).len(), 2);
@@ -380,7 +377,7 @@ mod tests {
             base: Duration::from_secs(2),
             max: Duration::from_secs(10),
         });
-        let key = Key::new("default", Kind::Dashboard, "main");
+        let key = key(Kind::Dashboard, "main");
         let mut rng = rng();
         let mut now = t0;
         let mut delays = Vec::new();
@@ -404,9 +401,8 @@ mod tests {
 
     #[test]
     fn permanent_failures_are_not_retried() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new("default", Kind::EcsService, "worker");
+        let (t0, mut s) = scheduler();
+        let key = key(Kind::EcsService, "worker");
         s.schedule(key.clone(), t0);
         s.start_due(t0, 1);
         assert_eq!(s.finish(&key, Outcome::Permanent, t0, &mut rng()), None);
@@ -415,16 +411,15 @@ mod tests {
 
     #[test]
     fn retrying_resources_are_kept_apart_from_healthy_ones() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        let bad = Key::new("default", Kind::Alarm, "bad");
+        let (t0, mut s) = scheduler();
+        let bad = key(Kind::Alarm, "bad");
         s.schedule(bad.clone(), t0);
         s.start_due(t0, 1);
         let retry_at = s.finish(&bad, Outcome::Retryable, t0, &mut rng()).unwrap();
         // A full pass at the retry time: the healthy alarms go in a batch of
         // their own.
-        s.schedule(Key::new("default", Kind::Alarm, "good1"), retry_at);
-        s.schedule(Key::new("default", Kind::Alarm, "good2"), retry_at);
+        s.schedule(key(Kind::Alarm, "good1"), retry_at);
+        s.schedule(key(Kind::Alarm, "good2"), retry_at);
         assert_eq!(
             names(&s.start_due(retry_at, 8)),
             [
@@ -436,9 +431,8 @@ mod tests {
 
     #[test]
     fn forgotten_resources_are_not_started() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(Backoff::DEFAULT);
-        let key = Key::new("default", Kind::Secret, "gone");
+        let (t0, mut s) = scheduler();
+        let key = key(Kind::Secret, "gone");
         s.schedule(key.clone(), t0);
         s.forget(&key);
         assert_eq!(s.next_due(), None);

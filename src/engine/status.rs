@@ -428,23 +428,16 @@ mod tests {
 
     fn report(name: &str, state: State) -> ResourceReport {
         ResourceReport {
-            environment: crate::kinds::DEFAULT_ENVIRONMENT.to_string(),
-            kind: Kind::Secret,
-            name: name.into(),
-            mode: Mode::Enforce,
-            action: Planned::Update,
-            state,
             changes: vec![
                 Change::sensitive("value"),
                 Change::new("description", Some("a".into()), Some("b".into())),
             ],
-            notes: Vec::new(),
             error: (state == State::Error).then(|| ResourceError {
                 reason: Reason::AccessDenied,
                 message: "not allowed".into(),
                 retryable: false,
             }),
-            duration: Duration::ZERO,
+            ..ResourceReport::test(Kind::Secret, name, Planned::Update, state)
         }
     }
 

@@ -219,11 +219,25 @@ mod tests {
         assert!(relevant(&EventKind::Remove(notify::event::RemoveKind::Any)));
     }
 
+    /// A temporary directory, and an empty `desired` directory in it.
+    fn desired_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("desired");
+        std::fs::create_dir(&dir).unwrap();
+        (root, dir)
+    }
+
     /// Waits for a reload signal, up to 5 s.
     async fn changed(rx: &mut mpsc::Receiver<()>) -> bool {
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .is_ok_and(|r| r.is_some())
+    }
+
+    /// Asserts that a reload signal comes, then drops the rest of its burst.
+    async fn seen(rx: &mut mpsc::Receiver<()>, what: &str) {
+        assert!(changed(rx).await, "{what}");
+        settle(rx).await;
     }
 
     /// Drops the signals of what happened so far.
@@ -234,9 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_beside_the_directory_are_not_watched() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("desired");
-        std::fs::create_dir(&dir).unwrap();
+        let (root, dir) = desired_dir();
         let mut rx = watch(&dir).unwrap();
         settle(&mut rx).await;
         // A log file written next to the desired state, as `run > log` does.
@@ -255,17 +267,14 @@ mod tests {
         let dir = root.path().join("late");
         let mut rx = watch(&dir).unwrap();
         std::fs::create_dir(&dir).unwrap();
-        assert!(changed(&mut rx).await, "the directory appeared");
-        settle(&mut rx).await;
+        seen(&mut rx, "the directory appeared").await;
         std::fs::write(dir.join("a.yaml"), "a: 1\n").unwrap();
         assert!(changed(&mut rx).await, "a file in it");
     }
 
     #[tokio::test]
     async fn editor_renames_new_subdirectories_and_symlink_swaps_are_seen() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("desired");
-        std::fs::create_dir(&dir).unwrap();
+        let (root, dir) = desired_dir();
         std::fs::write(dir.join("a.yaml"), "a: 1\n").unwrap();
         let mut rx = watch(&dir).unwrap();
         settle(&mut rx).await;
@@ -273,16 +282,13 @@ mod tests {
         // An editor writing a temporary file and renaming it over the old one.
         std::fs::write(dir.join(".a.yaml.tmp"), "a: 2\n").unwrap();
         std::fs::rename(dir.join(".a.yaml.tmp"), dir.join("a.yaml")).unwrap();
-        assert!(changed(&mut rx).await, "rename over a file");
-        settle(&mut rx).await;
+        seen(&mut rx, "rename over a file").await;
 
         // A new subdirectory, then a file in it.
         std::fs::create_dir(dir.join("team")).unwrap();
-        assert!(changed(&mut rx).await, "new subdirectory");
-        settle(&mut rx).await;
+        seen(&mut rx, "new subdirectory").await;
         std::fs::write(dir.join("team/b.yaml"), "b: 1\n").unwrap();
-        assert!(changed(&mut rx).await, "file in the new subdirectory");
-        settle(&mut rx).await;
+        seen(&mut rx, "file in the new subdirectory").await;
 
         // A ConfigMap-like volume: files are symlinks through `..data`, which
         // is swapped atomically to a new hidden directory.
@@ -311,8 +317,7 @@ mod tests {
         settle(&mut rx).await;
         std::os::unix::fs::symlink(&other, root.path().join("current.tmp")).unwrap();
         std::fs::rename(root.path().join("current.tmp"), &link).unwrap();
-        assert!(changed(&mut rx).await, "directory symlink swapped");
-        settle(&mut rx).await;
+        seen(&mut rx, "directory symlink swapped").await;
         // ... and what changes in the new target is seen.
         std::fs::write(other.join("x.yaml"), "x: 1\n").unwrap();
         assert!(changed(&mut rx).await, "file in the new target");

@@ -448,23 +448,15 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, owner: &str) -> Diff<O
     if changes.is_empty() && !tag {
         return Diff::in_sync();
     }
-    Diff {
-        // A tag is not a body change: a dashboard whose body is the declared
-        // one is in sync, and the tag is set on the side (see
-        // `Reconciler::apply` on an in-sync diff in the engine).
-        action: if changes.is_empty() {
-            Action::InSync
-        } else {
-            Action::Update
-        },
-        changes,
-        notes,
-        ops: Ops {
-            put: put.then(|| to_write.to_string()),
-            tag,
-            arn: live.arn.clone(),
-        },
-    }
+    let ops = Ops {
+        put: put.then(|| to_write.to_string()),
+        tag,
+        arn: live.arn.clone(),
+    };
+    // A tag is not a body change: a dashboard whose body is the declared
+    // one is in sync, and the tag is set on the side (see
+    // `Reconciler::apply` on an in-sync diff in the engine).
+    Diff::of_changes(changes, notes, ops)
 }
 
 /// Whether this dashboard provably belongs to this driftd `owner`, the only

@@ -614,173 +614,125 @@ mod tests {
         }
     }
 
+    /// Asserts that one of the diff's notes contains `text`.
+    fn assert_note(d: &Diff<Ops>, text: &str) {
+        assert!(d.notes.iter().any(|n| n.contains(text)), "{:?}", d.notes);
+    }
+
     #[test]
     fn diff_table() {
         use Expect::*;
         let s = Spec::test;
         let l = Live::test;
-        let cases: Vec<(&str, Spec, Option<Live>, Expect)> = vec![
+        let check = |name: &str, spec: &Spec, live: Option<Live>, want: Expect| {
+            let d = diff(spec, live.as_ref());
+            assert_eq!(outcome(&d), want, "{name}: {d:?}");
+        };
+        // A spec, and what its diff comes to at each live desiredCount.
+        let counts = vec![
+            ("fixed 2", s().desired_count(2), vec![(2, InSync)]),
+            ("fixed 1", s().desired_count(1), vec![(3, Set(3, 1))]),
+            ("fixed 4", s().desired_count(4), vec![(0, Set(0, 4))]),
+            ("fixed zero", s().desired_count(0), vec![(2, Set(2, 0))]),
             (
-                "fixed equal",
-                s().desired_count(2),
-                Some(l().desired_count(2)),
-                InSync,
-            ),
-            (
-                "fixed higher",
-                s().desired_count(1),
-                Some(l().desired_count(3)),
-                Set(3, 1),
-            ),
-            (
-                "fixed lower",
-                s().desired_count(4),
-                Some(l().desired_count(0)),
-                Set(0, 4),
-            ),
-            (
-                "fixed zero",
-                s().desired_count(0),
-                Some(l().desired_count(2)),
-                Set(2, 0),
-            ),
-            (
-                "range inside",
+                "range 1..4: inside, at min, at max, above",
                 s().min_count(1).max_count(4),
-                Some(l().desired_count(3)),
-                InSync,
+                vec![(3, InSync), (1, InSync), (4, InSync), (9, Set(9, 4))],
             ),
             (
-                "range at min",
-                s().min_count(1).max_count(4),
-                Some(l().desired_count(1)),
-                InSync,
-            ),
-            (
-                "range at max",
-                s().min_count(1).max_count(4),
-                Some(l().desired_count(4)),
-                InSync,
-            ),
-            (
-                "range below",
+                "range 2..4",
                 s().min_count(2).max_count(4),
-                Some(l().desired_count(0)),
-                Set(0, 2),
-            ),
-            (
-                "range above",
-                s().min_count(1).max_count(4),
-                Some(l().desired_count(9)),
-                Set(9, 4),
+                vec![(0, Set(0, 2))],
             ),
             (
                 "single-point range",
                 s().min_count(3).max_count(3),
-                Some(l().desired_count(5)),
-                Set(5, 3),
+                vec![(5, Set(5, 3))],
             ),
             (
-                "min only inside",
+                "min only",
                 s().min_count(2),
-                Some(l().desired_count(50)),
-                InSync,
+                vec![(50, InSync), (1, Set(1, 2))],
             ),
             (
-                "min only below",
-                s().min_count(2),
-                Some(l().desired_count(1)),
-                Set(1, 2),
-            ),
-            (
-                "max only inside",
+                "max only",
                 s().max_count(4),
-                Some(l().desired_count(0)),
-                InSync,
+                vec![(0, InSync), (7, Set(7, 4))],
             ),
+        ];
+        for (name, spec, cases) in counts {
+            for (count, want) in cases {
+                let live = l().desired_count(count);
+                check(&format!("{name} at {count}"), &spec, Some(live), want);
+            }
+        }
+        // Autoscaled 1..4: the target's range replaces desiredCount, a
+        // declared range rules.
+        let autoscaled: Vec<(&str, Spec, i32, Expect)> = vec![
+            ("inside", s().desired_count(2), 3, InSync),
             (
-                "max only above",
-                s().max_count(4),
-                Some(l().desired_count(7)),
-                Set(7, 4),
-            ),
-            (
-                "autoscaled inside replaces desiredCount",
+                "above: the target's max",
                 s().desired_count(2),
-                Some(l().desired_count(3).autoscaled(1, 4)),
-                InSync,
-            ),
-            (
-                "autoscaled above corrects to the target's max",
-                s().desired_count(2),
-                Some(l().desired_count(6).autoscaled(1, 4)),
+                6,
                 Set(6, 4),
             ),
             (
-                "autoscaled below corrects to the target's min",
+                "below: the target's min",
                 s().desired_count(2),
-                Some(l().desired_count(0).autoscaled(1, 4)),
+                0,
                 Set(0, 1),
             ),
             (
-                "autoscaled with a range spec: the spec's range rules",
+                "a range spec rules",
                 s().min_count(2).max_count(3),
-                Some(l().desired_count(4).autoscaled(1, 4)),
+                4,
                 Set(4, 3),
             ),
             (
-                "autoscaled with a wider range spec",
+                "a wider range spec",
                 s().min_count(0).max_count(10),
-                Some(l().desired_count(4).autoscaled(1, 4)),
+                4,
                 InSync,
             ),
-            ("missing", s().desired_count(1), None, Missing),
-            (
-                "INACTIVE",
-                s().desired_count(1),
-                Some(l().status(ServiceStatus::Inactive)),
-                Missing,
-            ),
-            (
-                "DRAINING",
-                s().desired_count(1),
-                Some(l().desired_count(3).status(ServiceStatus::Draining)),
-                Blocked(super::Blocked::ServiceDraining),
-            ),
-            (
-                "unknown status",
-                s().desired_count(1),
-                Some(l().status(ServiceStatus::Other("PROVISIONING".into()))),
-                Blocked(super::Blocked::UnexpectedStatus),
-            ),
-            (
-                "no count at all",
-                s(),
-                Some(l()),
-                Blocked(super::Blocked::InvalidSpec),
-            ),
-            (
-                "count and range",
-                s().desired_count(1).max_count(2),
-                Some(l()),
-                Blocked(super::Blocked::InvalidSpec),
-            ),
-            (
-                "min above max",
-                s().min_count(5).max_count(2),
-                Some(l().desired_count(3)),
-                Blocked(super::Blocked::InvalidSpec),
-            ),
-            (
-                "negative count",
-                s().desired_count(-1),
-                Some(l()),
-                Blocked(super::Blocked::InvalidSpec),
-            ),
         ];
-        for (name, spec, live, want) in cases {
-            let d = diff(&spec, live.as_ref());
-            assert_eq!(outcome(&d), want, "{name}: {d:?}");
+        for (name, spec, count, want) in autoscaled {
+            let live = l().desired_count(count).autoscaled(1, 4);
+            check(&format!("autoscaled, {name}"), &spec, Some(live), want);
+        }
+        let one = s().desired_count(1);
+        check("missing", &one, None, Missing);
+        check(
+            "INACTIVE",
+            &one,
+            Some(l().status(ServiceStatus::Inactive)),
+            Missing,
+        );
+        check(
+            "DRAINING",
+            &one,
+            Some(l().desired_count(3).status(ServiceStatus::Draining)),
+            Blocked(super::Blocked::ServiceDraining),
+        );
+        check(
+            "unknown status",
+            &one,
+            Some(l().status(ServiceStatus::Other("PROVISIONING".into()))),
+            Blocked(super::Blocked::UnexpectedStatus),
+        );
+        let invalid = [
+            ("no count at all", s(), 1),
+            ("count and range", s().desired_count(1).max_count(2), 1),
+            ("min above max", s().min_count(5).max_count(2), 3),
+            ("negative count", s().desired_count(-1), 1),
+        ];
+        for (name, spec, count) in invalid {
+            let live = l().desired_count(count);
+            check(
+                name,
+                &spec,
+                Some(live),
+                Blocked(super::Blocked::InvalidSpec),
+            );
         }
     }
 
@@ -828,25 +780,15 @@ mod tests {
             Some(&Live::test().desired_count(2).autoscaled(1, 4)),
         );
         assert_eq!(narrow.action, Action::InSync);
-        assert!(
-            narrow
-                .notes
-                .iter()
-                .any(|n| n.contains("range 1..4 reaches outside the declared range 2..3")),
-            "{:?}",
-            narrow.notes
+        assert_note(
+            &narrow,
+            "range 1..4 reaches outside the declared range 2..3",
         );
         let wide = diff(
             &Spec::test().min_count(1),
             Some(&Live::test().desired_count(2).autoscaled(1, 4)),
         );
-        assert!(
-            wide.notes
-                .iter()
-                .any(|n| n.contains("range 1..4 lies within the declared range 1..")),
-            "{:?}",
-            wide.notes
-        );
+        assert_note(&wide, "range 1..4 lies within the declared range 1..");
     }
 
     #[test]
@@ -892,7 +834,7 @@ mod tests {
             ["spec.minCount", "spec.maxCount", "spec.minCount"]
         );
         assert_eq!(
-            fields(Spec::test().cluster(" ").service("").desired_count(1)),
+            fields(service(" ", "", 1)),
             ["spec.cluster", "spec.service"]
         );
     }
@@ -910,15 +852,12 @@ mod tests {
 
     async fn observe(fake: &FakeAws, specs: &[Spec]) -> Observed<Live> {
         let resources: Vec<Resource> = specs.iter().map(Spec::resource).collect();
-        let pairs: Vec<(&Resource, &Spec)> = resources.iter().zip(specs).collect();
-        EcsService::observe(&fake.aws(), &pairs)
-            .await
-            .expect("observe")
+        observe_resources(fake, &resources, specs).await
     }
 
-    /// The resources of these specs under these names.
-    fn named(specs: &[Spec], names: &[&str]) -> Vec<Resource> {
-        specs
+    /// Observes these specs as the resources of these names.
+    async fn observe_named(fake: &FakeAws, specs: &[Spec], names: &[&str]) -> Observed<Live> {
+        let resources: Vec<Resource> = specs
             .iter()
             .zip(names)
             .map(|(s, name)| Resource {
@@ -926,7 +865,40 @@ mod tests {
                 name: name.to_string(),
                 ..s.resource()
             })
-            .collect()
+            .collect();
+        observe_resources(fake, &resources, specs).await
+    }
+
+    async fn observe_resources(
+        fake: &FakeAws,
+        resources: &[Resource],
+        specs: &[Spec],
+    ) -> Observed<Live> {
+        let pairs: Vec<(&Resource, &Spec)> = resources.iter().zip(specs).collect();
+        EcsService::observe(&fake.aws(), &pairs)
+            .await
+            .expect("observe")
+    }
+
+    async fn apply(fake: &FakeAws, spec: &Spec, ops: &Ops) {
+        EcsService::apply(
+            &fake.aws(),
+            &spec.resource(),
+            spec,
+            ops,
+            &mut Refs::default(),
+            &Ctx::test(),
+        )
+        .await
+        .expect("apply");
+    }
+
+    /// A spec of this service of this cluster, wanting this count.
+    fn service(cluster: &str, service: &str, count: i32) -> Spec {
+        Spec::test()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(count)
     }
 
     fn live<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Live {
@@ -950,7 +922,7 @@ mod tests {
             .map(|i| {
                 let name = format!("svc-{i:02}");
                 fake.state.lock().unwrap().ecs.add_service("big", &name, i);
-                Spec::test().cluster("big").service(&name).desired_count(1)
+                service("big", &name, 1)
             })
             .collect();
         let observed = observe(&fake, &specs).await;
@@ -981,7 +953,7 @@ mod tests {
             .map(|i| {
                 let name = format!("svc-{i:02}");
                 fake.state.lock().unwrap().ecs.add_service("big", &name, 1);
-                Spec::test().cluster("big").service(&name).desired_count(1)
+                service("big", &name, 1)
             })
             .collect();
         observe(&fake, &specs).await;
@@ -1007,22 +979,13 @@ mod tests {
             state.autoscaling.register_ecs_target("green", "api", 2, 8);
         }
         let specs = [
-            Spec::test().cluster("blue").service("api").desired_count(2),
-            Spec::test()
-                .cluster("blue")
-                .service("worker")
-                .desired_count(1),
+            service("blue", "api", 2),
+            service("blue", "worker", 1),
             // Same service name in another cluster, under another resource name.
-            Spec::test()
-                .cluster("green")
-                .service("api")
-                .desired_count(2),
+            service("green", "api", 2),
         ];
-        let resources = named(&specs, &["blue-api", "blue-worker", "green-api"]);
-        let pairs: Vec<(&Resource, &Spec)> = resources.iter().zip(&specs).collect();
-        let observed = EcsService::observe(&fake.aws(), &pairs)
-            .await
-            .expect("observe");
+        let observed =
+            observe_named(&fake, &specs, &["blue-api", "blue-worker", "green-api"]).await;
         assert_eq!(live(&observed, "blue-api").desired_count, 2);
         assert_eq!(live(&observed, "blue-worker").desired_count, 1);
         let green = live(&observed, "green-api");
@@ -1063,24 +1026,12 @@ mod tests {
             state.ecs.add_service("blue", "leaving", 1).status = ServiceStatus::Draining;
         }
         let specs = [
-            Spec::test().cluster("blue").service("api").desired_count(2),
-            Spec::test()
-                .cluster("blue")
-                .service("gone")
-                .desired_count(1),
-            Spec::test().cluster("blue").service("old").desired_count(1),
-            Spec::test()
-                .cluster("blue")
-                .service("leaving")
-                .desired_count(1),
-            Spec::test()
-                .cluster("nowhere")
-                .service("lost")
-                .desired_count(1),
-            Spec::test()
-                .cluster("nowhere")
-                .service("lost-too")
-                .desired_count(1),
+            service("blue", "api", 2),
+            service("blue", "gone", 1),
+            service("blue", "old", 1),
+            service("blue", "leaving", 1),
+            service("nowhere", "lost", 1),
+            service("nowhere", "lost-too", 1),
         ];
         let observed = observe(&fake, &specs).await;
         assert_eq!(live(&observed, "api").desired_count, 2);
@@ -1125,15 +1076,8 @@ mod tests {
             state.ecs.add_service("red", "api", 1);
             state.ecs.denied_clusters.insert("red".into());
         }
-        let specs = [
-            Spec::test().cluster("blue").service("api").desired_count(1),
-            Spec::test().cluster("red").service("api").desired_count(1),
-        ];
-        let resources = named(&specs, &["blue-api", "red-api"]);
-        let pairs: Vec<(&Resource, &Spec)> = resources.iter().zip(&specs).collect();
-        let observed = EcsService::observe(&fake.aws(), &pairs)
-            .await
-            .expect("observe");
+        let specs = [service("blue", "api", 1), service("red", "api", 1)];
+        let observed = observe_named(&fake, &specs, &["blue-api", "red-api"]).await;
         assert_eq!(live(&observed, "blue-api").cluster, "blue");
         assert_eq!(
             error(&observed, "red-api").aws_class(),
@@ -1149,7 +1093,7 @@ mod tests {
             state.ecs.add_service("blue", "api", 1);
             state.autoscaling.denied = true;
         }
-        let spec = Spec::test().cluster("blue").service("api").desired_count(1);
+        let spec = service("blue", "api", 1);
         let resource = spec.resource();
         let err = EcsService::observe(&fake.aws(), &[(&resource, &spec)])
             .await
@@ -1166,41 +1110,17 @@ mod tests {
             .ecs
             .add_service("tiktimer-dev", "tiktimer-dev-app", 3);
         let spec = Spec::test().desired_count(1);
-        let resource = spec.resource();
         let observed = observe(&fake, std::slice::from_ref(&spec)).await;
-        let d = EcsService::diff(
-            &resource,
-            &spec,
-            Some(live(&observed, "tiktimer-dev-app")),
-            &Inputs::default(),
-            &Refs::default(),
-            &Ctx::test(),
-        );
+        let d = diff(&spec, Some(live(&observed, "tiktimer-dev-app")));
         assert_eq!(d.action, Action::Update);
-        EcsService::apply(
-            &fake.aws(),
-            &resource,
-            &spec,
-            &d.ops,
-            &mut Refs::default(),
-            &Ctx::test(),
-        )
-        .await
-        .expect("apply");
+        apply(&fake, &spec, &d.ops).await;
         assert_eq!(
             fake.writes(),
             ["ecs.UpdateService tiktimer-dev/tiktimer-dev-app"]
         );
 
         let observed = observe(&fake, std::slice::from_ref(&spec)).await;
-        let again = EcsService::diff(
-            &resource,
-            &spec,
-            Some(live(&observed, "tiktimer-dev-app")),
-            &Inputs::default(),
-            &Refs::default(),
-            &Ctx::test(),
-        );
+        let again = diff(&spec, Some(live(&observed, "tiktimer-dev-app")));
         assert_eq!(again.action, Action::InSync, "read back in sync");
     }
 
@@ -1208,16 +1128,7 @@ mod tests {
     async fn in_sync_applies_nothing() {
         let fake = FakeAws::new();
         let spec = Spec::test().desired_count(1);
-        EcsService::apply(
-            &fake.aws(),
-            &spec.resource(),
-            &spec,
-            &Ops::default(),
-            &mut Refs::default(),
-            &Ctx::test(),
-        )
-        .await
-        .expect("apply");
+        apply(&fake, &spec, &Ops::default()).await;
         assert!(fake.writes().is_empty());
     }
 }

@@ -100,6 +100,21 @@ impl<P: Default> Diff<P> {
         }
     }
 
+    /// An update of these changes, or in sync when there are none (the
+    /// ops may still write something on the side, such as a tag).
+    pub fn of_changes(changes: Vec<Change>, notes: Vec<String>, ops: P) -> Diff<P> {
+        Diff {
+            action: if changes.is_empty() {
+                Action::InSync
+            } else {
+                Action::Update
+            },
+            changes,
+            notes,
+            ops,
+        }
+    }
+
     /// It may not be reconciled as it stands (see [`Blocked`]).
     pub fn blocked(why: Blocked, message: impl Into<String>) -> Diff<P> {
         Diff::error(Error::blocked(why, message))

@@ -635,16 +635,7 @@ fn diff_existing(
         }
     }
 
-    Diff {
-        action: if changes.is_empty() {
-            Action::InSync
-        } else {
-            Action::Update
-        },
-        changes,
-        notes,
-        ops,
-    }
+    Diff::of_changes(changes, notes, ops)
 }
 
 /// The Secret kind.
@@ -963,9 +954,29 @@ mod tests {
         changes: &'static [&'static str],
     }
 
+    impl Case {
+        /// In sync, without reading the initial value.
+        fn in_sync(name: &'static str, spec: Spec, live: Live) -> Case {
+            Case {
+                name,
+                spec,
+                live: Some(live),
+                source: None,
+                action: "in_sync",
+                changes: &[],
+            }
+        }
+    }
+
     fn cases() -> Vec<Case> {
         const OWNER: &str = "tags.driftd:owner: - -> driftd";
         const WINDOW: &str = "tags.driftd:recovery-window-days: - -> 30";
+        // valuePolicy: enforce of the value of variable APP.
+        let enforce_app = || {
+            Spec::test()
+                .from_env("APP")
+                .value_policy(ValuePolicy::Enforce)
+        };
         vec![
             Case {
                 name: "missing without initialValue is created without a value",
@@ -1000,27 +1011,19 @@ mod tests {
                 action: "InitialValueUnavailable",
                 changes: &[],
             },
-            Case {
-                name: "createOnly in sync does not read the initial value",
-                spec: Spec::test().from_env("APP"),
-                live: Some(Live::test()),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
-            Case {
-                name: "createOnly: a rotated value is not drift",
-                spec: Spec::test().from_env("APP"),
-                live: Some(Live::test().value("rotated")),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
+            Case::in_sync(
+                "createOnly in sync does not read the initial value",
+                Spec::test().from_env("APP"),
+                Live::test(),
+            ),
+            Case::in_sync(
+                "createOnly: a rotated value is not drift",
+                Spec::test().from_env("APP"),
+                Live::test().value("rotated"),
+            ),
             Case {
                 name: "enforce: a different value is drift, never shown",
-                spec: Spec::test()
-                    .from_env("APP")
-                    .value_policy(ValuePolicy::Enforce),
+                spec: enforce_app(),
                 live: Some(Live::test().value("rotated")),
                 source: Some(known(MARKER)),
                 action: "update",
@@ -1028,9 +1031,7 @@ mod tests {
             },
             Case {
                 name: "enforce: the same JSON written differently is in sync",
-                spec: Spec::test()
-                    .from_env("APP")
-                    .value_policy(ValuePolicy::Enforce),
+                spec: enforce_app(),
                 live: Some(Live::test().value(r#"{"b":"2","a":"1"}"#)),
                 source: Some(known("{\n  \"a\": \"1\",\n  \"b\": \"2\"\n}\n")),
                 action: "in_sync",
@@ -1038,9 +1039,7 @@ mod tests {
             },
             Case {
                 name: "enforce: a secret without a value gets one",
-                spec: Spec::test()
-                    .from_env("APP")
-                    .value_policy(ValuePolicy::Enforce),
+                spec: enforce_app(),
                 live: Some(Live::test().current(CurrentValue::Absent)),
                 source: Some(known(MARKER)),
                 action: "update",
@@ -1078,20 +1077,14 @@ mod tests {
                     "value.keys.password: missing -> required",
                 ],
             },
-            Case {
-                name: "requiredKeys: all present is in sync",
-                spec: Spec::test().required_keys(&["user"]),
-                live: Some(Live::test().value(r#"{"user":"u","extra":"x"}"#)),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
+            Case::in_sync(
+                "requiredKeys: all present is in sync",
+                Spec::test().required_keys(&["user"]),
+                Live::test().value(r#"{"user":"u","extra":"x"}"#),
+            ),
             Case {
                 name: "requiredKeys under enforce: the enforced value fills the key in",
-                spec: Spec::test()
-                    .from_env("APP")
-                    .value_policy(ValuePolicy::Enforce)
-                    .required_keys(&["password"]),
+                spec: enforce_app().required_keys(&["password"]),
                 live: Some(Live::test().value(r#"{"user":"u"}"#)),
                 source: Some(known(r#"{"user":"u","password":"p"}"#)),
                 action: "update",
@@ -1102,10 +1095,7 @@ mod tests {
             },
             Case {
                 name: "requiredKeys under enforce with a value lacking them can never converge",
-                spec: Spec::test()
-                    .from_env("APP")
-                    .value_policy(ValuePolicy::Enforce)
-                    .required_keys(&["password"]),
+                spec: enforce_app().required_keys(&["password"]),
                 live: Some(Live::test().value(r#"{"user":"u"}"#)),
                 source: Some(known(r#"{"user":"u"}"#)),
                 action: "InvalidSpec",
@@ -1127,30 +1117,21 @@ mod tests {
                 action: "update",
                 changes: &["description: old -> new"],
             },
-            Case {
-                name: "description absent from the spec is not managed",
-                spec: Spec::test(),
-                live: Some(Live::test().description("set by hand")),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
-            Case {
-                name: "kmsKeyId: an alias equals its alias ARN",
-                spec: Spec::test().kms_key_id("alias/app"),
-                live: Some(Live::test().kms_key_id("arn:aws:kms:us-east-1:123456789012:alias/app")),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
-            Case {
-                name: "kmsKeyId: the AWS managed key is what AWS reports as none",
-                spec: Spec::test().kms_key_id("alias/aws/secretsmanager"),
-                live: Some(Live::test()),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
+            Case::in_sync(
+                "description absent from the spec is not managed",
+                Spec::test(),
+                Live::test().description("set by hand"),
+            ),
+            Case::in_sync(
+                "kmsKeyId: an alias equals its alias ARN",
+                Spec::test().kms_key_id("alias/app"),
+                Live::test().kms_key_id("arn:aws:kms:us-east-1:123456789012:alias/app"),
+            ),
+            Case::in_sync(
+                "kmsKeyId: the AWS managed key is what AWS reports as none",
+                Spec::test().kms_key_id("alias/aws/secretsmanager"),
+                Live::test(),
+            ),
             Case {
                 name: "kmsKeyId: another key is drift",
                 spec: Spec::test().kms_key_id("alias/app"),
@@ -1159,14 +1140,11 @@ mod tests {
                 action: "update",
                 changes: &["kmsKeyId: alias/aws/secretsmanager -> alias/app"],
             },
-            Case {
-                name: "kmsKeyId absent from the spec is not managed",
-                spec: Spec::test(),
-                live: Some(Live::test().kms_key_id("1234abcd-12ab-34cd-56ef-1234567890ab")),
-                source: None,
-                action: "in_sync",
-                changes: &[],
-            },
+            Case::in_sync(
+                "kmsKeyId absent from the spec is not managed",
+                Spec::test(),
+                Live::test().kms_key_id("1234abcd-12ab-34cd-56ef-1234567890ab"),
+            ),
             Case {
                 name: "an untagged secret is adopted; tags not in the spec stay",
                 spec: Spec::test().tag("team", "platform"),

@@ -358,20 +358,12 @@ pub fn diff(name: &str, spec: &Spec, live: Option<&Live>, ctx: &Ctx, prune: bool
 
     update.tags = tag_changes(&live.tags, &tags, &mut changes);
 
-    Diff {
-        action: if changes.is_empty() {
-            Action::InSync
-        } else {
-            Action::Update
-        },
-        changes,
-        notes,
-        ops: if update.is_empty() {
-            Ops::None
-        } else {
-            Ops::Update(update)
-        },
-    }
+    let ops = if update.is_empty() {
+        Ops::None
+    } else {
+        Ops::Update(update)
+    };
+    Diff::of_changes(changes, notes, ops)
 }
 
 fn create(

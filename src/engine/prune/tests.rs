@@ -68,6 +68,12 @@ async fn prune_default(
     prune(&fake.aws(), DEFAULT_ENVIRONMENT, desired, validity, opts).await
 }
 
+/// The prune step of the implicit environment, after a pass whose desired
+/// state (these resources) loaded.
+async fn prune_valid(fake: &FakeAws, resources: &[Resource], opts: &PassOptions) -> PruneReport {
+    prune_default(fake, &state(resources), Validity::Valid, opts).await
+}
+
 fn state(resources: &[Resource]) -> DesiredState {
     DesiredState {
         resources: resources.to_vec(),
@@ -134,21 +140,57 @@ async fn four_orphans(fake: &FakeAws) {
     .await;
 }
 
+/// An orphan reported and left alone.
+fn left(kind: Kind, name: &str) -> (Kind, &str, Planned, State) {
+    (kind, name, Planned::Orphaned, State::Orphaned)
+}
+
+/// An orphan deleted.
+fn deleted(kind: Kind, name: &str) -> (Kind, &str, Planned, State) {
+    (kind, name, Planned::Delete, State::Corrected)
+}
+
+/// The outcome of the four orphans, in the order the report lists them.
+fn four_orphans_are(action: Planned, state: State) -> Vec<(Kind, &'static str, Planned, State)> {
+    [
+        (Kind::Topic, "alerts"),
+        (Kind::Dashboard, "main"),
+        (Kind::Alarm, "cpu"),
+        (Kind::Alarm, "memory"),
+    ]
+    .map(|(kind, name)| (kind, name, action, state))
+    .to_vec()
+}
+
+/// Asserts that the prune step refused for this reason, wrote nothing and
+/// kept every orphan as it is, and gives its refusal.
+fn refused<'a>(
+    fake: &FakeAws,
+    report: &'a PruneReport,
+    reason: Reason,
+    would_delete: usize,
+) -> &'a Refusal {
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let refused = report.problems.refused.first().expect("refused");
+    assert_eq!(refused.reason, reason);
+    assert_eq!(refused.would_delete, would_delete);
+    assert!(report
+        .resources
+        .iter()
+        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
+    refused
+}
+
 #[tokio::test]
 async fn without_prune_orphans_are_reported_and_left_alone() {
     let fake = FakeAws::new();
     four_orphans(&fake).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, false)).await;
+    let report = prune_valid(&fake, &[], &opts(true, false)).await;
 
     assert_eq!(
         outcome(&report),
-        [
-            (Kind::Topic, "alerts", Planned::Orphaned, State::Orphaned),
-            (Kind::Dashboard, "main", Planned::Orphaned, State::Orphaned),
-            (Kind::Alarm, "cpu", Planned::Orphaned, State::Orphaned),
-            (Kind::Alarm, "memory", Planned::Orphaned, State::Orphaned),
-        ]
+        four_orphans_are(Planned::Orphaned, State::Orphaned)
     );
     assert_eq!(
         notes(&report, "cpu"),
@@ -164,13 +206,7 @@ async fn declared_resources_are_not_orphans() {
     let resources = [alarm("cpu", &[]), topic("alerts"), dashboard("main")];
     applied(&fake, &resources).await;
 
-    let report = prune_default(
-        &fake,
-        &state(&resources),
-        Validity::Valid,
-        &opts(true, true),
-    )
-    .await;
+    let report = prune_valid(&fake, &resources, &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
@@ -183,16 +219,11 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
     let kept = [alarm("disk", &[])];
     applied(&fake, &kept).await;
 
-    let report = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &kept, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
-        [
-            (Kind::Topic, "alerts", Planned::Delete, State::Corrected),
-            (Kind::Dashboard, "main", Planned::Delete, State::Corrected),
-            (Kind::Alarm, "cpu", Planned::Delete, State::Corrected),
-            (Kind::Alarm, "memory", Planned::Delete, State::Corrected),
-        ]
+        four_orphans_are(Planned::Delete, State::Corrected)
     );
     assert_eq!(
         fake.writes(),
@@ -213,7 +244,7 @@ async fn prune_deletes_owned_orphans_alarms_in_one_batch() {
         assert!(s.dashboards.dashboards.is_empty());
     }
 
-    let again = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
+    let again = prune_valid(&fake, &kept, &opts(true, true)).await;
     assert!(again.resources.is_empty(), "{:?}", outcome(&again));
 }
 
@@ -222,7 +253,7 @@ async fn a_plan_with_prune_shows_deletions_and_makes_none() {
     let fake = FakeAws::new();
     four_orphans(&fake).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(false, true)).await;
+    let report = prune_valid(&fake, &[], &opts(false, true)).await;
 
     assert!(report
         .resources
@@ -241,7 +272,7 @@ async fn global_observe_mode_deletes_nothing() {
         ..opts(true, true)
     };
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &observe).await;
+    let report = prune_valid(&fake, &[], &observe).await;
 
     assert!(report.resources.iter().all(|r| r.action == Planned::Delete
         && r.state == State::Orphaned
@@ -259,17 +290,10 @@ async fn an_invalid_desired_state_prunes_nothing() {
 
     let report = prune_default(&fake, &state(&[]), Validity::Invalid, &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::DesiredStateInvalid);
-    assert_eq!(refused.would_delete, 4);
+    let refused = refused(&fake, &report, Reason::DesiredStateInvalid, 4);
     assert!(refused
         .message
         .ends_with("4 resources are kept until it loads again"));
-    assert!(report
-        .resources
-        .iter()
-        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
     assert_eq!(
         notes(&report, "cpu"),
         ["would be deleted, but pruning is refused in this pass (the desired state failed to load)"]
@@ -293,10 +317,7 @@ async fn an_empty_desired_state_prunes_nothing_unless_allowed() {
 
     let report = prune_default(&fake, &empty, Validity::Empty, &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::DesiredStateEmpty);
-    assert_eq!(refused.would_delete, 4);
+    let refused = refused(&fake, &report, Reason::DesiredStateEmpty, 4);
     assert_eq!(
         refused.message,
         "pruning refused: the desired state declares no resources (an empty checkout or mount?); \
@@ -327,13 +348,10 @@ async fn more_deletions_than_max_prune_delete_nothing() {
     let fake = FakeAws::new();
     alarms(&fake, 11).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     assert_eq!(fake.state.lock().unwrap().cloudwatch.alarms.len(), 11);
-    let refused = report.problems.refused.first().expect("refused");
-    assert_eq!(refused.reason, Reason::MaxPrune);
-    assert_eq!(refused.would_delete, 11);
+    let refused = refused(&fake, &report, Reason::MaxPrune, 11);
     assert!(
         refused
             .message
@@ -341,10 +359,6 @@ async fn more_deletions_than_max_prune_delete_nothing() {
         "{}",
         refused.message
     );
-    assert!(report
-        .resources
-        .iter()
-        .all(|r| r.action == Planned::Orphaned && r.state == State::Orphaned));
 }
 
 #[tokio::test]
@@ -352,7 +366,7 @@ async fn exactly_max_prune_deletions_go_ahead() {
     let fake = FakeAws::new();
     alarms(&fake, 10).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(fake.writes().len(), 1, "{:?}", fake.writes());
@@ -368,7 +382,7 @@ async fn alarms_are_deleted_a_hundred_per_call() {
         ..opts(true, true)
     };
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &many).await;
+    let report = prune_valid(&fake, &[], &many).await;
 
     assert!(report.resources.iter().all(|r| r.state == State::Corrected));
     let writes = fake.writes();
@@ -387,18 +401,13 @@ async fn a_topic_named_by_an_alarm_that_stays_is_not_pruned() {
     // Not driftd's: it stays whatever the pass prunes.
     foreign_alarm(&fake, "theirs", &[], &[&topic_arn("old-alerts")]).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
         [
-            (
-                Kind::Topic,
-                "old-alerts",
-                Planned::Orphaned,
-                State::Orphaned
-            ),
-            (Kind::Topic, "unused", Planned::Delete, State::Corrected),
+            left(Kind::Topic, "old-alerts"),
+            deleted(Kind::Topic, "unused"),
         ]
     );
     assert_eq!(
@@ -415,17 +424,9 @@ async fn a_topic_named_by_a_declared_alarm_by_arn_is_not_pruned() {
     let declared = [alarm("cpu", &[&topic_arn("old-alerts")])];
     applied(&fake, &declared).await;
 
-    let report = prune_default(&fake, &state(&declared), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &declared, &opts(true, true)).await;
 
-    assert_eq!(
-        outcome(&report),
-        [(
-            Kind::Topic,
-            "old-alerts",
-            Planned::Orphaned,
-            State::Orphaned
-        )]
-    );
+    assert_eq!(outcome(&report), [left(Kind::Topic, "old-alerts")]);
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
 
@@ -435,7 +436,7 @@ async fn a_topic_named_only_by_orphan_alarms_goes_after_them() {
     let alerts = topic("alerts");
     applied(&fake, &[alerts.clone(), alarm("cpu", &["topic:alerts"])]).await;
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert_eq!(
         fake.writes(),
@@ -456,7 +457,7 @@ async fn a_topic_stays_when_the_alarm_naming_it_could_not_be_deleted() {
     applied(&fake, &[topic("alerts"), alarm("cpu", &["topic:alerts"])]).await;
     fake.fail_cloudwatch("DeleteAlarms", ErrorClass::Throttling);
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
@@ -483,20 +484,8 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
         alarm("cpu", &["topic:new"]).mode(Mode::Observe),
     ];
 
-    let plan = prune_default(
-        &fake,
-        &state(&enforced),
-        Validity::Valid,
-        &opts(false, true),
-    )
-    .await;
-    let observe = prune_default(
-        &fake,
-        &state(&observed),
-        Validity::Valid,
-        &opts(false, true),
-    )
-    .await;
+    let plan = prune_valid(&fake, &enforced, &opts(false, true)).await;
+    let observe = prune_valid(&fake, &observed, &opts(false, true)).await;
 
     assert_eq!(
         outcome(&plan),
@@ -505,7 +494,7 @@ async fn a_plan_counts_a_declared_alarm_with_the_actions_apply_gives_it() {
     );
     assert_eq!(
         outcome(&observe),
-        [(Kind::Topic, "old", Planned::Orphaned, State::Orphaned)],
+        [left(Kind::Topic, "old")],
         "an observed alarm keeps naming it"
     );
 }
@@ -516,12 +505,9 @@ async fn topics_are_kept_when_the_alarms_cannot_be_read() {
     applied(&fake, &[topic("alerts")]).await;
     fake.fail_cloudwatch("DescribeAlarms", ErrorClass::Transient);
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
-    assert_eq!(
-        outcome(&report),
-        [(Kind::Topic, "alerts", Planned::Orphaned, State::Orphaned)]
-    );
+    assert_eq!(outcome(&report), [left(Kind::Topic, "alerts")]);
     assert_eq!(report.problems.errors.len(), 1);
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
@@ -545,7 +531,7 @@ async fn resources_of_another_owner_or_of_none_are_never_touched() {
         "markdown": dashboard::marker_markdown(OWNER, "main")}}]});
     fake.put_dashboard_out_of_band("copy-of-main", &copy.to_string());
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
@@ -611,11 +597,11 @@ async fn a_failed_listing_is_reported_and_deletes_nothing_of_those_kinds() {
         "not allowed",
     ));
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
-        [(Kind::Dashboard, "main", Planned::Delete, State::Corrected)],
+        [deleted(Kind::Dashboard, "main")],
         "dashboards are found without the tagging API"
     );
     assert_eq!(report.problems.errors.len(), 1);
@@ -635,7 +621,7 @@ async fn finding_orphans_costs_one_listing_per_source() {
     fake.put_dashboard_out_of_band("main", &body);
     let gets = fake.dashboard_get_calls();
 
-    prune_default(&fake, &state(&[]), Validity::Valid, &opts(false, false)).await;
+    prune_valid(&fake, &[], &opts(false, false)).await;
 
     let s = fake.state.lock().unwrap();
     assert_eq!(s.tagged_calls, 1);
@@ -656,7 +642,7 @@ async fn ecs_services_are_never_orphans() {
         Tags::from([(OWNER_TAG.to_string(), OWNER.to_string())]),
     );
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
 }
@@ -703,19 +689,14 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
     )
     .await;
 
-    let report = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &kept, &opts(true, true)).await;
 
     assert_eq!(
         outcome(&report),
         [
-            (
-                Kind::Secret,
-                "app/default",
-                Planned::Delete,
-                State::Corrected
-            ),
-            (Kind::Secret, "app/now", Planned::Delete, State::Corrected),
-            (Kind::Secret, "app/week", Planned::Delete, State::Corrected),
+            deleted(Kind::Secret, "app/default"),
+            deleted(Kind::Secret, "app/now"),
+            deleted(Kind::Secret, "app/week"),
         ]
     );
     let mut writes = fake.writes();
@@ -750,7 +731,7 @@ async fn secrets_are_deleted_with_the_recovery_window_their_tag_remembers() {
 
     // Scheduled for deletion: no longer an orphan, never deleted twice.
     fake.state.lock().unwrap().writes.clear();
-    let again = prune_default(&fake, &state(&kept), Validity::Valid, &opts(true, true)).await;
+    let again = prune_valid(&fake, &kept, &opts(true, true)).await;
     assert!(again.resources.is_empty(), "{:?}", outcome(&again));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
@@ -782,7 +763,7 @@ async fn secrets_of_another_owner_or_of_none_are_never_touched() {
     fake.add_secret("prod/app", None, owned_by("driftd-prod"));
     fake.add_secret("hand-made", None, Tags::new());
 
-    let report = prune_default(&fake, &state(&[]), Validity::Valid, &opts(true, true)).await;
+    let report = prune_valid(&fake, &[], &opts(true, true)).await;
 
     assert!(report.resources.is_empty(), "{:?}", outcome(&report));
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
