@@ -298,8 +298,7 @@ async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let out = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     // The topic is created before the alarms that notify it.
     assert_eq!(
         out.stdout
@@ -434,15 +433,12 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(first.code, 0, "{first:?}");
+    run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert!(!proxy.writes().is_empty(), "the first apply creates");
 
     proxy.reset();
-    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(second.code, 0, "{second:?}");
-    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
-    assert!(writes.is_empty(), "second apply wrote: {writes:?}");
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
+    proxy.assert_no_writes("the second apply");
     second
         .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 4 in sync.");
 
@@ -450,27 +446,26 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         dir.path(),
-    );
-    assert_eq!(plan.code, 0, "{plan:?}");
+    )
+    .expect_code(0);
     assert_eq!(
         plan.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    proxy.assert_no_writes("the plan");
 
     // Reads are batched: 100 alarm names per DescribeAlarms, 100 ARNs per
     // tag:GetResources, whatever the number of alarms.
     let bulk = desired_dir(&[("bulk.yaml", &bulk_alarms(150))]);
-    let created = run_with_dir(proxy.driftd(&moto), &["apply"], bulk.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    let created = run_with_dir(proxy.driftd(&moto), &["apply"], bulk.path()).expect_code(0);
     created.assert_stdout_contains("Apply: 150 created,");
     proxy.reset();
-    let plan = run_with_dir(
+    run_with_dir(
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         bulk.path(),
-    );
-    assert_eq!(plan.code, 0, "{plan:?}");
+    )
+    .expect_code(0);
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
     // Real AWS answers a GetResources with a ResourceARNList in one page (it
@@ -496,8 +491,7 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     // count the batches themselves.
     proxy.faults(serde_json::json!([{"operation": "GetResources", "action": "drop"}]));
     proxy.reset();
-    let plan = run_with_dir(proxy.driftd(&moto), &["plan"], bulk.path());
-    assert_eq!(plan.code, 0, "{plan:?}");
+    run_with_dir(proxy.driftd(&moto), &["plan"], bulk.path()).expect_code(0);
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
     // 2 batches of tags, and the prune step's listing in one page.
@@ -510,8 +504,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     // Someone edits the alarm at the console and disables its actions...
@@ -570,15 +563,14 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         "{plan:?}"
     );
 
-    let detailed = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(detailed.code, 2, "{detailed:?}");
+    run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(2);
 
     // The JSON plan: {"version": 1, "summary": {"create", "update", "delete",
     // "error", "in_sync", "orphaned"}, "drift": bool, "resources": [{"kind",
     // "name", "mode", "action", "state", "changes": [{"field", "from"?, "to"?}]
     // (absent when empty), ...}]}.
-    let json = run_with_dir(moto.driftd(), &["plan", "--output", "json"], dir.path());
-    assert_eq!(json.code, 0, "{json:?}");
+    let json =
+        run_with_dir(moto.driftd(), &["plan", "--output", "json"], dir.path()).expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan is JSON");
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["drift"], true);
@@ -620,8 +612,7 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     assert_eq!(in_sync["action"], "in_sync");
     assert!(in_sync.get("changes").is_none(), "{in_sync}");
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     assert_eq!(
         block(&apply.stdout, "~ Alarm cpu-high"),
         [
@@ -647,8 +638,8 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     );
     sdk.assert_declared_topic(&topic).await;
 
-    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(clean.code, 0, "{clean:?}");
+    let clean =
+        run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(0);
     assert_eq!(
         clean.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
@@ -702,8 +693,7 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         .expect("create alarm");
     let dir = desired_dir(&[("legacy.yaml", ADOPTED)]);
 
-    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
-    assert_eq!(plan.code, 0, "{plan:?}");
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path()).expect_code(0);
     assert_eq!(
         block(&plan.stdout, "~ Topic legacy-alerts"),
         [
@@ -725,8 +715,7 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         "{plan:?}"
     );
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     // Adopted, not recreated: the same topic, and no second one.
     assert_eq!(
@@ -759,8 +748,7 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         ])
     );
 
-    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(clean.code, 0, "{clean:?}");
+    run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(0);
 }
 
 #[tokio::test]
@@ -769,8 +757,7 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     sdk.edit_alarm("cpu-high", |put| put.threshold(95.0)).await;
@@ -789,8 +776,7 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
         observed.code, 0,
         "observed drift is not a failure: {observed:?}"
     );
-    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
-    assert!(writes.is_empty(), "--mode observe wrote: {writes:?}");
+    proxy.assert_no_writes("--mode observe");
     assert_eq!(
         block(&observed.stdout, "~ Alarm cpu-high"),
         [
@@ -821,8 +807,7 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     plan.assert_stdout_contains("~ Alarm cpu-high (observe: will not be changed)\n");
     proxy.reset();
-    let apply = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     apply.assert_stdout_contains("~ Alarm cpu-high: drifted (observe: not changed)");
     apply.assert_stdout_contains("~ Alarm latency-p99: corrected");
     apply.assert_stdout_contains("~ Topic alerts: corrected");
@@ -866,8 +851,7 @@ async fn subscriptions_are_never_doubled() {
         ("sqs".to_string(), SQS_ARCHIVE.to_string()),
     ];
 
-    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(first.code, 0, "{first:?}");
+    run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert_eq!(proxy.count("Subscribe"), 3, "{:?}", proxy.writes());
     let topic = sdk.topic_arn("alerts").await.expect("topic");
     // moto confirms email subscriptions at once (real SNS keeps them pending
@@ -881,19 +865,14 @@ async fn subscriptions_are_never_doubled() {
 
     for pass in 2..=3 {
         proxy.reset();
-        let again = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-        assert_eq!(again.code, 0, "apply #{pass}: {again:?}");
+        run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
         assert_eq!(
             proxy.count("Subscribe"),
             0,
             "apply #{pass} subscribed again: {:?}",
             proxy.writes()
         );
-        assert!(
-            proxy.writes().is_empty(),
-            "apply #{pass}: {:?}",
-            proxy.writes()
-        );
+        proxy.assert_no_writes(&format!("apply #{pass}"));
         assert_eq!(
             sdk.subscribed(&topic).await,
             expected,
@@ -926,8 +905,8 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
     ];
     let dir = desired_dir(&[("alarms.yaml", &alarms.join("---\n"))]);
 
-    let plan = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(plan.code, 1, "{plan:?}");
+    let plan =
+        run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(1);
     plan.assert_stdout_contains("! Alarm theirs\n");
     assert!(
         plan.stdout
@@ -935,8 +914,7 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
         "{plan:?}"
     );
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 1, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(1);
     assert_error(
         &apply,
         "! Alarm theirs",
@@ -979,8 +957,7 @@ spec:
 "#;
     let dir = desired_dir(&[("stack.yaml", STACK), ("services.yaml", services)]);
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 1, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(1);
     assert_error(
         &apply,
         "! EcsService shop-worker",

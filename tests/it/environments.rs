@@ -213,8 +213,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     assert_eq!(prod.account().await, PROD_ACCOUNT);
     let dir = desired_state(ENVIRONMENTS, MONITORING);
 
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(0);
     assert_lines(
         &out,
         &[
@@ -233,8 +232,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
 
     // A console edit in production: found there, and only there.
     prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
-    let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 2, "{plan:?}");
+    let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]).expect_code(2);
     plan.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high\n    threshold: 99 → 85\n");
     plan.assert_stdout_lacks("[dev] Alarm");
 
@@ -246,8 +244,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
         "{json:?}"
     );
 
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(0);
     out.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high: corrected");
     assert_eq!(
         prod.alarm("app-prod-cpu-high").await.map(|a| a.0),
@@ -257,8 +254,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     assert_eq!(again.code, 0, "nothing left to do: {again:?}");
 
     // --env limits a command to one environment.
-    let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]);
-    assert_eq!(only_dev.code, 0, "{only_dev:?}");
+    let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]).expect_code(0);
     only_dev.assert_stdout_contains("[dev] Alarm app-dev-cpu-high");
     only_dev.assert_stdout_lacks("[prod]");
 }
@@ -288,8 +284,7 @@ spec:
   vars: {cpu: 80}
 "#;
     let dir = desired_state(environments, MONITORING);
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(1);
     assert_lines(
         &out,
         &[
@@ -307,8 +302,7 @@ spec:
     assert_eq!(ambient.alarm("app-staging-cpu-high").await, None);
 
     // JSON says which environment and why.
-    let plan = driftd(&moto, &dir, &["plan", "--output", "json"]);
-    assert_eq!(plan.code, 1, "{plan:?}");
+    let plan = driftd(&moto, &dir, &["plan", "--output", "json"]).expect_code(1);
     let reasons = json_resources(
         &plan,
         |r| r["environment"] == "staging",
@@ -331,8 +325,7 @@ fn an_unknown_variable_is_reported_at_its_line_and_nothing_is_done() {
         ENVIRONMENTS,
         &MONITORING.replace("${vars.cpu}", "${vars.cpuu}"),
     );
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(1);
     assert!(
         out.stderr.starts_with(
             "desired-state/monitoring.yaml:22:3: Alarm app-${env}-cpu-high: spec.threshold: \

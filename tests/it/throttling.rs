@@ -367,9 +367,7 @@ async fn throttled() -> (Moto, Proxy, Sdk, tempfile::TempDir) {
 async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
     let (moto, proxy, sdk, dir) = throttled().await;
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = apply(&proxy, &moto, dir.path()).expect_code(0);
     run.assert_stdout_contains("Apply: 22 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     assert_every_rule_fired(&proxy);
     sdk.assert_converged().await;
@@ -396,8 +394,7 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
 
     // A second apply finds nothing to do.
     proxy.clear_faults();
-    let again = apply(&proxy, &moto, dir.path());
-    assert_eq!(again.code, 0, "{again:?}");
+    let again = apply(&proxy, &moto, dir.path()).expect_code(0);
     again
         .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 24 in sync.");
 }
@@ -460,9 +457,7 @@ async fn put_metric_alarm_is_paced_below_three_a_second() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 0, "{run:?}");
+    apply(&proxy, &moto, dir.path()).expect_code(0);
     let times = put_alarm_arrivals(&proxy);
     assert_eq!(times.len(), 30);
     let busiest = most_in_window(&times, Duration::from_secs(1));
@@ -482,7 +477,7 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
 
-    let run = run_bounded(
+    run_bounded(
         proxy
             .driftd(&moto)
             .args([
@@ -493,9 +488,8 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
             ])
             .arg(dir.path()),
         APPLY_LIMIT,
-    );
-
-    assert_eq!(run.code, 0, "{run:?}");
+    )
+    .expect_code(0);
     let times = put_alarm_arrivals(&proxy);
     assert_eq!(times.len(), 30);
     let busiest = most_in_window(&times, Duration::from_secs(1));
@@ -526,9 +520,7 @@ async fn a_call_still_throttled_after_retries_slows_its_service_down() {
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "count": 3}]));
     let dir = desired_dir(&[("alarms.yaml", &alarms(6, ""))]);
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = apply(&proxy, &moto, dir.path()).expect_code(1);
     run.assert_stdout_contains("Apply: 5 created, 0 corrected, 0 observed, 1 error, 0 in sync.");
     assert_eq!(sdk.alarms().await.len(), 5);
     let calls = proxy.calls();

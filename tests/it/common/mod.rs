@@ -138,6 +138,14 @@ impl Run {
 }
 
 impl Run {
+    /// Fails the test, showing the whole run, unless it exited with `code`;
+    /// gives the run back to look at further.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+
     /// Fails the test, showing the whole run, unless stdout holds `text`.
     #[track_caller]
     pub fn assert_stdout_contains(&self, text: &str) {
