@@ -23,48 +23,46 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
-use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag};
+use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag, AlarmDoc};
 use common::proxy::Proxy;
+use common::sns::topic_yaml;
 use common::{desired_dir, run_with_dir, Clients, Moto, Run};
 
 const OWNER_TAG: &str = "driftd:owner";
 const SQS_ARCHIVE: &str = "arn:aws:sqs:us-east-1:123456789012:alerts-archive";
 const ONCALL: &str = "oncall@example.com";
 
+/// The topic `alerts`, shown as `Platform alerts`, with these (protocol,
+/// endpoint) subscriptions, then the spec lines `more`.
+fn alerts_topic(subscriptions: &[(&str, &str)], more: &str) -> String {
+    let subscriptions: String = subscriptions
+        .iter()
+        .map(|(protocol, endpoint)| {
+            format!("    - {{protocol: {protocol}, endpoint: {endpoint}}}\n")
+        })
+        .collect();
+    format!(
+        "{}  subscriptions:\n{subscriptions}{more}",
+        topic_yaml("alerts", "Platform alerts")
+    )
+}
+
 /// A Topic with an email and an SQS subscription, and three alarms that
 /// notify it: a simple one with dimensions, a p99 one, and a metric-math one.
-const STACK: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: alerts
-spec:
-  displayName: Platform alerts
-  subscriptions:
-    - {protocol: email, endpoint: oncall@example.com}
-    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
-  tags: {team: platform}
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: cpu-high
-spec:
-  description: ECS CPU above 85% for 5 minutes
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {ClusterName: shop, ServiceName: shop-api}
-  statistic: Average
-  unit: Percent
-  period: 300
-  evaluationPeriods: 1
-  datapointsToAlarm: 1
-  threshold: 85
-  comparisonOperator: GreaterThanThreshold
-  alarmActions: [topic:alerts]
-  okActions: [topic:alerts]
-  tags: {team: platform}
----
+fn stack() -> String {
+    let topic = alerts_topic(
+        &[("email", ONCALL), ("sqs", SQS_ARCHIVE)],
+        "  tags: {team: platform}\n",
+    );
+    let cpu = AlarmDoc::cpu_high("cpu-high", "shop", "shop-api")
+        .set("alarmActions", "[topic:alerts]")
+        .set("okActions", "[topic:alerts]")
+        .set("tags", "{team: platform}");
+    format!("{topic}---\n{cpu}{OTHER_ALARMS}")
+}
+
+/// The other two alarms of [`stack`].
+const OTHER_ALARMS: &str = r#"---
 apiVersion: driftd/v1
 kind: Alarm
 metadata:
@@ -186,7 +184,7 @@ impl Sdk {
         common::sns::subscribed(&self.sns, arn).await
     }
 
-    /// Asserts that the topic `arn` is as [`STACK`] declares it: its display
+    /// Asserts that the topic `arn` is as [`stack`] declares it: its display
     /// name and its two subscriptions.
     async fn assert_declared_topic(&self, arn: &str) {
         assert_eq!(
@@ -296,7 +294,7 @@ fn dimensions(alarm: &MetricAlarm) -> BTreeMap<String, String> {
 async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
 
     let out = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     // The topic is created before the alarms that notify it.
@@ -431,7 +429,7 @@ fn bulk_alarms(n: usize) -> String {
 async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
 
     run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert!(!proxy.writes().is_empty(), "the first apply creates");
@@ -503,7 +501,7 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
 async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
     run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
@@ -756,7 +754,7 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
     run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
@@ -797,12 +795,12 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
 
     // One alarm opts out with `metadata.mode: observe`: it stays drifted while
     // the rest is corrected.
-    let observe_one = STACK.replacen(
+    let observe_one = stack().replacen(
         "  name: cpu-high\n",
         "  name: cpu-high\n  mode: observe\n",
         1,
     );
-    assert_ne!(observe_one, STACK);
+    assert_ne!(observe_one, stack());
     let dir = desired_dir(&[("stack.yaml", &observe_one)]);
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     plan.assert_stdout_contains("~ Alarm cpu-high (observe: will not be changed)\n");
@@ -826,25 +824,20 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     );
 }
 
-const SUBSCRIBED: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: alerts
-spec:
-  displayName: Platform alerts
-  subscriptions:
-    - {protocol: email, endpoint: oncall@example.com}
-    - {protocol: email, endpoint: lead@example.com}
-    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
-"#;
-
 #[tokio::test]
 async fn subscriptions_are_never_doubled() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("topic.yaml", SUBSCRIBED)]);
+    let subscribed = alerts_topic(
+        &[
+            ("email", ONCALL),
+            ("email", "lead@example.com"),
+            ("sqs", SQS_ARCHIVE),
+        ],
+        "",
+    );
+    let dir = desired_dir(&[("topic.yaml", &subscribed)]);
     let expected = [
         ("email".to_string(), "lead@example.com".to_string()),
         ("email".to_string(), ONCALL.to_string()),
@@ -955,7 +948,7 @@ spec:
   cluster: shop
   desiredCount: 1
 "#;
-    let dir = desired_dir(&[("stack.yaml", STACK), ("services.yaml", services)]);
+    let dir = desired_dir(&[("stack.yaml", &stack()), ("services.yaml", services)]);
 
     let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(1);
     assert_error(

@@ -240,14 +240,13 @@ impl Aws {
     }
 
     async fn subscribe(&self, topic: &str, endpoint: &str) {
-        self.sns
-            .subscribe()
-            .topic_arn(format!("arn:aws:sns:us-east-1:123456789012:{topic}"))
-            .protocol("sqs")
-            .endpoint(endpoint)
-            .send()
-            .await
-            .expect("subscribe by hand");
+        common::sns::subscribe(
+            &self.sns,
+            &format!("arn:aws:sns:us-east-1:123456789012:{topic}"),
+            "sqs",
+            endpoint,
+        )
+        .await;
     }
 
     async fn put_alarm(&self, name: &str, tags: &[(&str, &str)], actions: &[String]) {
