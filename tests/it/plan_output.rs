@@ -8,9 +8,9 @@ use crate::common;
 
 use std::process::Command;
 
-use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag};
+use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag, AlarmDoc};
 use common::proxy::Proxy;
-use common::{desired_dir, free_port, repo_root, run, run_with_dir, Moto};
+use common::{desired_dir, free_port, place_of, repo_root, run, run_with_dir, Moto};
 
 /// The binary with AWS pointed at a loopback port nobody listens on: any AWS
 /// call it made would fail.
@@ -18,25 +18,16 @@ fn offline_driftd() -> Command {
     common::driftd_at(&format!("http://127.0.0.1:{}", free_port()))
 }
 
-/// The contract's own example: the typo `threshhold` at line 14, column 5 of
-/// `desired-state/alarms.yaml`.
-const TYPO: &str = "\
-# The ECS alarms of tiktimer (dev).
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-    name: tiktimer-dev-ecs-cpu-high
-spec:
-    description: ECS CPU above 85% for 5 minutes
-    namespace: AWS/ECS
-    metricName: CPUUtilization
-    dimensions: {ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}
-    statistic: Average
-    period: 300
-    evaluationPeriods: 1
-    threshhold: 85
-    comparisonOperator: GreaterThanThreshold
-";
+/// The contract's example alarm with the typo `threshhold`, after a comment.
+fn typo() -> String {
+    let alarm = AlarmDoc::cpu_high(
+        "tiktimer-dev-ecs-cpu-high",
+        "tiktimer-dev",
+        "tiktimer-dev-app",
+    )
+    .misspell("threshold", "threshhold");
+    format!("# The ECS alarms of tiktimer (dev).\n{alarm}")
+}
 
 /// A second mistake in another file, to show that errors are reported together.
 const BAD_TOPIC: &str = "\
@@ -69,7 +60,7 @@ fn validate_accepts_the_example_desired_state_without_calling_aws() {
 #[test]
 fn validate_reports_every_error_with_its_file_line_and_column() {
     let root = desired_dir(&[
-        ("desired-state/alarms.yaml", TYPO),
+        ("desired-state/alarms.yaml", &typo()),
         ("desired-state/topics.yaml", BAD_TOPIC),
     ]);
     let out = run(offline_driftd()
@@ -80,8 +71,12 @@ fn validate_reports_every_error_with_its_file_line_and_column() {
     assert_eq!(
         out.stderr.lines().collect::<Vec<_>>(),
         [
-            "desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: \
-             unknown field (did you mean threshold?)",
+            format!(
+                "desired-state/alarms.yaml:{}: Alarm tiktimer-dev-ecs-cpu-high: \
+                 spec.threshhold: unknown field (did you mean threshold?)",
+                place_of(&typo(), "threshhold:")
+            )
+            .as_str(),
             "desired-state/topics.yaml:8:29: Topic alerts: spec.subscriptions[0].endpont: \
              unknown field (did you mean endpoint?)",
             "desired-state: 2 errors in the desired state",
@@ -108,7 +103,7 @@ fn desired_state_env_var_works_like_the_flag() {
     .expect_code(0);
     assert_eq!(by_env.stdout, by_flag.stdout);
 
-    let invalid = desired_dir(&[("alarms.yaml", TYPO)]);
+    let invalid = desired_dir(&[("alarms.yaml", &typo())]);
     let by_env = run(offline_driftd()
         .arg("validate")
         .env("DRIFTD_DESIRED_STATE", invalid.path()))
@@ -160,7 +155,7 @@ fn an_unknown_flag_is_refused_by_clap() {
 async fn plan_of_an_invalid_desired_state_calls_no_aws() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let dir = desired_dir(&[("alarms.yaml", TYPO)]);
+    let dir = desired_dir(&[("alarms.yaml", &typo())]);
 
     for args in [
         &["plan"][..],
@@ -337,26 +332,18 @@ metadata: {name: prod}
 spec: {accountId: \"222222222222\", region: eu-west-1, vars: {cpu: 85}}
 ";
 
-const ALARM_PER_ENV: &str = "\
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-    name: app-${env}-cpu-high
-spec:
-    namespace: AWS/ECS
-    metricName: CPUUtilization
-    statistic: Average
-    period: 300
-    evaluationPeriods: 1
-    threshold: ${vars.cpu}
-    comparisonOperator: GreaterThanThreshold
-";
+/// An alarm per environment, its threshold the environment's variable.
+fn alarm_per_env() -> String {
+    AlarmDoc::cpu("app-${env}-cpu-high", "${vars.cpu}")
+        .set("period", 300)
+        .to_string()
+}
 
 #[test]
 fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     let root = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
-        ("desired-state/alarms.yaml", ALARM_PER_ENV),
+        ("desired-state/alarms.yaml", &alarm_per_env()),
     ]);
     let in_root = |args: &[&str]| {
         let mut cmd = offline_driftd();
@@ -382,12 +369,10 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     out.assert_stdout_contains("  threshold: 85\n");
     out.assert_stdout_lacks("app-dev");
 
+    let alarms = alarm_per_env().replace("${vars.cpu}", "${vars.cpus}");
     let unknown_var = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
-        (
-            "desired-state/alarms.yaml",
-            &ALARM_PER_ENV.replace("${vars.cpu}", "${vars.cpus}"),
-        ),
+        ("desired-state/alarms.yaml", &alarms),
     ]);
     let out = run(offline_driftd()
         .args([
@@ -402,9 +387,13 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     assert_eq!(
         out.stderr.lines().next(),
         Some(
-            "desired-state/alarms.yaml:11:5: Alarm app-${env}-cpu-high: spec.threshold: unknown \
-             variable ${vars.cpus} in environment dev (known: ${env}, ${accountId}, ${region}, \
-             ${vars.cpu})"
+            format!(
+                "desired-state/alarms.yaml:{}: Alarm app-${{env}}-cpu-high: spec.threshold: \
+                 unknown variable ${{vars.cpus}} in environment dev (known: ${{env}}, \
+                 ${{accountId}}, ${{region}}, ${{vars.cpu}})",
+                place_of(&alarms, "threshold: ${vars.cpus}")
+            )
+            .as_str()
         ),
         "{out:?}"
     );

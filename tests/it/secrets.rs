@@ -79,9 +79,10 @@ struct Env {
 }
 
 impl Env {
-    /// The current string value of the secret `id`, if it has one.
-    async fn value(&self, id: &str) -> Option<String> {
-        common::secrets::value(&self.client, id).await
+    /// Fails the test unless the secret `id` holds `expected`.
+    async fn assert_value(&self, id: &str, expected: &str) {
+        let value = common::secrets::value(&self.client, id).await;
+        assert_eq!(value.as_deref(), Some(expected), "the value of {id}");
     }
 }
 
@@ -162,11 +163,8 @@ async fn each_initial_value_flavour_is_created_then_in_sync() {
         assert_eq!(diff.action, Action::Create, "{}", resource.name);
     }
 
-    assert_eq!(env.value("flavour/env").await.as_deref(), Some("from-env"));
-    assert_eq!(
-        env.value("flavour/file").await.as_deref(),
-        Some(r#"{"from":"file"}"#)
-    );
+    env.assert_value("flavour/env", "from-env").await;
+    env.assert_value("flavour/file", r#"{"from":"file"}"#).await;
     let generated = common::secrets::value(&env.client, "flavour/generate")
         .await
         .expect("a generated value");
@@ -232,10 +230,8 @@ async fn rotation_is_not_drift_under_create_only() {
 
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
-    assert_eq!(
-        env.value("rotated/create-only").await.as_deref(),
-        Some(r#"{"password":"rotated"}"#)
-    );
+    env.assert_value("rotated/create-only", r#"{"password":"rotated"}"#)
+        .await;
 }
 
 #[tokio::test]
@@ -256,10 +252,8 @@ async fn rotation_is_drift_under_enforce_and_is_corrected() {
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::Update);
     assert_eq!(diffs[0].changes, vec![Change::sensitive("value")]);
-    assert_eq!(
-        env.value("rotated/enforce").await.as_deref(),
-        Some(r#"{"password":"desired"}"#)
-    );
+    env.assert_value("rotated/enforce", r#"{"password":"desired"}"#)
+        .await;
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
 }
 
@@ -296,10 +290,7 @@ async fn a_missing_required_key_is_reported_by_name_and_not_filled_in() {
         tags_of(&env.client, "keys/app").await.get(OWNER_TAG),
         Some(&"driftd".to_string())
     );
-    assert_eq!(
-        env.value("keys/app").await.as_deref(),
-        Some(r#"{"SECRET_KEY":"s"}"#)
-    );
+    env.assert_value("keys/app", r#"{"SECRET_KEY":"s"}"#).await;
 }
 
 #[tokio::test]
@@ -355,7 +346,7 @@ async fn description_and_kms_key_are_corrected_in_place() {
     assert_eq!(described.description(), Some("new"));
     assert_eq!(described.kms_key_id(), Some("alias/app"));
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
-    assert_eq!(env.value("update/app").await.as_deref(), Some("v"));
+    env.assert_value("update/app", "v").await;
 }
 
 #[tokio::test]

@@ -120,6 +120,18 @@ impl AlarmDoc {
         self
     }
 
+    /// The spec field `field` spelt `misspelt`, in its place (for the tests
+    /// of validation).
+    pub fn misspell(mut self, field: &str, misspelt: &str) -> AlarmDoc {
+        let (key, _) = self
+            .spec
+            .iter_mut()
+            .find(|(k, _)| k == field)
+            .unwrap_or_else(|| panic!("no field {field} to misspell"));
+        *key = misspelt.to_string();
+        self
+    }
+
     /// `metadata.mode` set to `mode`.
     pub fn mode(mut self, mode: &str) -> AlarmDoc {
         self.mode = Some(mode.to_string());
