@@ -934,12 +934,7 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
 async fn a_missing_ecs_service_fails_alone() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    ecs.create_cluster()
-        .cluster_name("shop")
-        .send()
-        .await
-        .expect("create cluster");
+    common::ecs::create_cluster(&sdk.ecs, "shop").await;
     let services = r#"
 apiVersion: driftd/v1
 kind: EcsService

@@ -454,15 +454,8 @@ assert out["FailedEntryCount"] == 0, out
         detail_type = serde_json::to_string(&event["detail-type"]).unwrap(),
         detail = serde_json::to_string(&event["detail"].to_string()).unwrap(),
     );
-    let out = Command::new(repo_root().join(".venv/bin/python"))
-        .args(["-c", &script])
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run(Command::new(repo_root().join(".venv/bin/python")).args(["-c", &script]))
+        .expect_code(0);
     within(
         Duration::from_secs(3),
         "corrected through EventBridge",

@@ -30,16 +30,12 @@ fn typo() -> String {
 }
 
 /// A second mistake in another file, to show that errors are reported together.
-const BAD_TOPIC: &str = "\
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-    name: alerts
-spec:
-    displayName: Alerts
-    subscriptions:
-        - {protocol: email, endpont: ops@example.com}
-";
+fn bad_topic() -> String {
+    format!(
+        "{}  subscriptions:\n    - {{protocol: email, endpont: ops@example.com}}\n",
+        common::sns::topic_yaml("alerts", "Alerts")
+    )
+}
 
 #[test]
 fn validate_accepts_the_example_desired_state_without_calling_aws() {
@@ -61,7 +57,7 @@ fn validate_accepts_the_example_desired_state_without_calling_aws() {
 fn validate_reports_every_error_with_its_file_line_and_column() {
     let root = desired_dir(&[
         ("desired-state/alarms.yaml", &typo()),
-        ("desired-state/topics.yaml", BAD_TOPIC),
+        ("desired-state/topics.yaml", &bad_topic()),
     ]);
     let out = run(offline_driftd()
         .args(["validate", "--desired-state", "desired-state"])
@@ -77,8 +73,12 @@ fn validate_reports_every_error_with_its_file_line_and_column() {
                 place_of(&typo(), "threshhold:")
             )
             .as_str(),
-            "desired-state/topics.yaml:8:29: Topic alerts: spec.subscriptions[0].endpont: \
-             unknown field (did you mean endpoint?)",
+            format!(
+                "desired-state/topics.yaml:{}: Topic alerts: spec.subscriptions[0].endpont: \
+                 unknown field (did you mean endpoint?)",
+                place_of(&bad_topic(), "endpont")
+            )
+            .as_str(),
             "desired-state: 2 errors in the desired state",
         ],
         "{out:?}"

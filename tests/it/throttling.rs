@@ -20,15 +20,15 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cloudwatch::errors_alarm_yaml;
+use common::driftd::Daemon;
 use common::proxy::{Call, Proxy};
-use common::{desired_dir, free_port, Clients, Moto, Run};
+use common::{desired_dir, Clients, Moto, Run};
 use serde_json::{json, Value};
 
 /// How long one `apply` may take (20 alarms at 2.5 a second, plus the SDK's
@@ -36,6 +36,8 @@ use serde_json::{json, Value};
 const APPLY_LIMIT: Duration = Duration::from_secs(120);
 /// How long the daemon may take to converge under the injected faults.
 const CONVERGE_LIMIT: Duration = Duration::from_secs(180);
+/// How long the daemon's first pass may take under the injected faults.
+const READY_LIMIT: Duration = Duration::from_secs(120);
 
 const CLUSTER: &str = "t-cluster";
 const WORKER: &str = "t-worker";
@@ -132,13 +134,13 @@ impl Sdk {
     async fn arrange(&self) {
         let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "worker").await;
         common::ecs::create_service(&self.ecs, CLUSTER, WORKER, &task_definition, 3).await;
-        self.sns
-            .create_topic()
-            .name(LEGACY_TOPIC)
-            .attributes("DisplayName", "Made by hand")
-            .send()
-            .await
-            .expect("create topic");
+        common::sns::create(
+            self.sns
+                .create_topic()
+                .name(LEGACY_TOPIC)
+                .attributes("DisplayName", "Made by hand"),
+        )
+        .await;
     }
 
     /// Alarm name -> (threshold, alarm actions).
@@ -324,14 +326,11 @@ fn assert_every_rule_fired(proxy: &Proxy) {
 /// The most of these instants that any window of `window` holds (both ends
 /// included).
 fn most_in_window(times: &[Duration], window: Duration) -> usize {
-    times
-        .iter()
-        .map(|start| {
-            times
-                .iter()
-                .filter(|t| **t >= *start && **t <= *start + window)
-                .count()
-        })
+    let mut times = times.to_vec();
+    times.sort();
+    // A fullest window starts at an instant; those it holds follow it.
+    (0..times.len())
+        .map(|i| times[i..].partition_point(|t| *t <= times[i] + window))
         .max()
         .unwrap_or(0)
 }
@@ -403,8 +402,9 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
 async fn the_daemon_converges_and_counts_every_injected_throttle() {
     let (moto, proxy, sdk, dir) = throttled().await;
 
-    let driftd = Daemon::start(proxy.driftd(&moto), dir.path());
-    driftd.wait_ready();
+    let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "10m", &[]);
+    // The first pass, under the injected faults, takes longer than a start.
+    driftd.wait(READY_LIMIT, "ready", || driftd.get("/readyz").0 == 200);
     let started = Instant::now();
     loop {
         let status = driftd.status();
@@ -504,8 +504,8 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
             .args(["plan", "--aws-max-rps", "ec2=5", "--desired-state"])
             .arg(dir.path()),
         APPLY_LIMIT,
-    );
-    assert_eq!(bad.code, 2, "a usage error, as clap reports them: {bad:?}");
+    )
+    .expect_code(2); // a usage error, as clap reports them
     assert!(bad.stderr.contains("unknown service \"ec2\""), "{bad:?}");
 }
 
@@ -548,79 +548,4 @@ fn series(metrics: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
             Some((value_of_label.to_string(), value))
         })
         .collect()
-}
-
-/// A running `driftd run`: stopped when dropped, its logs printed when the
-/// test failed.
-struct Daemon {
-    child: Child,
-    port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    /// How long the first pass may take under the injected faults.
-    const READY_LIMIT: Duration = Duration::from_secs(120);
-
-    fn start(mut cmd: Command, dir: &Path) -> Daemon {
-        let port = free_port();
-        cmd.args(["run", "--desired-state"])
-            .arg(dir)
-            .args(["--interval", "10m", "--metrics-addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start driftd run");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon { child, port, logs }
-    }
-
-    /// Polls `/readyz` until the first pass is done.
-    fn wait_ready(&self) {
-        let started = Instant::now();
-        while self.get("/readyz").map(|(status, _)| status) != Some(200) {
-            assert!(
-                started.elapsed() < Daemon::READY_LIMIT,
-                "not ready within {:?}",
-                Daemon::READY_LIMIT
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn status(&self) -> Value {
-        let (code, body) = self.get("/status").expect("driftd answers");
-        assert_eq!(code, 200, "{body}");
-        serde_json::from_str(&body).expect("status is JSON")
-    }
-
-    fn metrics(&self) -> String {
-        let (code, body) = self.get("/metrics").expect("driftd answers");
-        assert_eq!(code, 200, "{body}");
-        body
-    }
-
-    /// `GET path`: the status and the body; `None` while nothing listens.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        common::request(self.port, "GET", path, &[], "")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // it may have exited already; either way we reap it
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- driftd logs\n{}", self.logs.lock().unwrap().join("\n"));
-        }
-    }
 }

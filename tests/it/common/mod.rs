@@ -209,16 +209,13 @@ pub fn desired_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// Where the first line of `text` that holds `needle` starts, as driftd
-/// names a place in a file: `line:column`, both from 1.
+/// Where `needle` first stands in `text`, as driftd names a place in a file:
+/// `line:column`, both from 1.
 pub fn place_of(text: &str, needle: &str) -> String {
-    let (index, line) = text
-        .lines()
+    text.lines()
         .enumerate()
-        .find(|(_, line)| line.contains(needle))
-        .unwrap_or_else(|| panic!("no line holds {needle:?} in\n{text}"));
-    let column = line.len() - line.trim_start().len() + 1;
-    format!("{}:{column}", index + 1)
+        .find_map(|(index, line)| Some(format!("{}:{}", index + 1, line.find(needle)? + 1)))
+        .unwrap_or_else(|| panic!("{needle:?} is not in\n{text}"))
 }
 
 pub fn write_file(dir: &Path, name: &str, text: &str) {
