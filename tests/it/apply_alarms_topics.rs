@@ -142,17 +142,7 @@ impl Sdk {
             .alarm_arn()
             .expect("alarm ARN")
             .to_string();
-        let resp = self
-            .cloudwatch
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .expect("list alarm tags");
-        resp.tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect()
+        common::cloudwatch::tags_of(&self.cloudwatch, &arn).await
     }
 
     /// The ARN of the topic of this name, if it exists.

@@ -99,6 +99,19 @@ impl Env {
         diff
     }
 
+    /// Creates the alarm `name` in one reconcile, then asserts that it reads
+    /// back in sync; gives what it read.
+    async fn create_in_sync(&self, name: &str, spec: &alarm::Spec) -> alarm::Live {
+        let created = self.reconcile(name, spec).await;
+        assert_eq!(
+            created.action,
+            Action::Create,
+            "{name}: {:?}",
+            created.changes
+        );
+        self.assert_in_sync(name, spec).await
+    }
+
     /// Asserts that what AWS now holds is what the spec asks for.
     async fn assert_in_sync(&self, name: &str, spec: &alarm::Spec) -> alarm::Live {
         let live = self.observe(name, spec).await.expect("the alarm exists");
@@ -141,10 +154,7 @@ async fn the_contract_example_reads_back_in_sync() {
             .spec_yaml(),
     );
 
-    let created = env.reconcile("cpu-high", &spec).await;
-    assert_eq!(created.action, Action::Create);
-
-    let live = env.assert_in_sync("cpu-high", &spec).await;
+    let live = env.create_in_sync("cpu-high", &spec).await;
     assert_eq!(
         live.definition.alarm_actions,
         std::slice::from_ref(&env.topic_arn)
@@ -157,8 +167,7 @@ async fn the_contract_example_reads_back_in_sync() {
 async fn a_minimal_alarm_with_every_default_left_to_aws_reads_back_in_sync() {
     let env = Env::start().await;
     let spec = spec(&minimal().spec_yaml());
-    env.reconcile("minimal", &spec).await;
-    env.assert_in_sync("minimal", &spec).await;
+    env.create_in_sync("minimal", &spec).await;
 }
 
 #[tokio::test]
@@ -180,10 +189,12 @@ treatMissingData: notBreaching
 okActions: [topic:tiktimer-dev-alerts]
 "#,
     );
-    env.reconcile("latency-p99", &spec).await;
-    let live = env.assert_in_sync("latency-p99", &spec).await;
-    assert_eq!(live.definition.extended_statistic.as_deref(), Some("p99"));
-    assert_eq!(live.definition.statistic, None);
+    let live = env.create_in_sync("latency-p99", &spec).await.definition;
+    // The extended statistic, and no plain one beside it.
+    assert_eq!(
+        (live.extended_statistic.as_deref(), live.statistic),
+        (Some("p99"), None)
+    );
 }
 
 #[tokio::test]
@@ -218,8 +229,7 @@ metrics:
       stat: Average
 "#,
     );
-    env.reconcile("cpu-share", &spec).await;
-    let live = env.assert_in_sync("cpu-share", &spec).await;
+    let live = env.create_in_sync("cpu-share", &spec).await;
     assert_eq!(live.definition.metrics.len(), 3);
     assert_eq!(live.definition.namespace, None);
 }
@@ -335,11 +345,7 @@ metrics:
   - {id: ad1, expression: "ANOMALY_DETECTION_BAND(m1, 2)", label: CPU band}
 "#,
     );
-    assert_eq!(
-        env.reconcile("cpu-band", &spec).await.action,
-        Action::Create
-    );
-    let live = env.assert_in_sync("cpu-band", &spec).await;
+    let live = env.create_in_sync("cpu-band", &spec).await;
     assert_eq!(live.definition.threshold_metric_id.as_deref(), Some("ad1"));
     assert_eq!(live.definition.threshold, None);
 }

@@ -192,16 +192,14 @@ async fn every_call_of_apply_and_plan_is_granted_by_the_policy() {
 
     // The adoption really tagged (the alarm's TagResource succeeded).
     let cw = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let tags = cw
-        .list_tags_for_resource()
-        .resource_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:legacy-latency")
-        .send()
-        .await
-        .expect("alarm tags");
-    assert!(
-        tags.tags()
-            .iter()
-            .any(|t| t.key() == Some("driftd:owner") && t.value() == Some("driftd")),
+    let tags = common::cloudwatch::tags_of(
+        &cw,
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:legacy-latency",
+    )
+    .await;
+    assert_eq!(
+        tags.get("driftd:owner").map(String::as_str),
+        Some("driftd"),
         "{tags:?}"
     );
 

@@ -43,6 +43,15 @@ impl Clients {
     }
 }
 
+/// A moto, the proxy in front of it, and clients on the proxy that never
+/// retry (so that each injected fault shows).
+async fn start() -> (Moto, Proxy, Clients) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    (moto, proxy, aws)
+}
+
 fn put_alarm(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     name: &str,
@@ -81,9 +90,7 @@ fn row(
 
 #[tokio::test]
 async fn records_each_call_with_its_service_and_operation() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (_moto, proxy, aws) = start().await;
 
     put_alarm(&aws.cloudwatch, "high-errors")
         .send()
@@ -192,9 +199,7 @@ fn assert_throttling<E>(
 
 #[tokio::test]
 async fn an_injected_throttle_is_each_services_real_throttling_error() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (moto, proxy, aws) = start().await;
     let operations = [
         "PutMetricAlarm",
         "CreateTopic",
@@ -274,9 +279,7 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
 
 #[tokio::test]
 async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (_moto, proxy, aws) = start().await;
     proxy.faults(json!([
         {"service": "monitoring", "operation": "DescribeAlarms", "action": "throttle", "every": 2, "count": 2},
     ]));
@@ -304,9 +307,7 @@ async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
 
 #[tokio::test]
 async fn concurrent_calls_are_all_forwarded_and_counted() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (moto, proxy, aws) = start().await;
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "every": 3}]));
 
     // Each task reports the error code its call ended in, if any.
@@ -367,9 +368,7 @@ async fn standard_sdk_retries_ride_out_injected_throttles() {
 
 #[tokio::test]
 async fn a_dropped_write_succeeds_but_never_reaches_moto() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (moto, proxy, aws) = start().await;
 
     // What the dropped writes would have changed, created for real first.
     let topic = aws

@@ -31,7 +31,7 @@ fn topic(name: &str, spec_yaml: &str) -> Resource {
 async fn pass(aws: &Aws, resources: &[Resource], prune: bool) -> Vec<Diff<Ops>> {
     let pairs: Vec<(&Resource, &topic::Spec)> = resources
         .iter()
-        .filter_map(|r| Topic::spec(&r.spec).map(|s| (r, s)))
+        .filter_map(|r| Some((r, Topic::spec(&r.spec)?)))
         .collect();
     let observed = Topic::observe(aws, &pairs).await.expect("observe");
     let mut refs = Refs::default();
@@ -89,6 +89,20 @@ async fn start() -> (
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
     (moto, config, aws, raw)
+}
+
+/// Creates the topic `name` with an SQS subscription of each of `queues`;
+/// gives its ARN.
+async fn topic_with_queues(
+    raw: &aws_sdk_sns::Client,
+    name: &str,
+    queues: impl IntoIterator<Item = String>,
+) -> String {
+    let arn = common::sns::create(raw.create_topic().name(name)).await;
+    for queue in queues {
+        common::sns::subscribe(raw, &arn, "sqs", &queue).await;
+    }
+    arn
 }
 
 const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
@@ -322,17 +336,8 @@ async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
     let raw = aws_sdk_sns::Client::new(&moto.sdk_config().await);
     let mut arns = Vec::new();
     for i in 0..10 {
-        let arn = common::sns::create(raw.create_topic().name(format!("t-{i}"))).await;
-        for q in 0..3 {
-            common::sns::subscribe(
-                &raw,
-                &arn,
-                "sqs",
-                &format!("arn:aws:sqs:us-east-1:123456789012:q-{i}-{q}"),
-            )
-            .await;
-        }
-        arns.push(arn);
+        let queues = (0..3).map(|q| format!("arn:aws:sqs:us-east-1:123456789012:q-{i}-{q}"));
+        arns.push(topic_with_queues(&raw, &format!("t-{i}"), queues).await);
     }
     let sns = SdkSns::new(&proxy.sdk_config().await);
 
@@ -349,21 +354,8 @@ async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
     // 250 subscriptions of a topic driftd does not read: for 2 topics the
     // account's 3 pages cost more than their own 2 walks. Tried within a
     // budget of 1 page, given up, and not tried again.
-    let other = raw
-        .create_topic()
-        .name("other")
-        .send()
-        .await
-        .expect("create");
-    for q in 0..250 {
-        common::sns::subscribe(
-            &raw,
-            other.topic_arn().expect("ARN"),
-            "sqs",
-            &format!("arn:aws:sqs:us-east-1:123456789012:other-{q}"),
-        )
-        .await;
-    }
+    let queues = (0..250).map(|q| format!("arn:aws:sqs:us-east-1:123456789012:other-{q}"));
+    topic_with_queues(&raw, "other", queues).await;
     let two = &arns[..2];
     let read = sns.subscriptions_of(two).await.expect("subscriptions");
     assert_eq!(read[&two[0]].as_ref().expect("read").len(), 3);

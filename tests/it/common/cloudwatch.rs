@@ -5,6 +5,7 @@ use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFlu
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 use aws_sdk_cloudwatch::Client;
 use driftd::aws::counting::{CountingInterceptor, Outcome, RequestObserver};
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
@@ -228,6 +229,19 @@ pub async fn alarm(cw: &Client, name: &str) -> MetricAlarm {
 /// The threshold of the alarm `name`; `None` when it does not exist.
 pub async fn threshold(cw: &Client, name: &str) -> Option<f64> {
     find_alarm(cw, name).await.and_then(|a| a.threshold())
+}
+
+/// The tags of the alarm (or dashboard) `arn`, by key.
+pub async fn tags_of(cw: &Client, arn: &str) -> BTreeMap<String, String> {
+    cw.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("list tags")
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect()
 }
 
 /// The names of every alarm, in the order `DescribeAlarms` gives them.
