@@ -20,7 +20,6 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -145,30 +144,23 @@ impl Sdk {
 
     /// Alarm name -> (threshold, alarm actions).
     async fn alarms(&self) -> BTreeMap<String, (Option<f64>, Vec<String>)> {
-        let mut out = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .cloudwatch
-                .describe_alarms()
-                .set_next_token(token)
-                .send()
-                .await
-                .expect("describe alarms");
-            for a in page.metric_alarms() {
-                out.insert(
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    (a.threshold(), a.alarm_actions().to_vec()),
-                );
-            }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                return out;
-            }
-        }
+        // Every page, as the SDK's paginator follows them.
+        let pages: Vec<_> = self
+            .cloudwatch
+            .describe_alarms()
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("describe alarms");
+        pages
+            .iter()
+            .flat_map(|page| page.metric_alarms())
+            .map(|a| {
+                let name = a.alarm_name().unwrap_or_default().to_string();
+                (name, (a.threshold(), a.alarm_actions().to_vec()))
+            })
+            .collect()
     }
 
     /// Topic name -> ARN.
@@ -238,41 +230,23 @@ impl std::ops::Deref for Sdk {
 /// Runs a one-shot driftd command to completion, killing it when it takes
 /// longer than `limit`.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start driftd");
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text); // what was read before an error is kept
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = read_all(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for driftd") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill(); // stopping it before the panic below
-            let _ = child.wait();
-            panic!(
-                "driftd did not finish within {limit:?}\n--- stderr\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let output = finished.recv_timeout(limit).unwrap_or_else(|_| {
+        // Stopped before the panic below, which shows what it wrote.
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let killed = finished.recv().expect("the waiting thread answers");
+        let killed = Run::of(killed.expect("wait for driftd"));
+        panic!("driftd did not finish within {limit:?}: {killed:?}");
+    });
+    Run::of(output.expect("wait for driftd"))
 }
 
 fn apply(proxy: &Proxy, moto: &Moto, dir: &Path) -> Run {
