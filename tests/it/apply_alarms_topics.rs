@@ -169,6 +169,12 @@ impl Sdk {
         common::sns::subscriptions(&self.sns, arn).await
     }
 
+    /// The ARN of every subscription, in the order of [`Sdk::subscriptions`].
+    async fn subscription_arns(&self, arn: &str) -> Vec<String> {
+        let subscriptions = self.subscriptions(arn).await;
+        subscriptions.into_iter().map(|(_, _, arn)| arn).collect()
+    }
+
     /// (protocol, endpoint) of every subscription, sorted.
     async fn subscribed(&self, arn: &str) -> Vec<(String, String)> {
         common::sns::subscribed(&self.sns, arn).await
@@ -249,6 +255,14 @@ fn block<'a>(stdout: &'a str, header: &str) -> Vec<&'a str> {
     std::iter::once(first)
         .chain(lines.take_while(|l| l.starts_with("    ")))
         .collect()
+}
+
+/// Asserts that the block of an output that starts with the first line of
+/// `expected` is `expected`, line for line.
+#[track_caller]
+fn assert_block(out: &Run, expected: &str) {
+    let header = expected.lines().next().expect("a header line");
+    assert_eq!(block(&out.stdout, header).join("\n"), expected, "{out:?}");
 }
 
 /// Asserts that the resource under `header` failed alone: its block is the
@@ -522,25 +536,23 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
 
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     assert_eq!(plan.code, 0, "plain plan exits 0 on drift: {plan:?}");
-    assert_eq!(
-        block(&plan.stdout, "~ Topic alerts"),
-        [
-            "~ Topic alerts",
-            "    displayName: Renamed by hand → Platform alerts",
-            // A missing subscription is shown with its desired value only.
-            &format!("    subscriptions: (none) → sqs:{SQS_ARCHIVE}"),
-        ],
-        "{plan:?}"
+    // A missing subscription is shown with its desired value only.
+    assert_block(
+        &plan,
+        &format!(
+            "\
+~ Topic alerts
+    displayName: Renamed by hand → Platform alerts
+    subscriptions: (none) → sqs:{SQS_ARCHIVE}"
+        ),
     );
-    assert_eq!(
-        block(&plan.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high",
-            "    evaluationPeriods: 2 → 1",
-            "    threshold: 90 → 85",
-            "    actionsEnabled: false → true",
-        ],
-        "{plan:?}"
+    assert_block(
+        &plan,
+        "\
+~ Alarm cpu-high
+    evaluationPeriods: 2 → 1
+    threshold: 90 → 85
+    actionsEnabled: false → true",
     );
     // The other alarms are in sync and not shown without -v.
     plan.assert_stdout_lacks("latency-p99");
@@ -601,15 +613,13 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     assert!(in_sync.get("changes").is_none(), "{in_sync}");
 
     let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
-    assert_eq!(
-        block(&apply.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high: corrected",
-            "    evaluationPeriods: 2 → 1",
-            "    threshold: 90 → 85",
-            "    actionsEnabled: false → true",
-        ],
-        "{apply:?}"
+    assert_block(
+        &apply,
+        "\
+~ Alarm cpu-high: corrected
+    evaluationPeriods: 2 → 1
+    threshold: 90 → 85
+    actionsEnabled: false → true",
     );
     apply.assert_stdout_contains("~ Topic alerts: corrected");
     apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 2 in sync.");
@@ -682,25 +692,21 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
     let dir = desired_dir(&[("legacy.yaml", ADOPTED)]);
 
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path()).expect_code(0);
-    assert_eq!(
-        block(&plan.stdout, "~ Topic legacy-alerts"),
-        [
-            "~ Topic legacy-alerts",
-            "    displayName: Old name → Legacy alerts",
-            "    tags.driftd:owner: (none) → driftd",
-            "    tags.team: (none) → platform",
-        ],
-        "{plan:?}"
+    assert_block(
+        &plan,
+        "\
+~ Topic legacy-alerts
+    displayName: Old name → Legacy alerts
+    tags.driftd:owner: (none) → driftd
+    tags.team: (none) → platform",
     );
-    assert_eq!(
-        block(&plan.stdout, "~ Alarm legacy-errors"),
-        [
-            "~ Alarm legacy-errors",
-            "    threshold: 50 → 5",
-            "    tags.driftd:owner: (none) → driftd",
-            "    tags.team: (none) → platform",
-        ],
-        "{plan:?}"
+    assert_block(
+        &plan,
+        "\
+~ Alarm legacy-errors
+    threshold: 50 → 5
+    tags.driftd:owner: (none) → driftd
+    tags.team: (none) → platform",
     );
 
     let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
@@ -765,13 +771,11 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
         "observed drift is not a failure: {observed:?}"
     );
     proxy.assert_no_writes("--mode observe");
-    assert_eq!(
-        block(&observed.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high: drifted (observe: not changed)",
-            "    threshold: 95 → 85",
-        ],
-        "{observed:?}"
+    assert_block(
+        &observed,
+        "\
+~ Alarm cpu-high: drifted (observe: not changed)
+    threshold: 95 → 85",
     );
     observed.assert_stdout_contains("~ Topic alerts: drifted (observe: not changed)");
     observed
@@ -839,12 +843,7 @@ async fn subscriptions_are_never_doubled() {
     let topic = sdk.topic_arn("alerts").await.expect("topic");
     // moto confirms email subscriptions at once (real SNS keeps them pending
     // until the link in the mail is clicked; the fake covers that case).
-    let arns: Vec<String> = sdk
-        .subscriptions(&topic)
-        .await
-        .into_iter()
-        .map(|(_, _, arn)| arn)
-        .collect();
+    let arns = sdk.subscription_arns(&topic).await;
 
     for pass in 2..=3 {
         proxy.reset();
@@ -861,12 +860,7 @@ async fn subscriptions_are_never_doubled() {
             expected,
             "after apply #{pass}"
         );
-        let now: Vec<String> = sdk
-            .subscriptions(&topic)
-            .await
-            .into_iter()
-            .map(|(_, _, arn)| arn)
-            .collect();
+        let now = sdk.subscription_arns(&topic).await;
         assert_eq!(now, arns, "the same subscriptions after apply #{pass}");
     }
 }

@@ -30,17 +30,18 @@ use serde_json::{json, Value};
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "events-shop";
 
-/// One resource of each kind: a topic, an alarm, then [`OTHERS`].
+/// One resource of each kind: a topic, an alarm, a dashboard, then [`OTHERS`].
 fn desired() -> String {
     [
         common::sns::topic_yaml("events-alerts", "Events alerts"),
         common::cloudwatch::cpu_alarm_yaml("events-cpu-high", "80"),
+        common::cloudwatch::text_dashboard_yaml("events-ops", "Events dashboard"),
         OTHERS.to_string(),
     ]
     .join("---\n")
 }
 
-/// A secret, a dashboard and an ECS service, for [`desired`].
+/// A secret and an ECS service, for [`desired`].
 const OTHERS: &str = r#"apiVersion: driftd/v1
 kind: Secret
 metadata:
@@ -49,21 +50,6 @@ spec:
   description: Events test secret
   initialValue:
     placeholderKeys: [TOKEN]
----
-apiVersion: driftd/v1
-kind: Dashboard
-metadata:
-  name: events-ops
-spec:
-  body:
-    widgets:
-      - type: text
-        x: 0
-        y: 0
-        width: 6
-        height: 2
-        properties:
-          markdown: Events dashboard
 ---
 apiVersion: driftd/v1
 kind: EcsService

@@ -93,19 +93,12 @@ async fn pass(aws: &Aws, resource: &Resource) -> (Action, Vec<String>) {
     )
     .await
     .expect("apply");
-    let changes = diff
-        .changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{}: {} → {}",
-                c.field,
-                c.from.as_deref().unwrap_or("(none)"),
-                c.to.as_deref().unwrap_or("(none)")
-            )
-        })
-        .collect();
-    (diff.action, changes)
+    // Each change as the plan shows it: `field: from → to`.
+    let changes = diff.changes.iter().map(|c| {
+        let [from, to] = [&c.from, &c.to].map(|v| v.as_deref().unwrap_or("(none)"));
+        format!("{}: {from} → {to}", c.field)
+    });
+    (diff.action, changes.collect())
 }
 
 /// The same value written differently: keys in reverse order, every integer

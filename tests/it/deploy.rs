@@ -296,80 +296,46 @@ fn ecs_request(port: u16, action: &str, body: &str) -> (u16, String) {
 }
 
 /// The fields of a described container that the example files set, under
-/// their API names, to compare with the files.
+/// their API names, to compare with the files (its `null`s are what ECS did
+/// not return: [`assert_described`] drops them).
 fn container_as_api_json(c: &ContainerDefinition) -> Value {
-    let mut out = serde_json::Map::new();
-    let mut put = |key: &str, value: Value| {
-        if !value.is_null() {
-            out.insert(key.to_string(), value);
-        }
-    };
-    put("name", json!(c.name()));
-    put("image", json!(c.image()));
-    put("essential", json!(c.essential()));
-    put("command", json!(c.command()));
-    put("user", json!(c.user()));
-    put(
-        "readonlyRootFilesystem",
-        json!(c.readonly_root_filesystem()),
-    );
-    put("cpu", json!(c.cpu()));
-    put("memory", json!(c.memory()));
-    put("memoryReservation", json!(c.memory_reservation()));
-    put("stopTimeout", json!(c.stop_timeout()));
-    put(
-        "environment",
-        c.environment()
-            .iter()
+    json!({
+        "name": c.name(),
+        "image": c.image(),
+        "essential": c.essential(),
+        "command": c.command(),
+        "user": c.user(),
+        "readonlyRootFilesystem": c.readonly_root_filesystem(),
+        "cpu": c.cpu(),
+        "memory": c.memory(),
+        "memoryReservation": c.memory_reservation(),
+        "stopTimeout": c.stop_timeout(),
+        "environment": c.environment().iter()
             .map(|kv| json!({"name": kv.name(), "value": kv.value()}))
-            .collect(),
-    );
-    put(
-        "portMappings",
-        c.port_mappings()
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.name(),
-                    "containerPort": p.container_port(),
-                    "protocol": p.protocol().map(|p| p.as_str()),
-                    "appProtocol": p.app_protocol().map(|p| p.as_str()),
-                })
-            })
-            .collect(),
-    );
-    if let Some(h) = c.health_check() {
-        put(
-            "healthCheck",
-            json!({
-                "command": h.command(),
-                "interval": h.interval(),
-                "timeout": h.timeout(),
-                "retries": h.retries(),
-                "startPeriod": h.start_period(),
-            }),
-        );
-    }
-    if let Some(l) = c.log_configuration() {
-        put(
-            "logConfiguration",
-            json!({
-                "logDriver": l.log_driver().as_str(),
-                "options": l.options().map(|o| o.iter().collect::<BTreeMap<_, _>>()),
-            }),
-        );
-    }
-    if let Some(r) = c.restart_policy() {
-        put(
-            "restartPolicy",
-            json!({
-                "enabled": r.enabled(),
-                "ignoredExitCodes": r.ignored_exit_codes(),
-                "restartAttemptPeriod": r.restart_attempt_period(),
-            }),
-        );
-    }
-    Value::Object(out)
+            .collect::<Vec<_>>(),
+        "portMappings": c.port_mappings().iter().map(|p| json!({
+            "name": p.name(),
+            "containerPort": p.container_port(),
+            "protocol": p.protocol().map(|p| p.as_str()),
+            "appProtocol": p.app_protocol().map(|p| p.as_str()),
+        })).collect::<Vec<_>>(),
+        "healthCheck": c.health_check().map(|h| json!({
+            "command": h.command(),
+            "interval": h.interval(),
+            "timeout": h.timeout(),
+            "retries": h.retries(),
+            "startPeriod": h.start_period(),
+        })),
+        "logConfiguration": c.log_configuration().map(|l| json!({
+            "logDriver": l.log_driver().as_str(),
+            "options": l.options().map(|o| o.iter().collect::<BTreeMap<_, _>>()),
+        })),
+        "restartPolicy": c.restart_policy().map(|r| json!({
+            "enabled": r.enabled(),
+            "ignoredExitCodes": r.ignored_exit_codes(),
+            "restartAttemptPeriod": r.restart_attempt_period(),
+        })),
+    })
 }
 
 /// The task-level fields of a described task definition, under their API names.

@@ -54,10 +54,7 @@ fn dashboard(name: &str) -> String {
 
 /// A dashboard exactly as declared, without the notice widget.
 fn plain_dashboard(name: &str) -> String {
-    format!(
-        "{HEADER}\nkind: Dashboard\nmetadata: {{name: {name}}}\nspec:\n  body:\n    widgets:\n      \
-         - {{type: text, x: 0, y: 0, width: 6, height: 2, properties: {{markdown: {name}}}}}\n"
-    )
+    common::cloudwatch::text_dashboard_yaml(name, name)
 }
 
 fn secret(name: &str, recovery_window_days: i64) -> String {

@@ -34,8 +34,7 @@ async fn pass(aws: &Aws, resources: &[Resource], prune: bool) -> Vec<Diff<Ops>> 
         .filter_map(|r| Some((r, Topic::spec(&r.spec)?)))
         .collect();
     let observed = Topic::observe(aws, &pairs).await.expect("observe");
-    let mut refs = Refs::default();
-    let mut diffs = Vec::new();
+    let (mut refs, mut diffs) = (Refs::default(), Vec::new());
     for (r, spec) in pairs {
         let live = observed[&r.name].as_ref().expect("read topic").as_ref();
         if let Some(live) = live {

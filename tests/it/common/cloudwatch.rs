@@ -52,6 +52,15 @@ pub fn errors_alarm_yaml(name: &str, namespace: &str, threshold: impl Display) -
     AlarmDoc::errors(name, namespace, threshold).to_string()
 }
 
+/// A Dashboard document: one text widget showing `markdown`.
+pub fn text_dashboard_yaml(name: &str, markdown: &str) -> String {
+    format!(
+        "apiVersion: driftd/v1\nkind: Dashboard\nmetadata: {{name: {name}}}\nspec:\n  body:\n    \
+         widgets:\n      - {{type: text, x: 0, y: 0, width: 6, height: 2, \
+         properties: {{markdown: {markdown}}}}}\n"
+    )
+}
+
 /// An Alarm document built field by field, so that the tests share one way
 /// of writing one: `AlarmDoc::cpu("x", 85).set("period", 300).to_string()`.
 #[derive(Clone, Debug)]
