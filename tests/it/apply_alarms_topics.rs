@@ -23,48 +23,46 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder as PutAlarm;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
-use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag};
+use common::cloudwatch::{alarm_names, dimension, errors_alarm, errors_alarm_yaml, tag, AlarmDoc};
 use common::proxy::Proxy;
+use common::sns::topic_yaml;
 use common::{desired_dir, run_with_dir, Clients, Moto, Run};
 
 const OWNER_TAG: &str = "driftd:owner";
 const SQS_ARCHIVE: &str = "arn:aws:sqs:us-east-1:123456789012:alerts-archive";
 const ONCALL: &str = "oncall@example.com";
 
+/// The topic `alerts`, shown as `Platform alerts`, with these (protocol,
+/// endpoint) subscriptions, then the spec lines `more`.
+fn alerts_topic(subscriptions: &[(&str, &str)], more: &str) -> String {
+    let subscriptions: String = subscriptions
+        .iter()
+        .map(|(protocol, endpoint)| {
+            format!("    - {{protocol: {protocol}, endpoint: {endpoint}}}\n")
+        })
+        .collect();
+    format!(
+        "{}  subscriptions:\n{subscriptions}{more}",
+        topic_yaml("alerts", "Platform alerts")
+    )
+}
+
 /// A Topic with an email and an SQS subscription, and three alarms that
 /// notify it: a simple one with dimensions, a p99 one, and a metric-math one.
-const STACK: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: alerts
-spec:
-  displayName: Platform alerts
-  subscriptions:
-    - {protocol: email, endpoint: oncall@example.com}
-    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
-  tags: {team: platform}
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: cpu-high
-spec:
-  description: ECS CPU above 85% for 5 minutes
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions: {ClusterName: shop, ServiceName: shop-api}
-  statistic: Average
-  unit: Percent
-  period: 300
-  evaluationPeriods: 1
-  datapointsToAlarm: 1
-  threshold: 85
-  comparisonOperator: GreaterThanThreshold
-  alarmActions: [topic:alerts]
-  okActions: [topic:alerts]
-  tags: {team: platform}
----
+fn stack() -> String {
+    let topic = alerts_topic(
+        &[("email", ONCALL), ("sqs", SQS_ARCHIVE)],
+        "  tags: {team: platform}\n",
+    );
+    let cpu = AlarmDoc::cpu_high("cpu-high", "shop", "shop-api")
+        .set("alarmActions", "[topic:alerts]")
+        .set("okActions", "[topic:alerts]")
+        .set("tags", "{team: platform}");
+    format!("{topic}---\n{cpu}{OTHER_ALARMS}")
+}
+
+/// The other two alarms of [`stack`].
+const OTHER_ALARMS: &str = r#"---
 apiVersion: driftd/v1
 kind: Alarm
 metadata:
@@ -144,17 +142,7 @@ impl Sdk {
             .alarm_arn()
             .expect("alarm ARN")
             .to_string();
-        let resp = self
-            .cloudwatch
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .expect("list alarm tags");
-        resp.tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect()
+        common::cloudwatch::tags_of(&self.cloudwatch, &arn).await
     }
 
     /// The ARN of the topic of this name, if it exists.
@@ -181,12 +169,18 @@ impl Sdk {
         common::sns::subscriptions(&self.sns, arn).await
     }
 
+    /// The ARN of every subscription, in the order of [`Sdk::subscriptions`].
+    async fn subscription_arns(&self, arn: &str) -> Vec<String> {
+        let subscriptions = self.subscriptions(arn).await;
+        subscriptions.into_iter().map(|(_, _, arn)| arn).collect()
+    }
+
     /// (protocol, endpoint) of every subscription, sorted.
     async fn subscribed(&self, arn: &str) -> Vec<(String, String)> {
         common::sns::subscribed(&self.sns, arn).await
     }
 
-    /// Asserts that the topic `arn` is as [`STACK`] declares it: its display
+    /// Asserts that the topic `arn` is as [`stack`] declares it: its display
     /// name and its two subscriptions.
     async fn assert_declared_topic(&self, arn: &str) {
         assert_eq!(
@@ -263,6 +257,14 @@ fn block<'a>(stdout: &'a str, header: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Asserts that the block of an output that starts with the first line of
+/// `expected` is `expected`, line for line.
+#[track_caller]
+fn assert_block(out: &Run, expected: &str) {
+    let header = expected.lines().next().expect("a header line");
+    assert_eq!(block(&out.stdout, header).join("\n"), expected, "{out:?}");
+}
+
 /// Asserts that the resource under `header` failed alone: its block is the
 /// header marked `error` and one line of the error of this `class`, naming `what`.
 #[track_caller]
@@ -296,10 +298,9 @@ fn dimensions(alarm: &MetricAlarm) -> BTreeMap<String, String> {
 async fn apply_creates_a_topic_and_its_alarms_from_nothing() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
 
-    let out = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     // The topic is created before the alarms that notify it.
     assert_eq!(
         out.stdout
@@ -432,17 +433,14 @@ fn bulk_alarms(n: usize) -> String {
 async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
 
-    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(first.code, 0, "{first:?}");
+    run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert!(!proxy.writes().is_empty(), "the first apply creates");
 
     proxy.reset();
-    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(second.code, 0, "{second:?}");
-    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
-    assert!(writes.is_empty(), "second apply wrote: {writes:?}");
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
+    proxy.assert_no_writes("the second apply");
     second
         .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 4 in sync.");
 
@@ -450,27 +448,26 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         dir.path(),
-    );
-    assert_eq!(plan.code, 0, "{plan:?}");
+    )
+    .expect_code(0);
     assert_eq!(
         plan.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
     );
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    proxy.assert_no_writes("the plan");
 
     // Reads are batched: 100 alarm names per DescribeAlarms, 100 ARNs per
     // tag:GetResources, whatever the number of alarms.
     let bulk = desired_dir(&[("bulk.yaml", &bulk_alarms(150))]);
-    let created = run_with_dir(proxy.driftd(&moto), &["apply"], bulk.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    let created = run_with_dir(proxy.driftd(&moto), &["apply"], bulk.path()).expect_code(0);
     created.assert_stdout_contains("Apply: 150 created,");
     proxy.reset();
-    let plan = run_with_dir(
+    run_with_dir(
         proxy.driftd(&moto),
         &["plan", "--detailed-exitcode"],
         bulk.path(),
-    );
-    assert_eq!(plan.code, 0, "{plan:?}");
+    )
+    .expect_code(0);
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
     // Real AWS answers a GetResources with a ResourceARNList in one page (it
@@ -496,8 +493,7 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
     // count the batches themselves.
     proxy.faults(serde_json::json!([{"operation": "GetResources", "action": "drop"}]));
     proxy.reset();
-    let plan = run_with_dir(proxy.driftd(&moto), &["plan"], bulk.path());
-    assert_eq!(plan.code, 0, "{plan:?}");
+    run_with_dir(proxy.driftd(&moto), &["plan"], bulk.path()).expect_code(0);
     let calls: Vec<String> = proxy.calls().iter().map(ToString::to_string).collect();
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{calls:?}");
     // 2 batches of tags, and the prune step's listing in one page.
@@ -509,9 +505,8 @@ async fn a_second_apply_writes_nothing_and_reads_are_batched() {
 async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
+    run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     // Someone edits the alarm at the console and disables its actions...
@@ -541,25 +536,23 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
 
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     assert_eq!(plan.code, 0, "plain plan exits 0 on drift: {plan:?}");
-    assert_eq!(
-        block(&plan.stdout, "~ Topic alerts"),
-        [
-            "~ Topic alerts",
-            "    displayName: Renamed by hand → Platform alerts",
-            // A missing subscription is shown with its desired value only.
-            &format!("    subscriptions: (none) → sqs:{SQS_ARCHIVE}"),
-        ],
-        "{plan:?}"
+    // A missing subscription is shown with its desired value only.
+    assert_block(
+        &plan,
+        &format!(
+            "\
+~ Topic alerts
+    displayName: Renamed by hand → Platform alerts
+    subscriptions: (none) → sqs:{SQS_ARCHIVE}"
+        ),
     );
-    assert_eq!(
-        block(&plan.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high",
-            "    evaluationPeriods: 2 → 1",
-            "    threshold: 90 → 85",
-            "    actionsEnabled: false → true",
-        ],
-        "{plan:?}"
+    assert_block(
+        &plan,
+        "\
+~ Alarm cpu-high
+    evaluationPeriods: 2 → 1
+    threshold: 90 → 85
+    actionsEnabled: false → true",
     );
     // The other alarms are in sync and not shown without -v.
     plan.assert_stdout_lacks("latency-p99");
@@ -570,15 +563,14 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
         "{plan:?}"
     );
 
-    let detailed = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(detailed.code, 2, "{detailed:?}");
+    run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(2);
 
     // The JSON plan: {"version": 1, "summary": {"create", "update", "delete",
     // "error", "in_sync", "orphaned"}, "drift": bool, "resources": [{"kind",
     // "name", "mode", "action", "state", "changes": [{"field", "from"?, "to"?}]
     // (absent when empty), ...}]}.
-    let json = run_with_dir(moto.driftd(), &["plan", "--output", "json"], dir.path());
-    assert_eq!(json.code, 0, "{json:?}");
+    let json =
+        run_with_dir(moto.driftd(), &["plan", "--output", "json"], dir.path()).expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan is JSON");
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["drift"], true);
@@ -620,17 +612,14 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     assert_eq!(in_sync["action"], "in_sync");
     assert!(in_sync.get("changes").is_none(), "{in_sync}");
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
-    assert_eq!(
-        block(&apply.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high: corrected",
-            "    evaluationPeriods: 2 → 1",
-            "    threshold: 90 → 85",
-            "    actionsEnabled: false → true",
-        ],
-        "{apply:?}"
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
+    assert_block(
+        &apply,
+        "\
+~ Alarm cpu-high: corrected
+    evaluationPeriods: 2 → 1
+    threshold: 90 → 85
+    actionsEnabled: false → true",
     );
     apply.assert_stdout_contains("~ Topic alerts: corrected");
     apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 2 in sync.");
@@ -647,8 +636,8 @@ async fn drift_made_outside_is_planned_field_by_field_and_corrected() {
     );
     sdk.assert_declared_topic(&topic).await;
 
-    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(clean.code, 0, "{clean:?}");
+    let clean =
+        run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(0);
     assert_eq!(
         clean.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
@@ -702,31 +691,25 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         .expect("create alarm");
     let dir = desired_dir(&[("legacy.yaml", ADOPTED)]);
 
-    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
-    assert_eq!(plan.code, 0, "{plan:?}");
-    assert_eq!(
-        block(&plan.stdout, "~ Topic legacy-alerts"),
-        [
-            "~ Topic legacy-alerts",
-            "    displayName: Old name → Legacy alerts",
-            "    tags.driftd:owner: (none) → driftd",
-            "    tags.team: (none) → platform",
-        ],
-        "{plan:?}"
+    let plan = run_with_dir(moto.driftd(), &["plan"], dir.path()).expect_code(0);
+    assert_block(
+        &plan,
+        "\
+~ Topic legacy-alerts
+    displayName: Old name → Legacy alerts
+    tags.driftd:owner: (none) → driftd
+    tags.team: (none) → platform",
     );
-    assert_eq!(
-        block(&plan.stdout, "~ Alarm legacy-errors"),
-        [
-            "~ Alarm legacy-errors",
-            "    threshold: 50 → 5",
-            "    tags.driftd:owner: (none) → driftd",
-            "    tags.team: (none) → platform",
-        ],
-        "{plan:?}"
+    assert_block(
+        &plan,
+        "\
+~ Alarm legacy-errors
+    threshold: 50 → 5
+    tags.driftd:owner: (none) → driftd
+    tags.team: (none) → platform",
     );
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     apply.assert_stdout_contains("Apply: 0 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     // Adopted, not recreated: the same topic, and no second one.
     assert_eq!(
@@ -759,8 +742,7 @@ async fn resources_created_by_hand_are_adopted_and_their_other_tags_kept() {
         ])
     );
 
-    let clean = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(clean.code, 0, "{clean:?}");
+    run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(0);
 }
 
 #[tokio::test]
@@ -768,9 +750,8 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("stack.yaml", STACK)]);
-    let created = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    let dir = desired_dir(&[("stack.yaml", &stack())]);
+    run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(0);
     let topic = sdk.topic_arn("alerts").await.expect("topic");
 
     sdk.edit_alarm("cpu-high", |put| put.threshold(95.0)).await;
@@ -789,15 +770,12 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
         observed.code, 0,
         "observed drift is not a failure: {observed:?}"
     );
-    let writes: Vec<String> = proxy.writes().iter().map(ToString::to_string).collect();
-    assert!(writes.is_empty(), "--mode observe wrote: {writes:?}");
-    assert_eq!(
-        block(&observed.stdout, "~ Alarm cpu-high"),
-        [
-            "~ Alarm cpu-high: drifted (observe: not changed)",
-            "    threshold: 95 → 85",
-        ],
-        "{observed:?}"
+    proxy.assert_no_writes("--mode observe");
+    assert_block(
+        &observed,
+        "\
+~ Alarm cpu-high: drifted (observe: not changed)
+    threshold: 95 → 85",
     );
     observed.assert_stdout_contains("~ Topic alerts: drifted (observe: not changed)");
     observed
@@ -811,18 +789,17 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
 
     // One alarm opts out with `metadata.mode: observe`: it stays drifted while
     // the rest is corrected.
-    let observe_one = STACK.replacen(
+    let observe_one = stack().replacen(
         "  name: cpu-high\n",
         "  name: cpu-high\n  mode: observe\n",
         1,
     );
-    assert_ne!(observe_one, STACK);
+    assert_ne!(observe_one, stack());
     let dir = desired_dir(&[("stack.yaml", &observe_one)]);
     let plan = run_with_dir(moto.driftd(), &["plan"], dir.path());
     plan.assert_stdout_contains("~ Alarm cpu-high (observe: will not be changed)\n");
     proxy.reset();
-    let apply = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     apply.assert_stdout_contains("~ Alarm cpu-high: drifted (observe: not changed)");
     apply.assert_stdout_contains("~ Alarm latency-p99: corrected");
     apply.assert_stdout_contains("~ Topic alerts: corrected");
@@ -841,70 +818,49 @@ async fn observe_mode_reports_drift_and_writes_nothing() {
     );
 }
 
-const SUBSCRIBED: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: alerts
-spec:
-  displayName: Platform alerts
-  subscriptions:
-    - {protocol: email, endpoint: oncall@example.com}
-    - {protocol: email, endpoint: lead@example.com}
-    - {protocol: sqs, endpoint: arn:aws:sqs:us-east-1:123456789012:alerts-archive}
-"#;
-
 #[tokio::test]
 async fn subscriptions_are_never_doubled() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
-    let dir = desired_dir(&[("topic.yaml", SUBSCRIBED)]);
+    let subscribed = alerts_topic(
+        &[
+            ("email", ONCALL),
+            ("email", "lead@example.com"),
+            ("sqs", SQS_ARCHIVE),
+        ],
+        "",
+    );
+    let dir = desired_dir(&[("topic.yaml", &subscribed)]);
     let expected = [
         ("email".to_string(), "lead@example.com".to_string()),
         ("email".to_string(), ONCALL.to_string()),
         ("sqs".to_string(), SQS_ARCHIVE.to_string()),
     ];
 
-    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(first.code, 0, "{first:?}");
+    run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert_eq!(proxy.count("Subscribe"), 3, "{:?}", proxy.writes());
     let topic = sdk.topic_arn("alerts").await.expect("topic");
     // moto confirms email subscriptions at once (real SNS keeps them pending
     // until the link in the mail is clicked; the fake covers that case).
-    let arns: Vec<String> = sdk
-        .subscriptions(&topic)
-        .await
-        .into_iter()
-        .map(|(_, _, arn)| arn)
-        .collect();
+    let arns = sdk.subscription_arns(&topic).await;
 
     for pass in 2..=3 {
         proxy.reset();
-        let again = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-        assert_eq!(again.code, 0, "apply #{pass}: {again:?}");
+        run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
         assert_eq!(
             proxy.count("Subscribe"),
             0,
             "apply #{pass} subscribed again: {:?}",
             proxy.writes()
         );
-        assert!(
-            proxy.writes().is_empty(),
-            "apply #{pass}: {:?}",
-            proxy.writes()
-        );
+        proxy.assert_no_writes(&format!("apply #{pass}"));
         assert_eq!(
             sdk.subscribed(&topic).await,
             expected,
             "after apply #{pass}"
         );
-        let now: Vec<String> = sdk
-            .subscriptions(&topic)
-            .await
-            .into_iter()
-            .map(|(_, _, arn)| arn)
-            .collect();
+        let now = sdk.subscription_arns(&topic).await;
         assert_eq!(now, arns, "the same subscriptions after apply #{pass}");
     }
 }
@@ -926,8 +882,8 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
     ];
     let dir = desired_dir(&[("alarms.yaml", &alarms.join("---\n"))]);
 
-    let plan = run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path());
-    assert_eq!(plan.code, 1, "{plan:?}");
+    let plan =
+        run_with_dir(moto.driftd(), &["plan", "--detailed-exitcode"], dir.path()).expect_code(1);
     plan.assert_stdout_contains("! Alarm theirs\n");
     assert!(
         plan.stdout
@@ -935,8 +891,7 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
         "{plan:?}"
     );
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 1, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(1);
     assert_error(
         &apply,
         "! Alarm theirs",
@@ -963,12 +918,7 @@ async fn a_resource_of_another_owner_is_an_error_and_left_untouched() {
 async fn a_missing_ecs_service_fails_alone() {
     let moto = Moto::start();
     let sdk = Sdk::new(&moto).await;
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    ecs.create_cluster()
-        .cluster_name("shop")
-        .send()
-        .await
-        .expect("create cluster");
+    common::ecs::create_cluster(&sdk.ecs, "shop").await;
     let services = r#"
 apiVersion: driftd/v1
 kind: EcsService
@@ -977,10 +927,9 @@ spec:
   cluster: shop
   desiredCount: 1
 "#;
-    let dir = desired_dir(&[("stack.yaml", STACK), ("services.yaml", services)]);
+    let dir = desired_dir(&[("stack.yaml", &stack()), ("services.yaml", services)]);
 
-    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path());
-    assert_eq!(apply.code, 1, "{apply:?}");
+    let apply = run_with_dir(moto.driftd(), &["apply"], dir.path()).expect_code(1);
     assert_error(
         &apply,
         "! EcsService shop-worker",

@@ -30,17 +30,18 @@ use serde_json::{json, Value};
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "events-shop";
 
-/// One resource of each kind: a topic, an alarm, then [`OTHERS`].
+/// One resource of each kind: a topic, an alarm, a dashboard, then [`OTHERS`].
 fn desired() -> String {
     [
         common::sns::topic_yaml("events-alerts", "Events alerts"),
         common::cloudwatch::cpu_alarm_yaml("events-cpu-high", "80"),
+        common::cloudwatch::text_dashboard_yaml("events-ops", "Events dashboard"),
         OTHERS.to_string(),
     ]
     .join("---\n")
 }
 
-/// A secret, a dashboard and an ECS service, for [`desired`].
+/// A secret and an ECS service, for [`desired`].
 const OTHERS: &str = r#"apiVersion: driftd/v1
 kind: Secret
 metadata:
@@ -49,21 +50,6 @@ spec:
   description: Events test secret
   initialValue:
     placeholderKeys: [TOKEN]
----
-apiVersion: driftd/v1
-kind: Dashboard
-metadata:
-  name: events-ops
-spec:
-  body:
-    widgets:
-      - type: text
-        x: 0
-        y: 0
-        width: 6
-        height: 2
-        properties:
-          markdown: Events dashboard
 ---
 apiVersion: driftd/v1
 kind: EcsService
@@ -101,6 +87,23 @@ impl Aws {
             clients: Clients::new(&config),
             sqs: Sqs::new(&config),
         }
+    }
+
+    /// Sends `event` to the queue `queue`, then waits (at most 2 s) until
+    /// `corrected` holds; gives `kind` and how long that took.
+    async fn announce<F, Fut>(
+        &self,
+        queue: &str,
+        event: &str,
+        kind: &'static str,
+        corrected: F,
+    ) -> (&'static str, Duration)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.sqs.send(queue, event).await;
+        (kind, within(Duration::from_secs(2), kind, corrected).await)
     }
 
     /// The ECS service the desired state declares, running 2 tasks.
@@ -237,14 +240,13 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
     // Alarm.
     let (reads, writes) = aws_calls(&driftd);
     aws.edit_alarm(99.0).await;
-    aws.sqs.send(&queue, &alarm_event("events-cpu-high")).await;
-    took.push((
-        "Alarm",
-        within(Duration::from_secs(2), "alarm", || async {
+    let event = alarm_event("events-cpu-high");
+    took.push(
+        aws.announce(&queue, &event, "Alarm", || async {
             aws.threshold().await == Some(80.0)
         })
         .await,
-    ));
+    );
     driftd.wait(Duration::from_secs(5), "the alarm's event handled", || {
         driftd.metric("driftd_events_received_total{outcome=\"matched\"}") == Some(1.0)
     });
@@ -270,18 +272,17 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("edit the topic");
-    aws.sqs.send(
-        &queue,
-        &cloudtrail("sns.amazonaws.com", "SetTopicAttributes", json!({"topicArn": topic, "attributeName": "DisplayName", "attributeValue": "edited in the console"})),
-    )
-    .await;
-    took.push((
-        "Topic",
-        within(Duration::from_secs(2), "topic", || async {
+    let event = cloudtrail(
+        "sns.amazonaws.com",
+        "SetTopicAttributes",
+        json!({"topicArn": topic, "attributeName": "DisplayName", "attributeValue": "edited in the console"}),
+    );
+    took.push(
+        aws.announce(&queue, &event, "Topic", || async {
             aws.display_name().await.as_deref() == Some("Events alerts")
         })
         .await,
-    ));
+    );
 
     // Secret (its description: its value is the application's).
     aws.secrets
@@ -296,44 +297,32 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .arn()
         .unwrap_or_default()
         .to_string();
-    aws.sqs
-        .send(
-            &queue,
-            &cloudtrail(
-                "secretsmanager.amazonaws.com",
-                "UpdateSecret",
-                json!({"secretId": arn, "description": "edited in the console"}),
-            ),
-        )
-        .await;
-    took.push((
-        "Secret",
-        within(Duration::from_secs(2), "secret", || async {
+    let event = cloudtrail(
+        "secretsmanager.amazonaws.com",
+        "UpdateSecret",
+        json!({"secretId": arn, "description": "edited in the console"}),
+    );
+    took.push(
+        aws.announce(&queue, &event, "Secret", || async {
             aws.secret_description().await.as_deref() == Some("Events test secret")
         })
         .await,
-    ));
+    );
 
     // Dashboard.
     let declared = aws.dashboard_body().await;
     common::cloudwatch::put_dashboard(&aws.cloudwatch, "events-ops", r#"{"widgets":[]}"#).await;
-    aws.sqs
-        .send(
-            &queue,
-            &cloudtrail(
-                "monitoring.amazonaws.com",
-                "PutDashboard",
-                json!({"dashboardName": "events-ops"}),
-            ),
-        )
-        .await;
-    took.push((
-        "Dashboard",
-        within(Duration::from_secs(2), "dashboard", || async {
+    let event = cloudtrail(
+        "monitoring.amazonaws.com",
+        "PutDashboard",
+        json!({"dashboardName": "events-ops"}),
+    );
+    took.push(
+        aws.announce(&queue, &event, "Dashboard", || async {
             aws.dashboard_body().await == declared
         })
         .await,
-    ));
+    );
 
     // ECS service.
     aws.ecs
@@ -344,23 +333,17 @@ async fn a_change_and_its_event_are_corrected_within_two_seconds_for_each_kind()
         .send()
         .await
         .expect("scale the worker");
-    aws.sqs
-        .send(
-            &queue,
-            &cloudtrail(
-                "ecs.amazonaws.com",
-                "UpdateService",
-                json!({"cluster": CLUSTER, "service": "events-worker", "desiredCount": 3}),
-            ),
-        )
-        .await;
-    took.push((
-        "EcsService",
-        within(Duration::from_secs(2), "service", || async {
+    let event = cloudtrail(
+        "ecs.amazonaws.com",
+        "UpdateService",
+        json!({"cluster": CLUSTER, "service": "events-worker", "desiredCount": 3}),
+    );
+    took.push(
+        aws.announce(&queue, &event, "EcsService", || async {
             aws.desired_count().await == 0
         })
         .await,
-    ));
+    );
 
     for (kind, t) in &took {
         assert!(*t <= Duration::from_secs(2), "{kind}: {t:?}");
@@ -454,15 +437,8 @@ assert out["FailedEntryCount"] == 0, out
         detail_type = serde_json::to_string(&event["detail-type"]).unwrap(),
         detail = serde_json::to_string(&event["detail"].to_string()).unwrap(),
     );
-    let out = Command::new(repo_root().join(".venv/bin/python"))
-        .args(["-c", &script])
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run(Command::new(repo_root().join(".venv/bin/python")).args(["-c", &script]))
+        .expect_code(0);
     within(
         Duration::from_secs(3),
         "corrected through EventBridge",

@@ -16,16 +16,10 @@ use crate::common;
 use common::kinds::{ctx, resource};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
 use aws_sdk_cloudwatch::types::ComparisonOperator;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_types::config_bag::ConfigBag;
-use common::cloudwatch::{cpu_alarm, dimension};
+use common::cloudwatch::{cpu_alarm, dimension, AlarmDoc, Requests};
 use driftd::aws::cloudwatch::SdkCloudWatch;
 use driftd::aws::Aws;
 use driftd::engine::{Action, Diff, Reconciler, Refs};
@@ -34,45 +28,14 @@ use driftd::kinds::{Resource, Spec, OWNER_TAG};
 
 const TOPIC: &str = "tiktimer-dev-alerts";
 
-/// Counts the `DescribeAlarms` calls a client makes (once per call, not per
-/// retry attempt).
-#[derive(Debug, Clone, Default)]
-struct DescribeCounter(Arc<AtomicUsize>);
-
-impl DescribeCounter {
-    fn take(&self) -> usize {
-        self.0.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl Intercept for DescribeCounter {
-    fn name(&self) -> &'static str {
-        "DescribeCounter"
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if context
-            .input()
-            .downcast_ref::<DescribeAlarmsInput>()
-            .is_some()
-        {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
-
 /// A moto, driftd's AWS layer over it, a raw CloudWatch client for changes
 /// made "outside driftd", and a topic for alarm actions.
 struct Env {
     _moto: common::Moto,
     aws: Aws,
     raw: aws_sdk_cloudwatch::Client,
-    describes: DescribeCounter,
+    /// The requests of driftd's CloudWatch client.
+    requests: Requests,
     refs: Refs,
     topic_arn: String,
 }
@@ -81,8 +44,8 @@ impl Env {
     async fn start() -> Env {
         let moto = common::Moto::start();
         let config = moto.sdk_config().await;
-        let describes = DescribeCounter::default();
-        let counted = common::cloudwatch::intercepted(&config, describes.clone());
+        let requests = Requests::default();
+        let counted = common::cloudwatch::intercepted(&config, requests.interceptor());
         let mut aws = Aws::from_sdk_config(&config);
         aws.cloudwatch = Arc::new(SdkCloudWatch::from_client(counted));
         let topic_arn =
@@ -91,7 +54,7 @@ impl Env {
             _moto: moto,
             aws,
             raw: aws_sdk_cloudwatch::Client::new(&config),
-            describes,
+            requests,
             refs: Refs {
                 topic_arns: HashMap::from([(TOPIC.to_string(), topic_arn.clone())]),
             },
@@ -136,6 +99,19 @@ impl Env {
         diff
     }
 
+    /// Creates the alarm `name` in one reconcile, then asserts that it reads
+    /// back in sync; gives what it read.
+    async fn create_in_sync(&self, name: &str, spec: &alarm::Spec) -> alarm::Live {
+        let created = self.reconcile(name, spec).await;
+        assert_eq!(
+            created.action,
+            Action::Create,
+            "{name}: {:?}",
+            created.changes
+        );
+        self.assert_in_sync(name, spec).await
+    }
+
     /// Asserts that what AWS now holds is what the spec asks for.
     async fn assert_in_sync(&self, name: &str, spec: &alarm::Spec) -> alarm::Live {
         let live = self.observe(name, spec).await.expect("the alarm exists");
@@ -155,15 +131,9 @@ fn spec(yaml: &str) -> alarm::Spec {
 }
 
 /// Only what the contract requires: every default left to AWS.
-const MINIMAL: &str = r#"
-namespace: AWS/ECS
-metricName: CPUUtilization
-statistic: Average
-period: 300
-evaluationPeriods: 1
-threshold: 85
-comparisonOperator: GreaterThanThreshold
-"#;
+fn minimal() -> AlarmDoc {
+    AlarmDoc::cpu("cpu", 85).set("period", 300)
+}
 
 fn changed_fields(diff: &Diff<alarm::Ops>) -> Vec<&str> {
     diff.changes.iter().map(|c| c.field.as_str()).collect()
@@ -172,32 +142,19 @@ fn changed_fields(diff: &Diff<alarm::Ops>) -> Vec<&str> {
 #[tokio::test]
 async fn the_contract_example_reads_back_in_sync() {
     let env = Env::start().await;
+    // Every field written out, CloudWatch's defaults too.
     let spec = spec(
-        r#"
-description: ECS CPU above 85% for 5 minutes
-namespace: AWS/ECS
-metricName: CPUUtilization
-dimensions: {ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}
-statistic: Average
-unit: Percent
-period: 300
-evaluationPeriods: 1
-datapointsToAlarm: 1
-threshold: 85
-comparisonOperator: GreaterThanThreshold
-treatMissingData: missing
-actionsEnabled: true
-alarmActions: [topic:tiktimer-dev-alerts]
-okActions: []
-insufficientDataActions: []
-tags: {team: platform}
-"#,
+        &AlarmDoc::cpu_high("cpu-high", "tiktimer-dev", "tiktimer-dev-app")
+            .set("treatMissingData", "missing")
+            .set("actionsEnabled", true)
+            .set("alarmActions", "[topic:tiktimer-dev-alerts]")
+            .set("okActions", "[]")
+            .set("insufficientDataActions", "[]")
+            .set("tags", "{team: platform}")
+            .spec_yaml(),
     );
 
-    let created = env.reconcile("cpu-high", &spec).await;
-    assert_eq!(created.action, Action::Create);
-
-    let live = env.assert_in_sync("cpu-high", &spec).await;
+    let live = env.create_in_sync("cpu-high", &spec).await;
     assert_eq!(
         live.definition.alarm_actions,
         std::slice::from_ref(&env.topic_arn)
@@ -209,9 +166,8 @@ tags: {team: platform}
 #[tokio::test]
 async fn a_minimal_alarm_with_every_default_left_to_aws_reads_back_in_sync() {
     let env = Env::start().await;
-    let spec = spec(MINIMAL);
-    env.reconcile("minimal", &spec).await;
-    env.assert_in_sync("minimal", &spec).await;
+    let spec = spec(&minimal().spec_yaml());
+    env.create_in_sync("minimal", &spec).await;
 }
 
 #[tokio::test]
@@ -233,10 +189,12 @@ treatMissingData: notBreaching
 okActions: [topic:tiktimer-dev-alerts]
 "#,
     );
-    env.reconcile("latency-p99", &spec).await;
-    let live = env.assert_in_sync("latency-p99", &spec).await;
-    assert_eq!(live.definition.extended_statistic.as_deref(), Some("p99"));
-    assert_eq!(live.definition.statistic, None);
+    let live = env.create_in_sync("latency-p99", &spec).await.definition;
+    // The extended statistic, and no plain one beside it.
+    assert_eq!(
+        (live.extended_statistic.as_deref(), live.statistic),
+        (Some("p99"), None)
+    );
 }
 
 #[tokio::test]
@@ -271,8 +229,7 @@ metrics:
       stat: Average
 "#,
     );
-    env.reconcile("cpu-share", &spec).await;
-    let live = env.assert_in_sync("cpu-share", &spec).await;
+    let live = env.create_in_sync("cpu-share", &spec).await;
     assert_eq!(live.definition.metrics.len(), 3);
     assert_eq!(live.definition.namespace, None);
 }
@@ -289,7 +246,7 @@ async fn put_minimal_by_hand(env: &Env, name: &str, threshold: f64) {
 #[tokio::test]
 async fn a_threshold_changed_outside_driftd_is_named_and_corrected() {
     let env = Env::start().await;
-    let spec = spec(MINIMAL);
+    let spec = spec(&minimal().spec_yaml());
     env.reconcile("cpu", &spec).await;
 
     put_minimal_by_hand(&env, "cpu", 90.0).await;
@@ -388,11 +345,7 @@ metrics:
   - {id: ad1, expression: "ANOMALY_DETECTION_BAND(m1, 2)", label: CPU band}
 "#,
     );
-    assert_eq!(
-        env.reconcile("cpu-band", &spec).await.action,
-        Action::Create
-    );
-    let live = env.assert_in_sync("cpu-band", &spec).await;
+    let live = env.create_in_sync("cpu-band", &spec).await;
     assert_eq!(live.definition.threshold_metric_id.as_deref(), Some("ad1"));
     assert_eq!(live.definition.threshold, None);
 }
@@ -400,7 +353,7 @@ metrics:
 #[tokio::test]
 async fn actions_disabled_outside_driftd_are_named_and_corrected() {
     let env = Env::start().await;
-    let spec = spec(MINIMAL);
+    let spec = spec(&minimal().spec_yaml());
     env.reconcile("cpu", &spec).await;
 
     env.raw
@@ -418,9 +371,14 @@ async fn actions_disabled_outside_driftd_are_named_and_corrected() {
 #[tokio::test]
 async fn dimensions_put_in_another_order_are_not_drift() {
     let env = Env::start().await;
-    let spec = spec(&format!(
-        "{MINIMAL}dimensions: {{ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}}\n"
-    ));
+    let spec = spec(
+        &minimal()
+            .set(
+                "dimensions",
+                "{ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}",
+            )
+            .spec_yaml(),
+    );
     cpu_alarm(&env.raw, "cpu", 300, 85.0)
         .dimensions(dimension("ServiceName", "tiktimer-dev-app"))
         .dimensions(dimension("ClusterName", "tiktimer-dev"))
@@ -437,7 +395,7 @@ async fn dimensions_put_in_another_order_are_not_drift() {
 #[tokio::test]
 async fn an_untagged_alarm_is_adopted_by_tagging_it_and_nothing_else() {
     let env = Env::start().await;
-    let spec = spec(&format!("{MINIMAL}tags: {{team: platform}}\n"));
+    let spec = spec(&minimal().set("tags", "{team: platform}").spec_yaml());
     put_minimal_by_hand(&env, "cpu", 85.0).await;
 
     let diff = env.reconcile("cpu", &spec).await;
@@ -452,7 +410,7 @@ async fn an_untagged_alarm_is_adopted_by_tagging_it_and_nothing_else() {
 #[tokio::test]
 async fn one_hundred_and_fifty_alarms_are_read_with_two_describe_calls() {
     let env = Env::start().await;
-    let spec = spec(MINIMAL);
+    let spec = spec(&minimal().spec_yaml());
     let names: Vec<String> = (0..150).map(|i| format!("cpu-{i:03}")).collect();
     for name in &names {
         put_minimal_by_hand(&env, name, 85.0).await;
@@ -461,11 +419,11 @@ async fn one_hundred_and_fifty_alarms_are_read_with_two_describe_calls() {
     let mut resources: Vec<Resource> = names.iter().map(|n| alarm(n, &spec)).collect();
     resources.push(alarm("absent", &spec));
     let pairs: Vec<(&Resource, &alarm::Spec)> = resources.iter().map(|r| (r, &spec)).collect();
-    env.describes.take();
+    env.requests.reset();
 
     let observed = Alarm::observe(&env.aws, &pairs).await.expect("observe");
 
-    assert_eq!(env.describes.take(), 2);
+    assert_eq!(env.requests.succeeded("DescribeAlarms"), 2);
     assert_eq!(observed.len(), 151);
     for name in &names {
         let live = observed[name].as_ref().expect("no error");

@@ -5,14 +5,10 @@
 use crate::common;
 use common::kinds::{ctx, resource};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use common::cloudwatch::Requests;
+
 use driftd::aws::dashboards::SdkDashboards;
 use driftd::aws::{Aws, ErrorClass};
 use driftd::engine::{Action, Reconciler, Refs};
@@ -22,47 +18,11 @@ use serde_json::Value;
 
 const OWNER: &str = "driftd";
 
-/// Counts the requests each operation sends over HTTP (retries included), so
-/// that "not fetched again" is measured on the wire, not taken on trust.
-#[derive(Debug, Clone, Default)]
-struct Requests(Arc<Mutex<Vec<String>>>);
-
-impl Requests {
-    fn count(&self, operation: &str) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|o| *o == operation)
-            .count()
-    }
-}
-
-impl Intercept for Requests {
-    fn name(&self) -> &'static str {
-        "Requests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let operation = cfg.load::<Metadata>().map(|m| m.name().to_string());
-        self.0
-            .lock()
-            .unwrap()
-            .push(operation.unwrap_or_else(|| "(unknown)".into()));
-        Ok(())
-    }
-}
-
 /// driftd's AWS clients against this moto, the dashboard seam counting its requests.
 async fn clients(moto: &common::Moto) -> (Aws, Requests, aws_sdk_cloudwatch::Client) {
     let config = moto.sdk_config().await;
     let requests = Requests::default();
-    let counted = common::cloudwatch::intercepted(&config, requests.clone());
+    let counted = common::cloudwatch::intercepted(&config, requests.interceptor());
     let mut aws = Aws::from_sdk_config(&config);
     aws.dashboards = Arc::new(SdkDashboards::from_client(counted));
     (aws, requests, aws_sdk_cloudwatch::Client::new(&config))
@@ -133,19 +93,12 @@ async fn pass(aws: &Aws, resource: &Resource) -> (Action, Vec<String>) {
     )
     .await
     .expect("apply");
-    let changes = diff
-        .changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{}: {} → {}",
-                c.field,
-                c.from.as_deref().unwrap_or("(none)"),
-                c.to.as_deref().unwrap_or("(none)")
-            )
-        })
-        .collect();
-    (diff.action, changes)
+    // Each change as the plan shows it: `field: from → to`.
+    let changes = diff.changes.iter().map(|c| {
+        let [from, to] = [&c.from, &c.to].map(|v| v.as_deref().unwrap_or("(none)"));
+        format!("{}: {from} → {to}", c.field)
+    });
+    (diff.action, changes.collect())
 }
 
 /// The same value written differently: keys in reverse order, every integer

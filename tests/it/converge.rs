@@ -33,8 +33,7 @@ async fn set_threshold(cloudwatch: &aws_sdk_cloudwatch::Client, threshold: f64) 
 
 /// The alarm as driftd creates it (threshold 80), then raised to 95 outside driftd.
 async fn drifted_alarm(moto: &Moto, proxy: &Proxy, dir: &std::path::Path) {
-    let created = run_with_dir(proxy.driftd(moto), &["apply"], dir);
-    assert_eq!(created.code, 0, "{created:?}");
+    run_with_dir(proxy.driftd(moto), &["apply"], dir).expect_code(0);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
     set_threshold(&cloudwatch, 95.0).await;
 }
@@ -111,8 +110,7 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "drop"}]));
     proxy.reset();
 
-    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(applied.code, 1, "{applied:?}");
+    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(1);
     applied.assert_stdout_contains(&format!("! Alarm {ALARM}: error"));
     applied.assert_stdout_contains("error (not_converging): threshold still differed");
     assert_eq!(puts(&proxy), 3, "{:?}", proxy.writes());
@@ -123,8 +121,7 @@ async fn apply_corrects_three_times_then_fails_with_not_converging() {
     // Once writes take again, one correction is enough and is read back once.
     proxy.clear_faults();
     proxy.reset();
-    let applied = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(applied.code, 0, "{applied:?}");
+    run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     assert_eq!(puts(&proxy), 1);
     assert_eq!(proxy.count("DescribeAlarms"), 2, "{:?}", proxy.calls());
 }

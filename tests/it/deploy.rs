@@ -23,24 +23,40 @@ const TASK_DEFINITIONS: &[&str] = &[
     "deploy/ecs/driftd-sidecar.json",
 ];
 
-/// The metrics of section 5 of the contract, with their types.
-const CONTRACT_METRICS: &[(&str, &str)] = &[
-    ("driftd_resources", "gauge"),
-    ("driftd_resource_in_sync", "gauge"),
-    ("driftd_drift_detected_total", "counter"),
-    ("driftd_drift_corrected_total", "counter"),
-    ("driftd_reconcile_errors_total", "counter"),
-    ("driftd_reconcile_duration_seconds", "histogram"),
-    ("driftd_pass_duration_seconds", "histogram"),
-    ("driftd_last_pass_timestamp_seconds", "gauge"),
-    ("driftd_aws_requests_total", "counter"),
-    ("driftd_desired_state_valid", "gauge"),
-    ("driftd_desired_state_load_errors_total", "counter"),
-    ("driftd_leader", "gauge"),
-    ("driftd_build_info", "gauge"),
-    ("driftd_drift_flapping", "gauge"),
-    ("driftd_aws_throttled_total", "counter"),
+/// The metrics of section 5 of the contract, by type: the gauges...
+const CONTRACT_GAUGES: &[&str] = &[
+    "driftd_resources",
+    "driftd_resource_in_sync",
+    "driftd_last_pass_timestamp_seconds",
+    "driftd_desired_state_valid",
+    "driftd_leader",
+    "driftd_build_info",
+    "driftd_drift_flapping",
 ];
+
+/// ...the counters...
+const CONTRACT_COUNTERS: &[&str] = &[
+    "driftd_drift_detected_total",
+    "driftd_drift_corrected_total",
+    "driftd_reconcile_errors_total",
+    "driftd_aws_requests_total",
+    "driftd_desired_state_load_errors_total",
+    "driftd_aws_throttled_total",
+];
+
+/// ...and the histograms (each the series `_bucket`, `_sum` and `_count`).
+const CONTRACT_HISTOGRAMS: &[&str] = &[
+    "driftd_reconcile_duration_seconds",
+    "driftd_pass_duration_seconds",
+];
+
+/// Every metric of section 5 of the contract.
+fn contract_metrics() -> impl Iterator<Item = &'static str> {
+    [CONTRACT_GAUGES, CONTRACT_COUNTERS, CONTRACT_HISTOGRAMS]
+        .into_iter()
+        .flatten()
+        .copied()
+}
 
 /// The alerts the deployment issue asks for, by the names the rules give them.
 const REQUIRED_ALERTS: &[&str] = &[
@@ -296,80 +312,46 @@ fn ecs_request(port: u16, action: &str, body: &str) -> (u16, String) {
 }
 
 /// The fields of a described container that the example files set, under
-/// their API names, to compare with the files.
+/// their API names, to compare with the files (its `null`s are what ECS did
+/// not return: [`assert_described`] drops them).
 fn container_as_api_json(c: &ContainerDefinition) -> Value {
-    let mut out = serde_json::Map::new();
-    let mut put = |key: &str, value: Value| {
-        if !value.is_null() {
-            out.insert(key.to_string(), value);
-        }
-    };
-    put("name", json!(c.name()));
-    put("image", json!(c.image()));
-    put("essential", json!(c.essential()));
-    put("command", json!(c.command()));
-    put("user", json!(c.user()));
-    put(
-        "readonlyRootFilesystem",
-        json!(c.readonly_root_filesystem()),
-    );
-    put("cpu", json!(c.cpu()));
-    put("memory", json!(c.memory()));
-    put("memoryReservation", json!(c.memory_reservation()));
-    put("stopTimeout", json!(c.stop_timeout()));
-    put(
-        "environment",
-        c.environment()
-            .iter()
+    json!({
+        "name": c.name(),
+        "image": c.image(),
+        "essential": c.essential(),
+        "command": c.command(),
+        "user": c.user(),
+        "readonlyRootFilesystem": c.readonly_root_filesystem(),
+        "cpu": c.cpu(),
+        "memory": c.memory(),
+        "memoryReservation": c.memory_reservation(),
+        "stopTimeout": c.stop_timeout(),
+        "environment": c.environment().iter()
             .map(|kv| json!({"name": kv.name(), "value": kv.value()}))
-            .collect(),
-    );
-    put(
-        "portMappings",
-        c.port_mappings()
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.name(),
-                    "containerPort": p.container_port(),
-                    "protocol": p.protocol().map(|p| p.as_str()),
-                    "appProtocol": p.app_protocol().map(|p| p.as_str()),
-                })
-            })
-            .collect(),
-    );
-    if let Some(h) = c.health_check() {
-        put(
-            "healthCheck",
-            json!({
-                "command": h.command(),
-                "interval": h.interval(),
-                "timeout": h.timeout(),
-                "retries": h.retries(),
-                "startPeriod": h.start_period(),
-            }),
-        );
-    }
-    if let Some(l) = c.log_configuration() {
-        put(
-            "logConfiguration",
-            json!({
-                "logDriver": l.log_driver().as_str(),
-                "options": l.options().map(|o| o.iter().collect::<BTreeMap<_, _>>()),
-            }),
-        );
-    }
-    if let Some(r) = c.restart_policy() {
-        put(
-            "restartPolicy",
-            json!({
-                "enabled": r.enabled(),
-                "ignoredExitCodes": r.ignored_exit_codes(),
-                "restartAttemptPeriod": r.restart_attempt_period(),
-            }),
-        );
-    }
-    Value::Object(out)
+            .collect::<Vec<_>>(),
+        "portMappings": c.port_mappings().iter().map(|p| json!({
+            "name": p.name(),
+            "containerPort": p.container_port(),
+            "protocol": p.protocol().map(|p| p.as_str()),
+            "appProtocol": p.app_protocol().map(|p| p.as_str()),
+        })).collect::<Vec<_>>(),
+        "healthCheck": c.health_check().map(|h| json!({
+            "command": h.command(),
+            "interval": h.interval(),
+            "timeout": h.timeout(),
+            "retries": h.retries(),
+            "startPeriod": h.start_period(),
+        })),
+        "logConfiguration": c.log_configuration().map(|l| json!({
+            "logDriver": l.log_driver().as_str(),
+            "options": l.options().map(|o| o.iter().collect::<BTreeMap<_, _>>()),
+        })),
+        "restartPolicy": c.restart_policy().map(|r| json!({
+            "enabled": r.enabled(),
+            "ignoredExitCodes": r.ignored_exit_codes(),
+            "restartAttemptPeriod": r.restart_attempt_period(),
+        })),
+    })
 }
 
 /// The task-level fields of a described task definition, under their API names.
@@ -789,14 +771,14 @@ fn driftd_metric_names(expr: &str) -> BTreeSet<String> {
 /// The contract metric a series name belongs to (`_bucket`, `_sum` and
 /// `_count` of a histogram belong to the histogram), or `None`.
 fn contract_metric(series: &str) -> Option<&'static str> {
-    CONTRACT_METRICS.iter().find_map(|&(name, kind)| {
-        let matches = series == name
-            || (kind == "histogram"
-                && ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .any(|suffix| series.strip_prefix(name) == Some(suffix)));
-        matches.then_some(name)
-    })
+    let of_histogram = |name: &&str| {
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .any(|suffix| series.strip_prefix(*name) == Some(suffix))
+    };
+    contract_metrics()
+        .find(|name| *name == series)
+        .or_else(|| CONTRACT_HISTOGRAMS.iter().copied().find(of_histogram))
 }
 
 fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
@@ -897,7 +879,7 @@ fn rules_and_dashboard_speak_the_contract_metrics() {
             shown.insert(metric);
         }
     }
-    let all: BTreeSet<&str> = CONTRACT_METRICS.iter().map(|(name, _)| *name).collect();
+    let all: BTreeSet<&str> = contract_metrics().collect();
     let missing: Vec<_> = all.difference(&shown).collect();
     assert!(
         missing.is_empty(),

@@ -18,36 +18,49 @@ use driftd::aws::ecs::{Ecs, SdkEcs, ServiceStatus};
 use driftd::aws::{Aws, ErrorClass};
 use driftd::engine::{Action, Diff, Observed, Reconciler, Refs};
 use driftd::kinds::ecs_service::{self, EcsService, Live, Ops};
-use driftd::kinds::{Error, Resource, Spec};
+use driftd::kinds::{Change, Error, Resource, Spec};
 
 const CLUSTER: &str = "atm-simulator-dev";
 
 /// Raw SDK clients for arranging the emulator's state.
 struct Setup {
+    _moto: common::Moto,
+    config: aws_config::SdkConfig,
     ecs: aws_sdk_ecs::Client,
     aas: aws_sdk_applicationautoscaling::Client,
     task_definition: String,
 }
 
 impl Setup {
-    /// A cluster and a registered task definition for its services.
-    async fn new(config: &aws_config::SdkConfig) -> Setup {
-        let ecs = aws_sdk_ecs::Client::new(config);
+    /// A moto of this test's own with a cluster, a registered task definition
+    /// for its services, and these services running their desired counts.
+    async fn start(services: &[(&str, i32)]) -> Setup {
+        let moto = common::Moto::start();
+        let config = moto.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&config);
         let task_definition = common::ecs::cluster(&ecs, CLUSTER, "worker").await;
-        Setup {
+        let setup = Setup {
+            _moto: moto,
+            aas: aws_sdk_applicationautoscaling::Client::new(&config),
+            config,
             ecs,
-            aas: aws_sdk_applicationautoscaling::Client::new(config),
             task_definition,
-        }
-    }
-
-    /// [`Setup::new`], with these services running their desired counts.
-    async fn with_services(config: &aws_config::SdkConfig, services: &[(&str, i32)]) -> Setup {
-        let setup = Setup::new(config).await;
+        };
         for (name, desired_count) in services {
             setup.service(name, *desired_count).await;
         }
         setup
+    }
+
+    /// Deletes the service `name` (ECS keeps it, INACTIVE, for a while).
+    async fn delete(&self, name: &str) {
+        self.ecs
+            .delete_service()
+            .cluster(CLUSTER)
+            .service(name)
+            .send()
+            .await
+            .expect("delete service");
     }
 
     async fn service(&self, name: &str, desired_count: i32) {
@@ -89,18 +102,22 @@ async fn observe(aws: &Aws, declared: &[(Resource, ecs_service::Spec)]) -> Obser
     EcsService::observe(aws, &pairs).await.expect("observe")
 }
 
+/// What the observe gave for `name`: the service, or the error of its read.
+fn found<'a>(observed: &'a Observed<Live>, name: &str) -> Result<&'a Live, &'a Error> {
+    let Some(entry) = observed.get(name) else {
+        panic!("{name} was not observed");
+    };
+    entry
+        .as_ref()
+        .map(|live| live.as_ref().unwrap_or_else(|| panic!("{name}: absent")))
+}
+
 fn live<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Live {
-    match observed.get(name) {
-        Some(Ok(Some(live))) => live,
-        other => panic!("{name}: {other:?}"),
-    }
+    found(observed, name).unwrap_or_else(|e| panic!("{name}: {e:?}"))
 }
 
 fn error<'a>(observed: &'a Observed<Live>, name: &str) -> &'a Error {
-    match observed.get(name) {
-        Some(Err(e)) => e,
-        other => panic!("{name}: an error expected, got {other:?}"),
-    }
+    found(observed, name).expect_err(name)
 }
 
 fn diff(declared: &(Resource, ecs_service::Spec), live: &Live) -> Diff<Ops> {
@@ -130,9 +147,8 @@ async fn apply(aws: &Aws, declared: &(Resource, ecs_service::Spec), plan: &Diff<
 
 #[tokio::test]
 async fn seams_describe_in_batches_and_update_only_the_count() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let setup = Setup::with_services(&config, &[("worker", 3), ("api", 2)]).await;
+    let setup = Setup::start(&[("worker", 3), ("api", 2)]).await;
+    let config = setup.config.clone();
 
     let ecs = SdkEcs::new(&config);
     let answer = ecs
@@ -191,9 +207,8 @@ async fn seams_describe_in_batches_and_update_only_the_count() {
 
 #[tokio::test]
 async fn a_count_is_observed_corrected_and_read_back() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let setup = Setup::new(&config).await;
+    let setup = Setup::start(&[]).await;
+    let config = setup.config.clone();
     // Twelve services: two DescribeServices calls for one cluster.
     for i in 0..12 {
         setup.service(&format!("svc-{i:02}"), i % 3).await;
@@ -234,17 +249,8 @@ async fn a_count_is_observed_corrected_and_read_back() {
     let worker = declared.last().expect("worker declared");
     let plan = diff(worker, live(&observed, "worker"));
     assert_eq!(plan.action, Action::Update);
-    let [change] = plan.changes.as_slice() else {
-        panic!("{plan:?}")
-    };
-    assert_eq!(
-        (
-            change.field.as_str(),
-            change.from.as_deref(),
-            change.to.as_deref()
-        ),
-        ("desiredCount", Some("3"), Some("1"))
-    );
+    let shown = Change::new("desiredCount", Some("3".into()), Some("1".into()));
+    assert_eq!(plan.changes, [shown], "{plan:?}");
     apply(&aws, worker, &plan).await;
 
     assert_eq!(
@@ -260,17 +266,9 @@ async fn a_count_is_observed_corrected_and_read_back() {
 
 #[tokio::test]
 async fn missing_and_inactive_services_fail_alone() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let setup = Setup::with_services(&config, &[("api", 2), ("retired", 0)]).await;
-    setup
-        .ecs
-        .delete_service()
-        .cluster(CLUSTER)
-        .service("retired")
-        .send()
-        .await
-        .expect("delete service");
+    let setup = Setup::start(&[("api", 2), ("retired", 0)]).await;
+    let config = setup.config.clone();
+    setup.delete("retired").await;
     let aws = Aws::from_sdk_config(&config);
 
     let declared: Vec<(Resource, ecs_service::Spec)> = [
@@ -322,9 +320,8 @@ async fn missing_and_inactive_services_fail_alone() {
 
 #[tokio::test]
 async fn an_autoscaling_target_replaces_desired_count() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let setup = Setup::with_services(&config, &[("worker", 7), ("api", 3)]).await;
+    let setup = Setup::start(&[("worker", 7), ("api", 3)]).await;
+    let config = setup.config.clone();
     setup
         .aas
         .register_scalable_target()

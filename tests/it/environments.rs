@@ -16,63 +16,48 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::cloudwatch::{cpu_alarm, dimension, find_alarm};
+use common::cloudwatch::{cpu_alarm, dimension, find_alarm, AlarmDoc};
 use common::sqs::{cloudtrail, Sqs};
-use common::{desired_dir, run, within, write_file, Moto, Run};
+use common::{desired_dir, place_of, run, within, write_file, Moto, Run};
 use serde_json::json;
 
 /// moto's default account: what the ambient (dummy) credentials act in.
 const DEV_ACCOUNT: &str = "123456789012";
 const PROD_ACCOUNT: &str = "222222222222";
 
-const ENVIRONMENTS: &str = r#"
-apiVersion: driftd/v1
-kind: Environment
-metadata:
-  name: dev
-spec:
-  accountId: "123456789012"
-  vars:
-    cpu: 90
----
-apiVersion: driftd/v1
-kind: Environment
-metadata:
-  name: prod
-spec:
-  accountId: "222222222222"
-  roleArn: arn:aws:iam::222222222222:role/driftd
-  externalId: driftd-prod
-  vars:
-    cpu: 85
-"#;
+/// An Environment document: `name` in the account `account`, with the spec
+/// lines `more` and the variable `cpu`.
+fn environment(name: &str, account: &str, more: &str, cpu: u32) -> String {
+    format!(
+        "apiVersion: driftd/v1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  \
+         accountId: \"{account}\"\n{more}  vars: {{cpu: {cpu}}}\n"
+    )
+}
 
-const MONITORING: &str = r#"
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-  name: app-${env}-alerts
-spec:
-  displayName: App alerts (${env})
----
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-  name: app-${env}-cpu-high
-spec:
-  namespace: AWS/ECS
-  metricName: CPUUtilization
-  dimensions:
-    ClusterName: app-${env}
-    ServiceName: api
-  statistic: Average
-  period: 300
-  evaluationPeriods: 1
-  threshold: ${vars.cpu}
-  comparisonOperator: GreaterThanThreshold
-  alarmActions:
-    - topic:app-${env}-alerts
-"#;
+/// `dev` in the ambient account, `prod` in its own through a role.
+fn environments() -> String {
+    let role =
+        format!("  roleArn: arn:aws:iam::{PROD_ACCOUNT}:role/driftd\n  externalId: driftd-prod\n");
+    [
+        environment("dev", DEV_ACCOUNT, "", 90),
+        environment("prod", PROD_ACCOUNT, &role, 85),
+    ]
+    .join("---\n")
+}
+
+/// A topic and a CPU alarm that notifies it, named after each environment
+/// (in a flow collection, a value with `${` is quoted).
+fn monitoring() -> String {
+    let topic = common::sns::topic_yaml("app-${env}-alerts", "App alerts (${env})");
+    let alarm = AlarmDoc::cpu("app-${env}-cpu-high", "${vars.cpu}")
+        .set(
+            "dimensions",
+            r#"{ClusterName: "app-${env}", ServiceName: api}"#,
+        )
+        .set("period", 300)
+        .set("alarmActions", r#"["topic:app-${env}-alerts"]"#);
+    format!("{topic}---\n{alarm}")
+}
 
 /// CloudWatch as the credentials of one account see it.
 struct Account {
@@ -211,10 +196,9 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     // The emulator files assumed-role calls under the role's account.
     assert_eq!(dev.account().await, DEV_ACCOUNT);
     assert_eq!(prod.account().await, PROD_ACCOUNT);
-    let dir = desired_state(ENVIRONMENTS, MONITORING);
+    let dir = desired_state(&environments(), &monitoring());
 
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(0);
     assert_lines(
         &out,
         &[
@@ -233,8 +217,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
 
     // A console edit in production: found there, and only there.
     prod.drift_threshold("prod", PROD_ACCOUNT, 99.0).await;
-    let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 2, "{plan:?}");
+    let plan = driftd(&moto, &dir, &["plan", "--detailed-exitcode"]).expect_code(2);
     plan.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high\n    threshold: 99 → 85\n");
     plan.assert_stdout_lacks("[dev] Alarm");
 
@@ -246,8 +229,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
         "{json:?}"
     );
 
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(0);
     out.assert_stdout_contains("~ [prod] Alarm app-prod-cpu-high: corrected");
     assert_eq!(
         prod.alarm("app-prod-cpu-high").await.map(|a| a.0),
@@ -257,8 +239,7 @@ async fn one_desired_state_creates_and_corrects_in_two_accounts() {
     assert_eq!(again.code, 0, "nothing left to do: {again:?}");
 
     // --env limits a command to one environment.
-    let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]);
-    assert_eq!(only_dev.code, 0, "{only_dev:?}");
+    let only_dev = driftd(&moto, &dir, &["plan", "--env", "dev", "-v"]).expect_code(0);
     only_dev.assert_stdout_contains("[dev] Alarm app-dev-cpu-high");
     only_dev.assert_stdout_lacks("[prod]");
 }
@@ -270,26 +251,13 @@ async fn the_account_guard_refuses_an_environment_whose_credentials_act_elsewher
     // `staging` says it is account 333333333333, but without a role its
     // calls go out with the ambient credentials, which act in moto's
     // default account: driftd must write nothing there.
-    let environments = r#"
-apiVersion: driftd/v1
-kind: Environment
-metadata:
-  name: dev
-spec:
-  accountId: "123456789012"
-  vars: {cpu: 90}
----
-apiVersion: driftd/v1
-kind: Environment
-metadata:
-  name: staging
-spec:
-  accountId: "333333333333"
-  vars: {cpu: 80}
-"#;
-    let dir = desired_state(environments, MONITORING);
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 1, "{out:?}");
+    let environments = [
+        environment("dev", DEV_ACCOUNT, "", 90),
+        environment("staging", "333333333333", "", 80),
+    ]
+    .join("---\n");
+    let dir = desired_state(&environments, &monitoring());
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(1);
     assert_lines(
         &out,
         &[
@@ -307,8 +275,7 @@ spec:
     assert_eq!(ambient.alarm("app-staging-cpu-high").await, None);
 
     // JSON says which environment and why.
-    let plan = driftd(&moto, &dir, &["plan", "--output", "json"]);
-    assert_eq!(plan.code, 1, "{plan:?}");
+    let plan = driftd(&moto, &dir, &["plan", "--output", "json"]).expect_code(1);
     let reasons = json_resources(
         &plan,
         |r| r["environment"] == "staging",
@@ -327,17 +294,15 @@ spec:
 #[test]
 fn an_unknown_variable_is_reported_at_its_line_and_nothing_is_done() {
     let moto = Moto::start();
-    let dir = desired_state(
-        ENVIRONMENTS,
-        &MONITORING.replace("${vars.cpu}", "${vars.cpuu}"),
-    );
-    let out = driftd(&moto, &dir, &["apply"]);
-    assert_eq!(out.code, 1, "{out:?}");
+    let monitoring = monitoring().replace("${vars.cpu}", "${vars.cpuu}");
+    let dir = desired_state(&environments(), &monitoring);
+    let out = driftd(&moto, &dir, &["apply"]).expect_code(1);
+    let place = place_of(&monitoring, "threshold: ${vars.cpuu}");
     assert!(
-        out.stderr.starts_with(
-            "desired-state/monitoring.yaml:22:3: Alarm app-${env}-cpu-high: spec.threshold: \
-             unknown variable ${vars.cpuu} in environment dev"
-        ),
+        out.stderr.starts_with(&format!(
+            "desired-state/monitoring.yaml:{place}: Alarm app-${{env}}-cpu-high: spec.threshold: \
+             unknown variable ${{vars.cpuu}} in environment dev"
+        )),
         "{out:?}"
     );
     assert!(out.stdout.is_empty(), "{out:?}");
@@ -347,7 +312,7 @@ fn an_unknown_variable_is_reported_at_its_line_and_nothing_is_done() {
 async fn the_daemon_keeps_both_accounts_in_sync_and_labels_everything_with_its_environment() {
     let moto = Moto::start();
     let prod = Account::assumed(&moto).await;
-    let dir = desired_state(ENVIRONMENTS, MONITORING);
+    let dir = desired_state(&environments(), &monitoring());
     let driftd =
         common::driftd::Daemon::start(moto.driftd(), &dir.path().join("desired-state"), "1s", &[]);
     driftd.wait_ready();
@@ -427,8 +392,8 @@ async fn each_environment_reads_its_own_events_queue_and_a_reload_changes_which(
     let prod_queue = prod.sqs.create("driftd-events").await;
     assert!(prod_queue.contains(PROD_ACCOUNT), "{prod_queue}");
     assert!(dev_queue.contains(DEV_ACCOUNT), "{dev_queue}");
-    let environments = with_queue(ENVIRONMENTS, PROD_ACCOUNT, &prod_queue);
-    let dir = desired_state(&environments, MONITORING);
+    let environments = with_queue(&environments(), PROD_ACCOUNT, &prod_queue);
+    let dir = desired_state(&environments, &monitoring());
     let files = dir.path().join("desired-state");
     let driftd = common::driftd::Daemon::start(moto.driftd(), &files, "10m", &[]);
     driftd.wait_ready();

@@ -316,8 +316,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     let env = Env::start().await;
     env.put_alarm(95.0).await;
     let dir = desired_dir(&[("alarm.yaml", &alarm_yaml("80"))]);
-    let applied = env.apply(dir.path());
-    assert_eq!(applied.code, 0, "{applied:?}");
+    env.apply(dir.path()).expect_code(0);
     let messages = env.drain().await;
     let events: Vec<&str> = messages
         .iter()
@@ -330,8 +329,7 @@ async fn apply_announces_a_correction_as_an_episode_that_starts_and_ends() {
     assert_eq!(messages[1].json["episode"], messages[0].json["episode"]);
 
     // In sync now: the next apply announces nothing.
-    let again = env.apply(dir.path());
-    assert_eq!(again.code, 0, "{again:?}");
+    env.apply(dir.path()).expect_code(0);
     assert!(env.drain().await.is_empty());
 }
 
@@ -344,8 +342,8 @@ fn apply_refuses_a_topic_reference_the_desired_state_does_not_declare() {
         .args(["--events-topic", "topic:nowhere"])
         // Nothing listens here: the refusal comes before any AWS call.
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_REGION", "us-east-1"));
-    assert_eq!(refused.code, 1, "{refused:?}");
+        .env("AWS_REGION", "us-east-1"))
+    .expect_code(1);
     assert!(
         refused.stderr.contains("topic:nowhere") && refused.stderr.contains("declares no Topic"),
         "{refused:?}"

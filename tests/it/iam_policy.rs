@@ -176,12 +176,10 @@ async fn every_call_of_apply_and_plan_is_granted_by_the_policy() {
     seed(&moto).await;
     let dir = desired_dir(&[("stack.yaml", STACK)]);
 
-    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(first.code, 0, "{first:?}");
+    let first = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     first.assert_stdout_contains("Apply: 3 created, 4 corrected, 0 observed, 0 errors, 0 in sync.");
     drift(&moto).await;
-    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path());
-    assert_eq!(second.code, 0, "{second:?}");
+    let second = run_with_dir(proxy.driftd(&moto), &["apply"], dir.path()).expect_code(0);
     second
         .assert_stdout_contains("Apply: 0 created, 4 corrected, 0 observed, 0 errors, 3 in sync.");
     for args in [
@@ -194,16 +192,14 @@ async fn every_call_of_apply_and_plan_is_granted_by_the_policy() {
 
     // The adoption really tagged (the alarm's TagResource succeeded).
     let cw = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
-    let tags = cw
-        .list_tags_for_resource()
-        .resource_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:legacy-latency")
-        .send()
-        .await
-        .expect("alarm tags");
-    assert!(
-        tags.tags()
-            .iter()
-            .any(|t| t.key() == Some("driftd:owner") && t.value() == Some("driftd")),
+    let tags = common::cloudwatch::tags_of(
+        &cw,
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:legacy-latency",
+    )
+    .await;
+    assert_eq!(
+        tags.get("driftd:owner").map(String::as_str),
+        Some("driftd"),
         "{tags:?}"
     );
 
@@ -296,8 +292,7 @@ fn actions(policy: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn the_checked_in_policy_is_the_generated_one() {
-    let out = iam_policy(&[]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = iam_policy(&[]).expect_code(0);
     let path = repo_root().join("deploy/iam/driftd-policy.json");
     let checked_in = std::fs::read_to_string(&path).expect("read deploy/iam/driftd-policy.json");
     assert!(
@@ -332,8 +327,7 @@ fn the_checked_in_policy_is_the_generated_one() {
 
 #[test]
 fn a_policy_for_one_account_names_it_in_every_scoped_resource() {
-    let out = iam_policy(&["--account-id", "123456789012", "--region", "eu-west-1"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = iam_policy(&["--account-id", "123456789012", "--region", "eu-west-1"]).expect_code(0);
     let policy: Value = serde_json::from_str(&out.stdout).expect("the policy is JSON");
     for statement in policy["Statement"].as_array().expect("statements") {
         let resources: Vec<&str> = match &statement["Resource"] {

@@ -8,9 +8,9 @@ use crate::common;
 
 use std::process::Command;
 
-use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag};
+use common::cloudwatch::{errors_alarm, errors_alarm_yaml, tag, AlarmDoc};
 use common::proxy::Proxy;
-use common::{desired_dir, free_port, repo_root, run, run_with_dir, Moto};
+use common::{desired_dir, free_port, place_of, repo_root, run, run_with_dir, Moto};
 
 /// The binary with AWS pointed at a loopback port nobody listens on: any AWS
 /// call it made would fail.
@@ -18,37 +18,24 @@ fn offline_driftd() -> Command {
     common::driftd_at(&format!("http://127.0.0.1:{}", free_port()))
 }
 
-/// The contract's own example: the typo `threshhold` at line 14, column 5 of
-/// `desired-state/alarms.yaml`.
-const TYPO: &str = "\
-# The ECS alarms of tiktimer (dev).
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-    name: tiktimer-dev-ecs-cpu-high
-spec:
-    description: ECS CPU above 85% for 5 minutes
-    namespace: AWS/ECS
-    metricName: CPUUtilization
-    dimensions: {ClusterName: tiktimer-dev, ServiceName: tiktimer-dev-app}
-    statistic: Average
-    period: 300
-    evaluationPeriods: 1
-    threshhold: 85
-    comparisonOperator: GreaterThanThreshold
-";
+/// The contract's example alarm with the typo `threshhold`, after a comment.
+fn typo() -> String {
+    let alarm = AlarmDoc::cpu_high(
+        "tiktimer-dev-ecs-cpu-high",
+        "tiktimer-dev",
+        "tiktimer-dev-app",
+    )
+    .misspell("threshold", "threshhold");
+    format!("# The ECS alarms of tiktimer (dev).\n{alarm}")
+}
 
 /// A second mistake in another file, to show that errors are reported together.
-const BAD_TOPIC: &str = "\
-apiVersion: driftd/v1
-kind: Topic
-metadata:
-    name: alerts
-spec:
-    displayName: Alerts
-    subscriptions:
-        - {protocol: email, endpont: ops@example.com}
-";
+fn bad_topic() -> String {
+    format!(
+        "{}  subscriptions:\n    - {{protocol: email, endpont: ops@example.com}}\n",
+        common::sns::topic_yaml("alerts", "Alerts")
+    )
+}
 
 #[test]
 fn validate_accepts_the_example_desired_state_without_calling_aws() {
@@ -56,35 +43,42 @@ fn validate_accepts_the_example_desired_state_without_calling_aws() {
         offline_driftd(),
         &["validate"],
         &repo_root().join("desired-state"),
-    );
-    assert_eq!(out.code, 0, "{out:?}");
+    )
+    .expect_code(0);
     out.assert_stdout_contains(": valid: ");
     assert!(out.stderr.is_empty(), "{out:?}");
 
     // `./desired-state` is the default directory.
-    let out = run(offline_driftd().arg("validate").current_dir(repo_root()));
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = run(offline_driftd().arg("validate").current_dir(repo_root())).expect_code(0);
     assert!(out.stdout.starts_with("desired-state: valid: "), "{out:?}");
 }
 
 #[test]
 fn validate_reports_every_error_with_its_file_line_and_column() {
     let root = desired_dir(&[
-        ("desired-state/alarms.yaml", TYPO),
-        ("desired-state/topics.yaml", BAD_TOPIC),
+        ("desired-state/alarms.yaml", &typo()),
+        ("desired-state/topics.yaml", &bad_topic()),
     ]);
     let out = run(offline_driftd()
         .args(["validate", "--desired-state", "desired-state"])
-        .current_dir(root.path()));
-    assert_eq!(out.code, 1, "{out:?}");
+        .current_dir(root.path()))
+    .expect_code(1);
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(
         out.stderr.lines().collect::<Vec<_>>(),
         [
-            "desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: \
-             unknown field (did you mean threshold?)",
-            "desired-state/topics.yaml:8:29: Topic alerts: spec.subscriptions[0].endpont: \
-             unknown field (did you mean endpoint?)",
+            format!(
+                "desired-state/alarms.yaml:{}: Alarm tiktimer-dev-ecs-cpu-high: \
+                 spec.threshhold: unknown field (did you mean threshold?)",
+                place_of(&typo(), "threshhold:")
+            )
+            .as_str(),
+            format!(
+                "desired-state/topics.yaml:{}: Topic alerts: spec.subscriptions[0].endpont: \
+                 unknown field (did you mean endpoint?)",
+                place_of(&bad_topic(), "endpont")
+            )
+            .as_str(),
             "desired-state: 2 errors in the desired state",
         ],
         "{out:?}"
@@ -94,8 +88,8 @@ fn validate_reports_every_error_with_its_file_line_and_column() {
         offline_driftd(),
         &["validate"],
         &root.path().join("no-such-directory"),
-    );
-    assert_eq!(missing.code, 1, "{missing:?}");
+    )
+    .expect_code(1);
     assert!(missing.stderr.contains("no-such-directory"), "{missing:?}");
 }
 
@@ -105,29 +99,28 @@ fn desired_state_env_var_works_like_the_flag() {
     let by_flag = run_with_dir(offline_driftd(), &["validate"], &example);
     let by_env = run(offline_driftd()
         .arg("validate")
-        .env("DRIFTD_DESIRED_STATE", &example));
-    assert_eq!(by_env.code, 0, "{by_env:?}");
+        .env("DRIFTD_DESIRED_STATE", &example))
+    .expect_code(0);
     assert_eq!(by_env.stdout, by_flag.stdout);
 
-    let invalid = desired_dir(&[("alarms.yaml", TYPO)]);
+    let invalid = desired_dir(&[("alarms.yaml", &typo())]);
     let by_env = run(offline_driftd()
         .arg("validate")
-        .env("DRIFTD_DESIRED_STATE", invalid.path()));
-    assert_eq!(by_env.code, 1, "{by_env:?}");
+        .env("DRIFTD_DESIRED_STATE", invalid.path()))
+    .expect_code(1);
     assert!(by_env.stderr.contains("spec.threshhold"), "{by_env:?}");
 
     // The flag wins over the environment.
-    let out = run(offline_driftd()
+    run(offline_driftd()
         .args(["validate", "--desired-state"])
         .arg(&example)
-        .env("DRIFTD_DESIRED_STATE", invalid.path()));
-    assert_eq!(out.code, 0, "{out:?}");
+        .env("DRIFTD_DESIRED_STATE", invalid.path()))
+    .expect_code(0);
 }
 
 #[test]
 fn an_unknown_flag_is_refused_by_clap() {
-    let out = run(offline_driftd().args(["plan", "--bogus"]));
-    assert_eq!(out.code, 2, "{out:?}");
+    let out = run(offline_driftd().args(["plan", "--bogus"])).expect_code(2);
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(
         out.stderr,
@@ -138,8 +131,7 @@ fn an_unknown_flag_is_refused_by_clap() {
     );
 
     // A near miss is refused too, with a hint.
-    let out = run(offline_driftd().args(["plan", "--detailed-exit-code"]));
-    assert_eq!(out.code, 2, "{out:?}");
+    let out = run(offline_driftd().args(["plan", "--detailed-exit-code"])).expect_code(2);
     assert!(
         out.stderr
             .starts_with("error: unexpected argument '--detailed-exit-code' found"),
@@ -151,8 +143,7 @@ fn an_unknown_flag_is_refused_by_clap() {
         "{out:?}"
     );
 
-    let out = run(offline_driftd().args(["apply", "--mode", "yolo"]));
-    assert_eq!(out.code, 2, "{out:?}");
+    let out = run(offline_driftd().args(["apply", "--mode", "yolo"])).expect_code(2);
     assert!(
         out.stderr
             .contains("invalid value 'yolo' for '--mode <MODE>'"),
@@ -164,7 +155,7 @@ fn an_unknown_flag_is_refused_by_clap() {
 async fn plan_of_an_invalid_desired_state_calls_no_aws() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
-    let dir = desired_dir(&[("alarms.yaml", TYPO)]);
+    let dir = desired_dir(&[("alarms.yaml", &typo())]);
 
     for args in [
         &["plan"][..],
@@ -212,16 +203,14 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
 
     // Nothing declared yet in AWS: every resource is to be created.
     let new = desired_dir(&[("a.yaml", &alarm("in-sync", 5))]);
-    let out = run_with_dir(moto.driftd(), &["plan"], new.path());
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = run_with_dir(moto.driftd(), &["plan"], new.path()).expect_code(0);
     assert!(out.stdout.starts_with("+ Alarm in-sync\n"), "{out:?}");
     assert!(
         out.stdout
             .ends_with("\n\nPlan: 1 to create, 0 to update, 0 to delete, 0 errors.\n"),
         "{out:?}"
     );
-    let created = run_with_dir(moto.driftd(), &["apply"], new.path());
-    assert_eq!(created.code, 0, "{created:?}");
+    run_with_dir(moto.driftd(), &["apply"], new.path()).expect_code(0);
 
     // An alarm made by hand that differs, one in sync, one to create, and two
     // ECS services that do not exist.
@@ -271,8 +260,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     );
 
     // -v adds the resources in sync, marked `=`, with no detail under them.
-    let verbose = run_with_dir(moto.driftd(), &["plan", "-v"], dir.path());
-    assert_eq!(verbose.code, 1, "{verbose:?}");
+    let verbose = run_with_dir(moto.driftd(), &["plan", "-v"], dir.path()).expect_code(1);
     let mut in_sync = verbose
         .stdout
         .lines()
@@ -300,8 +288,7 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
     // One error is singular. The alarms driftd owns and these files leave
     // out are reported as orphaned (docs/pruning.md).
     let one_error = desired_dir(&[("services.yaml", &service("api"))]);
-    let out = run_with_dir(moto.driftd(), &["plan"], one_error.path());
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = run_with_dir(moto.driftd(), &["plan"], one_error.path()).expect_code(1);
     assert!(
         out.stdout
             .ends_with("\nPlan: 0 to create, 0 to update, 0 to delete, 1 error, 2 orphaned.\n"),
@@ -319,8 +306,8 @@ async fn the_text_plan_marks_each_resource_and_ends_with_the_summary() {
         moto.driftd(),
         &["plan", "--detailed-exitcode"],
         in_sync.path(),
-    );
-    assert_eq!(out.code, 0, "{out:?}");
+    )
+    .expect_code(0);
     assert_eq!(
         out.stdout,
         "Plan: 0 to create, 0 to update, 0 to delete, 0 errors.\n"
@@ -345,26 +332,18 @@ metadata: {name: prod}
 spec: {accountId: \"222222222222\", region: eu-west-1, vars: {cpu: 85}}
 ";
 
-const ALARM_PER_ENV: &str = "\
-apiVersion: driftd/v1
-kind: Alarm
-metadata:
-    name: app-${env}-cpu-high
-spec:
-    namespace: AWS/ECS
-    metricName: CPUUtilization
-    statistic: Average
-    period: 300
-    evaluationPeriods: 1
-    threshold: ${vars.cpu}
-    comparisonOperator: GreaterThanThreshold
-";
+/// An alarm per environment, its threshold the environment's variable.
+fn alarm_per_env() -> String {
+    AlarmDoc::cpu("app-${env}-cpu-high", "${vars.cpu}")
+        .set("period", 300)
+        .to_string()
+}
 
 #[test]
 fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     let root = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
-        ("desired-state/alarms.yaml", ALARM_PER_ENV),
+        ("desired-state/alarms.yaml", &alarm_per_env()),
     ]);
     let in_root = |args: &[&str]| {
         let mut cmd = offline_driftd();
@@ -373,16 +352,14 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
             .current_dir(root.path());
         run(&mut cmd)
     };
-    let out = in_root(&["validate"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = in_root(&["validate"]).expect_code(0);
     assert_eq!(
         out.stdout,
         "desired-state [dev]: valid: 1 resources (1 Alarm)\n\
          desired-state [prod]: valid: 1 resources (1 Alarm)\n"
     );
 
-    let out = in_root(&["render", "--env", "prod"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = in_root(&["render", "--env", "prod"]).expect_code(0);
     assert!(
         out.stdout
             .starts_with("# environment: prod (account 222222222222, region eu-west-1)\n---\n"),
@@ -392,12 +369,10 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
     out.assert_stdout_contains("  threshold: 85\n");
     out.assert_stdout_lacks("app-dev");
 
+    let alarms = alarm_per_env().replace("${vars.cpu}", "${vars.cpus}");
     let unknown_var = desired_dir(&[
         ("desired-state/environments.yaml", ENVIRONMENTS),
-        (
-            "desired-state/alarms.yaml",
-            &ALARM_PER_ENV.replace("${vars.cpu}", "${vars.cpus}"),
-        ),
+        ("desired-state/alarms.yaml", &alarms),
     ]);
     let out = run(offline_driftd()
         .args([
@@ -407,22 +382,25 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
             "--desired-state",
             "desired-state",
         ])
-        .current_dir(unknown_var.path()));
-    assert_eq!(out.code, 1, "{out:?}");
+        .current_dir(unknown_var.path()))
+    .expect_code(1);
     assert_eq!(
         out.stderr.lines().next(),
         Some(
-            "desired-state/alarms.yaml:11:5: Alarm app-${env}-cpu-high: spec.threshold: unknown \
-             variable ${vars.cpus} in environment dev (known: ${env}, ${accountId}, ${region}, \
-             ${vars.cpu})"
+            format!(
+                "desired-state/alarms.yaml:{}: Alarm app-${{env}}-cpu-high: spec.threshold: \
+                 unknown variable ${{vars.cpus}} in environment dev (known: ${{env}}, \
+                 ${{accountId}}, ${{region}}, ${{vars.cpu}})",
+                place_of(&alarms, "threshold: ${vars.cpus}")
+            )
+            .as_str()
         ),
         "{out:?}"
     );
 
     // Plan reconciles every environment: AWS is a port nobody listens on,
     // so the account guard of each fails, and each line names its environment.
-    let out = in_root(&["plan"]);
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = in_root(&["plan"]).expect_code(1);
     for line in [
         "! [dev] Alarm app-dev-cpu-high\n",
         "! [prod] Alarm app-prod-cpu-high\n",
@@ -435,8 +413,8 @@ fn environments_are_validated_rendered_and_planned_each_on_its_own() {
 fn the_environments_example_is_valid() {
     let out = run(offline_driftd()
         .args(["validate", "--desired-state"])
-        .arg(repo_root().join("examples/environments")));
-    assert_eq!(out.code, 0, "{out:?}");
+        .arg(repo_root().join("examples/environments")))
+    .expect_code(0);
     out.assert_stdout_contains("[dev]: valid: 2 resources (1 Topic, 1 Alarm)\n");
     out.assert_stdout_contains("[prod]: valid: 3 resources (1 Topic, 1 Alarm, 1 EcsService)\n");
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use common::cloudwatch::{alarm_names, errors_alarm};
 use common::proxy::{Call, Proxy};
 use common::Moto;
@@ -39,6 +41,15 @@ impl Clients {
     async fn without_retries(proxy: &Proxy) -> Clients {
         Clients::new(&proxy.sdk_config_with(RetryConfig::disabled()).await)
     }
+}
+
+/// A moto, the proxy in front of it, and clients on the proxy that never
+/// retry (so that each injected fault shows).
+async fn start() -> (Moto, Proxy, Clients) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let aws = Clients::without_retries(&proxy).await;
+    (moto, proxy, aws)
 }
 
 fn put_alarm(
@@ -79,9 +90,7 @@ fn row(
 
 #[tokio::test]
 async fn records_each_call_with_its_service_and_operation() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (_moto, proxy, aws) = start().await;
 
     put_alarm(&aws.cloudwatch, "high-errors")
         .send()
@@ -158,37 +167,60 @@ async fn records_each_call_with_its_service_and_operation() {
     );
 }
 
-#[tokio::test]
-async fn an_injected_throttle_is_each_services_real_throttling_error() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
-    proxy.faults(json!([
-        {"operation": "PutMetricAlarm", "action": "throttle"},
-        {"operation": "CreateTopic", "action": "throttle"},
-        {"operation": "CreateSecret", "action": "throttle"},
-        {"operation": "ListClusters", "action": "throttle"},
-        {"service": "application-autoscaling", "action": "throttle"},
-        {"service": "tagging", "action": "throttle"},
-    ]));
+/// A fault rule for each of `names` (of an `operation` or a `service`): `action`.
+fn on_each(field: &str, names: &[&str], action: &str) -> Vec<serde_json::Value> {
+    names
+        .iter()
+        .map(|name| json!({field: name, "action": action}))
+        .collect()
+}
 
-    // Query protocol services answer `Throttling`, JSON ones `ThrottlingException`.
-    let err = put_alarm(&aws.cloudwatch, "a").send().await.unwrap_err();
-    assert_eq!(err.code(), Some("Throttling"), "{err:?}");
-    assert_eq!(err.message(), Some("Rate exceeded"));
+/// Asserts that `err`, of `service`'s `operation`, is a 400 with the
+/// throttling `code` that service spells, and that driftd classifies it as
+/// throttling.
+#[track_caller]
+fn assert_throttling<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+    code: &str,
+) where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    assert_eq!(err.code(), Some(code), "{err:?}");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
-    let class = driftd::aws::Error::from_sdk("cloudwatch", "PutMetricAlarm", err).class;
+    let class = driftd::aws::Error::from_sdk(service, operation, err).class;
     assert_eq!(
         class,
         ErrorClass::Throttling,
         "driftd classifies it as throttling"
     );
+}
+
+#[tokio::test]
+async fn an_injected_throttle_is_each_services_real_throttling_error() {
+    let (moto, proxy, aws) = start().await;
+    let operations = [
+        "PutMetricAlarm",
+        "CreateTopic",
+        "CreateSecret",
+        "ListClusters",
+    ];
+    let mut rules = on_each("operation", &operations, "throttle");
+    rules.extend(on_each(
+        "service",
+        &["application-autoscaling", "tagging"],
+        "throttle",
+    ));
+    proxy.faults(json!(rules));
+
+    // Query protocol services answer `Throttling`, JSON ones `ThrottlingException`.
+    let err = put_alarm(&aws.cloudwatch, "a").send().await.unwrap_err();
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    assert_throttling("cloudwatch", "PutMetricAlarm", err, "Throttling");
 
     let err = aws.sns.create_topic().name("t").send().await.unwrap_err();
-    assert_eq!(err.code(), Some("Throttling"), "{err:?}");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
-    let class = driftd::aws::Error::from_sdk("sns", "CreateTopic", err).class;
-    assert_eq!(class, ErrorClass::Throttling);
+    assert_throttling("sns", "CreateTopic", err, "Throttling");
 
     let err = aws
         .secrets
@@ -198,16 +230,11 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
     assert_eq!(err.message(), Some("Rate exceeded"));
-    let class = driftd::aws::Error::from_sdk("secretsmanager", "CreateSecret", err).class;
-    assert_eq!(class, ErrorClass::Throttling);
+    assert_throttling("secretsmanager", "CreateSecret", err, "ThrottlingException");
 
     let err = aws.ecs.list_clusters().send().await.unwrap_err();
-    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
-    let class = driftd::aws::Error::from_sdk("ecs", "ListClusters", err).class;
-    assert_eq!(class, ErrorClass::Throttling);
+    assert_throttling("ecs", "ListClusters", err, "ThrottlingException");
 
     let err = aws
         .autoscaling
@@ -216,17 +243,16 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
-    let class =
-        driftd::aws::Error::from_sdk("application-autoscaling", "DescribeScalableTargets", err)
-            .class;
-    assert_eq!(class, ErrorClass::Throttling);
+    assert_throttling(
+        "application-autoscaling",
+        "DescribeScalableTargets",
+        err,
+        "ThrottlingException",
+    );
 
     // The Resource Groups Tagging API models its own `ThrottledException`.
     let err = aws.tagging.get_resources().send().await.unwrap_err();
-    assert_eq!(err.code(), Some("ThrottledException"), "{err:?}");
-    let class = driftd::aws::Error::from_sdk("tagging", "GetResources", err).class;
-    assert_eq!(class, ErrorClass::Throttling);
+    assert_throttling("tagging", "GetResources", err, "ThrottledException");
 
     assert_eq!(
         summary(&proxy.calls()),
@@ -253,9 +279,7 @@ async fn an_injected_throttle_is_each_services_real_throttling_error() {
 
 #[tokio::test]
 async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (_moto, proxy, aws) = start().await;
     proxy.faults(json!([
         {"service": "monitoring", "operation": "DescribeAlarms", "action": "throttle", "every": 2, "count": 2},
     ]));
@@ -283,9 +307,7 @@ async fn every_nth_matching_call_is_throttled_until_the_count_runs_out() {
 
 #[tokio::test]
 async fn concurrent_calls_are_all_forwarded_and_counted() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (moto, proxy, aws) = start().await;
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "every": 3}]));
 
     // Each task reports the error code its call ended in, if any.
@@ -346,9 +368,7 @@ async fn standard_sdk_retries_ride_out_injected_throttles() {
 
 #[tokio::test]
 async fn a_dropped_write_succeeds_but_never_reaches_moto() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Clients::without_retries(&proxy).await;
+    let (moto, proxy, aws) = start().await;
 
     // What the dropped writes would have changed, created for real first.
     let topic = aws
@@ -370,13 +390,14 @@ async fn a_dropped_write_succeeds_but_never_reaches_moto() {
     common::ecs::create_service(&aws.ecs, "prod", "web", &task_definition, 1).await;
 
     proxy.reset();
-    proxy.faults(json!([
-        {"operation": "PutMetricAlarm", "action": "drop"},
-        {"operation": "PutDashboard", "action": "drop"},
-        {"operation": "SetTopicAttributes", "action": "drop"},
-        {"operation": "PutSecretValue", "action": "drop"},
-        {"operation": "UpdateService", "action": "drop"},
-    ]));
+    let writes = [
+        "PutMetricAlarm",
+        "PutDashboard",
+        "SetTopicAttributes",
+        "PutSecretValue",
+        "UpdateService",
+    ];
+    proxy.faults(json!(on_each("operation", &writes, "drop")));
 
     put_alarm(&aws.cloudwatch, "ignored")
         .send()

@@ -19,11 +19,12 @@
 
 use crate::common;
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::cloudwatch::{alarm_names, errors_alarm, errors_alarm_yaml, tag};
 use common::proxy::Proxy;
-use common::{desired_dir, write_file, Clients, Moto, Run};
+use common::{desired_dir, run_with_dir, write_file, Clients, Moto, Run};
 
 const HEADER: &str = "apiVersion: driftd/v1";
 
@@ -53,10 +54,7 @@ fn dashboard(name: &str) -> String {
 
 /// A dashboard exactly as declared, without the notice widget.
 fn plain_dashboard(name: &str) -> String {
-    format!(
-        "{HEADER}\nkind: Dashboard\nmetadata: {{name: {name}}}\nspec:\n  body:\n    widgets:\n      \
-         - {{type: text, x: 0, y: 0, width: 6, height: 2, properties: {{markdown: {name}}}}}\n"
-    )
+    common::cloudwatch::text_dashboard_yaml(name, name)
 }
 
 fn secret(name: &str, recovery_window_days: i64) -> String {
@@ -70,24 +68,80 @@ fn docs(documents: &[String]) -> String {
     documents.join("---\n")
 }
 
-/// Runs `driftd <args> --desired-state <dir>` through the proxy.
-fn driftd(proxy: &Proxy, moto: &Moto, dir: &std::path::Path, args: &[&str]) -> Run {
-    let mut cmd = proxy.driftd(moto);
-    cmd.args(args)
-        .args(["--desired-state", dir.to_str().expect("a UTF-8 path")]);
-    common::run(&mut cmd)
+/// This file's moto, the recording proxy in front of it, and clients on moto.
+struct Env {
+    moto: Moto,
+    proxy: Proxy,
+    aws: Aws,
 }
 
-/// Replaces the desired state with these files.
-fn rewrite(dir: &std::path::Path, files: &[(&str, &str)]) {
-    for entry in std::fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("entry").path();
-        if path.is_file() {
-            std::fs::remove_file(path).expect("remove file");
-        }
+impl Env {
+    /// Runs `driftd <args> --desired-state <dir>` through the proxy.
+    fn driftd(&self, dir: &Path, args: &[&str]) -> Run {
+        run_with_dir(self.proxy.driftd(&self.moto), args, dir)
     }
-    for (name, text) in files {
-        write_file(dir, name, text);
+
+    async fn start() -> Env {
+        let moto = Moto::start();
+        let proxy = Proxy::start(&moto);
+        let aws = Aws::of(&moto).await;
+        Env { moto, proxy, aws }
+    }
+
+    /// Replaces the desired state with these files, and forgets the calls
+    /// recorded so far.
+    fn rewrite(&self, dir: &Path, files: &[(&str, &str)]) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::remove_file(path).expect("remove file");
+            }
+        }
+        for (name, text) in files {
+            write_file(dir, name, text);
+        }
+        self.proxy.reset();
+    }
+
+    /// Applies `n` alarms without actions, `prefix-01`..., then empties the
+    /// desired state; gives it and the alarms' names.
+    fn applied_then_emptied(&self, prefix: &str, n: usize) -> (tempfile::TempDir, Vec<String>) {
+        let names: Vec<String> = (1..=n).map(|i| format!("{prefix}-{i:02}")).collect();
+        let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
+        let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
+        self.driftd(dir.path(), &["apply"]).expect_code(0);
+        self.rewrite(dir.path(), &[]);
+        (dir, names)
+    }
+
+    /// A plan and an apply with `flags` both refuse to prune with `refusal`
+    /// (an error, logged by the apply), and the alarms `names` are all still
+    /// there; gives the plan to look at further.
+    async fn assert_refused(
+        &self,
+        dir: &Path,
+        flags: &[&str],
+        refusal: &str,
+        names: &[String],
+    ) -> Run {
+        let plan = self.driftd(dir, &[&["plan"], flags].concat());
+        assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
+        plan.assert_stdout_contains(&format!("! {refusal}"));
+        let apply = self
+            .driftd(dir, &[&["apply"], flags].concat())
+            .expect_code(1);
+        apply.assert_stdout_contains(&format!("! {refusal}"));
+        assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
+        self.proxy.assert_no_writes("a refused prune");
+        assert_eq!(self.aws.alarms().await, names);
+        plan
+    }
+
+    /// An apply with `args` deletes every alarm, in one call.
+    async fn assert_deletes_the_alarms(&self, dir: &Path, args: &[&str]) {
+        self.driftd(dir, args).expect_code(0);
+        assert_eq!(writes(&self.proxy), ["DeleteAlarms"]);
+        assert!(self.aws.alarms().await.is_empty());
     }
 }
 
@@ -183,14 +237,13 @@ impl Aws {
     }
 
     async fn subscribe(&self, topic: &str, endpoint: &str) {
-        self.sns
-            .subscribe()
-            .topic_arn(format!("arn:aws:sns:us-east-1:123456789012:{topic}"))
-            .protocol("sqs")
-            .endpoint(endpoint)
-            .send()
-            .await
-            .expect("subscribe by hand");
+        common::sns::subscribe(
+            &self.sns,
+            &format!("arn:aws:sns:us-east-1:123456789012:{topic}"),
+            "sqs",
+            endpoint,
+        )
+        .await;
     }
 
     async fn put_alarm(&self, name: &str, tags: &[(&str, &str)], actions: &[String]) {
@@ -256,9 +309,7 @@ const EXTRA: &str = "arn:aws:sqs:us-east-1:123456789012:extra";
 
 #[tokio::test]
 async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
+    let env = Env::start().await;
     let all = [
         (
             "topics.yaml",
@@ -280,9 +331,8 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
     ];
     let files: Vec<(&str, &str)> = all.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let dir = desired_dir(&files);
-    let created = driftd(&proxy, &moto, dir.path(), &["apply"]);
-    assert_eq!(created.code, 0, "{created:?}");
-    aws.subscribe("p-alerts", EXTRA).await;
+    env.driftd(dir.path(), &["apply"]).expect_code(0);
+    env.aws.subscribe("p-alerts", EXTRA).await;
 
     // The files now keep one topic (its extra subscription gone from AWS
     // only with --prune) and the alarm that notifies it.
@@ -290,17 +340,15 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
         ("topics.yaml", topic("p-alerts", &[KEEP])),
         ("alarms.yaml", alarm("p-a1", &["topic:p-alerts"])),
     ];
-    rewrite(
+    env.rewrite(
         dir.path(),
         &kept
             .iter()
             .map(|(n, t)| (*n, t.as_str()))
             .collect::<Vec<_>>(),
     );
-    proxy.reset();
 
-    let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
-    assert_eq!(plan.code, 0, "{plan:?}");
+    let plan = env.driftd(dir.path(), &["plan"]).expect_code(0);
     for line in [
         "? Alarm p-a2",
         "? Alarm p-a3",
@@ -314,13 +362,9 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
         assert!(plan.stdout.contains(line), "{line:?} in\n{plan:?}");
     }
 
-    let pruning_plan = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["plan", "--prune", "--detailed-exitcode"],
-    );
-    assert_eq!(pruning_plan.code, 2, "{pruning_plan:?}");
+    let pruning_plan = env
+        .driftd(dir.path(), &["plan", "--prune", "--detailed-exitcode"])
+        .expect_code(2);
     for line in [
         "- Alarm p-a2",
         "- Alarm p-a3",
@@ -339,29 +383,23 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
             "{line:?} in\n{pruning_plan:?}"
         );
     }
-    assert!(
-        proxy.writes().is_empty(),
-        "plans write nothing: {:?}",
-        proxy.writes()
-    );
+    env.proxy.assert_no_writes("a plan");
 
     // Without --prune: orphans stay, and so does the extra subscription —
     // drift apply may not correct, so it exits 1.
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply"]);
-    assert_eq!(apply.code, 1, "{apply:?}");
+    let apply = env.driftd(dir.path(), &["apply"]).expect_code(1);
     apply.assert_stdout_contains("? Alarm p-a2: orphaned");
     assert!(apply.stdout.ends_with(", 6 orphaned.\n"), "{apply:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    env.proxy.assert_no_writes("the apply");
 
-    let pruned = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
-    assert_eq!(pruned.code, 0, "{pruned:?}");
+    let pruned = env.driftd(dir.path(), &["apply", "--prune"]).expect_code(0);
     pruned.assert_stdout_contains("- Alarm p-a2: deleted");
     pruned.assert_stdout_contains("- Secret p/now: deleted");
     pruned.assert_stdout_contains(
         "Apply: 0 created, 1 corrected, 0 observed, 0 errors, 1 in sync, 6 deleted.",
     );
     assert_eq!(
-        sorted(writes(&proxy)),
+        sorted(writes(&env.proxy)),
         [
             "DeleteAlarms",
             "DeleteDashboards",
@@ -372,19 +410,24 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
         ],
         "the alarms go in one DeleteAlarms call"
     );
-    let order = writes(&proxy);
+    let order = writes(&env.proxy);
     let position = |op: &str| order.iter().position(|w| w == op).expect(op);
     assert!(
         position("DeleteAlarms") < position("DeleteTopic"),
         "the alarm naming the topic goes first: {order:?}"
     );
 
-    assert_eq!(aws.alarms().await, ["p-a1"]);
-    assert_eq!(aws.topics().await, ["p-alerts"]);
-    assert_eq!(aws.subscriptions("p-alerts").await, [KEEP]);
-    assert!(aws.dashboards().await.is_empty());
-    assert_eq!(aws.secret("p/now").await, None, "deleted without recovery");
-    let deletion = aws
+    assert_eq!(env.aws.alarms().await, ["p-a1"]);
+    assert_eq!(env.aws.topics().await, ["p-alerts"]);
+    assert_eq!(env.aws.subscriptions("p-alerts").await, [KEEP]);
+    assert!(env.aws.dashboards().await.is_empty());
+    assert_eq!(
+        env.aws.secret("p/now").await,
+        None,
+        "deleted without recovery"
+    );
+    let deletion = env
+        .aws
         .secret("p/week")
         .await
         .expect("scheduled, still there")
@@ -400,7 +443,7 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
         "deleted with a 7-day recovery window (moto's DeletedDate): {window:?}"
     );
 
-    for call in proxy.calls() {
+    for call in env.proxy.calls() {
         let action = driftd::iam::action_of(call.service.as_deref().unwrap_or_default(), call.op());
         assert!(
             driftd::iam::allows(&action),
@@ -408,10 +451,9 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
         );
     }
 
-    proxy.reset();
-    let again = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    env.proxy.reset();
+    let again = env.driftd(dir.path(), &["apply", "--prune"]).expect_code(0);
+    env.proxy.assert_no_writes("the apply");
     assert!(
         again
             .stdout
@@ -422,29 +464,17 @@ async fn resources_removed_from_the_files_are_orphaned_then_pruned() {
 
 #[tokio::test]
 async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
-    let names: Vec<String> = (1..=11).map(|i| format!("m-{i:02}")).collect();
-    let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
-    let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
-    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    let env = Env::start().await;
     // An edit that drops every alarm, by mistake; with --allow-empty, so
     // that the guard seen here is --max-prune's.
-    rewrite(dir.path(), &[]);
-    proxy.reset();
+    let (dir, names) = env.applied_then_emptied("m", 11);
 
     let refusal =
         "pruning refused: this pass would delete 11 resources, more than --max-prune 10; \
                    nothing is deleted (if these deletions are intended, raise --max-prune)";
-    let plan = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["plan", "--prune", "--allow-empty"],
-    );
-    assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    plan.assert_stdout_contains(&format!("! {refusal}"));
+    let plan = env
+        .assert_refused(dir.path(), &["--prune", "--allow-empty"], refusal, &names)
+        .await;
     assert!(
         plan.stdout.contains(
             "? Alarm m-01: orphaned\n    note: would be deleted, but pruning is refused in this pass (more than --max-prune)"
@@ -455,70 +485,31 @@ async fn more_deletions_than_max_prune_delete_nothing_and_say_why() {
         "Plan: 0 to create, 0 to update, 0 to delete, 1 error, 11 orphaned.",
     );
 
-    let apply = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["apply", "--prune", "--allow-empty"],
-    );
-    assert_eq!(apply.code, 1, "{apply:?}");
-    apply.assert_stdout_contains(&format!("! {refusal}"));
-    assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
-    assert_eq!(aws.alarms().await, names);
-
-    let raised = driftd(
-        &proxy,
-        &moto,
+    env.assert_deletes_the_alarms(
         dir.path(),
         &["apply", "--prune", "--allow-empty", "--max-prune", "11"],
-    );
-    assert_eq!(raised.code, 0, "{raised:?}");
-    assert_eq!(writes(&proxy), ["DeleteAlarms"]);
-    assert!(aws.alarms().await.is_empty());
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_emptied_desired_state_deletes_nothing_unless_allowed() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
-    let names: Vec<String> = (1..=3).map(|i| format!("e-{i:02}")).collect();
-    let alarms: Vec<String> = names.iter().map(|n| alarm(n, &[])).collect();
-    let dir = desired_dir(&[("alarms.yaml", &docs(&alarms))]);
-    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    let env = Env::start().await;
     // `rm desired-state/*`, an empty checkout, a ConfigMap mounted empty.
-    rewrite(dir.path(), &[]);
-    proxy.reset();
+    let (dir, names) = env.applied_then_emptied("e", 3);
 
     let refusal = "pruning refused: the desired state declares no resources (an empty checkout \
                    or mount?); 3 resources are kept (give --allow-empty if deleting everything is intended)";
-    let plan = driftd(&proxy, &moto, dir.path(), &["plan", "--prune"]);
-    assert_eq!(plan.code, 1, "a refused prune is an error: {plan:?}");
-    plan.assert_stdout_contains(&format!("! {refusal}"));
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
-    assert_eq!(apply.code, 1, "{apply:?}");
-    apply.assert_stdout_contains(&format!("! {refusal}"));
-    assert!(apply.stderr.contains(refusal), "logged too: {apply:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
-    assert_eq!(aws.alarms().await, names);
+    env.assert_refused(dir.path(), &["--prune"], refusal, &names)
+        .await;
 
-    let allowed = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["apply", "--prune", "--allow-empty"],
-    );
-    assert_eq!(allowed.code, 0, "{allowed:?}");
-    assert_eq!(writes(&proxy), ["DeleteAlarms"]);
-    assert!(aws.alarms().await.is_empty());
+    env.assert_deletes_the_alarms(dir.path(), &["apply", "--prune", "--allow-empty"])
+        .await;
 }
 
 #[tokio::test]
 async fn a_topic_an_alarm_still_names_is_never_pruned() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
+    let env = Env::start().await;
     let dir = desired_dir(&[
         (
             "topics.yaml",
@@ -530,20 +521,18 @@ async fn a_topic_an_alarm_still_names_is_never_pruned() {
         ),
         ("alarms.yaml", &alarm("r-cpu", &["topic:r-by-file"])),
     ]);
-    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
+    env.driftd(dir.path(), &["apply"]).expect_code(0);
     // An alarm driftd does not manage notifies another of the topics.
-    aws.put_alarm("r-made-by-hand", &[], &[topic_arn("r-by-hand")])
+    env.aws
+        .put_alarm("r-made-by-hand", &[], &[topic_arn("r-by-hand")])
         .await;
     // The topics leave the files; the declared alarm keeps naming one, now by ARN.
-    rewrite(
+    env.rewrite(
         dir.path(),
         &[("alarms.yaml", &alarm("r-cpu", &[&topic_arn("r-by-file")]))],
     );
-    proxy.reset();
 
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
-
-    assert_eq!(apply.code, 0, "{apply:?}");
+    let apply = env.driftd(dir.path(), &["apply", "--prune"]).expect_code(0);
     for line in [
         "? Topic r-by-file: orphaned\n    note: not pruned: still named in the actions of alarm r-cpu",
         "? Topic r-by-hand: orphaned\n    note: not pruned: still named in the actions of alarm r-made-by-hand",
@@ -551,10 +540,10 @@ async fn a_topic_an_alarm_still_names_is_never_pruned() {
     ] {
         assert!(apply.stdout.contains(line), "{line:?} in\n{apply:?}");
     }
-    assert_eq!(writes(&proxy), ["DeleteTopic"]);
-    assert_eq!(aws.topics().await, ["r-by-file", "r-by-hand"]);
+    assert_eq!(writes(&env.proxy), ["DeleteTopic"]);
+    assert_eq!(env.aws.topics().await, ["r-by-file", "r-by-hand"]);
     assert_eq!(
-        answered(&proxy)
+        answered(&env.proxy)
             .iter()
             .filter(|op| *op == "DescribeAlarms")
             .count(),
@@ -565,42 +554,39 @@ async fn a_topic_an_alarm_still_names_is_never_pruned() {
 
 #[tokio::test]
 async fn resources_of_another_owner_or_of_none_are_never_deleted() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
+    let env = Env::start().await;
     let theirs = [("driftd:owner", "team-b")];
     let prefixed = [("driftd:owner", "driftd-prod")];
-    aws.put_alarm("o-team-b", &theirs, &[]).await;
-    aws.put_alarm("o-hand-made", &[("team", "driftd")], &[])
+    env.aws.put_alarm("o-team-b", &theirs, &[]).await;
+    env.aws
+        .put_alarm("o-hand-made", &[("team", "driftd")], &[])
         .await;
-    aws.put_topic("o-team-b", &theirs).await;
-    aws.put_topic("o-hand-made", &[]).await;
-    aws.put_secret("o/team-b", &theirs).await;
+    env.aws.put_topic("o-team-b", &theirs).await;
+    env.aws.put_topic("o-hand-made", &[]).await;
+    env.aws.put_secret("o/team-b", &theirs).await;
     // ListSecrets matches tag values by prefix: `driftd-prod` starts with `driftd`.
-    aws.put_secret("o/prod", &prefixed).await;
-    aws.put_secret("o/hand-made", &[]).await;
+    env.aws.put_secret("o/prod", &prefixed).await;
+    env.aws.put_secret("o/hand-made", &[]).await;
     let marker = |owner: &str, name: &str| {
         serde_json::json!({"widgets": [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 1,
             "properties": {"markdown": driftd::kinds::dashboard::marker_markdown(owner, name)}}]})
     };
-    aws.put_dashboard("o-team-b", &marker("team-b", "o-team-b"))
+    env.aws
+        .put_dashboard("o-team-b", &marker("team-b", "o-team-b"))
         .await;
-    aws.put_dashboard("o-hand-made", &serde_json::json!({"widgets": []}))
+    env.aws
+        .put_dashboard("o-hand-made", &serde_json::json!({"widgets": []}))
         .await;
     // A copy of a dashboard of ours under another name: its marker names the original.
-    aws.put_dashboard("o-copy", &marker("driftd", "o-original"))
+    env.aws
+        .put_dashboard("o-copy", &marker("driftd", "o-original"))
         .await;
     let dir = desired_dir(&[]);
 
-    let apply = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["apply", "--prune", "--allow-empty"],
-    );
-
-    assert_eq!(apply.code, 0, "{apply:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
+    let apply = env
+        .driftd(dir.path(), &["apply", "--prune", "--allow-empty"])
+        .expect_code(0);
+    env.proxy.assert_no_writes("the apply");
     assert!(
         apply
             .stdout
@@ -609,32 +595,27 @@ async fn resources_of_another_owner_or_of_none_are_never_deleted() {
     );
 
     // The owner tag is what decides: team-b's driftd prunes exactly its own.
-    let team_b = driftd(
-        &proxy,
-        &moto,
+    env.driftd(
         dir.path(),
         &["apply", "--prune", "--allow-empty", "--owner", "team-b"],
-    );
-    assert_eq!(team_b.code, 0, "{team_b:?}");
-    assert_eq!(aws.alarms().await, ["o-hand-made"]);
-    assert_eq!(aws.topics().await, ["o-hand-made"]);
-    assert_eq!(aws.dashboards().await, ["o-copy", "o-hand-made"]);
-    assert!(aws.secret("o/team-b").await.expect("there").is_some());
-    assert_eq!(aws.secret("o/prod").await, Some(None), "not scheduled");
-    assert_eq!(aws.secret("o/hand-made").await, Some(None));
+    )
+    .expect_code(0);
+    assert_eq!(env.aws.alarms().await, ["o-hand-made"]);
+    assert_eq!(env.aws.topics().await, ["o-hand-made"]);
+    assert_eq!(env.aws.dashboards().await, ["o-copy", "o-hand-made"]);
+    assert!(env.aws.secret("o/team-b").await.expect("there").is_some());
+    assert_eq!(env.aws.secret("o/prod").await, Some(None), "not scheduled");
+    assert_eq!(env.aws.secret("o/hand-made").await, Some(None));
 }
 
 #[tokio::test]
 async fn where_dashboards_cannot_be_tagged_one_without_its_notice_is_never_pruned() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    let aws = Aws::of(&moto).await;
+    let env = Env::start().await;
     let dir = desired_dir(&[(
         "dashboards.yaml",
         &docs(&[plain_dashboard("t-main"), plain_dashboard("t-second")]),
     )]);
-    let created = driftd(&proxy, &moto, dir.path(), &["apply"]);
-    assert_eq!(created.code, 0, "{created:?}");
+    let created = env.driftd(dir.path(), &["apply"]).expect_code(0);
     assert_eq!(
         created
             .stderr
@@ -643,39 +624,29 @@ async fn where_dashboards_cannot_be_tagged_one_without_its_notice_is_never_prune
         1,
         "said once: {created:?}"
     );
-    rewrite(dir.path(), &[]);
-    proxy.reset();
+    env.rewrite(dir.path(), &[]);
 
-    let pruned = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["apply", "--prune", "--allow-empty"],
-    );
-    assert_eq!(pruned.code, 0, "{pruned:?}");
-    assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
-    assert_eq!(aws.dashboards().await, ["t-main", "t-second"]);
+    env.driftd(dir.path(), &["apply", "--prune", "--allow-empty"])
+        .expect_code(0);
+    env.proxy.assert_no_writes("the apply");
+    assert_eq!(env.aws.dashboards().await, ["t-main", "t-second"]);
 }
 
 #[tokio::test]
 async fn finding_orphans_costs_no_call_per_resource() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
+    let env = Env::start().await;
     let mut documents: Vec<String> = (0..40).map(|i| alarm(&format!("c-{i:02}"), &[])).collect();
     documents.extend((0..5).map(|i| topic(&format!("c-topic-{i}"), &[])));
     documents.extend((0..5).map(|i| secret(&format!("c/secret-{i}"), 7)));
     documents.push(dashboard("c-main"));
     let dir = desired_dir(&[("all.yaml", &docs(&documents))]);
-    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
-    rewrite(dir.path(), &[]);
-    proxy.reset();
+    env.driftd(dir.path(), &["apply"]).expect_code(0);
+    env.rewrite(dir.path(), &[]);
 
-    let plan = driftd(&proxy, &moto, dir.path(), &["plan"]);
-
-    assert_eq!(plan.code, 0, "{plan:?}");
+    let plan = env.driftd(dir.path(), &["plan"]).expect_code(0);
     plan.assert_stdout_contains(", 51 orphaned.");
     assert_eq!(
-        answered(&proxy),
+        answered(&env.proxy),
         [
             // One dashboard to check for its owner tag and, as moto has
             // none, for a marker in its body: a one-shot process reads each
@@ -691,17 +662,16 @@ async fn finding_orphans_costs_no_call_per_resource() {
         ]
     );
 
-    proxy.reset();
-    let pruning = driftd(
-        &proxy,
-        &moto,
-        dir.path(),
-        &["plan", "--prune", "--allow-empty", "--max-prune", "60"],
-    );
-    assert_eq!(pruning.code, 0, "{pruning:?}");
+    env.proxy.reset();
+    let pruning = env
+        .driftd(
+            dir.path(),
+            &["plan", "--prune", "--allow-empty", "--max-prune", "60"],
+        )
+        .expect_code(0);
     pruning.assert_stdout_contains("51 to delete");
     assert_eq!(
-        answered(&proxy),
+        answered(&env.proxy),
         [
             // With topics to prune, one walk over the alarms for references.
             "DescribeAlarms",
@@ -716,22 +686,18 @@ async fn finding_orphans_costs_no_call_per_resource() {
 
 #[tokio::test]
 async fn an_invalid_desired_state_calls_no_aws_and_prunes_nothing() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
+    let env = Env::start().await;
     let dir = desired_dir(&[("alarms.yaml", &alarm("i-cpu", &[]))]);
-    assert_eq!(driftd(&proxy, &moto, dir.path(), &["apply"]).code, 0);
-    rewrite(
+    env.driftd(dir.path(), &["apply"]).expect_code(0);
+    env.rewrite(
         dir.path(),
         &[(
             "alarms.yaml",
             "apiVersion: driftd/v1\nkind: Alarm\nmetadata: {name: i-cpu}\nspec: {threshhold: 1}\n",
         )],
     );
-    proxy.reset();
 
-    let apply = driftd(&proxy, &moto, dir.path(), &["apply", "--prune"]);
-
-    assert_eq!(apply.code, 1, "{apply:?}");
-    assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
-    assert_eq!(Aws::of(&moto).await.alarms().await, ["i-cpu"]);
+    env.driftd(dir.path(), &["apply", "--prune"]).expect_code(1);
+    assert!(env.proxy.calls().is_empty(), "{:?}", env.proxy.calls());
+    assert_eq!(env.aws.alarms().await, ["i-cpu"]);
 }

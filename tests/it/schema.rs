@@ -8,16 +8,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 fn schema_validator() -> jsonschema::Validator {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .arg("schema")
-        .output()
-        .expect("run driftd schema");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    let out = common::run(std::process::Command::new(env!("CARGO_BIN_EXE_driftd")).arg("schema"))
+        .expect_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 

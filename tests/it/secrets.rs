@@ -53,6 +53,15 @@ async fn pass(aws: &Aws, resources: &[Resource]) -> Vec<Diff<secret::Ops>> {
     diffs
 }
 
+/// The file `app.json` holding `text`, in a directory of its own that lives
+/// as long as the `TempDir`.
+fn json_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("app.json");
+    std::fs::write(&file, text).expect("write");
+    (dir, file)
+}
+
 async fn tags_of(client: &aws_sdk_secretsmanager::Client, name: &str) -> Tags {
     common::secrets::describe(client, name)
         .await
@@ -67,6 +76,14 @@ struct Env {
     aws: Aws,
     sm: SdkSecretsManager,
     client: aws_sdk_secretsmanager::Client,
+}
+
+impl Env {
+    /// Fails the test unless the secret `id` holds `expected`.
+    async fn assert_value(&self, id: &str, expected: &str) {
+        let value = common::secrets::value(&self.client, id).await;
+        assert_eq!(value.as_deref(), Some(expected), "the value of {id}");
+    }
 }
 
 async fn env() -> Env {
@@ -98,13 +115,7 @@ async fn describe_finds_exact_names_in_batches_including_scheduled_deletions() {
             .await
             .expect("create");
     }
-    env.client
-        .delete_secret()
-        .secret_id("batch/12")
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .expect("delete");
+    common::secrets::schedule_deletion(&env.client, "batch/12").await;
 
     let mut asked = names.clone();
     asked.push("batch/missing".to_string());
@@ -125,9 +136,7 @@ async fn describe_finds_exact_names_in_batches_including_scheduled_deletions() {
 #[tokio::test]
 async fn each_initial_value_flavour_is_created_then_in_sync() {
     let env = env().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("app.json");
-    std::fs::write(&file, r#"{"from":"file"}"#).expect("write");
+    let (_dir, file) = json_file(r#"{"from":"file"}"#);
     std::env::set_var("DRIFTD_IT_SECRET_FLAVOUR", "from-env");
 
     let resources = [
@@ -154,18 +163,8 @@ async fn each_initial_value_flavour_is_created_then_in_sync() {
         assert_eq!(diff.action, Action::Create, "{}", resource.name);
     }
 
-    assert_eq!(
-        common::secrets::value(&env.client, "flavour/env")
-            .await
-            .as_deref(),
-        Some("from-env")
-    );
-    assert_eq!(
-        common::secrets::value(&env.client, "flavour/file")
-            .await
-            .as_deref(),
-        Some(r#"{"from":"file"}"#)
-    );
+    env.assert_value("flavour/env", "from-env").await;
+    env.assert_value("flavour/file", r#"{"from":"file"}"#).await;
     let generated = common::secrets::value(&env.client, "flavour/generate")
         .await
         .expect("a generated value");
@@ -222,30 +221,23 @@ async fn rotation_is_not_drift_under_create_only() {
     )];
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::Create);
 
-    env.client
-        .put_secret_value()
-        .secret_id("rotated/create-only")
-        .secret_string(r#"{"password":"rotated"}"#)
-        .send()
-        .await
-        .expect("rotate");
+    common::secrets::rotate(
+        &env.client,
+        "rotated/create-only",
+        r#"{"password":"rotated"}"#,
+    )
+    .await;
 
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::InSync, "{:?}", diffs[0].changes);
-    assert_eq!(
-        common::secrets::value(&env.client, "rotated/create-only")
-            .await
-            .as_deref(),
-        Some(r#"{"password":"rotated"}"#)
-    );
+    env.assert_value("rotated/create-only", r#"{"password":"rotated"}"#)
+        .await;
 }
 
 #[tokio::test]
 async fn rotation_is_drift_under_enforce_and_is_corrected() {
     let env = env().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("app.json");
-    std::fs::write(&file, r#"{"password":"desired"}"#).expect("write");
+    let (_dir, file) = json_file(r#"{"password":"desired"}"#);
     let resources = [secret(
         "rotated/enforce",
         &format!(
@@ -255,36 +247,20 @@ async fn rotation_is_drift_under_enforce_and_is_corrected() {
     )];
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::Create);
 
-    env.client
-        .put_secret_value()
-        .secret_id("rotated/enforce")
-        .secret_string(r#"{"password":"rotated"}"#)
-        .send()
-        .await
-        .expect("rotate");
+    common::secrets::rotate(&env.client, "rotated/enforce", r#"{"password":"rotated"}"#).await;
 
     let diffs = pass(&env.aws, &resources).await;
     assert_eq!(diffs[0].action, Action::Update);
     assert_eq!(diffs[0].changes, vec![Change::sensitive("value")]);
-    assert_eq!(
-        common::secrets::value(&env.client, "rotated/enforce")
-            .await
-            .as_deref(),
-        Some(r#"{"password":"desired"}"#)
-    );
+    env.assert_value("rotated/enforce", r#"{"password":"desired"}"#)
+        .await;
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
 }
 
 #[tokio::test]
 async fn a_missing_required_key_is_reported_by_name_and_not_filled_in() {
     let env = env().await;
-    env.client
-        .create_secret()
-        .name("keys/app")
-        .secret_string(r#"{"SECRET_KEY":"s"}"#)
-        .send()
-        .await
-        .expect("create by hand");
+    common::secrets::create_by_hand(&env.client, "keys/app", r#"{"SECRET_KEY":"s"}"#).await;
     let resources = [secret(
         "keys/app",
         "requiredKeys: [SECRET_KEY, TIKTOK_CLIENT_SECRET]",
@@ -314,12 +290,7 @@ async fn a_missing_required_key_is_reported_by_name_and_not_filled_in() {
         tags_of(&env.client, "keys/app").await.get(OWNER_TAG),
         Some(&"driftd".to_string())
     );
-    assert_eq!(
-        common::secrets::value(&env.client, "keys/app")
-            .await
-            .as_deref(),
-        Some(r#"{"SECRET_KEY":"s"}"#)
-    );
+    env.assert_value("keys/app", r#"{"SECRET_KEY":"s"}"#).await;
 }
 
 #[tokio::test]
@@ -330,13 +301,7 @@ async fn a_secret_scheduled_for_deletion_is_reported() {
         "initialValue: {placeholderKeys: [A]}\nrequiredKeys: [A]",
     )];
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::Create);
-    env.client
-        .delete_secret()
-        .secret_id("deleted/app")
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .expect("delete");
+    common::secrets::schedule_deletion(&env.client, "deleted/app").await;
 
     let diffs = pass(&env.aws, &resources).await;
     let Action::Error(Error::Blocked { why, message }) = &diffs[0].action else {
@@ -381,12 +346,7 @@ async fn description_and_kms_key_are_corrected_in_place() {
     assert_eq!(described.description(), Some("new"));
     assert_eq!(described.kms_key_id(), Some("alias/app"));
     assert_eq!(pass(&env.aws, &resources).await[0].action, Action::InSync);
-    assert_eq!(
-        common::secrets::value(&env.client, "update/app")
-            .await
-            .as_deref(),
-        Some("v")
-    );
+    env.assert_value("update/app", "v").await;
 }
 
 #[tokio::test]
@@ -395,13 +355,7 @@ async fn create_only_without_required_keys_never_calls_get_secret_value() {
     let proxy = common::proxy::Proxy::start(&moto);
     let aws = Aws::from_sdk_config(&proxy.sdk_config().await);
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    client
-        .create_secret()
-        .name("iam/existing")
-        .secret_string("by hand")
-        .send()
-        .await
-        .expect("create by hand");
+    common::secrets::create_by_hand(&client, "iam/existing", "by hand").await;
     std::env::set_var("DRIFTD_IT_SECRET_IAM", "v");
     let resources = [
         secret(
@@ -443,13 +397,7 @@ async fn create_only_without_required_keys_never_calls_get_secret_value() {
 #[tokio::test]
 async fn a_missing_key_under_create_only_stays_drifted_through_the_engine() {
     let env = env().await;
-    env.client
-        .create_secret()
-        .name("engine/keys")
-        .secret_string(r#"{"user":"u"}"#)
-        .send()
-        .await
-        .expect("create by hand");
+    common::secrets::create_by_hand(&env.client, "engine/keys", r#"{"user":"u"}"#).await;
     let resources = [secret("engine/keys", "requiredKeys: [user, password]")];
     let refs: Vec<&Resource> = resources.iter().collect();
     let opts = PassOptions {
@@ -491,20 +439,18 @@ async fn secret_values_never_appear_in_any_output() {
     let moto = common::Moto::start();
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
     // Live values that driftd reads (enforce, requiredKeys) hold the marker too.
-    client
-        .create_secret()
-        .name("marker/enforced")
-        .secret_string(format!(r#"{{"password":"{MARKER}-old"}}"#))
-        .send()
-        .await
-        .expect("create by hand");
-    client
-        .create_secret()
-        .name("marker/keys")
-        .secret_string(format!(r#"{{"token":"{MARKER}-live"}}"#))
-        .send()
-        .await
-        .expect("create by hand");
+    common::secrets::create_by_hand(
+        &client,
+        "marker/enforced",
+        format!(r#"{{"password":"{MARKER}-old"}}"#),
+    )
+    .await;
+    common::secrets::create_by_hand(
+        &client,
+        "marker/keys",
+        format!(r#"{{"token":"{MARKER}-live"}}"#),
+    )
+    .await;
 
     let env_value = format!(r#"{{"password":"{MARKER}-env"}}"#);
     let file_value = format!(r#"{{"password":"{MARKER}-file"}}"#);
@@ -574,24 +520,17 @@ async fn secret_values_never_appear_in_any_output() {
 
     // The values really went to AWS, and the rotated-by-hand ones were handled
     // as their policies say.
-    assert_eq!(
-        common::secrets::value(&client, "marker/env")
-            .await
-            .as_deref(),
-        Some(env_value.as_str())
-    );
-    assert_eq!(
-        common::secrets::value(&client, "marker/file")
-            .await
-            .as_deref(),
-        Some(file_value.as_str())
-    );
-    assert_eq!(
-        common::secrets::value(&client, "marker/enforced")
-            .await
-            .as_deref(),
-        Some(env_value.as_str())
-    );
+    for (name, value) in [
+        ("marker/env", &env_value),
+        ("marker/file", &file_value),
+        ("marker/enforced", &env_value),
+    ] {
+        assert_eq!(
+            common::secrets::value(&client, name).await.as_ref(),
+            Some(value),
+            "{name}"
+        );
+    }
     assert_eq!(
         common::secrets::value(&client, "marker/keys").await,
         Some(format!(r#"{{"token":"{MARKER}-live"}}"#))

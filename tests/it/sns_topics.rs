@@ -31,11 +31,10 @@ fn topic(name: &str, spec_yaml: &str) -> Resource {
 async fn pass(aws: &Aws, resources: &[Resource], prune: bool) -> Vec<Diff<Ops>> {
     let pairs: Vec<(&Resource, &topic::Spec)> = resources
         .iter()
-        .filter_map(|r| Topic::spec(&r.spec).map(|s| (r, s)))
+        .filter_map(|r| Some((r, Topic::spec(&r.spec)?)))
         .collect();
     let observed = Topic::observe(aws, &pairs).await.expect("observe");
-    let mut refs = Refs::default();
-    let mut diffs = Vec::new();
+    let (mut refs, mut diffs) = (Refs::default(), Vec::new());
     for (r, spec) in pairs {
         let live = observed[&r.name].as_ref().expect("read topic").as_ref();
         if let Some(live) = live {
@@ -76,14 +75,40 @@ subscriptions:
 tags: {team: platform}
 "#;
 
-const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
-
-#[tokio::test]
-async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_twice() {
+/// A moto of this test's own, its SDK config, driftd's AWS layer on it, and a
+/// raw SNS client for what is made or read "outside driftd".
+async fn start() -> (
+    common::Moto,
+    aws_config::SdkConfig,
+    Aws,
+    aws_sdk_sns::Client,
+) {
     let moto = common::Moto::start();
     let config = moto.sdk_config().await;
     let aws = Aws::from_sdk_config(&config);
     let raw = aws_sdk_sns::Client::new(&config);
+    (moto, config, aws, raw)
+}
+
+/// Creates the topic `name` with an SQS subscription of each of `queues`;
+/// gives its ARN.
+async fn topic_with_queues(
+    raw: &aws_sdk_sns::Client,
+    name: &str,
+    queues: impl IntoIterator<Item = String>,
+) -> String {
+    let arn = common::sns::create(raw.create_topic().name(name)).await;
+    for queue in queues {
+        common::sns::subscribe(raw, &arn, "sqs", &queue).await;
+    }
+    arn
+}
+
+const ARN: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
+
+#[tokio::test]
+async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_twice() {
+    let (_moto, config, aws, raw) = start().await;
     let resources = [
         topic("alerts", ALERTS),
         // Nothing but a name: the SNS defaults (empty display name, the
@@ -133,10 +158,7 @@ async fn a_topic_created_from_a_spec_reads_back_in_sync_and_is_never_subscribed_
 
 #[tokio::test]
 async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let aws = Aws::from_sdk_config(&config);
-    let raw = aws_sdk_sns::Client::new(&config);
+    let (_moto, _config, aws, raw) = start().await;
     let resources = [topic("alerts", ALERTS)];
     pass(&aws, &resources, false).await;
 
@@ -168,13 +190,7 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
         .send()
         .await
         .expect("unsubscribe");
-    raw.subscribe()
-        .topic_arn(ARN)
-        .protocol("email")
-        .endpoint("intruder@example.com")
-        .send()
-        .await
-        .expect("subscribe");
+    common::sns::subscribe(&raw, ARN, "email", "intruder@example.com").await;
 
     let diffs = pass(&aws, &resources, false).await;
     let policy = serde_json::json!({
@@ -234,23 +250,20 @@ async fn drift_made_with_the_raw_sdk_is_named_field_by_field_and_corrected() {
 
 #[tokio::test]
 async fn an_untagged_topic_made_outside_driftd_is_adopted() {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config().await;
-    let aws = Aws::from_sdk_config(&config);
-    let raw = aws_sdk_sns::Client::new(&config);
+    let (_moto, _config, aws, raw) = start().await;
     common::sns::create(
         raw.create_topic()
             .name("legacy")
             .attributes("DisplayName", "Legacy"),
     )
     .await;
-    raw.subscribe()
-        .topic_arn("arn:aws:sns:us-east-1:123456789012:legacy")
-        .protocol("email")
-        .endpoint("ops@example.com")
-        .send()
-        .await
-        .expect("subscribe");
+    common::sns::subscribe(
+        &raw,
+        "arn:aws:sns:us-east-1:123456789012:legacy",
+        "email",
+        "ops@example.com",
+    )
+    .await;
     let resources = [topic(
         "legacy",
         "{displayName: Legacy, subscriptions: [{protocol: email, endpoint: ops@example.com}]}",
@@ -290,13 +303,13 @@ async fn topics_and_subscriptions_are_found_past_the_first_page() {
 
     let arn = &found["t-003"];
     for i in 0..105 {
-        raw.subscribe()
-            .topic_arn(arn)
-            .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:q-{i:03}"))
-            .send()
-            .await
-            .expect("subscribe");
+        common::sns::subscribe(
+            &raw,
+            arn,
+            "sqs",
+            &format!("arn:aws:sqs:us-east-1:123456789012:q-{i:03}"),
+        )
+        .await;
     }
     let subs = sns.subscriptions(arn).await.expect("subscriptions");
     assert_eq!(subs.len(), 105);
@@ -322,17 +335,8 @@ async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
     let raw = aws_sdk_sns::Client::new(&moto.sdk_config().await);
     let mut arns = Vec::new();
     for i in 0..10 {
-        let arn = common::sns::create(raw.create_topic().name(format!("t-{i}"))).await;
-        for q in 0..3 {
-            raw.subscribe()
-                .topic_arn(&arn)
-                .protocol("sqs")
-                .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:q-{i}-{q}"))
-                .send()
-                .await
-                .expect("subscribe");
-        }
-        arns.push(arn);
+        let queues = (0..3).map(|q| format!("arn:aws:sqs:us-east-1:123456789012:q-{i}-{q}"));
+        arns.push(topic_with_queues(&raw, &format!("t-{i}"), queues).await);
     }
     let sns = SdkSns::new(&proxy.sdk_config().await);
 
@@ -349,21 +353,8 @@ async fn subscriptions_are_read_account_wide_when_that_takes_fewer_calls() {
     // 250 subscriptions of a topic driftd does not read: for 2 topics the
     // account's 3 pages cost more than their own 2 walks. Tried within a
     // budget of 1 page, given up, and not tried again.
-    let other = raw
-        .create_topic()
-        .name("other")
-        .send()
-        .await
-        .expect("create");
-    for q in 0..250 {
-        raw.subscribe()
-            .topic_arn(other.topic_arn().expect("ARN"))
-            .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:other-{q}"))
-            .send()
-            .await
-            .expect("subscribe");
-    }
+    let queues = (0..250).map(|q| format!("arn:aws:sqs:us-east-1:123456789012:other-{q}"));
+    topic_with_queues(&raw, "other", queues).await;
     let two = &arns[..2];
     let read = sns.subscriptions_of(two).await.expect("subscriptions");
     assert_eq!(read[&two[0]].as_ref().expect("read").len(), 3);

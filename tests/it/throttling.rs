@@ -20,15 +20,14 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cloudwatch::errors_alarm_yaml;
+use common::driftd::Daemon;
 use common::proxy::{Call, Proxy};
-use common::{desired_dir, free_port, Clients, Moto, Run};
+use common::{desired_dir, Clients, Moto, Run};
 use serde_json::{json, Value};
 
 /// How long one `apply` may take (20 alarms at 2.5 a second, plus the SDK's
@@ -36,6 +35,8 @@ use serde_json::{json, Value};
 const APPLY_LIMIT: Duration = Duration::from_secs(120);
 /// How long the daemon may take to converge under the injected faults.
 const CONVERGE_LIMIT: Duration = Duration::from_secs(180);
+/// How long the daemon's first pass may take under the injected faults.
+const READY_LIMIT: Duration = Duration::from_secs(120);
 
 const CLUSTER: &str = "t-cluster";
 const WORKER: &str = "t-worker";
@@ -132,41 +133,34 @@ impl Sdk {
     async fn arrange(&self) {
         let task_definition = common::ecs::cluster(&self.ecs, CLUSTER, "worker").await;
         common::ecs::create_service(&self.ecs, CLUSTER, WORKER, &task_definition, 3).await;
-        self.sns
-            .create_topic()
-            .name(LEGACY_TOPIC)
-            .attributes("DisplayName", "Made by hand")
-            .send()
-            .await
-            .expect("create topic");
+        common::sns::create(
+            self.sns
+                .create_topic()
+                .name(LEGACY_TOPIC)
+                .attributes("DisplayName", "Made by hand"),
+        )
+        .await;
     }
 
     /// Alarm name -> (threshold, alarm actions).
     async fn alarms(&self) -> BTreeMap<String, (Option<f64>, Vec<String>)> {
-        let mut out = BTreeMap::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .cloudwatch
-                .describe_alarms()
-                .set_next_token(token)
-                .send()
-                .await
-                .expect("describe alarms");
-            for a in page.metric_alarms() {
-                out.insert(
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    (a.threshold(), a.alarm_actions().to_vec()),
-                );
-            }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if token.is_none() {
-                return out;
-            }
-        }
+        // Every page, as the SDK's paginator follows them.
+        let pages: Vec<_> = self
+            .cloudwatch
+            .describe_alarms()
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("describe alarms");
+        pages
+            .iter()
+            .flat_map(|page| page.metric_alarms())
+            .map(|a| {
+                let name = a.alarm_name().unwrap_or_default().to_string();
+                (name, (a.threshold(), a.alarm_actions().to_vec()))
+            })
+            .collect()
     }
 
     /// Topic name -> ARN.
@@ -236,41 +230,23 @@ impl std::ops::Deref for Sdk {
 /// Runs a one-shot driftd command to completion, killing it when it takes
 /// longer than `limit`.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start driftd");
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text); // what was read before an error is kept
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = read_all(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for driftd") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill(); // stopping it before the panic below
-            let _ = child.wait();
-            panic!(
-                "driftd did not finish within {limit:?}\n--- stderr\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let output = finished.recv_timeout(limit).unwrap_or_else(|_| {
+        // Stopped before the panic below, which shows what it wrote.
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let killed = finished.recv().expect("the waiting thread answers");
+        let killed = Run::of(killed.expect("wait for driftd"));
+        panic!("driftd did not finish within {limit:?}: {killed:?}");
+    });
+    Run::of(output.expect("wait for driftd"))
 }
 
 fn apply(proxy: &Proxy, moto: &Moto, dir: &Path) -> Run {
@@ -324,14 +300,11 @@ fn assert_every_rule_fired(proxy: &Proxy) {
 /// The most of these instants that any window of `window` holds (both ends
 /// included).
 fn most_in_window(times: &[Duration], window: Duration) -> usize {
-    times
-        .iter()
-        .map(|start| {
-            times
-                .iter()
-                .filter(|t| **t >= *start && **t <= *start + window)
-                .count()
-        })
+    let mut times = times.to_vec();
+    times.sort();
+    // A fullest window starts at an instant; those it holds follow it.
+    (0..times.len())
+        .map(|i| times[i..].partition_point(|t| *t <= times[i] + window))
         .max()
         .unwrap_or(0)
 }
@@ -367,9 +340,7 @@ async fn throttled() -> (Moto, Proxy, Sdk, tempfile::TempDir) {
 async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
     let (moto, proxy, sdk, dir) = throttled().await;
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = apply(&proxy, &moto, dir.path()).expect_code(0);
     run.assert_stdout_contains("Apply: 22 created, 2 corrected, 0 observed, 0 errors, 0 in sync.");
     assert_every_rule_fired(&proxy);
     sdk.assert_converged().await;
@@ -396,8 +367,7 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
 
     // A second apply finds nothing to do.
     proxy.clear_faults();
-    let again = apply(&proxy, &moto, dir.path());
-    assert_eq!(again.code, 0, "{again:?}");
+    let again = apply(&proxy, &moto, dir.path()).expect_code(0);
     again
         .assert_stdout_contains("Apply: 0 created, 0 corrected, 0 observed, 0 errors, 24 in sync.");
 }
@@ -406,8 +376,9 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
 async fn the_daemon_converges_and_counts_every_injected_throttle() {
     let (moto, proxy, sdk, dir) = throttled().await;
 
-    let driftd = Daemon::start(proxy.driftd(&moto), dir.path());
-    driftd.wait_ready();
+    let driftd = Daemon::start(proxy.driftd(&moto), dir.path(), "10m", &[]);
+    // The first pass, under the injected faults, takes longer than a start.
+    driftd.wait(READY_LIMIT, "ready", || driftd.get("/readyz").0 == 200);
     let started = Instant::now();
     loop {
         let status = driftd.status();
@@ -460,9 +431,7 @@ async fn put_metric_alarm_is_paced_below_three_a_second() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 0, "{run:?}");
+    apply(&proxy, &moto, dir.path()).expect_code(0);
     let times = put_alarm_arrivals(&proxy);
     assert_eq!(times.len(), 30);
     let busiest = most_in_window(&times, Duration::from_secs(1));
@@ -482,7 +451,7 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
     let proxy = Proxy::start(&moto);
     let dir = desired_dir(&[("alarms.yaml", &alarms(30, ""))]);
 
-    let run = run_bounded(
+    run_bounded(
         proxy
             .driftd(&moto)
             .args([
@@ -493,9 +462,8 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
             ])
             .arg(dir.path()),
         APPLY_LIMIT,
-    );
-
-    assert_eq!(run.code, 0, "{run:?}");
+    )
+    .expect_code(0);
     let times = put_alarm_arrivals(&proxy);
     assert_eq!(times.len(), 30);
     let busiest = most_in_window(&times, Duration::from_secs(1));
@@ -510,8 +478,8 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
             .args(["plan", "--aws-max-rps", "ec2=5", "--desired-state"])
             .arg(dir.path()),
         APPLY_LIMIT,
-    );
-    assert_eq!(bad.code, 2, "a usage error, as clap reports them: {bad:?}");
+    )
+    .expect_code(2); // a usage error, as clap reports them
     assert!(bad.stderr.contains("unknown service \"ec2\""), "{bad:?}");
 }
 
@@ -526,9 +494,7 @@ async fn a_call_still_throttled_after_retries_slows_its_service_down() {
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "count": 3}]));
     let dir = desired_dir(&[("alarms.yaml", &alarms(6, ""))]);
 
-    let run = apply(&proxy, &moto, dir.path());
-
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = apply(&proxy, &moto, dir.path()).expect_code(1);
     run.assert_stdout_contains("Apply: 5 created, 0 corrected, 0 observed, 1 error, 0 in sync.");
     assert_eq!(sdk.alarms().await.len(), 5);
     let calls = proxy.calls();
@@ -556,79 +522,4 @@ fn series(metrics: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
             Some((value_of_label.to_string(), value))
         })
         .collect()
-}
-
-/// A running `driftd run`: stopped when dropped, its logs printed when the
-/// test failed.
-struct Daemon {
-    child: Child,
-    port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    /// How long the first pass may take under the injected faults.
-    const READY_LIMIT: Duration = Duration::from_secs(120);
-
-    fn start(mut cmd: Command, dir: &Path) -> Daemon {
-        let port = free_port();
-        cmd.args(["run", "--desired-state"])
-            .arg(dir)
-            .args(["--interval", "10m", "--metrics-addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start driftd run");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon { child, port, logs }
-    }
-
-    /// Polls `/readyz` until the first pass is done.
-    fn wait_ready(&self) {
-        let started = Instant::now();
-        while self.get("/readyz").map(|(status, _)| status) != Some(200) {
-            assert!(
-                started.elapsed() < Daemon::READY_LIMIT,
-                "not ready within {:?}",
-                Daemon::READY_LIMIT
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn status(&self) -> Value {
-        let (code, body) = self.get("/status").expect("driftd answers");
-        assert_eq!(code, 200, "{body}");
-        serde_json::from_str(&body).expect("status is JSON")
-    }
-
-    fn metrics(&self) -> String {
-        let (code, body) = self.get("/metrics").expect("driftd answers");
-        assert_eq!(code, 200, "{body}");
-        body
-    }
-
-    /// `GET path`: the status and the body; `None` while nothing listens.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        common::request(self.port, "GET", path, &[], "")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // it may have exited already; either way we reap it
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- driftd logs\n{}", self.logs.lock().unwrap().join("\n"));
-        }
-    }
 }

@@ -5,14 +5,19 @@
 use aws_sdk_ecs::types::{ContainerDefinition, Service};
 use aws_sdk_ecs::Client;
 
-/// Creates `cluster` and registers a busybox task definition `family` for its
-/// services; gives the task definition's ARN.
-pub async fn cluster(ecs: &Client, cluster: &str, family: &str) -> String {
+/// Creates the (empty) cluster `cluster`.
+pub async fn create_cluster(ecs: &Client, cluster: &str) {
     ecs.create_cluster()
         .cluster_name(cluster)
         .send()
         .await
         .expect("create cluster");
+}
+
+/// Creates `cluster` and registers a busybox task definition `family` for its
+/// services; gives the task definition's ARN.
+pub async fn cluster(ecs: &Client, cluster: &str, family: &str) -> String {
+    create_cluster(ecs, cluster).await;
     let registered = ecs
         .register_task_definition()
         .family(family)

@@ -138,6 +138,14 @@ impl Run {
 }
 
 impl Run {
+    /// Fails the test, showing the whole run, unless it exited with `code`;
+    /// gives the run back to look at further.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+
     /// Fails the test, showing the whole run, unless stdout holds `text`.
     #[track_caller]
     pub fn assert_stdout_contains(&self, text: &str) {
@@ -199,6 +207,15 @@ pub fn desired_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
         write_file(dir.path(), name, text);
     }
     dir
+}
+
+/// Where `needle` first stands in `text`, as driftd names a place in a file:
+/// `line:column`, both from 1.
+pub fn place_of(text: &str, needle: &str) -> String {
+    text.lines()
+        .enumerate()
+        .find_map(|(index, line)| Some(format!("{}:{}", index + 1, line.find(needle)? + 1)))
+        .unwrap_or_else(|| panic!("{needle:?} is not in\n{text}"))
 }
 
 pub fn write_file(dir: &Path, name: &str, text: &str) {

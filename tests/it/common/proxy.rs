@@ -189,6 +189,14 @@ impl Proxy {
         self.calls().into_iter().filter(Call::is_write).collect()
     }
 
+    /// Fails the test, listing them, when any call changed AWS; `what` says
+    /// what was to write nothing.
+    #[track_caller]
+    pub fn assert_no_writes(&self, what: &str) {
+        let writes: Vec<String> = self.writes().iter().map(ToString::to_string).collect();
+        assert!(writes.is_empty(), "{what} wrote: {writes:?}");
+    }
+
     /// The calls the proxy answered itself.
     pub fn injected(&self) -> Vec<Call> {
         self.calls().into_iter().filter(|c| c.injected).collect()

@@ -117,3 +117,14 @@ pub async fn subscribed(sns: &Client, arn: &str) -> Vec<(String, String)> {
         .map(|(protocol, endpoint, _)| (protocol, endpoint))
         .collect()
 }
+
+/// Subscribes `endpoint` to the topic `arn` by hand, with the raw SDK.
+pub async fn subscribe(sns: &Client, arn: &str, protocol: &str, endpoint: &str) {
+    sns.subscribe()
+        .topic_arn(arn)
+        .protocol(protocol)
+        .endpoint(endpoint)
+        .send()
+        .await
+        .expect("subscribe");
+}
