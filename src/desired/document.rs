@@ -166,7 +166,10 @@ pub(crate) struct Declared {
     pub name: String,
     /// Where `metadata.name` is written.
     pub name_pos: Option<Pos>,
-    pub index: Option<Arc<DocIndex>>,
+    /// Where each `topic:` reference of an alarm is written. The document's
+    /// whole index is dropped once it is loaded (at scale it outweighs every
+    /// resource together): the checks across documents need only these.
+    pub references: Vec<(FieldPath, Pos)>,
     /// The resource, when its typed parse succeeded (valid or not: the load
     /// fails as a whole when any document has a problem).
     pub resource: Option<Resource>,
@@ -178,14 +181,17 @@ impl Declared {
     }
 
     /// An error about a field of this document.
+    /// An error about its name or one of its `topic:` references.
     pub(crate) fn error(&self, path: &FieldPath, message: String) -> LoadError {
-        locate(
-            &self.file,
-            self.index.as_deref(),
-            Some(self.label()),
-            path,
-            message,
-        )
+        let name = FieldPath::root().key("metadata").key("name");
+        let pos = if *path == name {
+            self.name_pos
+        } else {
+            self.references
+                .iter()
+                .find_map(|(at, pos)| (at == path).then_some(*pos))
+        };
+        error_at(&self.file, pos, Some(self.label()), path, message)
     }
 }
 
@@ -196,7 +202,22 @@ fn locate(
     path: &FieldPath,
     message: String,
 ) -> LoadError {
-    let pos = index.and_then(|i| i.locate(path));
+    error_at(
+        file,
+        index.and_then(|i| i.locate(path)),
+        resource,
+        path,
+        message,
+    )
+}
+
+fn error_at(
+    file: &Path,
+    pos: Option<Pos>,
+    resource: Option<String>,
+    path: &FieldPath,
+    message: String,
+) -> LoadError {
     LoadError {
         resource,
         field: (!path.is_root()).then(|| path.to_string()),
@@ -571,18 +592,41 @@ fn load_document(
             .filter_map(|p| error(label.clone(), p)),
     );
     if let Some(name) = name {
-        let name_pos = index
-            .as_ref()
-            .and_then(|i| i.locate(&root.key("metadata").key("name")));
+        let locate = |path: &FieldPath| index.as_ref().and_then(|i| i.locate(path));
+        let references = match &resource {
+            Some(Resource {
+                spec: Spec::Alarm(alarm),
+                ..
+            }) => topic_references(alarm)
+                .filter_map(|(path, _)| Some((path.clone(), locate(&path)?)))
+                .collect(),
+            _ => Vec::new(),
+        };
         declared.push(Declared {
             file: file.to_path_buf(),
             kind,
             name,
-            name_pos,
-            index,
+            name_pos: locate(&root.key("metadata").key("name")),
+            references,
             resource,
         });
     }
+}
+
+/// Each `topic:<name>` an alarm's actions name, with its field path.
+pub(crate) fn topic_references(alarm: &alarm::Spec) -> impl Iterator<Item = (FieldPath, &str)> {
+    [
+        ("alarmActions", &alarm.alarm_actions),
+        ("okActions", &alarm.ok_actions),
+        ("insufficientDataActions", &alarm.insufficient_data_actions),
+    ]
+    .into_iter()
+    .flat_map(|(field, actions)| {
+        actions.iter().enumerate().filter_map(move |(i, action)| {
+            let topic = action.strip_prefix("topic:")?;
+            Some((FieldPath::root().key("spec").key(field).index(i), topic))
+        })
+    })
 }
 
 /// The typed parse of a document of `kind`: its metadata and spec, or the

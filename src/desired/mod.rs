@@ -590,28 +590,18 @@ fn check_topic_references(declared: &[Declared], errors: &mut Vec<LoadError>) {
         else {
             continue;
         };
-        let lists = [
-            ("alarmActions", &alarm.alarm_actions),
-            ("okActions", &alarm.ok_actions),
-            ("insufficientDataActions", &alarm.insufficient_data_actions),
-        ];
-        for (field, actions) in lists {
-            for (i, action) in actions.iter().enumerate() {
-                let Some(topic) = action.strip_prefix("topic:") else {
-                    continue;
-                };
-                if topic.is_empty() || topics.contains(topic) {
-                    continue;
-                }
-                let hint = match suggest(topic, topics.iter().copied()) {
-                    Some(s) => format!(" (did you mean topic:{s}?)"),
-                    None => String::new(),
-                };
-                errors.push(doc.error(
-                    &FieldPath::root().key("spec").key(field).index(i),
-                    format!("no Topic named {} is declared{hint}", quote(topic)),
-                ));
+        for (path, topic) in document::topic_references(alarm) {
+            if topic.is_empty() || topics.contains(topic) {
+                continue;
             }
+            let hint = match suggest(topic, topics.iter().copied()) {
+                Some(s) => format!(" (did you mean topic:{s}?)"),
+                None => String::new(),
+            };
+            errors.push(doc.error(
+                &path,
+                format!("no Topic named {} is declared{hint}", quote(topic)),
+            ));
         }
     }
 }
