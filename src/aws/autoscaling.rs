@@ -54,10 +54,11 @@ impl SdkAutoScaling {
         SdkAutoScaling::from_client(aws_sdk_applicationautoscaling::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_applicationautoscaling::Client) -> SdkAutoScaling {
         SdkAutoScaling {
-            client,
+            client: without_sdk_retries!(aws_sdk_applicationautoscaling, client),
             pace: Pace::unpaced(SERVICE),
         }
     }
@@ -92,8 +93,7 @@ impl AutoScaling for SdkAutoScaling {
                 .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
                 .set_resource_ids(Some(resource_ids.to_vec()))
                 .set_next_token(token.take())
-                .send()
-                .paced(&self.pace, "DescribeScalableTargets")
+                .paced(&self.pace, "DescribeScalableTargets", |r| r.send())
                 .await?;
             for target in resp.scalable_targets() {
                 if target.scalable_dimension() != &ScalableDimension::EcsServiceDesiredCount {

@@ -135,10 +135,11 @@ impl SdkCloudWatch {
         SdkCloudWatch::from_client(aws_sdk_cloudwatch::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkCloudWatch {
         SdkCloudWatch {
-            client,
+            client: without_sdk_retries!(aws_sdk_cloudwatch, client),
             pace: Pace::unpaced(SERVICE),
         }
     }
@@ -164,8 +165,7 @@ impl CloudWatch for SdkCloudWatch {
                     .alarm_types(AlarmType::MetricAlarm)
                     .max_records(NAMES_PER_CALL as i32)
                     .set_next_token(token.take())
-                    .send()
-                    .paced(&self.pace, "DescribeAlarms")
+                    .paced(&self.pace, "DescribeAlarms", |r| r.send())
                     .await?;
                 for alarm in resp.metric_alarms() {
                     out.push(live_from_sdk(alarm)?);
@@ -212,8 +212,7 @@ impl CloudWatch for SdkCloudWatch {
             .set_insufficient_data_actions(non_empty(d.insufficient_data_actions.clone()))
             .set_metrics(non_empty(d.metrics.iter().map(query_to_sdk).collect()))
             .set_tags(non_empty(tags_to_sdk(tags)))
-            .send()
-            .paced(&self.pace, "PutMetricAlarm")
+            .paced(&self.pace, "PutMetricAlarm", |r| r.send())
             .await?;
         Ok(())
     }
@@ -223,8 +222,7 @@ impl CloudWatch for SdkCloudWatch {
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(tags_to_sdk(tags)))
-            .send()
-            .paced(&self.pace, "TagResource")
+            .paced(&self.pace, "TagResource", |r| r.send())
             .await?;
         Ok(())
     }
@@ -236,8 +234,7 @@ impl CloudWatch for SdkCloudWatch {
         self.client
             .delete_alarms()
             .set_alarm_names(Some(names.to_vec()))
-            .send()
-            .paced(&self.pace, "DeleteAlarms")
+            .paced(&self.pace, "DeleteAlarms", |r| r.send())
             .await?;
         Ok(())
     }
@@ -253,8 +250,7 @@ impl CloudWatch for SdkCloudWatch {
                 .alarm_types(AlarmType::CompositeAlarm)
                 .max_records(NAMES_PER_CALL as i32)
                 .set_next_token(token.take())
-                .send()
-                .paced(&self.pace, "DescribeAlarms")
+                .paced(&self.pace, "DescribeAlarms", |r| r.send())
                 .await?;
             // The two alarm types share these fields but no trait.
             macro_rules! actions_of {

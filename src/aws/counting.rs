@@ -2,11 +2,13 @@
 //! reports each attempt's service, operation and outcome to an observer
 //! (the daemon's metrics).
 //!
-//! Attempts are counted, not calls: a call the SDK retried twice is three
-//! requests, which is what AWS bills and throttles. The outcome of a failed
-//! attempt is decided by the SDK's own retry classifiers, so a throttling
-//! error is recognised whatever the protocol spells it as (an XML `<Code>`
-//! for CloudWatch and SNS, `__type` for the JSON services, or HTTP 429).
+//! Attempts are counted, not calls: a call retried twice (by the pace layer,
+//! [`super::pace::Pace::call`], or by the SDK) is three requests, which is
+//! what AWS bills and throttles. The outcome of a failed attempt is decided
+//! by the SDK's own retry classifiers (which run whether or not the SDK
+//! retries), so a throttling error is recognised whatever the protocol
+//! spells it as (an XML `<Code>` for CloudWatch and SNS, `__type` for the
+//! JSON services, or HTTP 429).
 
 use std::fmt;
 use std::sync::Arc;

@@ -295,10 +295,11 @@ impl SdkDashboards {
         SdkDashboards::from_client(aws_sdk_cloudwatch::Client::new(config))
     }
 
-    /// Over a client built elsewhere (tests add interceptors to theirs).
+    /// Over a client built elsewhere (tests add interceptors to theirs),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> SdkDashboards {
         SdkDashboards {
-            client,
+            client: without_sdk_retries!(aws_sdk_cloudwatch, client),
             pace: Pace::unpaced(SERVICE),
             bodies: Arc::new(BodyCache::default()),
             tags: Arc::new(TagMemory::default()),
@@ -323,8 +324,7 @@ impl Dashboards for SdkDashboards {
                 .list_dashboards()
                 .set_dashboard_name_prefix((!prefix.is_empty()).then(|| prefix.to_string()))
                 .set_next_token(token.take())
-                .send()
-                .paced(&self.pace, "ListDashboards")
+                .paced(&self.pace, "ListDashboards", |r| r.send())
                 .await?;
             for entry in resp.dashboard_entries() {
                 let Some(name) = entry.dashboard_name() else {
@@ -350,8 +350,7 @@ impl Dashboards for SdkDashboards {
             .client
             .get_dashboard()
             .dashboard_name(name)
-            .send()
-            .paced(&self.pace, "GetDashboard")
+            .paced(&self.pace, "GetDashboard", |r| r.send())
             .await
         {
             Ok(resp) => resp,
@@ -371,35 +370,37 @@ impl Dashboards for SdkDashboards {
 
     async fn put(&self, name: &str, body: &str) -> Result<Vec<ValidationMessage>, Error> {
         // Not `paced()`: a rejected body's reasons are in the SDK's own error.
-        let started = self.pace.ready("PutDashboard").await;
-        let result = match self
+        let request = self
             .client
             .put_dashboard()
             .dashboard_name(name)
-            .dashboard_body(body)
-            .send()
+            .dashboard_body(body);
+        self.pace
+            .call("PutDashboard", || {
+                let request = request.clone().send();
+                async move {
+                    match request.await {
+                        Ok(resp) => Ok(resp
+                            .dashboard_validation_messages()
+                            .iter()
+                            .map(ValidationMessage::from)
+                            .collect()),
+                        Err(err) => {
+                            let messages: Vec<ValidationMessage> = match err.as_service_error() {
+                                Some(PutDashboardError::DashboardInvalidInputError(e)) => e
+                                    .dashboard_validation_messages()
+                                    .iter()
+                                    .map(ValidationMessage::from)
+                                    .collect(),
+                                _ => Vec::new(),
+                            };
+                            let error = Error::from_sdk(SERVICE, "PutDashboard", err);
+                            Err(with_validation_messages(error, &messages))
+                        }
+                    }
+                }
+            })
             .await
-        {
-            Ok(resp) => Ok(resp
-                .dashboard_validation_messages()
-                .iter()
-                .map(ValidationMessage::from)
-                .collect()),
-            Err(err) => {
-                let messages: Vec<ValidationMessage> = match err.as_service_error() {
-                    Some(PutDashboardError::DashboardInvalidInputError(e)) => e
-                        .dashboard_validation_messages()
-                        .iter()
-                        .map(ValidationMessage::from)
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                let error = Error::from_sdk(SERVICE, "PutDashboard", err);
-                Err(with_validation_messages(error, &messages))
-            }
-        };
-        self.pace.ended(started, &result);
-        result
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), Error> {
@@ -416,8 +417,7 @@ impl Dashboards for SdkDashboards {
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(tags))
-            .send()
-            .paced(&self.pace, "TagResource")
+            .paced(&self.pace, "TagResource", |r| r.send())
             .await?;
         Ok(())
     }
@@ -427,8 +427,7 @@ impl Dashboards for SdkDashboards {
             .client
             .list_tags_for_resource()
             .resource_arn(arn)
-            .send()
-            .paced(&self.pace, "ListTagsForResource")
+            .paced(&self.pace, "ListTagsForResource", |r| r.send())
             .await?;
         Ok(resp
             .tags()
@@ -442,8 +441,7 @@ impl Dashboards for SdkDashboards {
             .client
             .delete_dashboards()
             .dashboard_names(name)
-            .send()
-            .paced(&self.pace, "DeleteDashboards")
+            .paced(&self.pace, "DeleteDashboards", |r| r.send())
             .await
         {
             Ok(_) => Ok(()),

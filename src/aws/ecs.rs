@@ -161,10 +161,11 @@ impl SdkEcs {
         SdkEcs::from_client(aws_sdk_ecs::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_ecs::Client) -> SdkEcs {
         SdkEcs {
-            client,
+            client: without_sdk_retries!(aws_sdk_ecs, client),
             pace: Pace::unpaced(SERVICE),
         }
     }
@@ -191,8 +192,7 @@ impl Ecs for SdkEcs {
             .describe_services()
             .cluster(cluster)
             .set_services(Some(services.to_vec()))
-            .send()
-            .paced(&self.pace, "DescribeServices")
+            .paced(&self.pace, "DescribeServices", |r| r.send())
             .await?;
         let services = resp
             .services()
@@ -236,8 +236,7 @@ impl Ecs for SdkEcs {
             .cluster(cluster)
             .service(service)
             .desired_count(desired_count)
-            .send()
-            .paced(&self.pace, "UpdateService")
+            .paced(&self.pace, "UpdateService", |r| r.send())
             .await?;
         Ok(())
     }

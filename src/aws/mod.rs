@@ -11,6 +11,21 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+/// `$client` (of crate `$sdk`) as configured, but making no retries of its
+/// own: a paced client's calls are retried by [`pace::Pace::call`], each
+/// attempt at its turn.
+macro_rules! without_sdk_retries {
+    ($sdk:ident, $client:expr) => {
+        $sdk::Client::from_conf(
+            $client
+                .config()
+                .to_builder()
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    };
+}
+
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod counting;
@@ -222,16 +237,21 @@ fn source_chain(err: &dyn std::error::Error) -> String {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time limit of one attempt of an AWS call.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time limit of an AWS call, all retries included.
+/// Time limit of an AWS call that the SDK retries itself (STS, DynamoDB,
+/// SQS), all its attempts included. The paced clients make one attempt per
+/// SDK call, which [`ATTEMPT_TIMEOUT`] bounds first.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts per AWS call (the SDK's standard retry mode: exponential backoff
-/// with jitter on throttling, 5xx and transport errors; never on validation
-/// or access-denied errors).
+/// Attempts per AWS call, on throttling, 5xx and transport errors only (never
+/// on validation or access-denied errors), with exponential backoff and
+/// jitter between them: made by [`pace::Pace::call`] for the paced clients,
+/// each attempt at its turn, and by the SDK's standard retry mode for the
+/// others.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The one SDK configuration every client of the process shares: the
 /// standard credential and region chain, with `--region`/`--endpoint-url`
-/// overrides, explicit timeouts and the standard retry mode.
+/// overrides, explicit timeouts and the standard retry mode (which the paced
+/// clients turn off: they retry through [`pace::Pace::call`]).
 pub async fn sdk_config(
     region: Option<String>,
     endpoint_url: Option<String>,

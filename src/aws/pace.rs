@@ -38,23 +38,34 @@
 //! * Application Auto Scaling documents no request rate for
 //!   `DescribeScalableTargets`: a modest default.
 //!
+//! # Retries
+//!
+//! The SDK clients behind a [`Pace`] make no retries of their own (each
+//! service's `from_client` turns the SDK's retries off): a call is retried
+//! here, and every attempt, the first and each retry, waits for its turn
+//! like any other call, so a throttling storm never sends more than the pace.
+//! A call that failed with a retryable error (throttling, a 5xx, a timeout, a
+//! connection failure: [`ErrorClass::is_retryable`]) is tried again after an
+//! exponential backoff with jitter ([`RETRY_MIN_DELAY`], doubling up to
+//! [`RETRY_MAX_DELAY`], each delay lengthened by a random share of up to
+//! itself), and then its turn, [`super::MAX_ATTEMPTS`] attempts in all. Any
+//! other error (validation, access denied, not found, a fenced write) ends
+//! the call at once. Only STS, DynamoDB (the lease) and SQS (change events)
+//! keep the SDK's own retries: they are not paced.
+//!
 //! # Backoff
 //!
-//! A throttled attempt is retried by the SDK itself (the standard retry mode
-//! of [`super::sdk_config`]: [`super::MAX_ATTEMPTS`] attempts, exponential
-//! backoff with jitter). A call that still ends throttled after those retries
-//! means the account's quota is spent faster than it refills (by driftd or by
-//! whatever else shares the account), so the [`Pacer`] halves the pace of that
-//! whole service (down to [`MIN_FACTOR`] of it) and lets it recover linearly,
-//! by [`RECOVERY_PER_SECOND`] of the full pace each second without another
-//! such call. Calls that were already under way when the service was slowed
-//! down do not slow it down again: they were sent at the old pace.
+//! A throttled attempt means the account's quota is spent faster than it
+//! refills (by driftd or by whatever else shares the account), so the
+//! [`Pacer`] halves the pace of that whole service (down to [`MIN_FACTOR`] of
+//! it) and lets it recover linearly, by [`RECOVERY_PER_SECOND`] of the full
+//! pace each second without another throttled attempt. Attempts that were
+//! already under way when the service was slowed down do not slow it down
+//! again: they were sent at the old pace.
 //!
-//! The SDK's retries of a call do not wait for another turn: they follow its
-//! own backoff, at most [`super::MAX_ATTEMPTS`] − 1 of them per call.
-//!
-//! Each throttled attempt is counted, as `driftd_aws_throttled_total{service}`,
-//! by the daemon's request-counting interceptor, not here.
+//! Each attempt is counted, in `driftd_aws_requests_total` and when throttled
+//! in `driftd_aws_throttled_total{service}`, by the daemon's request-counting
+//! interceptor, not here.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -64,6 +75,7 @@ use std::time::Duration;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use backon::{ExponentialBuilder, Retryable};
 use tokio::time::Instant;
 
 use super::{Error, ErrorClass};
@@ -134,6 +146,10 @@ pub const DECREASE: f64 = 0.5;
 pub const MIN_FACTOR: f64 = 1.0 / 16.0;
 /// How much of its full pace a slowed-down service regains each second.
 pub const RECOVERY_PER_SECOND: f64 = 0.05;
+/// The backoff before a call's first retry (before jitter); each next one doubles.
+pub const RETRY_MIN_DELAY: Duration = Duration::from_secs(1);
+/// The longest backoff before a retry (before jitter).
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(20);
 
 /// `--aws-max-rps service[.operation]=N`: a pace of the operator's own, for
 /// an account with raised quotas (or an emulator). One for an operation
@@ -319,9 +335,9 @@ impl Pacer {
         turn
     }
 
-    /// A call of `service` that started at `started` ended throttled, retries
-    /// included: halves the service's pace unless the call was already under
-    /// way when it was last slowed down. Returns the new factor when it
+    /// An attempt of a call of `service` that started at `started` was
+    /// throttled: halves the service's pace unless the attempt was already
+    /// under way when it was last slowed down. Returns the new factor when it
     /// slowed down.
     pub fn throttled(&self, service: &'static str, started: Instant) -> Option<f64> {
         let now = Instant::now();
@@ -374,7 +390,7 @@ impl Pace {
         self.pacer.until_ready(self.service, operation).await
     }
 
-    /// Tells the pacer how a call that started at `started` ended: a
+    /// Tells the pacer how an attempt that started at `started` ended: a
     /// throttling error slows the service down.
     pub fn ended<T>(&self, started: Instant, result: &Result<T, Error>) {
         let Err(e) = result else { return };
@@ -386,49 +402,102 @@ impl Pace {
                 service = self.service,
                 operation = e.operation,
                 pace = factor,
-                "AWS still throttled a call after retries: slowing this service down"
+                "AWS throttled a call: slowing this service down"
             );
         }
     }
-}
 
-/// Paces an SDK request: `client.op()...send().paced(&self.pace, "Op").await`
-/// waits for the operation's turn, sends it, classifies a failure as
-/// [`Error`] and tells the pacer how it ended.
-pub trait Paced<T>: Sized {
-    fn paced<'a>(
-        self,
-        pace: &'a Pace,
-        operation: &'static str,
-    ) -> impl Future<Output = Result<T, Error>> + Send + 'a
+    /// Makes one call of `operation`, each attempt of which is
+    /// `attempt()`: every attempt waits for its turn first, and one that
+    /// failed with a retryable error is tried again after a backoff (see the
+    /// module documentation), [`super::MAX_ATTEMPTS`] attempts at most.
+    pub async fn call<T, F, Fut>(&self, operation: &'static str, mut attempt: F) -> Result<T, Error>
     where
-        Self: 'a;
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, Error>> + Send,
+        T: Send,
+    {
+        let once = || {
+            let request = attempt();
+            async move {
+                // An SDK request does nothing until polled: it leaves only now.
+                let started = self.ready(operation).await;
+                let result = request.await;
+                self.ended(started, &result);
+                result
+            }
+        };
+        once.retry(backoff())
+            .when(|e: &Error| e.class.is_retryable())
+            .notify(|e: &Error, delay: Duration| {
+                tracing::debug!(
+                    service = self.service,
+                    operation,
+                    class = ?e.class,
+                    code = e.code.as_deref(),
+                    ?delay,
+                    "retrying an AWS call"
+                );
+            })
+            .await
+    }
 }
 
-impl<F, T, E> Paced<T> for F
-where
-    F: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    // Spelled out: as an `async fn` its future would also have to outlive
-    // `'a` by `T`, which the trait's signature does not ask of `T`.
-    #[allow(clippy::manual_async_fn)]
-    fn paced<'a>(
+/// The delays between the attempts of one call.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(RETRY_MIN_DELAY)
+        .with_max_delay(RETRY_MAX_DELAY)
+        .with_max_times(super::MAX_ATTEMPTS as usize - 1)
+        .with_jitter()
+}
+
+/// Sends an SDK request through [`Pace::call`]:
+/// `client.op()...paced(&self.pace, "Op", |r| r.send()).await` sends a
+/// clone of the request (a fluent builder) at each attempt, and classifies a
+/// failure as [`Error`]. A request that is not idempotent carries its own
+/// idempotency token, set before: the SDK fills one in per attempt otherwise.
+pub trait Paced: Clone + Send + Sync {
+    fn paced<'a, T, E, F, Fut>(
         self,
         pace: &'a Pace,
         operation: &'static str,
+        send: F,
     ) -> impl Future<Output = Result<T, Error>> + Send + 'a
     where
         Self: 'a,
+        F: Fn(Self) -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'a,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        T: Send + 'a;
+}
+
+impl<R: Clone + Send + Sync> Paced for R {
+    // Spelled out: the trait's signature names the future's bounds.
+    #[allow(clippy::manual_async_fn)]
+    fn paced<'a, T, E, F, Fut>(
+        self,
+        pace: &'a Pace,
+        operation: &'static str,
+        send: F,
+    ) -> impl Future<Output = Result<T, Error>> + Send + 'a
+    where
+        Self: 'a,
+        F: Fn(Self) -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'a,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        T: Send + 'a,
     {
         async move {
-            // An SDK request does nothing until polled: it leaves only now.
-            let started = pace.ready(operation).await;
-            let result = self
-                .await
-                .map_err(|e| Error::from_sdk(pace.service, operation, e));
-            pace.ended(started, &result);
-            result
+            pace.call(operation, || {
+                let request = send(self.clone());
+                async move {
+                    request
+                        .await
+                        .map_err(|e| Error::from_sdk(pace.service, operation, e))
+                }
+            })
+            .await
         }
     }
 }
@@ -441,6 +510,7 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
 
+    use super::super::MAX_ATTEMPTS;
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
@@ -705,47 +775,159 @@ mod tests {
         )
     }
 
+    /// A request (as cloneable as a fluent builder) whose attempts answer in
+    /// turn with `answers`, an error code or `None` for success (the last
+    /// answer again once they run out), and which records when each attempt
+    /// was sent, its clones included.
+    #[derive(Clone)]
+    struct Scripted {
+        answers: Arc<Vec<Option<&'static str>>>,
+        sent: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Scripted {
+        fn new(answers: &[Option<&'static str>]) -> Scripted {
+            Scripted {
+                answers: Arc::new(answers.to_vec()),
+                sent: Arc::default(),
+            }
+        }
+
+        async fn send(self) -> Result<(), SdkError<PutMetricAlarmError, HttpResponse>> {
+            let attempt = {
+                let mut sent = self.sent.lock().expect("sent");
+                sent.push(Instant::now());
+                sent.len() - 1
+            };
+            match self.answers[attempt.min(self.answers.len() - 1)] {
+                None => Ok(()),
+                Some(code) => Err(throttling(code)),
+            }
+        }
+
+        fn sent(&self) -> Vec<Instant> {
+            self.sent.lock().expect("sent").clone()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_paced_request_that_ends_throttled_slows_its_service_down() {
+    async fn a_throttled_call_is_retried_after_a_backoff_and_slows_its_service_down() {
         let pacer = Arc::new(Pacer::default());
         let pace = Pace::new(&pacer, "cloudwatch");
+        let request = Scripted::new(&[Some("Throttling"), Some("Throttling"), None]);
 
-        let ok = async { Ok::<_, SdkError<PutMetricAlarmError, HttpResponse>>(7) };
-        assert_eq!(ok.paced(&pace, "PutMetricAlarm").await, Ok(7));
-        assert_eq!(pacer.factor("cloudwatch"), 1.0);
+        let result = request
+            .clone()
+            .paced(&pace, "PutMetricAlarm", Scripted::send)
+            .await;
+        assert_eq!(result, Ok(()));
+        let sent = request.sent();
+        assert_eq!(sent.len(), 3);
+        // 1 s, then 2 s, each lengthened by up to itself (the jitter); the
+        // turns at the slowed-down pace (0.8 s, then 1.6 s) come sooner.
+        let (first, second) = (sent[1] - sent[0], sent[2] - sent[1]);
+        assert!(first >= SECOND && first <= 2 * SECOND, "{first:?}");
+        assert!(second >= 2 * SECOND && second <= 4 * SECOND, "{second:?}");
+        // Halved by each throttled attempt (a little recovered in between).
+        let factor = pacer.factor("cloudwatch");
+        assert!(factor > 0.25 && factor < 0.5, "{factor}");
+    }
 
-        let invalid = async { Err::<(), _>(throttling("ValidationError")) };
-        let err = invalid.paced(&pace, "PutMetricAlarm").await.unwrap_err();
-        assert_eq!(err.class, ErrorClass::Validation);
+    #[tokio::test(start_paused = true)]
+    async fn a_throttling_storm_never_exceeds_the_pace() {
+        let pacer = Arc::new(Pacer::default());
+        let pace = Pace::new(&pacer, "cloudwatch");
+        // Every attempt of 12 concurrent calls is throttled.
+        let request = Scripted::new(&[Some("Throttling")]);
+        let calls: Vec<_> = (0..12)
+            .map(|_| {
+                let (pace, request) = (pace.clone(), request.clone());
+                tokio::spawn(
+                    async move { request.paced(&pace, "PutMetricAlarm", Scripted::send).await },
+                )
+            })
+            .collect();
+        for call in calls {
+            let err = call.await.expect("task").unwrap_err();
+            assert_eq!(err.class, ErrorClass::Throttling);
+        }
+        let mut sent = request.sent();
+        assert_eq!(sent.len(), 12 * MAX_ATTEMPTS as usize, "every call gave up");
+        // Retries included, no two attempts closer than the full pace's
+        // 0.4 s, and no second holding more than AWS's quota of 3.
+        sent.sort();
+        let closest = sent.windows(2).map(|w| w[1] - w[0]).min().expect("gaps");
+        assert!(closest >= Duration::from_millis(400), "{closest:?}");
+        assert!(most_in_window(&sent, SECOND) <= 3);
+        // Slowed down to its floor, the storm took a while.
+        assert_eq!(pacer.factor("cloudwatch"), MIN_FACTOR);
+        let span = *sent.last().expect("sent") - sent[0];
+        assert!(span > Duration::from_secs(60), "{span:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_throttling_and_transient_errors_are_retried() {
+        let pacer = Arc::new(Pacer::default());
+        let pace = Pace::new(&pacer, "cloudwatch");
+        let table = [
+            ("ValidationError", ErrorClass::Validation, 1),
+            ("AccessDenied", ErrorClass::AccessDenied, 1),
+            ("ResourceNotFoundException", ErrorClass::NotFound, 1),
+            ("ServiceUnavailable", ErrorClass::Transient, 2),
+        ];
+        for (code, class, attempts) in table {
+            let request = Scripted::new(&[Some(code), None]);
+            let result = request
+                .clone()
+                .paced(&pace, "PutMetricAlarm", Scripted::send)
+                .await;
+            assert_eq!(request.sent().len(), attempts, "{code}");
+            match attempts {
+                1 => assert_eq!(result.map_err(|e| e.class), Err(class), "{code}"),
+                _ => assert_eq!(result, Ok(()), "{code}"),
+            }
+        }
         assert_eq!(
             pacer.factor("cloudwatch"),
             1.0,
             "only throttling slows down"
         );
+    }
 
-        let throttled = async { Err::<(), _>(throttling("Throttling")) };
-        let err = throttled.paced(&pace, "PutMetricAlarm").await.unwrap_err();
+    #[tokio::test(start_paused = true)]
+    async fn a_call_gives_up_after_max_attempts() {
+        let pace = Pace::new(&Arc::new(Pacer::default()), "cloudwatch");
+        let request = Scripted::new(&[Some("Throttling")]);
+        let err = request
+            .clone()
+            .paced(&pace, "PutMetricAlarm", Scripted::send)
+            .await
+            .unwrap_err();
         assert_eq!(
-            (err.service, err.operation, err.class),
-            ("cloudwatch", "PutMetricAlarm", ErrorClass::Throttling)
+            (err.service, err.operation, err.class, err.code.as_deref()),
+            (
+                "cloudwatch",
+                "PutMetricAlarm",
+                ErrorClass::Throttling,
+                Some("Throttling")
+            )
         );
-        assert_eq!(pacer.factor("cloudwatch"), 0.5);
+        assert_eq!(request.sent().len(), MAX_ATTEMPTS as usize);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_waits_for_its_turn_before_it_is_sent() {
-        let pacer = Arc::new(Pacer::default());
-        let pace = Pace::new(&pacer, "cloudwatch");
+        let pace = Pace::new(&Arc::new(Pacer::default()), "cloudwatch");
         let origin = Instant::now();
-        let mut sent = Vec::new();
+        let request = Scripted::new(&[None]);
         for _ in 0..3 {
-            let request = async {
-                sent.push(Instant::now());
-                Ok::<_, SdkError<PutMetricAlarmError, HttpResponse>>(())
-            };
-            request.paced(&pace, "DeleteAlarms").await.expect("ok");
+            request
+                .clone()
+                .paced(&pace, "DeleteAlarms", Scripted::send)
+                .await
+                .expect("ok");
         }
-        assert_eq!(secs(origin, &sent), [0.0, 0.4, 0.8]);
+        assert_eq!(secs(origin, &request.sent()), [0.0, 0.4, 0.8]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -193,10 +193,11 @@ impl SdkSecretsManager {
         SdkSecretsManager::from_client(aws_sdk_secretsmanager::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_secretsmanager::Client) -> SdkSecretsManager {
         SdkSecretsManager {
-            client,
+            client: without_sdk_retries!(aws_sdk_secretsmanager, client),
             pace: Pace::unpaced(SERVICE),
             account_pages: AtomicUsize::new(0),
         }
@@ -249,8 +250,7 @@ impl SdkSecretsManager {
             .include_planned_deletion(true)
             .max_results(100)
             .set_next_token(token)
-            .send()
-            .paced(&self.pace, "ListSecrets")
+            .paced(&self.pace, "ListSecrets", |r| r.send())
             .await?;
         let infos = resp.secret_list().iter().filter_map(info_of).collect();
         let next = resp
@@ -259,6 +259,15 @@ impl SdkSecretsManager {
             .map(str::to_string);
         Ok((infos, next))
     }
+}
+
+/// The idempotency token of one write that makes a secret version
+/// (`CreateSecret`, `PutSecretValue`), the same in each of its attempts, so
+/// that a retry whose first attempt did land makes no second version. The
+/// SDK would draw a new one per attempt: it sees each as a call of its own.
+/// `UpdateSecret`, which driftd never sends a value with, needs none.
+fn request_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {
@@ -311,8 +320,7 @@ impl SecretsManager for SdkSecretsManager {
             .client
             .get_secret_value()
             .secret_id(secret_id)
-            .send()
-            .paced(&self.pace, "GetSecretValue")
+            .paced(&self.pace, "GetSecretValue", |r| r.send())
             .await;
         match resp {
             Ok(mut out) => Ok(match out.secret_string.take() {
@@ -336,8 +344,8 @@ impl SecretsManager for SdkSecretsManager {
             .set_kms_key_id(secret.kms_key_id.map(str::to_string))
             .set_tags(Some(sdk_tags(secret.tags)))
             .set_secret_string(secret.value.map(|v| v.expose().to_string()))
-            .send()
-            .paced(&self.pace, "CreateSecret")
+            .client_request_token(request_token())
+            .paced(&self.pace, "CreateSecret", |r| r.send())
             .await?;
         resp.arn().map(str::to_string).ok_or_else(|| {
             Error::new(
@@ -360,8 +368,7 @@ impl SecretsManager for SdkSecretsManager {
             .secret_id(secret_id)
             .set_description(description.map(str::to_string))
             .set_kms_key_id(kms_key_id.map(str::to_string))
-            .send()
-            .paced(&self.pace, "UpdateSecret")
+            .paced(&self.pace, "UpdateSecret", |r| r.send())
             .await?;
         Ok(())
     }
@@ -371,8 +378,8 @@ impl SecretsManager for SdkSecretsManager {
             .put_secret_value()
             .secret_id(secret_id)
             .secret_string(value.expose())
-            .send()
-            .paced(&self.pace, "PutSecretValue")
+            .client_request_token(request_token())
+            .paced(&self.pace, "PutSecretValue", |r| r.send())
             .await?;
         Ok(())
     }
@@ -382,8 +389,7 @@ impl SecretsManager for SdkSecretsManager {
             .tag_resource()
             .secret_id(secret_id)
             .set_tags(Some(sdk_tags(tags)))
-            .send()
-            .paced(&self.pace, "TagResource")
+            .paced(&self.pace, "TagResource", |r| r.send())
             .await?;
         Ok(())
     }
@@ -399,8 +405,7 @@ impl SecretsManager for SdkSecretsManager {
             .exclude_lowercase(params.exclude_lowercase)
             .include_space(params.include_space)
             .set_exclude_characters(params.exclude_characters.clone())
-            .send()
-            .paced(&self.pace, "GetRandomPassword")
+            .paced(&self.pace, "GetRandomPassword", |r| r.send())
             .await?;
         resp.random_password
             .take()
@@ -431,8 +436,7 @@ impl SecretsManager for SdkSecretsManager {
                 .include_planned_deletion(false)
                 .max_results(100)
                 .set_next_token(token.take())
-                .send()
-                .paced(&self.pace, "ListSecrets")
+                .paced(&self.pace, "ListSecrets", |r| r.send())
                 .await?;
             out.extend(resp.secret_list().iter().filter_map(info_of));
             match resp.next_token() {
@@ -450,7 +454,10 @@ impl SecretsManager for SdkSecretsManager {
         } else {
             request.recovery_window_in_days(recovery_window_days)
         };
-        match request.send().paced(&self.pace, "DeleteSecret").await {
+        match request
+            .paced(&self.pace, "DeleteSecret", |r| r.send())
+            .await
+        {
             Ok(_) => Ok(()),
             // Gone already: what pruning wanted.
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),

@@ -181,10 +181,11 @@ impl SdkSns {
         SdkSns::from_client(aws_sdk_sns::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_sns::Client) -> SdkSns {
         SdkSns {
-            client,
+            client: without_sdk_retries!(aws_sdk_sns, client),
             pace: Pace::unpaced(SERVICE),
             account_pages: AtomicUsize::new(0),
         }
@@ -209,8 +210,7 @@ impl SdkSns {
                 .client
                 .list_subscriptions()
                 .set_next_token(token)
-                .send()
-                .paced(&self.pace, "ListSubscriptions")
+                .paced(&self.pace, "ListSubscriptions", |r| r.send())
                 .await?;
             for s in page.subscriptions() {
                 if let (Some(topic), Some(protocol), Some(endpoint)) =
@@ -267,8 +267,7 @@ impl Sns for SdkSns {
                 .client
                 .list_topics()
                 .set_next_token(token)
-                .send()
-                .paced(&self.pace, "ListTopics")
+                .paced(&self.pace, "ListTopics", |r| r.send())
                 .await?;
             for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
                 let name = topic_name(arn);
@@ -288,8 +287,7 @@ impl Sns for SdkSns {
             .client
             .get_topic_attributes()
             .topic_arn(arn)
-            .send()
-            .paced(&self.pace, "GetTopicAttributes")
+            .paced(&self.pace, "GetTopicAttributes", |r| r.send())
             .await?;
         Ok(out.attributes().cloned().unwrap_or_default())
     }
@@ -303,8 +301,7 @@ impl Sns for SdkSns {
                 .list_subscriptions_by_topic()
                 .topic_arn(arn)
                 .set_next_token(token)
-                .send()
-                .paced(&self.pace, "ListSubscriptionsByTopic")
+                .paced(&self.pace, "ListSubscriptionsByTopic", |r| r.send())
                 .await?;
             for s in page.subscriptions() {
                 match (s.protocol(), s.endpoint()) {
@@ -364,8 +361,7 @@ impl Sns for SdkSns {
                     .collect()
             }))
             .set_tags((!tags.is_empty()).then(|| sdk_tags(tags, OP)).transpose()?)
-            .send()
-            .paced(&self.pace, OP)
+            .paced(&self.pace, OP, |r| r.send())
             .await?;
         out.topic_arn()
             .map(str::to_string)
@@ -378,8 +374,7 @@ impl Sns for SdkSns {
             .topic_arn(arn)
             .attribute_name(name)
             .attribute_value(value)
-            .send()
-            .paced(&self.pace, "SetTopicAttributes")
+            .paced(&self.pace, "SetTopicAttributes", |r| r.send())
             .await?;
         Ok(())
     }
@@ -396,8 +391,7 @@ impl Sns for SdkSns {
             .protocol(&subscription.protocol)
             .endpoint(&subscription.endpoint)
             .return_subscription_arn(true)
-            .send()
-            .paced(&self.pace, "Subscribe")
+            .paced(&self.pace, "Subscribe", |r| r.send())
             .await?;
         Ok(out.subscription_arn().map(str::to_string))
     }
@@ -406,8 +400,7 @@ impl Sns for SdkSns {
         self.client
             .unsubscribe()
             .subscription_arn(subscription_arn)
-            .send()
-            .paced(&self.pace, "Unsubscribe")
+            .paced(&self.pace, "Unsubscribe", |r| r.send())
             .await?;
         Ok(())
     }
@@ -418,8 +411,7 @@ impl Sns for SdkSns {
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(sdk_tags(tags, OP)?))
-            .send()
-            .paced(&self.pace, OP)
+            .paced(&self.pace, OP, |r| r.send())
             .await?;
         Ok(())
     }
@@ -429,8 +421,7 @@ impl Sns for SdkSns {
             .client
             .delete_topic()
             .topic_arn(arn)
-            .send()
-            .paced(&self.pace, "DeleteTopic")
+            .paced(&self.pace, "DeleteTopic", |r| r.send())
             .await
         {
             Ok(_) => Ok(()),
@@ -455,7 +446,7 @@ impl Sns for SdkSns {
                 .map_err(|e| Error::new(SERVICE, OP, ErrorClass::Other, e.to_string()))?;
             request = request.message_attributes(name, value);
         }
-        let out = request.send().paced(&self.pace, OP).await?;
+        let out = request.paced(&self.pace, OP, |r| r.send()).await?;
         Ok(out.message_id().map(str::to_string))
     }
 }

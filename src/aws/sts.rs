@@ -6,7 +6,6 @@
 
 use async_trait::async_trait;
 
-use super::pace::{Pace, Paced};
 use super::{Error, ErrorClass};
 
 const SERVICE: &str = "sts";
@@ -17,11 +16,10 @@ pub trait Sts: Send + Sync {
     async fn caller_account(&self) -> Result<String, Error>;
 }
 
+/// Unpaced (one call per environment before its first write, far below any
+/// quota), and retried by the SDK itself, as credentials are.
 pub struct SdkSts {
     client: aws_sdk_sts::Client,
-    /// Unpaced: one call per environment before its first write, far below
-    /// any quota.
-    pace: Pace,
 }
 
 impl SdkSts {
@@ -31,10 +29,7 @@ impl SdkSts {
 
     /// Over a client configured by the caller (e.g. with an interceptor).
     pub fn from_client(client: aws_sdk_sts::Client) -> SdkSts {
-        SdkSts {
-            client,
-            pace: Pace::unpaced(SERVICE),
-        }
+        SdkSts { client }
     }
 }
 
@@ -45,8 +40,8 @@ impl Sts for SdkSts {
             .client
             .get_caller_identity()
             .send()
-            .paced(&self.pace, "GetCallerIdentity")
-            .await?;
+            .await
+            .map_err(|e| Error::from_sdk(SERVICE, "GetCallerIdentity", e))?;
         resp.account().map(str::to_string).ok_or_else(|| {
             Error::new(
                 SERVICE,

@@ -99,10 +99,11 @@ impl SdkTagging {
         SdkTagging::from_client(aws_sdk_resourcegroupstagging::Client::new(config))
     }
 
-    /// Over a client configured by the caller (e.g. with an interceptor).
+    /// Over a client configured by the caller (e.g. with an interceptor),
+    /// less its SDK retries: its calls are retried at their pace ([`Pace::call`]).
     pub fn from_client(client: aws_sdk_resourcegroupstagging::Client) -> SdkTagging {
         SdkTagging {
-            client,
+            client: without_sdk_retries!(aws_sdk_resourcegroupstagging, client),
             pace: Pace::unpaced(SERVICE),
         }
     }
@@ -126,8 +127,7 @@ impl Tagging for SdkTagging {
                     .get_resources()
                     .set_resource_arn_list(Some(chunk.to_vec()))
                     .set_pagination_token(token.take())
-                    .send()
-                    .paced(&self.pace, "GetResources")
+                    .paced(&self.pace, "GetResources", |r| r.send())
                     .await?;
                 for mapping in resp.resource_tag_mapping_list() {
                     let Some(arn) = mapping.resource_arn() else {
@@ -167,8 +167,7 @@ impl Tagging for SdkTagging {
                 .resources_per_page(RESOURCES_PER_PAGE)
                 .tags_per_page(TAGS_PER_PAGE)
                 .set_pagination_token(token.take())
-                .send()
-                .paced(&self.pace, "GetResources")
+                .paced(&self.pace, "GetResources", |r| r.send())
                 .await?;
             for mapping in resp.resource_tag_mapping_list() {
                 if let Some(arn) = mapping.resource_arn() {

@@ -8,9 +8,8 @@
 //!   `driftd_aws_throttled_total{service}` counts exactly the throttles the
 //!   proxy injected;
 //! * calls are paced below AWS's quotas (`PutMetricAlarm`: 3 a second), as
-//!   the proxy sees them arrive;
-//! * a call that AWS still throttles after the SDK's retries slows its
-//!   service down.
+//!   the proxy sees them arrive, retries of throttled calls included;
+//! * a throttled call slows its service down.
 //!
 //! Every wait is bounded, and every process a test starts is stopped when it
 //! ends, pass or fail.
@@ -30,8 +29,8 @@ use common::proxy::{Call, Proxy};
 use common::{desired_dir, Clients, Moto, Run};
 use serde_json::{json, Value};
 
-/// How long one `apply` may take (20 alarms at 2.5 a second, plus the SDK's
-/// backoff after each injected throttle, on a busy machine).
+/// How long one `apply` may take (20 alarms at 2.5 a second, slowed down by
+/// the injected throttles, plus the backoff after each, on a busy machine).
 const APPLY_LIMIT: Duration = Duration::from_secs(120);
 /// How long the daemon may take to converge under the injected faults.
 const CONVERGE_LIMIT: Duration = Duration::from_secs(180);
@@ -95,7 +94,7 @@ spec:
 
 /// Every 2nd `PutMetricAlarm` is throttled, and the first attempt of every
 /// other write and read of the desired state (once each: one call at a time
-/// may be throttled once, which the SDK's next attempt rides out).
+/// may be throttled once, which driftd's next attempt rides out).
 fn faults() -> Value {
     let once = |operation: &str| json!({"operation": operation, "action": "throttle", "count": 1});
     let mut rules = vec![json!({"operation": "PutMetricAlarm", "action": "throttle", "every": 2})];
@@ -356,6 +355,17 @@ async fn apply_lands_every_correction_through_throttled_writes_and_reads() {
         ALARMS - 1,
         "every 2nd attempt: the first try of every alarm but the first"
     );
+    // The retries took their turns: the storm kept to the pace.
+    let arrivals = put_alarm_arrivals(&proxy);
+    let busiest = most_in_window(&arrivals, Duration::from_secs(1));
+    assert!(
+        busiest <= 3,
+        "{busiest} PutMetricAlarm attempts within one second; arrivals (s): {:?}",
+        arrivals
+            .iter()
+            .map(Duration::as_secs_f64)
+            .collect::<Vec<_>>()
+    );
     for operation in [
         "CreateTopic",
         "SetTopicAttributes",
@@ -484,13 +494,13 @@ async fn aws_max_rps_sets_an_operations_pace_of_the_operators_own() {
 }
 
 #[tokio::test]
-async fn a_call_still_throttled_after_retries_slows_its_service_down() {
+async fn a_throttled_call_slows_its_service_down() {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let sdk = Sdk::new(&moto).await;
-    // The first alarm's three attempts are throttled: its call fails, and the
-    // five alarms after it go at half pace (recovering by 5% a second)
-    // instead of 2.5 a second.
+    // The first alarm's three attempts are throttled: its call fails, and
+    // each throttled attempt halves the pace (which recovers by 5% a
+    // second), so the five alarms after it go slower than 2.5 a second.
     proxy.faults(json!([{"operation": "PutMetricAlarm", "action": "throttle", "count": 3}]));
     let dir = desired_dir(&[("alarms.yaml", &alarms(6, ""))]);
 
@@ -504,7 +514,7 @@ async fn a_call_still_throttled_after_retries_slows_its_service_down() {
         .map(Call::received)
         .collect();
     assert_eq!(landed.len(), 5, "{calls:?}");
-    // At full pace four gaps take 1.6 s; slowed down, about 2.9 s.
+    // At full pace four gaps take 1.6 s; at half pace, about 2.9 s.
     let span = landed[4] - landed[0];
     assert!(span >= Duration::from_millis(2_400), "{span:?}");
 }
