@@ -35,18 +35,7 @@ impl Dir {
 
     /// The rendered error lines, with the temporary directory left out.
     fn errors(&self) -> Vec<String> {
-        let prefix = format!("{}/", self.path().display());
-        match self.load() {
-            Ok(state) => panic!(
-                "expected errors, loaded {} resources",
-                state.resources.len()
-            ),
-            Err(errors) => errors
-                .0
-                .iter()
-                .map(|e| e.to_string().replace(&prefix, ""))
-                .collect(),
-        }
+        error_lines(self.path(), self.load())
     }
 
     fn state(&self) -> DesiredState {
@@ -54,6 +43,22 @@ impl Dir {
             Ok(state) => state,
             Err(errors) => panic!("expected a valid state, got:\n{errors}"),
         }
+    }
+}
+
+/// The rendered error lines of a load of `dir` that must fail, with `dir` left out.
+fn error_lines(dir: &Path, loaded: Result<DesiredState, LoadErrors>) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    match loaded {
+        Ok(state) => panic!(
+            "expected errors, loaded {} resources",
+            state.resources.len()
+        ),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| e.to_string().replace(&prefix, ""))
+            .collect(),
     }
 }
 
