@@ -1271,14 +1271,13 @@ fn a_dashboard_body_file_is_relative_to_its_yaml_file() {
 
 #[test]
 fn load_errors_render_what_is_known() {
-    let error = LoadError {
-        file: "desired-state/alarms.yaml".into(),
-        line: Some(14),
-        column: Some(5),
-        resource: Some("Alarm tiktimer-dev-ecs-cpu-high".to_string()),
-        field: Some("spec.threshhold".to_string()),
-        message: "unknown field (did you mean threshold?)".to_string(),
-    };
+    let error = LoadError::test(
+        "desired-state/alarms.yaml",
+        (14, 5),
+        "Alarm tiktimer-dev-ecs-cpu-high",
+        "spec.threshhold",
+        "unknown field (did you mean threshold?)",
+    );
     assert_eq!(
         error.to_string(),
         "desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: unknown field (did you mean threshold?)"
