@@ -176,47 +176,25 @@ pub fn write_apply_text(
     let mut in_sync = 0;
     let envs = Environments::of(report);
     for r in &report.resources {
-        let what = match (r.state, r.action) {
-            (State::InSync, _) => {
-                in_sync += 1;
-                if !verbose {
-                    continue;
-                }
-                "in sync"
+        let (count, what) = match (r.state, r.action) {
+            (State::InSync, _) => (&mut in_sync, "in sync"),
+            (State::Corrected, Planned::Create) => (&mut created, "created"),
+            (State::Corrected, Planned::Delete) => (&mut deleted, "deleted"),
+            (State::Corrected, _) => (&mut corrected, "corrected"),
+            (State::Drifted, _) if r.mode == crate::kinds::Mode::Observe => {
+                (&mut observed, "drifted (observe: not changed)")
             }
-            (State::Corrected, Planned::Create) => {
-                created += 1;
-                "created"
-            }
-            (State::Corrected, Planned::Delete) => {
-                deleted += 1;
-                "deleted"
-            }
-            (State::Corrected, _) => {
-                corrected += 1;
-                "corrected"
-            }
-            (State::Drifted, _) => {
-                observed += 1;
-                if r.mode == crate::kinds::Mode::Observe {
-                    "drifted (observe: not changed)"
-                } else {
-                    "drifted (left as it is: see the notes)"
-                }
-            }
+            (State::Drifted, _) => (&mut observed, "drifted (left as it is: see the notes)"),
             (State::Orphaned, Planned::Delete) => {
-                orphaned += 1;
-                "orphaned (observe: not deleted)"
+                (&mut orphaned, "orphaned (observe: not deleted)")
             }
-            (State::Orphaned, _) => {
-                orphaned += 1;
-                "orphaned"
-            }
-            (State::Error, _) => {
-                errors += 1;
-                "error"
-            }
+            (State::Orphaned, _) => (&mut orphaned, "orphaned"),
+            (State::Error, _) => (&mut errors, "error"),
         };
+        *count += 1;
+        if r.state == State::InSync && !verbose {
+            continue;
+        }
         let marker = match r.state {
             State::Error => '!',
             // Not deleted (observe mode): what the plan would mark `-` stays.

@@ -342,21 +342,14 @@ mod tests {
             "spec:\n  threshold: ${vars.nope}\n  items: [ok, \"x-${vars.subs}\"]\n  broken: \"${env\"\n",
         );
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(
-            problems[0].starts_with("spec.threshold: unknown variable ${vars.nope} in environment prod (known: ${env}, ${accountId}, ${region}, ${vars.alertEmail}"),
-            "{}",
-            problems[0]
-        );
-        assert!(
-            problems[1].starts_with("spec.items[1]: ${vars.subs} is a list"),
-            "{}",
-            problems[1]
-        );
-        assert!(
-            problems[2].starts_with("spec.broken: unterminated variable"),
-            "{}",
-            problems[2]
-        );
+        let starts = [
+            "spec.threshold: unknown variable ${vars.nope} in environment prod (known: ${env}, ${accountId}, ${region}, ${vars.alertEmail}",
+            "spec.items[1]: ${vars.subs} is a list",
+            "spec.broken: unterminated variable",
+        ];
+        for (problem, start) in problems.iter().zip(starts) {
+            assert!(problem.starts_with(start), "{problem}");
+        }
     }
 
     #[test]

@@ -485,6 +485,27 @@ impl LoadError {
     }
 }
 
+#[cfg(test)]
+impl LoadError {
+    /// A problem of a field of a document, at `(line, column)`.
+    pub fn test(
+        file: &str,
+        (line, column): (usize, usize),
+        resource: &str,
+        field: &str,
+        message: &str,
+    ) -> LoadError {
+        LoadError {
+            file: file.into(),
+            line: Some(line),
+            column: Some(column),
+            resource: Some(resource.into()),
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+}
+
 /// Every desired-state file under `dir`, sorted. Symbolic links are followed
 /// (Kubernetes mounts ConfigMaps through them); a directory is visited once.
 fn discover(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {

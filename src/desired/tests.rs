@@ -35,18 +35,7 @@ impl Dir {
 
     /// The rendered error lines, with the temporary directory left out.
     fn errors(&self) -> Vec<String> {
-        let prefix = format!("{}/", self.path().display());
-        match self.load() {
-            Ok(state) => panic!(
-                "expected errors, loaded {} resources",
-                state.resources.len()
-            ),
-            Err(errors) => errors
-                .0
-                .iter()
-                .map(|e| e.to_string().replace(&prefix, ""))
-                .collect(),
-        }
+        error_lines(self.path(), self.load())
     }
 
     fn state(&self) -> DesiredState {
@@ -54,6 +43,22 @@ impl Dir {
             Ok(state) => state,
             Err(errors) => panic!("expected a valid state, got:\n{errors}"),
         }
+    }
+}
+
+/// The rendered error lines of a load of `dir` that must fail, with `dir` left out.
+fn error_lines(dir: &Path, loaded: Result<DesiredState, LoadErrors>) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    match loaded {
+        Ok(state) => panic!(
+            "expected errors, loaded {} resources",
+            state.resources.len()
+        ),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| e.to_string().replace(&prefix, ""))
+            .collect(),
     }
 }
 
@@ -1266,14 +1271,13 @@ fn a_dashboard_body_file_is_relative_to_its_yaml_file() {
 
 #[test]
 fn load_errors_render_what_is_known() {
-    let error = LoadError {
-        file: "desired-state/alarms.yaml".into(),
-        line: Some(14),
-        column: Some(5),
-        resource: Some("Alarm tiktimer-dev-ecs-cpu-high".to_string()),
-        field: Some("spec.threshhold".to_string()),
-        message: "unknown field (did you mean threshold?)".to_string(),
-    };
+    let error = LoadError::test(
+        "desired-state/alarms.yaml",
+        (14, 5),
+        "Alarm tiktimer-dev-ecs-cpu-high",
+        "spec.threshhold",
+        "unknown field (did you mean threshold?)",
+    );
     assert_eq!(
         error.to_string(),
         "desired-state/alarms.yaml:14:5: Alarm tiktimer-dev-ecs-cpu-high: spec.threshhold: unknown field (did you mean threshold?)"

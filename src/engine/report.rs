@@ -4,13 +4,12 @@
 //! from its job. A leaf: pass, converge, prune, events and status all speak
 //! it, and it imports none of them.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::aws::{self, ErrorClass};
-use crate::kinds::{self, Blocked, Change, Kind, Mode};
+use crate::kinds::{self, labels, Blocked, Change, Kind, Mode};
 
 /// Why a resource (or a prune step) ended in error: the `reason` label of
 /// `driftd_reconcile_errors_total`, and of `/status` and the JSON plan. A
@@ -68,40 +67,30 @@ pub enum Reason {
     AccountMismatch,
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Throttled => "throttled",
-            Reason::Transient => "transient",
-            Reason::NotFound => "not_found",
-            Reason::AccessDenied => "access_denied",
-            Reason::Validation => "validation",
-            Reason::AwsError => "aws_error",
-            Reason::ForeignOwner => "foreign_owner",
-            Reason::NotConverging => "not_converging",
-            Reason::InvalidSpec => "invalid_spec",
-            Reason::InvalidBody => "invalid_body",
-            Reason::ScheduledForDeletion => "scheduled_for_deletion",
-            Reason::InitialValueUnavailable => "initial_value_unavailable",
-            Reason::ValueNotRead => "value_not_read",
-            Reason::ServiceDraining => "service_draining",
-            Reason::UnexpectedStatus => "unexpected_status",
-            Reason::NotPruned => "not_pruned",
-            Reason::DesiredStateInvalid => "desired_state_invalid",
-            Reason::DesiredStateEmpty => "desired_state_empty",
-            Reason::MaxPrune => "max_prune",
-            Reason::Internal => "internal",
-            Reason::AccountMismatch => "account_mismatch",
-            Reason::NotLeader => "not_leader",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+labels!(Reason {
+    Throttled => "throttled",
+    Transient => "transient",
+    NotFound => "not_found",
+    AccessDenied => "access_denied",
+    Validation => "validation",
+    AwsError => "aws_error",
+    ForeignOwner => "foreign_owner",
+    NotConverging => "not_converging",
+    InvalidSpec => "invalid_spec",
+    InvalidBody => "invalid_body",
+    ScheduledForDeletion => "scheduled_for_deletion",
+    InitialValueUnavailable => "initial_value_unavailable",
+    ValueNotRead => "value_not_read",
+    ServiceDraining => "service_draining",
+    UnexpectedStatus => "unexpected_status",
+    NotPruned => "not_pruned",
+    DesiredStateInvalid => "desired_state_invalid",
+    DesiredStateEmpty => "desired_state_empty",
+    MaxPrune => "max_prune",
+    Internal => "internal",
+    AccountMismatch => "account_mismatch",
+    NotLeader => "not_leader",
+});
 
 impl From<ErrorClass> for Reason {
     fn from(class: ErrorClass) -> Reason {
@@ -162,23 +151,15 @@ impl State {
         State::Orphaned,
         State::Error,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::InSync => "in_sync",
-            State::Drifted => "drifted",
-            State::Corrected => "corrected",
-            State::Orphaned => "orphaned",
-            State::Error => "error",
-        }
-    }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+labels!(State {
+    InSync => "in_sync",
+    Drifted => "drifted",
+    Corrected => "corrected",
+    Orphaned => "orphaned",
+    Error => "error",
+});
 
 /// Why a resource is in error: a fixed label for metrics and an operator's message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -530,15 +530,14 @@ mod tests {
             &[(Key::new("default", Kind::Secret, "a"), Mode::Enforce)],
             t(1),
         );
-        let err = LoadError {
-            file: "d/a.yaml".into(),
-            line: Some(3),
-            column: Some(5),
-            resource: Some("Secret a".into()),
-            field: Some("spec.descriptio".into()),
-            message: "unknown field".into(),
-        };
-        store.desired_invalid(&[err], t(2));
+        let e = LoadError::test(
+            "d/a.yaml",
+            (3, 5),
+            "Secret a",
+            "spec.descriptio",
+            "unknown field",
+        );
+        store.desired_invalid(&[e], t(2));
         let s = store.snapshot();
         assert!(!s.desired_state.valid);
         assert_eq!(s.desired_state.resources, 1);

@@ -90,17 +90,13 @@ pub enum Statistic {
     Maximum,
 }
 
-impl Statistic {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Statistic::SampleCount => "SampleCount",
-            Statistic::Average => "Average",
-            Statistic::Sum => "Sum",
-            Statistic::Minimum => "Minimum",
-            Statistic::Maximum => "Maximum",
-        }
-    }
-}
+labels!(Statistic {
+    SampleCount => "SampleCount",
+    Average => "Average",
+    Sum => "Sum",
+    Minimum => "Minimum",
+    Maximum => "Maximum",
+});
 
 /// `EvaluateLowSampleCountPercentile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -110,14 +106,10 @@ pub enum LowSampleCount {
     Ignore,
 }
 
-impl LowSampleCount {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LowSampleCount::Evaluate => "evaluate",
-            LowSampleCount::Ignore => "ignore",
-        }
-    }
-}
+labels!(LowSampleCount {
+    Evaluate => "evaluate",
+    Ignore => "ignore",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum ComparisonOperator {
@@ -130,21 +122,15 @@ pub enum ComparisonOperator {
     GreaterThanUpperThreshold,
 }
 
-impl ComparisonOperator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComparisonOperator::GreaterThanOrEqualToThreshold => "GreaterThanOrEqualToThreshold",
-            ComparisonOperator::GreaterThanThreshold => "GreaterThanThreshold",
-            ComparisonOperator::LessThanThreshold => "LessThanThreshold",
-            ComparisonOperator::LessThanOrEqualToThreshold => "LessThanOrEqualToThreshold",
-            ComparisonOperator::LessThanLowerOrGreaterThanUpperThreshold => {
-                "LessThanLowerOrGreaterThanUpperThreshold"
-            }
-            ComparisonOperator::LessThanLowerThreshold => "LessThanLowerThreshold",
-            ComparisonOperator::GreaterThanUpperThreshold => "GreaterThanUpperThreshold",
-        }
-    }
-}
+labels!(ComparisonOperator {
+    GreaterThanOrEqualToThreshold => "GreaterThanOrEqualToThreshold",
+    GreaterThanThreshold => "GreaterThanThreshold",
+    LessThanThreshold => "LessThanThreshold",
+    LessThanOrEqualToThreshold => "LessThanOrEqualToThreshold",
+    LessThanLowerOrGreaterThanUpperThreshold => "LessThanLowerOrGreaterThanUpperThreshold",
+    LessThanLowerThreshold => "LessThanLowerThreshold",
+    GreaterThanUpperThreshold => "GreaterThanUpperThreshold",
+});
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
@@ -161,16 +147,12 @@ pub enum TreatMissingData {
     Ignore,
 }
 
-impl TreatMissingData {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TreatMissingData::Missing => "missing",
-            TreatMissingData::NotBreaching => "notBreaching",
-            TreatMissingData::Breaching => "breaching",
-            TreatMissingData::Ignore => "ignore",
-        }
-    }
-}
+labels!(TreatMissingData {
+    Missing => "missing",
+    NotBreaching => "notBreaching",
+    Breaching => "breaching",
+    Ignore => "ignore",
+});
 
 /// The units CloudWatch accepts (`StandardUnit`).
 pub const UNITS: &[&str] = &[

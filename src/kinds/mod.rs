@@ -6,6 +6,26 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// An enum's fixed label per variant: `as_str`, and a `Display` that writes it.
+macro_rules! labels {
+    ($ty:ident { $($variant:ident => $label:literal,)* }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $label,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use labels;
+
 pub mod alarm;
 pub mod dashboard;
 pub mod ecs_service;
@@ -46,26 +66,18 @@ impl Kind {
         Kind::EcsService,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Topic => "Topic",
-            Kind::Secret => "Secret",
-            Kind::Dashboard => "Dashboard",
-            Kind::Alarm => "Alarm",
-            Kind::EcsService => "EcsService",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+labels!(Kind {
+    Topic => "Topic",
+    Secret => "Secret",
+    Dashboard => "Dashboard",
+    Alarm => "Alarm",
+    EcsService => "EcsService",
+});
 
 /// Whether driftd may change a resource, or only report its drift.
 #[derive(
@@ -90,20 +102,10 @@ pub enum Mode {
     Observe,
 }
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Observe => "observe",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+labels!(Mode {
+    Enforce => "enforce",
+    Observe => "observe",
+});
 
 /// Where a resource was declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

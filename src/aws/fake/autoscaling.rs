@@ -4,6 +4,7 @@
 //! module's private helpers; see [`crate::aws::fake`].
 
 use super::*;
+use crate::aws::fake::coded_error;
 
 /// This service's part of the in-memory fake (see [`crate::aws::fake`]).
 #[derive(Debug, Default)]
@@ -39,15 +40,13 @@ impl AutoScaling for crate::aws::fake::FakeAws {
             return Err(too_many(resource_ids.len()));
         }
         if aas.denied {
-            return Err(Error {
-                service: SERVICE,
-                operation: "DescribeScalableTargets",
-                class: ErrorClass::AccessDenied,
-                code: Some("AccessDeniedException".into()),
-                message:
-                    "not authorized to perform application-autoscaling:DescribeScalableTargets"
-                        .into(),
-            });
+            return Err(coded_error(
+                SERVICE,
+                "DescribeScalableTargets",
+                ErrorClass::AccessDenied,
+                "AccessDeniedException",
+                "not authorized to perform application-autoscaling:DescribeScalableTargets",
+            ));
         }
         Ok(resource_ids
             .iter()

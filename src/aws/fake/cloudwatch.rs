@@ -77,11 +77,7 @@ impl CloudWatch for crate::aws::fake::FakeAws {
             .insert(definition.name.clone(), stored)
             .is_none();
         if created && !tags.is_empty() {
-            state
-                .tags
-                .entry(fake_alarm_arn(&definition.name))
-                .or_default()
-                .extend(tags.clone());
+            state.add_tags(&fake_alarm_arn(&definition.name), tags);
         }
         Ok(())
     }
@@ -100,11 +96,7 @@ impl CloudWatch for crate::aws::fake::FakeAws {
                 format!("no alarm {arn}"),
             ));
         }
-        state
-            .tags
-            .entry(arn.to_string())
-            .or_default()
-            .extend(tags.clone());
+        state.add_tags(arn, tags);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::aws::fake::coded_error;
 
 /// A dashboard as the fake stores it.
 #[derive(Debug, Clone)]
@@ -52,13 +53,13 @@ impl FakeState {
 /// it must be a JSON object whose widgets each have a `type` and `properties`.
 pub(super) fn fake_validate(body: &str) -> Result<(), Error> {
     let invalid = |message: &str, messages: Vec<ValidationMessage>| {
-        let error = Error {
-            service: SERVICE,
-            operation: "PutDashboard",
-            class: ErrorClass::Validation,
-            code: Some("InvalidParameterInput".to_string()),
-            message: message.to_string(),
-        };
+        let error = coded_error(
+            SERVICE,
+            "PutDashboard",
+            ErrorClass::Validation,
+            "InvalidParameterInput",
+            message,
+        );
         Err(with_validation_messages(error, &messages))
     };
     let Ok(serde_json::Value::Object(body)) = serde_json::from_str::<serde_json::Value>(body)
@@ -188,8 +189,7 @@ impl Dashboards for crate::aws::fake::FakeAws {
         }
         self.record_write(format!("cloudwatch.TagResource {arn}"));
         let mut state = self.state.lock().unwrap();
-        let current = state.tags.entry(arn.to_string()).or_default();
-        current.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        state.add_tags(arn, tags);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::aws::fake::coded_error;
 
 /// One service of the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +62,13 @@ impl FakeState {
 }
 
 fn fake_cluster_not_found(operation: &'static str) -> Error {
-    Error {
-        service: SERVICE,
+    coded_error(
+        SERVICE,
         operation,
-        class: ErrorClass::NotFound,
-        code: Some("ClusterNotFoundException".into()),
-        message: "Cluster not found.".into(),
-    }
+        ErrorClass::NotFound,
+        "ClusterNotFoundException",
+        "Cluster not found.",
+    )
 }
 
 #[async_trait]
@@ -85,13 +86,13 @@ impl Ecs for crate::aws::fake::FakeAws {
             return Err(too_many(services.len()));
         }
         if ecs.denied_clusters.contains(cluster) {
-            return Err(Error {
-                service: SERVICE,
-                operation: "DescribeServices",
-                class: ErrorClass::AccessDenied,
-                code: Some("AccessDeniedException".into()),
-                message: format!("not authorized to describe services of cluster {cluster}"),
-            });
+            return Err(coded_error(
+                SERVICE,
+                "DescribeServices",
+                ErrorClass::AccessDenied,
+                "AccessDeniedException",
+                format!("not authorized to describe services of cluster {cluster}"),
+            ));
         }
         let Some(known) = ecs.clusters.get(cluster) else {
             return Err(fake_cluster_not_found("DescribeServices"));
@@ -132,22 +133,22 @@ impl Ecs for crate::aws::fake::FakeAws {
                 return Err(fake_cluster_not_found("UpdateService"));
             };
             let Some(s) = known.get_mut(service) else {
-                return Err(Error {
-                    service: SERVICE,
-                    operation: "UpdateService",
-                    class: ErrorClass::NotFound,
-                    code: Some("ServiceNotFoundException".into()),
-                    message: "Service not found.".into(),
-                });
+                return Err(coded_error(
+                    SERVICE,
+                    "UpdateService",
+                    ErrorClass::NotFound,
+                    "ServiceNotFoundException",
+                    "Service not found.",
+                ));
             };
             if s.status != ServiceStatus::Active {
-                return Err(Error {
-                    service: SERVICE,
-                    operation: "UpdateService",
-                    class: ErrorClass::Other,
-                    code: Some("ServiceNotActiveException".into()),
-                    message: "Service was not ACTIVE.".into(),
-                });
+                return Err(coded_error(
+                    SERVICE,
+                    "UpdateService",
+                    ErrorClass::Other,
+                    "ServiceNotActiveException",
+                    "Service was not ACTIVE.",
+                ));
             }
             s.desired_count = desired_count;
         }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::tagging::{resource_type, TaggedResource};
-use super::{Aws, Error, Tagging};
+use super::{Aws, Error, ErrorClass, Tagging};
 use crate::aws::Tags;
 
 /// The fake's whole state. A std `Mutex`: no lock is held across an `.await`.
@@ -35,6 +35,31 @@ pub struct FakeState {
     pub ecs: super::ecs::fake::FakeState,
     pub autoscaling: super::autoscaling::fake::FakeState,
     pub sts: super::sts::fake::FakeState,
+}
+
+/// An error as the service returns it: with its error code, which
+/// [`Error::new`] (an error driftd raises itself) leaves out.
+pub fn coded_error(
+    service: &'static str,
+    operation: &'static str,
+    class: ErrorClass,
+    code: &str,
+    message: impl Into<String>,
+) -> Error {
+    Error {
+        code: Some(code.into()),
+        ..Error::new(service, operation, class, message)
+    }
+}
+
+impl FakeState {
+    /// Adds these tags to what the resource at `arn` carries, as TagResource does.
+    pub fn add_tags(&mut self, arn: &str, tags: &Tags) {
+        self.tags
+            .entry(arn.to_string())
+            .or_default()
+            .extend(tags.clone());
+    }
 }
 
 #[derive(Clone, Default)]

@@ -4,6 +4,7 @@
 //! module's private helpers; see [`crate::aws::fake`].
 
 use super::*;
+use crate::aws::fake::coded_error;
 
 /// One secret of the fake.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,27 +117,23 @@ fn name_of_arn(arn: &str) -> &str {
 }
 
 fn not_found(operation: &'static str) -> Error {
-    Error {
-        code: Some("ResourceNotFoundException".into()),
-        ..Error::new(
-            SERVICE,
-            operation,
-            ErrorClass::NotFound,
-            "Secrets Manager can't find the specified secret.",
-        )
-    }
+    coded_error(
+        SERVICE,
+        operation,
+        ErrorClass::NotFound,
+        "ResourceNotFoundException",
+        "Secrets Manager can't find the specified secret.",
+    )
 }
 
 fn marked_deleted(operation: &'static str) -> Error {
-    Error {
-        code: Some("InvalidRequestException".into()),
-        ..Error::new(
-            SERVICE,
-            operation,
-            ErrorClass::Validation,
-            "You can't perform this operation on the secret because it was marked for deletion.",
-        )
-    }
+    coded_error(
+        SERVICE,
+        operation,
+        ErrorClass::Validation,
+        "InvalidRequestException",
+        "You can't perform this operation on the secret because it was marked for deletion.",
+    )
 }
 
 #[async_trait]
@@ -186,18 +183,16 @@ impl SecretsManager for crate::aws::fake::FakeAws {
         self.record_write(format!("SecretsManager.CreateSecret {}", secret.name));
         let mut state = self.state.lock().unwrap();
         if state.secretsmanager.secrets.contains_key(secret.name) {
-            return Err(Error {
-                code: Some("ResourceExistsException".into()),
-                ..Error::new(
-                    SERVICE,
-                    "CreateSecret",
-                    ErrorClass::Validation,
-                    format!(
-                        "The operation failed because the secret {} already exists.",
-                        secret.name
-                    ),
-                )
-            });
+            return Err(coded_error(
+                SERVICE,
+                "CreateSecret",
+                ErrorClass::Validation,
+                "ResourceExistsException",
+                format!(
+                    "The operation failed because the secret {} already exists.",
+                    secret.name
+                ),
+            ));
         }
         let arn = fake_arn(secret.name);
         state.tags.insert(arn.clone(), secret.tags.clone());

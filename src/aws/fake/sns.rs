@@ -4,6 +4,7 @@
 //! module's private helpers; see [`crate::aws::fake`].
 
 use super::*;
+use crate::aws::fake::coded_error;
 
 /// The account and region of the fake's ARNs.
 pub const FAKE_ARN_PREFIX: &str = "arn:aws:sns:us-east-1:123456789012";
@@ -67,13 +68,13 @@ pub fn default_policy(topic_arn: &str) -> serde_json::Value {
 }
 
 fn not_found(operation: &'static str, what: &str) -> Error {
-    Error {
-        service: SERVICE,
+    coded_error(
+        SERVICE,
         operation,
-        class: ErrorClass::NotFound,
-        code: Some("NotFound".into()),
-        message: format!("{what} does not exist"),
-    }
+        ErrorClass::NotFound,
+        "NotFound",
+        format!("{what} does not exist"),
+    )
 }
 
 impl FakeState {
@@ -320,11 +321,7 @@ impl Sns for crate::aws::fake::FakeAws {
         if !state.sns.topics.contains_key(arn) {
             return Err(not_found("TagResource", "Resource"));
         }
-        state
-            .tags
-            .entry(arn.to_string())
-            .or_default()
-            .extend(tags.clone());
+        state.add_tags(arn, tags);
         Ok(())
     }
 

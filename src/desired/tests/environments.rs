@@ -80,6 +80,14 @@ fn load_all(dir: &Dir, only: &[&str]) -> Result<Vec<EnvironmentState>, Vec<Strin
         })
 }
 
+/// A directory of these environments and the monitoring documents that use them.
+fn with_monitoring(environments: &str, monitoring: &str) -> Dir {
+    Dir::new(&[
+        ("environments.yaml", environments),
+        ("monitoring.yaml", monitoring),
+    ])
+}
+
 fn names(env: &EnvironmentState) -> Vec<String> {
     env.state
         .resources
@@ -90,10 +98,7 @@ fn names(env: &EnvironmentState) -> Vec<String> {
 
 #[test]
 fn every_document_is_instantiated_per_environment_with_its_variables() {
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", MONITORING),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, MONITORING);
     let envs = load_all(&dir, &[]).expect("valid");
     let [dev, prod] = envs.as_slice() else {
         panic!("two environments expected")
@@ -154,10 +159,7 @@ fn without_environments_there_is_one_default_and_plan_still_loads() {
 
 #[test]
 fn every_resource_carries_its_environment() {
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", MONITORING),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, MONITORING);
     let envs = load_all(&dir, &[]).expect("valid");
     for env in &envs {
         assert!(!env.state.resources.is_empty());
@@ -170,10 +172,7 @@ fn every_resource_carries_its_environment() {
 #[test]
 fn an_unknown_variable_is_reported_at_its_line_naming_the_environment() {
     let broken = MONITORING.replace("${vars.cpuThreshold}", "${vars.cpuTreshold}");
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", &broken),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, &broken);
     let errors = load_all(&dir, &[]).expect_err("unknown variable");
     assert_eq!(
         errors,
@@ -193,32 +192,20 @@ fn an_unknown_variable_is_reported_at_its_line_naming_the_environment() {
 #[test]
 fn a_problem_outside_variables_is_said_once_not_per_environment() {
     let broken = MONITORING.replace("period: 60", "period: 61");
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", &broken),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, &broken);
     let errors = load_all(&dir, &[]).expect_err("bad period");
     assert_eq!(
         errors.len(),
         2,
         "one per environment: each names its alarm: {errors:?}"
     );
-    assert!(
-        errors[0].contains("Alarm app-dev-cpu-high: spec.period"),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[1].contains("Alarm app-prod-cpu-high: spec.period"),
-        "{}",
-        errors[1]
-    );
+    for (error, env) in errors.iter().zip(["dev", "prod"]) {
+        let said = format!("Alarm app-{env}-cpu-high: spec.period");
+        assert!(error.contains(&said), "{error}");
+    }
     // A document whose name holds no variable says it once.
     let fixed_name = broken.replace("app-${env}-cpu-high", "app-cpu-high");
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", &fixed_name),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, &fixed_name);
     let errors = load_all(&dir, &[]).expect_err("bad period");
     assert!(
         errors.iter().filter(|e| e.contains("spec.period")).count() == 1,
@@ -233,10 +220,7 @@ fn environments_sharing_an_account_cannot_declare_the_same_resource() {
         .replace("eu-west-1", "us-east-1")
         .replace("arn:aws:iam::222222222222", "arn:aws:iam::111111111111");
     let fixed = MONITORING.replace("app-${env}-cpu-high", "app-cpu-high");
-    let dir = Dir::new(&[
-        ("environments.yaml", &same_account),
-        ("monitoring.yaml", &fixed),
-    ]);
+    let dir = with_monitoring(&same_account, &fixed);
     let errors = load_all(&dir, &[]).expect_err("a fight over one alarm");
     assert_eq!(
         errors,
@@ -255,7 +239,7 @@ fn environment_documents_and_their_references_are_checked() {
             "arn:aws:iam::333333333333:role/driftd",
         );
     let listing = MONITORING.replace("environments: [prod]", "environments: [prod, staging]");
-    let dir = Dir::new(&[("environments.yaml", &bad), ("monitoring.yaml", &listing)]);
+    let dir = with_monitoring(&bad, &listing);
     let errors = load_all(&dir, &[]).expect_err("bad environments");
     assert_eq!(
         errors,
@@ -266,10 +250,7 @@ fn environment_documents_and_their_references_are_checked() {
              not this environment's accountId 222222222222",
         ]
     );
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", &listing),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, &listing);
     assert_eq!(
         load_all(&dir, &[]).expect_err("an unknown environment"),
         ["monitoring.yaml:29:24: Secret app/${env}/db: metadata.environments[1]: no Environment \
@@ -288,10 +269,7 @@ fn dir_of(environments: &str) -> Dir {
 
 #[test]
 fn render_prints_each_environments_documents_without_secret_values() {
-    let dir = Dir::new(&[
-        ("environments.yaml", ENVIRONMENTS),
-        ("monitoring.yaml", MONITORING),
-    ]);
+    let dir = with_monitoring(ENVIRONMENTS, MONITORING);
     std::env::set_var("APP_DB_JSON", "{\"password\": \"RENDER-MARKER-5f1c\"}");
     let loaded = render_environments(dir.path(), &["prod".to_string()]).expect("valid");
     let mut out = Vec::new();

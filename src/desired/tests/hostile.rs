@@ -21,18 +21,7 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
 /// The rendered errors of loading `dir`, on a thread, bounded in time.
 fn errors_within(secs: u64, dir: &Dir) -> Vec<String> {
     let path = dir.path().to_path_buf();
-    let prefix = format!("{}/", path.display());
-    match within(secs, move || load(&path)) {
-        Ok(state) => panic!(
-            "expected errors, loaded {} resources",
-            state.resources.len()
-        ),
-        Err(errors) => errors
-            .0
-            .iter()
-            .map(|e| e.to_string().replace(&prefix, ""))
-            .collect(),
-    }
+    error_lines(dir.path(), within(secs, move || load(&path)))
 }
 
 fn mkfifo(path: &Path) {
