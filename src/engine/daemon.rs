@@ -316,6 +316,10 @@ struct Runner {
     /// The load of the files under way, off the loop: passes, probes and
     /// signals are served while it runs.
     loading: Option<Loading>,
+    /// A load that timed out, its thread still reading the files: no other
+    /// starts until it ends, so that a stuck file system holds one thread
+    /// (and one copy of the files) instead of one more at every resync.
+    timed_out: Option<oneshot::Receiver<Result<Loaded, LoadErrors>>>,
     /// This replica leads (always, without leader election).
     leading: bool,
     /// Change events waiting for the reconcile of what they touched.
@@ -379,6 +383,7 @@ impl Daemon {
             refs: BTreeMap::new(),
             rng: SmallRng::from_os_rng(),
             loading: None,
+            timed_out: None,
             leading: self.leading.as_ref().is_none_or(|l| *l.borrow()),
             waiters: Vec::new(),
             queues: None,
@@ -517,6 +522,19 @@ impl Runner {
             loading.again |= why == "change";
             return;
         }
+        if self.load_still_stuck() {
+            let message = format!(
+                "reading the files took longer than {} and has not ended; still enforcing the last valid state",
+                humantime::format_duration(self.settings.load_timeout)
+            );
+            warn!(
+                trigger = why,
+                "the desired state was not read again: {message}"
+            );
+            self.reject(vec![self.load_error(message)], SystemTime::now());
+            self.after_load(then_pass);
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         let loader = self.loader.clone();
         // A blocking thread, so that the loop never waits on the files; the
@@ -531,6 +549,19 @@ impl Runner {
             started: Instant::now(),
             result: rx,
         });
+    }
+
+    /// Whether the thread of a load that timed out is still reading.
+    fn load_still_stuck(&mut self) -> bool {
+        let Some(result) = &mut self.timed_out else {
+            return false;
+        };
+        if matches!(result.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            return true;
+        }
+        // It ended: what it read is as old as the timeout, read again.
+        self.timed_out = None;
+        false
     }
 
     /// A load ended: the new state is accepted or rejected, then the pass
@@ -576,6 +607,7 @@ impl Runner {
             "loading the desired state timed out: {message}"
         );
         self.reject(vec![self.load_error(message)], SystemTime::now());
+        self.timed_out = Some(loading.result);
         self.after_load(loading.then_pass);
     }
 
@@ -1395,6 +1427,16 @@ mod tests {
         stuck.1.notify_all();
     }
 
+    /// Moves paused time in steps until `cond` holds, within 10 s of real
+    /// time: a blocked load keeps paused time from moving by itself.
+    async fn nudge_until(step: Duration, cond: impl Fn() -> bool) {
+        let began = std::time::Instant::now();
+        while !cond() && began.elapsed() < Duration::from_secs(10) {
+            tokio::time::advance(step).await;
+            tokio::task::yield_now().await;
+        }
+    }
+
     struct Harness {
         fake: Arc<Fake>,
         files: Arc<Mutex<Result<DesiredState, LoadErrors>>>,
@@ -1622,23 +1664,45 @@ mod tests {
         // The pass runs on the loop's own schedule: on a loaded machine it
         // may still be under way. Paused time cannot move by itself while
         // the load is blocked, so nudge it, within a bound of real time.
-        let began = std::time::Instant::now();
-        while h.fake.calls().len() <= before && began.elapsed() < Duration::from_secs(10) {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            tokio::task::yield_now().await;
-        }
+        nudge_until(Duration::from_millis(10), || h.fake.calls().len() > before).await;
         let status = h.status.snapshot();
         assert!(!status.desired_state.valid, "{:?}", status.desired_state);
+        // The timeout, or a resync's refusal to read behind the stuck load.
+        let said = &status.desired_state.errors[0].message;
         assert!(
-            status.desired_state.errors[0]
-                .message
-                .contains("took longer than 10s; still enforcing the last valid state"),
+            said.contains("took longer than 10s")
+                && said.contains("still enforcing the last valid state"),
             "{:?}",
             status.desired_state.errors
         );
         assert_eq!(h.metric("driftd_desired_state_valid"), Some(0.0));
         assert!(h.fake.calls().len() > before, "the resync pass ran");
         assert!(h.liveness.check(secs(1)).await);
+        // The resyncs go on without reading the files again while the stuck
+        // read has not ended: one blocked thread, not one more per resync.
+        let before = h.fake.calls().len();
+        for _ in 0..130 {
+            tokio::time::advance(secs(1)).await;
+        }
+        nudge_until(Duration::from_millis(10), || h.fake.calls().len() > before).await;
+        assert!(h.fake.calls().len() > before, "the resyncs' passes ran");
+        assert_eq!(*h.loads.lock().unwrap(), 2, "no second read piled up");
+        let status = h.status.snapshot();
+        assert!(
+            status.desired_state.errors[0]
+                .message
+                .contains("took longer than 10s and has not ended"),
+            "{:?}",
+            status.desired_state.errors
+        );
+        // Once it ends, the next resync reads the files again.
+        unstick(&h.stuck);
+        nudge_until(Duration::from_millis(100), || *h.loads.lock().unwrap() >= 3).await;
+        assert_eq!(*h.loads.lock().unwrap(), 3, "read again once unstuck");
+        h.stick();
+        h.edit(state(vec![secret("a", "z")])).await;
+        nudge_until(Duration::from_millis(100), || *h.loads.lock().unwrap() >= 4).await;
+        assert_eq!(*h.loads.lock().unwrap(), 4, "the edit's load is stuck");
 
         // A signal ends the daemon at once, the load still stuck.
         let took = h.stop_leaving_loads_stuck().await;
